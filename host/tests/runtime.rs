@@ -1,0 +1,715 @@
+//! The plugin runtime against real components built with the host
+//! (`plugins/testing/*`, `plugins/example-rest`): sandbox limits, network
+//! grants, load checks, and one connector against a local HTTP server.
+
+use oubli::built_plugins;
+use oubli::config::Config;
+use oubli::runtime::{
+    CallError, ConnectorError, EraseMode, ExternalId, LoadError, Plugin, RecordRef, Runtime,
+    RuntimeOptions, Status, Subject,
+};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// One engine for the whole test binary, as in the product (one per process).
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::new(&RuntimeOptions {
+            cache_dir: None,
+            no_cache: true,
+        })
+        .expect("runtime starts")
+    })
+}
+
+/// Load plugin `name` from a config entry written as TOML (the body of
+/// `[plugins.name]`), with `path` pointing at the built component.
+async fn load(name: &str, wasm: &str, entry: &str) -> Result<Plugin, LoadError> {
+    let text = format!("[plugins.{name}]\npath = {wasm:?}\n{entry}\n");
+    let config = Config::parse(Path::new("test.toml"), &text).expect("test config parses");
+    runtime().load(&config.plugins[0]).await
+}
+
+async fn hostile(entry: &str) -> Plugin {
+    load("hostile", built_plugins::HOSTILE, entry)
+        .await
+        .expect("hostile plugin loads")
+}
+
+fn mode(name: &str) -> Subject {
+    Subject {
+        names: vec![name.into()],
+        emails: vec!["ada@example.com".into()],
+        ..Default::default()
+    }
+}
+
+fn fetch(url: &str) -> Subject {
+    Subject {
+        names: vec!["fetch".into()],
+        external_ids: vec![ExternalId {
+            namespace: "url".into(),
+            id: url.into(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// A TCP listener that counts connections and answers each with a small JSON
+/// body, to prove what did (or did not) reach it.
+async fn counting_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = r#"{"reached":true}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+fn summary(r: Result<Vec<oubli::runtime::Located>, CallError>) -> String {
+    let located = r.expect("call succeeds");
+    assert_eq!(located.len(), 1);
+    located[0].summary.clone()
+}
+
+#[tokio::test]
+async fn trivial_plugin_answers_locate() {
+    let p = load("trivial", built_plugins::TRIVIAL, "").await.unwrap();
+    assert_eq!(p.manifest().id, "trivial");
+    let found = p
+        .locate(&Subject {
+            emails: vec!["a@x.org".into(), "bob@example.com".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|l| l.reference.id.as_str()).collect();
+    assert_eq!(ids, ["7", "15"]);
+    // Operations it does not implement answer not-supported from the SDK.
+    let e = p
+        .erase(
+            &[RecordRef {
+                kind: "x".into(),
+                id: "1".into(),
+            }],
+            EraseMode::Delete,
+        )
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(CallError::Connector(ConnectorError::NotSupported(_)))
+        ),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn infinite_loop_times_out_within_the_deadline_and_the_next_call_succeeds() {
+    let p = hostile("limits = { timeout = \"300ms\" }").await;
+    let start = Instant::now();
+    let r = p.locate(&mode("loop")).await;
+    let took = start.elapsed();
+    assert!(matches!(r, Err(CallError::Timeout(_))), "{r:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "stopped early: {took:?}"
+    );
+    assert!(took < Duration::from_millis(1500), "stopped late: {took:?}");
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn memory_growth_is_stopped_at_the_limit() {
+    let p = hostile("limits = { memory = \"32MiB\" }").await;
+    let r = p.locate(&mode("grow")).await;
+    assert_eq!(r, Err(CallError::MemoryLimit(32 << 20)));
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn panic_and_deep_recursion_trap_without_harming_the_host() {
+    let p = hostile("").await;
+    let r = p.locate(&mode("panic")).await;
+    assert!(
+        matches!(&r, Err(CallError::Trap(m)) if m.contains("unreachable")),
+        "{r:?}"
+    );
+    // Rust guests keep large frames on a shadow stack in linear memory, so
+    // deep recursion ends either in wasm's own stack-overflow trap or in an
+    // out-of-bounds access below the shadow stack; both are contained.
+    let r = p.locate(&mode("recurse")).await;
+    assert!(
+        matches!(&r, Err(CallError::Trap(m)) if m == "stack overflow" || m.contains("out of bounds memory access")),
+        "{r:?}"
+    );
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn a_huge_result_is_refused() {
+    let p = hostile("limits = { memory = \"64MiB\", max_output = \"1MiB\" }").await;
+    let r = p.locate(&mode("huge")).await;
+    assert!(
+        matches!(r, Err(CallError::OutputTooLarge { size, limit: 1048576 }) if size > 8_000_000),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_state_survives_between_operations() {
+    let p = hostile("").await;
+    assert_eq!(summary(p.locate(&mode("remember")).await), "nothing");
+    // A long-lived instance would answer "ada@example.com" here.
+    assert_eq!(summary(p.locate(&mode("remember")).await), "nothing");
+}
+
+#[tokio::test]
+async fn a_log_flood_is_capped_and_the_call_completes() {
+    let p = hostile("").await;
+    assert_eq!(summary(p.locate(&mode("log-flood")).await), "flooded");
+}
+
+#[tokio::test]
+async fn request_to_an_ungranted_host_is_denied_and_nothing_arrives() {
+    let (addr, hits) = counting_server().await;
+    let p = hostile("").await;
+    let r = p.locate(&fetch(&format!("http://{addr}/people"))).await;
+    assert!(
+        matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("not granted")),
+        "{r:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_granted_name_resolving_to_loopback_is_denied_without_a_loopback_grant() {
+    let (addr, hits) = counting_server().await;
+    let origin = format!("http://localhost:{}", addr.port());
+    let p = hostile(&format!(
+        "allow_hosts = [{origin:?}]\nconfig = {{ request_host = {origin:?} }}"
+    ))
+    .await;
+    assert!(
+        p.warnings().iter().all(|w| !w.contains("asks for http")),
+        "{:?}",
+        p.warnings()
+    );
+    let r = p.locate(&fetch(&format!("{origin}/x"))).await;
+    assert!(
+        matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("range not granted")),
+        "{r:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_granted_loopback_host_is_reached() {
+    let (addr, hits) = counting_server().await;
+    let origin = format!("http://127.0.0.1:{}", addr.port());
+    let p = hostile(&format!(
+        "allow_hosts = [{origin:?}]\nallow_loopback = true\nconfig = {{ request_host = {origin:?} }}"
+    ))
+    .await;
+    assert_eq!(
+        summary(p.locate(&fetch(&format!("{origin}/x"))).await),
+        r#"{"reached":true}"#
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_grant_the_manifest_does_not_ask_for_stays_unreachable() {
+    let (addr, hits) = counting_server().await;
+    let origin = format!("http://127.0.0.1:{}", addr.port());
+    let p = hostile(&format!(
+        "allow_hosts = [{origin:?}]\nallow_loopback = true"
+    ))
+    .await;
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w.contains("does not ask for it")),
+        "{:?}",
+        p.warnings()
+    );
+    let r = p.locate(&fetch(&format!("{origin}/x"))).await;
+    assert!(
+        matches!(r, Err(CallError::Connector(ConnectorError::Denied(_)))),
+        "{r:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_manifest_asking_for_an_ungranted_host_is_reported() {
+    let p = hostile("config = { request_host = \"https://api.mypurecloud.com\" }").await;
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w
+                == "the plugin asks for https://api.mypurecloud.com:443, which is not granted"),
+        "{:?}",
+        p.warnings()
+    );
+}
+
+#[tokio::test]
+async fn an_import_the_host_does_not_provide_is_refused_naming_it() {
+    let e = load("bad", built_plugins::BAD_IMPORT, "")
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&e, LoadError::UnknownImport { import, .. } if import == "test:bad/raw-socket"),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("imports `test:bad/raw-socket`, which this host does not provide"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_contract_version_is_refused() {
+    let e = load(
+        "hostile",
+        built_plugins::HOSTILE,
+        "config = { wit_version = \"0.2.0\" }",
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "hostile: built against contract version \"0.2.0\"; this host serves 0.1.0"
+    );
+}
+
+#[tokio::test]
+async fn secrets_reach_the_plugin_only_when_asked_for_and_granted() {
+    // SAFETY: no other test reads or writes these variables.
+    unsafe {
+        std::env::set_var("OUBLI_TEST_HOSTILE_TOKEN", "s3cr3t-value");
+        std::env::set_var("OUBLI_TEST_OTHER", "unrelated");
+    }
+    let p = hostile(
+        "secrets = { token = { env = \"OUBLI_TEST_HOSTILE_TOKEN\" }, other = { env = \"OUBLI_TEST_OTHER\" } }",
+    )
+    .await;
+    assert_eq!(summary(p.locate(&mode("secret")).await), "s3cr3t-value");
+    assert_eq!(p.info().secrets, vec!["token".to_string()]);
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w.contains("secret `other` is granted but not asked for"))
+    );
+    let shown = format!("{:?}", p.info());
+    assert!(!shown.contains("s3cr3t-value"), "secret in Debug output");
+}
+
+#[tokio::test]
+async fn an_unset_secret_variable_refuses_the_plugin_naming_the_key() {
+    let e = load(
+        "hostile",
+        built_plugins::HOSTILE,
+        "secrets = { token = { env = \"OUBLI_TEST_NEVER_SET\" } }",
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "test.toml: plugins.hostile.secrets.token: environment variable OUBLI_TEST_NEVER_SET is not set (or not UTF-8)"
+    );
+}
+
+#[tokio::test]
+async fn files_that_are_not_components_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("module.wasm");
+    // The smallest core module: magic + version 1.
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let e = load("m", module.to_str().unwrap(), "")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("a core WebAssembly module, not a component"),
+        "{e}"
+    );
+
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"#!/bin/sh\necho pwned\n").unwrap();
+    let e = load("g", garbage.to_str().unwrap(), "")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not a WebAssembly file"), "{e}");
+
+    let truncated = dir.path().join("truncated.wasm");
+    let bytes = std::fs::read(built_plugins::TRIVIAL).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load("t", truncated.to_str().unwrap(), "")
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, LoadError::Compile { .. }), "{e:?}");
+    assert!(!e.to_string().contains('\n'));
+
+    let missing = dir.path().join("missing.wasm");
+    let e = load("x", missing.to_str().unwrap(), "")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("cannot read {}", missing.display())),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn compiled_code_is_cached_by_digest() {
+    use oubli::runtime::cache::CacheOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(&RuntimeOptions {
+        cache_dir: Some(dir.path().join("compiled")),
+        no_cache: false,
+    })
+    .unwrap();
+    let path = Path::new(built_plugins::TRIVIAL);
+    let (_, digest, first) = rt.compile(path).unwrap();
+    let (_, _, second) = rt.compile(path).unwrap();
+    assert_eq!((first, second), (CacheOutcome::Compiled, CacheOutcome::Hit));
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("compiled"))
+        .unwrap()
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let name = entries[0]
+        .as_ref()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    assert!(name.starts_with(&hex_of(&digest)), "{name}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("compiled"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    // A corrupted entry is discarded and recompiled, never trusted.
+    let entry = entries[0].as_ref().unwrap().path();
+    std::fs::write(&entry, b"not compiled code").unwrap();
+    let (_, _, third) = rt.compile(path).unwrap();
+    assert_eq!(third, CacheOutcome::Compiled);
+}
+
+fn hex_of(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn concurrent_calls_each_get_their_own_instance() {
+    let p = Arc::new(hostile("limits = { concurrency = 3 }").await);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let subject = Subject {
+                names: vec!["remember".into()],
+                emails: vec![format!("person{i}@example.com")],
+                ..Default::default()
+            };
+            summary(p.locate(&subject).await)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "nothing");
+    }
+}
+
+mod people_directory {
+    //! The example connector against a local stand-in of its REST API.
+    use super::*;
+    use axum::extract::{Path as UrlPath, Query, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use serde_json::{Value, json};
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Directory {
+        people: Mutex<Vec<Value>>,
+        throttle: AtomicUsize,
+        requests: AtomicUsize,
+    }
+
+    fn authorised(headers: &HeaderMap) -> bool {
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer dir-token")
+    }
+
+    async fn search(
+        State(d): State<Arc<Directory>>,
+        headers: HeaderMap,
+        Query(q): Query<HashMap<String, String>>,
+    ) -> Response {
+        d.requests.fetch_add(1, Ordering::SeqCst);
+        if !authorised(&headers) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        if d.throttle.load(Ordering::SeqCst) > 0 {
+            d.throttle.fetch_sub(1, Ordering::SeqCst);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "7")],
+                "slow down",
+            )
+                .into_response();
+        }
+        let people = d.people.lock().unwrap();
+        let hits: Vec<Value> = people
+            .iter()
+            .filter(|p| {
+                q.get("email")
+                    .is_some_and(|e| p["email"].as_str() == Some(e.as_str()))
+                    || q.get("phone")
+                        .is_some_and(|ph| p["phone"].as_str() == Some(ph.as_str()))
+            })
+            .cloned()
+            .collect();
+        Json(json!({ "people": hits })).into_response()
+    }
+
+    async fn one(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> Response {
+        let people = d.people.lock().unwrap();
+        match people.iter().find(|p| p["id"] == id.as_str()) {
+            Some(p) => Json(p.clone()).into_response(),
+            None => StatusCode::NOT_FOUND.into_response(),
+        }
+    }
+
+    async fn patch(
+        State(d): State<Arc<Directory>>,
+        UrlPath(id): UrlPath<String>,
+        Json(changes): Json<serde_json::Map<String, Value>>,
+    ) -> StatusCode {
+        let mut people = d.people.lock().unwrap();
+        match people.iter_mut().find(|p| p["id"] == id.as_str()) {
+            Some(p) => {
+                for (k, v) in changes {
+                    p[k] = v;
+                }
+                StatusCode::OK
+            }
+            None => StatusCode::NOT_FOUND,
+        }
+    }
+
+    async fn delete(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> StatusCode {
+        let mut people = d.people.lock().unwrap();
+        match people.iter().position(|p| p["id"] == id.as_str()) {
+            Some(i) if !people[i]["legal_hold"].is_null() => StatusCode::CONFLICT,
+            Some(i) => {
+                people.remove(i);
+                StatusCode::NO_CONTENT
+            }
+            None => StatusCode::NOT_FOUND,
+        }
+    }
+
+    async fn anonymise(
+        State(d): State<Arc<Directory>>,
+        UrlPath(id): UrlPath<String>,
+    ) -> StatusCode {
+        let mut people = d.people.lock().unwrap();
+        match people.iter_mut().find(|p| p["id"] == id.as_str()) {
+            Some(p) => {
+                for k in ["name", "email", "phone", "notes"] {
+                    p[k] = json!("");
+                }
+                StatusCode::OK
+            }
+            None => StatusCode::NOT_FOUND,
+        }
+    }
+
+    async fn serve() -> (SocketAddr, Arc<Directory>) {
+        let d = Arc::new(Directory::default());
+        *d.people.lock().unwrap() = vec![
+            json!({"id": "p1", "name": "Ada Lovelace", "email": "ada+calls@example.com", "phone": "+33612345678",
+                   "notes": "prefers email", "created_at": 1_700_000_000_000i64, "legal_hold": null}),
+            json!({"id": "p2", "name": "Ada L.", "email": "ada.l@example.org", "phone": "+33612345678",
+                   "notes": "", "created_at": null, "legal_hold": "unpaid invoice under dispute"}),
+            json!({"id": "p3", "name": "Bob", "email": "bob@example.com", "phone": "+441632960000",
+                   "notes": "", "created_at": null, "legal_hold": null}),
+        ];
+        let app = Router::new()
+            .route("/api/people", get(search))
+            .route("/api/people/{id}", get(one).patch(patch).delete(delete))
+            .route("/api/people/{id}/anonymise", post(anonymise))
+            .with_state(d.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (addr, d)
+    }
+
+    async fn connector(addr: SocketAddr) -> Plugin {
+        // SAFETY: only this module sets this variable, always to the same value.
+        unsafe { std::env::set_var("OUBLI_TEST_DIRECTORY_TOKEN", "dir-token") };
+        load(
+            "people",
+            built_plugins::EXAMPLE_REST,
+            &format!(
+                "allow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\n\
+                 secrets = {{ token = {{ env = \"OUBLI_TEST_DIRECTORY_TOKEN\" }} }}",
+                port = addr.port()
+            ),
+        )
+        .await
+        .expect("example connector loads")
+    }
+
+    fn ada() -> Subject {
+        Subject {
+            emails: vec!["ada+calls@example.com".into()],
+            phones: vec!["+33612345678".into()],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn locate_export_rectify_erase() {
+        let (addr, dir) = serve().await;
+        let p = connector(addr).await;
+        assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+
+        // Both records share the phone; the '+' in the email survives
+        // percent-encoding; the one under legal hold says so.
+        let found = p.locate(&ada()).await.unwrap();
+        let ids: Vec<_> = found.iter().map(|l| l.reference.id.as_str()).collect();
+        assert_eq!(ids, ["p1", "p2"]);
+        assert_eq!(found[0].created_at, Some(1_700_000_000_000));
+        assert_eq!(
+            found[1].hold.as_deref(),
+            Some("unpaid invoice under dispute")
+        );
+
+        let refs: Vec<RecordRef> = found.iter().map(|l| l.reference.clone()).collect();
+        let exported = p.export(&refs).await.unwrap();
+        let notes = exported[0]
+            .fields
+            .iter()
+            .find(|f| f.name == "notes")
+            .unwrap();
+        assert_eq!(notes.value, "prefers email");
+        assert!(
+            exported[1].fields.iter().all(|f| f.name != "notes"),
+            "empty fields are skipped"
+        );
+
+        let outcome = p
+            .rectify(
+                &refs[0],
+                &[oubli::runtime::Change {
+                    field: "name".into(),
+                    new_value: Some("Ada King".into()),
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.status, Status::Done);
+        let again = p.export(&refs[..1]).await.unwrap();
+        assert!(
+            again[0]
+                .fields
+                .iter()
+                .any(|f| f.name == "name" && f.value == "Ada King")
+        );
+
+        let outcomes = p.erase(&refs, EraseMode::Delete).await.unwrap();
+        assert_eq!(outcomes[0].status, Status::Done);
+        assert!(matches!(&outcomes[1].status, Status::Retained(r) if r.contains("legal hold")));
+        let left = p.locate(&ada()).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].reference.id, "p2");
+        let gone = p.erase(&refs[..1], EraseMode::Delete).await.unwrap();
+        assert_eq!(gone[0].status, Status::NotFound);
+        assert!(dir.requests.load(Ordering::SeqCst) >= 4);
+    }
+
+    #[tokio::test]
+    async fn rate_limiting_surfaces_retry_after() {
+        let (addr, dir) = serve().await;
+        let p = connector(addr).await;
+        dir.throttle.store(1, Ordering::SeqCst);
+        let r = p.locate(&ada()).await;
+        assert_eq!(r, Err(CallError::Connector(ConnectorError::RateLimited(7))));
+        assert!(r.unwrap_err().is_transient());
+        assert_eq!(p.locate(&ada()).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_token_is_denied() {
+        let (addr, _dir) = serve().await;
+        let text = format!(
+            "[plugins.people]\npath = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+             config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\n",
+            built_plugins::EXAMPLE_REST,
+            port = addr.port()
+        );
+        let config = Config::parse(Path::new("t.toml"), &text).unwrap();
+        let p = runtime().load(&config.plugins[0]).await.unwrap();
+        let r = p.locate(&ada()).await;
+        assert!(
+            matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("HTTP 401") && !m.contains("ada")),
+            "{r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_required_config_key_is_checked_at_load() {
+        let e = load("people", built_plugins::EXAMPLE_REST, "")
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("people: required configuration key `base_url` is not set"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,549 @@
+//! A small JSON-over-HTTP client on `wasi:http/outgoing-handler`.
+//!
+//! The host only lets a connector reach the hosts its manifest asked for and
+//! the integrator granted; any other request fails with
+//! [`ConnectorError::Denied`]. Status codes map to connector errors with
+//! [`Response::error_for_status`]:
+//!
+//! | status | error |
+//! |---|---|
+//! | 401, 403 | `denied` |
+//! | 408, 5xx | `unavailable` |
+//! | 429 | `rate-limited(Retry-After seconds)` |
+//! | other 4xx | `invalid` |
+//!
+//! Error messages name the method, the host and the status, never the path or
+//! query (they can hold identifiers) nor the body.
+//!
+//! ```ignore
+//! use oubli_plugin::http::Client;
+//! let api = Client::new("https://api.example.com/v2")?.bearer(&token);
+//! let hits: SearchResult = api.get("/contacts/search").query("email", email).json()?;
+//! ```
+
+use crate::ConnectorError;
+use crate::bindings::wasi::http::outgoing_handler;
+use crate::bindings::wasi::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
+};
+use crate::bindings::wasi::io::streams::StreamError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Bodies larger than this are refused unless [`Client::max_body`] says
+/// otherwise.
+pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Seconds to wait on a 429 that carries no usable `Retry-After`.
+pub const DEFAULT_RETRY_AFTER_SECS: u32 = 5;
+
+/// A client for one base URL (`https://host[:port][/base/path]`).
+#[derive(Clone, Debug)]
+pub struct Client {
+    https: bool,
+    authority: String,
+    base_path: String,
+    headers: Vec<(String, Vec<u8>)>,
+    max_body: usize,
+}
+
+/// A request being built; finish it with [`Request::send`] or
+/// [`Request::json`].
+#[derive(Debug)]
+#[must_use = "a request does nothing until sent"]
+pub struct Request<'a> {
+    client: &'a Client,
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Option<Vec<u8>>,
+}
+
+/// A complete response.
+#[derive(Debug)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The response headers, names in lowercase.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body.
+    pub body: Vec<u8>,
+    method: &'static str,
+    authority: String,
+}
+
+impl Client {
+    /// A client for `base_url`, which must be `http://` or `https://` with a
+    /// host. Paths given to [`Client::get`] and friends are appended to the
+    /// base URL's path; a full URL on the same host is accepted too.
+    pub fn new(base_url: &str) -> Result<Self, ConnectorError> {
+        let (https, rest) = if let Some(r) = base_url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = base_url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(ConnectorError::Invalid(
+                "base URL must start with http:// or https://".into(),
+            ));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() {
+            return Err(ConnectorError::Invalid("base URL has no host".into()));
+        }
+        Ok(Client {
+            https,
+            authority: authority.to_string(),
+            base_path: path.trim_end_matches('/').to_string(),
+            headers: vec![("accept".into(), b"application/json".to_vec())],
+            max_body: DEFAULT_MAX_BODY,
+        })
+    }
+
+    /// Send `Authorization: Bearer <token>` with every request.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Send this header with every request.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Refuse response bodies larger than `bytes`.
+    pub fn max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+
+    /// The `host[:port]` this client talks to.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// A GET request.
+    pub fn get(&self, path: &str) -> Request<'_> {
+        self.request(Method::Get, path)
+    }
+    /// A POST request.
+    pub fn post(&self, path: &str) -> Request<'_> {
+        self.request(Method::Post, path)
+    }
+    /// A PUT request.
+    pub fn put(&self, path: &str) -> Request<'_> {
+        self.request(Method::Put, path)
+    }
+    /// A PATCH request.
+    pub fn patch(&self, path: &str) -> Request<'_> {
+        self.request(Method::Patch, path)
+    }
+    /// A DELETE request.
+    pub fn delete(&self, path: &str) -> Request<'_> {
+        self.request(Method::Delete, path)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, path: &str) -> Request<'_> {
+        let scheme = if self.https { "https://" } else { "http://" };
+        let path = match path.strip_prefix(scheme) {
+            // A full URL on our own host (e.g. a `nextUri`): keep its path.
+            Some(rest) if rest.starts_with(&self.authority) => {
+                let p = &rest[self.authority.len()..];
+                if p.starts_with('/') {
+                    p.to_string()
+                } else {
+                    format!("/{p}")
+                }
+            }
+            _ if path.starts_with('/')
+                && !self.base_path.is_empty()
+                && path.starts_with(&self.base_path) =>
+            {
+                path.to_string()
+            }
+            _ if path.starts_with('/') => format!("{}{path}", self.base_path),
+            _ => format!("{}/{path}", self.base_path),
+        };
+        Request {
+            client: self,
+            method,
+            path,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+impl Request<'_> {
+    /// Add a query parameter (percent-encoded here).
+    pub fn query(mut self, name: &str, value: impl ToString) -> Self {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Add a header to this request only.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        self
+    }
+
+    /// Send `value` as a JSON body.
+    pub fn json_body<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, ConnectorError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| ConnectorError::Internal(format!("cannot encode request body: {e}")))?;
+        self.headers
+            .push(("content-type".into(), b"application/json".to_vec()));
+        self.body = Some(body);
+        Ok(self)
+    }
+
+    /// Send raw bytes as the body, with this content type.
+    pub fn body(mut self, content_type: &str, body: Vec<u8>) -> Self {
+        self.headers
+            .push(("content-type".into(), content_type.as_bytes().to_vec()));
+        self.body = Some(body);
+        self
+    }
+
+    /// Send the request and check its status; see the module docs.
+    pub fn send(self) -> Result<Response, ConnectorError> {
+        self.send_any()?.error_for_status()
+    }
+
+    /// Send the request, whatever status comes back (transport failures are
+    /// still errors).
+    pub fn send_any(self) -> Result<Response, ConnectorError> {
+        let method_name = method_name(&self.method);
+        let authority = self.client.authority.clone();
+        let mut path = self.path;
+        for (i, (k, v)) in self.query.iter().enumerate() {
+            path.push(if i == 0 && !path.contains('?') {
+                '?'
+            } else {
+                '&'
+            });
+            path.push_str(&percent_encode(k));
+            path.push('=');
+            path.push_str(&percent_encode(v));
+        }
+        let mut headers = self.client.headers.clone();
+        headers.extend(self.headers);
+        if let Some(body) = &self.body {
+            headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
+        let fields = Fields::from_list(&headers)
+            .map_err(|e| ConnectorError::Internal(format!("invalid request header: {e:?}")))?;
+        let request = OutgoingRequest::new(fields);
+        let internal =
+            |what: &str| ConnectorError::Internal(format!("cannot build request: {what}"));
+        request
+            .set_method(&self.method)
+            .map_err(|_| internal("method"))?;
+        let scheme = if self.client.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|_| internal("scheme"))?;
+        request
+            .set_authority(Some(&authority))
+            .map_err(|_| internal("authority"))?;
+        request
+            .set_path_with_query(Some(&path))
+            .map_err(|_| internal("path"))?;
+        let outgoing_body = request.body().map_err(|_| internal("body"))?;
+        let future = outgoing_handler::handle(request, None)
+            .map_err(|e| transport_error(method_name, &authority, &e))?;
+        {
+            let stream = outgoing_body.write().map_err(|_| internal("body stream"))?;
+            if let Some(body) = &self.body {
+                for chunk in body.chunks(4096) {
+                    stream.blocking_write_and_flush(chunk).map_err(|_| {
+                        ConnectorError::Unavailable(format!(
+                            "{method_name} to {authority}: connection closed while sending"
+                        ))
+                    })?;
+                }
+            }
+        }
+        OutgoingBody::finish(outgoing_body, None)
+            .map_err(|e| transport_error(method_name, &authority, &e))?;
+
+        future.subscribe().block();
+        let response = match future.get() {
+            Some(Ok(Ok(r))) => r,
+            Some(Ok(Err(e))) => return Err(transport_error(method_name, &authority, &e)),
+            Some(Err(())) | None => {
+                return Err(ConnectorError::Internal(format!(
+                    "{method_name} to {authority}: response already taken"
+                )));
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().entries();
+        let body = read_body(
+            response.consume().map_err(|_| internal("response body"))?,
+            self.client.max_body,
+            method_name,
+            &authority,
+        )?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+            method: method_name,
+            authority,
+        })
+    }
+
+    /// Send the request, check its status and decode the JSON answer.
+    pub fn json<T: DeserializeOwned>(self) -> Result<T, ConnectorError> {
+        self.send()?.json()
+    }
+}
+
+fn read_body(
+    body: IncomingBody,
+    max: usize,
+    method: &str,
+    authority: &str,
+) -> Result<Vec<u8>, ConnectorError> {
+    let mut out = Vec::new();
+    {
+        let stream = body
+            .stream()
+            .map_err(|_| ConnectorError::Internal("response body stream taken".into()))?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => {
+                    if out.len() + chunk.len() > max {
+                        return Err(ConnectorError::Unavailable(format!(
+                            "{method} to {authority}: response body larger than {max} bytes"
+                        )));
+                    }
+                    out.extend_from_slice(&chunk);
+                }
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(_)) => {
+                    return Err(ConnectorError::Unavailable(format!(
+                        "{method} to {authority}: connection failed while reading the response"
+                    )));
+                }
+            }
+        }
+    }
+    drop(IncomingBody::finish(body));
+    Ok(out)
+}
+
+impl Response {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first value of a header (case-insensitive name), as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+    }
+
+    /// The body as JSON.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ConnectorError::Internal(format!(
+                "{} to {}: response is not the expected JSON (line {}, column {}: {})",
+                self.method,
+                self.authority,
+                e.line(),
+                e.column(),
+                e.classify_name(),
+            ))
+        })
+    }
+
+    /// This response, or the [`ConnectorError`] its status stands for.
+    pub fn error_for_status(self) -> Result<Self, ConnectorError> {
+        let what = || {
+            format!(
+                "{} to {} returned HTTP {}",
+                self.method, self.authority, self.status
+            )
+        };
+        match self.status {
+            200..=399 => Ok(self),
+            401 | 403 => Err(ConnectorError::Denied(what())),
+            429 => Err(ConnectorError::RateLimited(
+                self.header("retry-after")
+                    .and_then(|v| parse_retry_after(v, crate::now()))
+                    .unwrap_or(DEFAULT_RETRY_AFTER_SECS),
+            )),
+            408 | 500..=599 => Err(ConnectorError::Unavailable(what())),
+            _ => Err(ConnectorError::Invalid(what())),
+        }
+    }
+}
+
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "unexpected shape",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Connect => "CONNECT",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Patch => "PATCH",
+        Method::Other(_) => "request",
+    }
+}
+
+fn transport_error(method: &str, authority: &str, e: &ErrorCode) -> ConnectorError {
+    match e {
+        ErrorCode::HttpRequestDenied => ConnectorError::Denied(format!(
+            "{method} to {authority} refused by the host: that host is not granted to this plugin"
+        )),
+        ErrorCode::DestinationIpProhibited => ConnectorError::Denied(format!(
+            "{method} to {authority} refused by the host: the address is in a range not granted to this plugin"
+        )),
+        ErrorCode::DnsTimeout
+        | ErrorCode::DnsError(_)
+        | ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpUnroutable
+        | ErrorCode::ConnectionRefused
+        | ErrorCode::ConnectionTerminated
+        | ErrorCode::ConnectionTimeout
+        | ErrorCode::ConnectionReadTimeout
+        | ErrorCode::ConnectionWriteTimeout
+        | ErrorCode::ConnectionLimitReached
+        | ErrorCode::HttpResponseIncomplete
+        | ErrorCode::HttpResponseTimeout => {
+            ConnectorError::Unavailable(format!("{method} to {authority} failed: {e:?}"))
+        }
+        _ => ConnectorError::Internal(format!("{method} to {authority} failed: {e:?}")),
+    }
+}
+
+/// Percent-encode a query component (RFC 3986 unreserved characters stay).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Seconds to wait from a `Retry-After` value: either delay-seconds or an
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), relative to `now_ms`.
+pub fn parse_retry_after(value: &str, now_ms: i64) -> Option<u32> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs.min(u32::MAX as u64) as u32);
+    }
+    let at = parse_http_date(value)?;
+    let wait = (at - now_ms.div_euclid(1000)).max(0);
+    Some(wait.min(u32::MAX as i64) as u32)
+}
+
+/// Unix seconds of an IMF-fixdate.
+fn parse_http_date(s: &str) -> Option<i64> {
+    // "Sun, 06 Nov 1994 08:49:37 GMT"
+    let rest = s.split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    if parts.len() != 5 || parts[4] != "GMT" {
+        return None;
+    }
+    let day: i64 = parts[0].parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[1])? as i64
+        + 1;
+    let year: i64 = parts[2].parse().ok()?;
+    let hms: Vec<i64> = parts[3]
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    if hms.len() != 3 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+/// algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        assert_eq!(parse_retry_after("120", 0), Some(120));
+        // 1994-11-06T08:49:37Z is 784111777.
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", 784_111_777_000),
+            Some(10)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:47 GMT", 900_000_000_000),
+            Some(0)
+        );
+        assert_eq!(parse_retry_after("soon", 0), None);
+    }
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_only() {
+        assert_eq!(percent_encode("a.b-c_d~e"), "a.b-c_d~e");
+        assert_eq!(percent_encode("jo+x@ex.com"), "jo%2Bx%40ex.com");
+        assert_eq!(percent_encode("é"), "%C3%A9");
+    }
+}

@@ -1,0 +1,162 @@
+//! Builders and helpers on the contract's types, so connectors state results
+//! in one line each.
+
+use crate::{
+    Attachment, ConnectorError, Exported, Field, Located, Outcome, RecordRef, Status, Subject,
+    Timestamp,
+};
+
+impl RecordRef {
+    /// A reference to the record `id` of kind `kind`.
+    ///
+    /// ```ignore
+    /// let r = RecordRef::new("contact", "1042");
+    /// ```
+    pub fn new(kind: impl Into<String>, id: impl Into<String>) -> Self {
+        RecordRef {
+            kind: kind.into(),
+            id: id.into(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The operation took effect on `reference`.
+    pub fn done(reference: RecordRef) -> Self {
+        Outcome {
+            reference,
+            status: Status::Done,
+        }
+    }
+    /// The system keeps `reference`, for `reason`.
+    pub fn retained(reference: RecordRef, reason: impl Into<String>) -> Self {
+        Outcome {
+            reference,
+            status: Status::Retained(reason.into()),
+        }
+    }
+    /// `reference` does not exist (any more).
+    pub fn not_found(reference: RecordRef) -> Self {
+        Outcome {
+            reference,
+            status: Status::NotFound,
+        }
+    }
+    /// The system will finish later; follow `ticket` with `poll`.
+    pub fn pending(reference: RecordRef, ticket: impl Into<String>) -> Self {
+        Outcome {
+            reference,
+            status: Status::Pending(ticket.into()),
+        }
+    }
+}
+
+impl Located {
+    /// A found record with an operator-facing summary (no personal data).
+    pub fn new(reference: RecordRef, summary: impl Into<String>) -> Self {
+        Located {
+            reference,
+            summary: summary.into(),
+            created_at: None,
+            hold: None,
+        }
+    }
+    /// When the system created the record.
+    pub fn created_at(mut self, at: Timestamp) -> Self {
+        self.created_at = Some(at);
+        self
+    }
+    /// The system must keep this record, for `reason`.
+    pub fn hold(mut self, reason: impl Into<String>) -> Self {
+        self.hold = Some(reason.into());
+        self
+    }
+}
+
+impl Exported {
+    /// An exported record with no fields yet.
+    pub fn new(reference: RecordRef) -> Self {
+        Exported {
+            reference,
+            fields: Vec::new(),
+            attachments: Vec::new(),
+        }
+    }
+    /// Add a field of `category` (skipped when `value` is empty).
+    pub fn field(
+        mut self,
+        name: impl Into<String>,
+        category: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let value = value.into();
+        if !value.is_empty() {
+            self.fields.push(Field {
+                name: name.into(),
+                category: category.into(),
+                value,
+            });
+        }
+        self
+    }
+    /// Add an attachment whose bytes `read-attachment` serves.
+    pub fn attachment(
+        mut self,
+        name: impl Into<String>,
+        media_type: impl Into<String>,
+        size: Option<u64>,
+    ) -> Self {
+        self.attachments.push(Attachment {
+            name: name.into(),
+            media_type: media_type.into(),
+            size,
+        });
+        self
+    }
+}
+
+impl Default for Subject {
+    fn default() -> Self {
+        Subject {
+            emails: Vec::new(),
+            phones: Vec::new(),
+            names: Vec::new(),
+            external_ids: Vec::new(),
+        }
+    }
+}
+
+impl Subject {
+    /// Whether the subject carries no identifier a connector could search by
+    /// (names alone never count).
+    pub fn has_no_strong_identifier(&self) -> bool {
+        self.emails.is_empty() && self.phones.is_empty() && self.external_ids.is_empty()
+    }
+
+    /// The external ids in `namespace`.
+    pub fn external_ids_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a str> {
+        self.external_ids
+            .iter()
+            .filter(move |e| e.namespace == namespace)
+            .map(|e| e.id.as_str())
+    }
+}
+
+impl ConnectorError {
+    /// A short, stable name for the error kind (`unavailable`, `denied`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorError::Unavailable(_) => "unavailable",
+            ConnectorError::RateLimited(_) => "rate-limited",
+            ConnectorError::Denied(_) => "denied",
+            ConnectorError::NotSupported(_) => "not-supported",
+            ConnectorError::Invalid(_) => "invalid",
+            ConnectorError::Internal(_) => "internal",
+        }
+    }
+
+    /// `not-supported` for an operation this connector does not offer.
+    pub fn not_supported(operation: &str) -> Self {
+        ConnectorError::NotSupported(format!("this connector does not offer `{operation}`"))
+    }
+}
