@@ -76,6 +76,10 @@ pub(crate) mod bindings {
     });
 }
 
+#[allow(
+    clippy::derivable_impls,
+    reason = "the type is generated; derive is not available"
+)]
 impl Default for Subject {
     fn default() -> Self {
         Subject {
@@ -268,6 +272,9 @@ fn engine_config() -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
+    // Connectors target WASI p2; the p3 concurrency machinery would only add
+    // per-store set-up and tear-down to every call.
+    config.concurrency_support(false);
     let mut pool = PoolingAllocationConfig::default();
     // Each memory slot reserves address space (not RAM): 256 slots of a few
     // GiB stay well inside a 47-bit address space.
@@ -276,7 +283,14 @@ fn engine_config() -> wasmtime::Config {
         .total_memories(256)
         .total_tables(512)
         .total_stacks(256)
-        .max_memory_size(crate::config::MAX_MEMORY as usize);
+        .max_memory_size(crate::config::MAX_MEMORY as usize)
+        // Reset a used slot by zeroing only the pages it dirtied (found with
+        // PAGEMAP_SCAN where the kernel has it) instead of dropping them with
+        // madvise: the next instance then takes no page faults. Either way
+        // nothing of the previous call survives.
+        .linear_memory_keep_resident(8 << 20)
+        .table_keep_resident(1 << 20)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }

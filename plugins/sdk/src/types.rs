@@ -115,6 +115,10 @@ impl Exported {
     }
 }
 
+#[allow(
+    clippy::derivable_impls,
+    reason = "the type is generated; derive is not available"
+)]
 impl Default for Subject {
     fn default() -> Self {
         Subject {

@@ -1,0 +1,156 @@
+//! The `oubli` binary as an operator runs it.
+
+use oubli::built_plugins;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn oubli(args: &[&str], cache: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oubli"))
+        .args(args)
+        .env("XDG_CACHE_HOME", cache)
+        .env_remove("OUBLI_CONFIG")
+        .output()
+        .expect("oubli runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn check_reports_one_line_per_plugin_and_fails_if_any_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oubli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.good]\npath = {:?}\n\n[plugins.bad]\npath = {:?}\n\n\
+             [plugins.off]\npath = \"nowhere.wasm\"\nenabled = false\n\n\
+             [plugins.ghost]\npath = \"missing.wasm\"\n",
+            built_plugins::TRIVIAL,
+            built_plugins::BAD_IMPORT
+        ),
+    )
+    .unwrap();
+    let out = oubli(
+        &["plugin", "check", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("refused  bad") && lines[0].contains("imports `test:bad/raw-socket`"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("refused  ghost") && lines[1].contains("cannot read"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("ok       good") && lines[2].contains("trivial 0.1.0 (other)"),
+        "{text}"
+    );
+    assert!(lines[3].starts_with("disabled off"), "{text}");
+
+    let out = oubli(
+        &[
+            "plugin",
+            "check",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(json[2]["status"], "ok");
+    assert_eq!(json[2]["plugin"]["manifest"]["id"], "trivial");
+    assert_eq!(json[0]["status"], "refused");
+}
+
+#[test]
+fn the_example_configuration_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/oubli.toml");
+    let out = oubli(
+        &["plugin", "check", "--config", example.to_str().unwrap()],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("ok       people-directory  example-rest 0.1.0 (crm), 4 operations, reaches http://127.0.0.1:8089"), "{text}");
+    assert!(!text.contains("warning"), "{text}");
+    assert!(
+        !text.contains("example-token-not-a-real-secret"),
+        "secret printed"
+    );
+}
+
+#[test]
+fn a_malformed_config_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oubli.toml");
+    std::fs::write(
+        &config,
+        "[plugins.crm]\npath = \"x.wasm\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let out = oubli(
+        &["plugin", "check", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("oubli.toml:3:1: unknown field `colour`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_shows_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = oubli(
+        &["plugin", "inspect", built_plugins::EXAMPLE_REST],
+        dir.path(),
+    );
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for expected in [
+        "id:           example-rest",
+        "system kind:  crm",
+        "WIT version:  0.1.0",
+        "operations:   locate, export, rectify, erase",
+        "hosts asked:  *",
+        "secrets:      token",
+        "  base_url (required): ",
+        "  contact-details: Name, email address, phone number and free-text notes",
+        "    portable:   yes (Art. 20)",
+        "  oubli:connector/host@0.1.0",
+        "  wasi:http/outgoing-handler@0.2.12",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+
+    let out = oubli(
+        &["plugin", "inspect", "--json", built_plugins::HOSTILE],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(json["manifest"]["id"], "hostile");
+    assert_eq!(json["sha256"].as_str().map(str::len), Some(64));
+
+    let module = dir.path().join("core.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let out = oubli(&["plugin", "inspect", module.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a component"));
+}
