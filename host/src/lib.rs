@@ -9,10 +9,12 @@
 //! Modules:
 //! - [`config`]: `oubli.toml`, parsed strictly.
 //! - [`runtime`]: loading plugins and running their operations in a sandbox.
+//! - [`crypto`]: envelopes, chunked file encryption, keyring, blind indexes.
 
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod crypto;
 pub mod runtime;
 
 /// Paths of the plugin components built with this crate (by `build.rs`), for

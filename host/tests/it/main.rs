@@ -2,4 +2,5 @@
 //! one module per area.
 
 mod cli;
+mod crypto;
 mod runtime;

@@ -1,0 +1,661 @@
+//! The keyring: a directory holding the host's RSA key pairs, the KEKs
+//! (wrapped by an RSA key, unwrapped once when the keyring opens), the
+//! blind-index key, the export recipients, and the wrapped data keys of each
+//! request.
+//!
+//! ```text
+//! keyring.json               ids, which keys are active, recipients (no key material)
+//! host-<id>.pem              RSA-2048 private key, PKCS#8 PEM, mode 0600 (encrypted with a passphrase if given)
+//! host-<id>.pub.pem          its public key (SubjectPublicKeyInfo PEM)
+//! kek-<id>.wrapped           a KEK, RSA-OAEP(SHA-256) under the host key named in keyring.json
+//! index.wrapped              the blind-index key, likewise
+//! recipients/<name>.pub.pem  export recipients (the DPO, a subject's own key)
+//! datakeys/<request>.json    a request's data keys, each wrapped by a KEK
+//! datakeys/<request>.shredded  tombstone of a crypto-shredded request
+//! ```
+//!
+//! Rotation adds a new host key pair and a new KEK, makes them active, keeps
+//! the old ones for decryption, and rewraps every stored data key under the
+//! new KEK: payloads are never touched. Each request's file is rewritten
+//! atomically, so an interrupted rotation resumes with [`Keyring::rewrap`].
+//!
+//! Crypto-shredding ([`Keyring::shred`]) destroys a request's wrapped data
+//! keys: every record sealed under them, in the store and in its backups,
+//! becomes unreadable. It cannot reach copies already decrypted and delivered
+//! (exports sent to a subject or a DPO), and the file system may keep old
+//! blocks of the deleted key file (overwriting is attempted, but SSDs and
+//! copy-on-write file systems do not promise it): keep the keyring on
+//! encrypted storage and out of long-lived backups.
+
+use super::CryptoError;
+use super::blind::IndexKey;
+use super::envelope::{DataKey, Kek, RecordContext, WrappedDataKey, sealed_key_id};
+use super::file::{Recipient, private_key_from_pem, rsa_key_id};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::sha2::Sha256;
+use rsa::{PrivateKey, PublicKey};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// RSA modulus size of host keys.
+pub const RSA_BITS: usize = 2048;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    version: u32,
+    active_host: String,
+    active_kek: String,
+    index_wrapped_by: String,
+    hosts: Vec<KeyMeta>,
+    keks: Vec<KekMeta>,
+    #[serde(default)]
+    recipients: Vec<RecipientMeta>,
+}
+
+/// A host key pair, as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyMeta {
+    /// Key id.
+    pub id: String,
+    /// Creation time, Unix seconds.
+    pub created: u64,
+}
+
+/// A KEK, as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KekMeta {
+    /// Key id.
+    pub id: String,
+    /// The host key that wraps it.
+    pub wrapped_by: String,
+    /// Creation time, Unix seconds.
+    pub created: u64,
+}
+
+/// A registered export recipient.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecipientMeta {
+    /// Its name.
+    pub name: String,
+    /// Its key id.
+    pub id: String,
+}
+
+/// What `oubli keys list` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyList {
+    /// The active host key.
+    pub active_host: String,
+    /// The active KEK.
+    pub active_kek: String,
+    /// All host keys.
+    pub hosts: Vec<KeyMeta>,
+    /// All KEKs.
+    pub keks: Vec<KekMeta>,
+    /// Export recipients.
+    pub recipients: Vec<RecipientMeta>,
+    /// Requests with stored data keys.
+    pub requests_with_keys: usize,
+    /// Data keys not yet under the active KEK (a rotation to resume).
+    pub keys_to_rewrap: usize,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RequestKeys {
+    request_id: String,
+    keys: Vec<WrappedDataKey>,
+}
+
+/// An open keyring: KEKs and the index key unwrapped, in memory only.
+pub struct Keyring {
+    dir: PathBuf,
+    meta: Meta,
+    host_keys: BTreeMap<String, PrivateKey>,
+    keks: BTreeMap<String, Kek>,
+    index: IndexKey,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("dir", &self.dir)
+            .field("active_host", &self.meta.active_host)
+            .field("active_kek", &self.meta.active_kek)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn err(path: &Path, reason: impl std::fmt::Display) -> CryptoError {
+    CryptoError::KeyFile {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Write a file atomically (temp + rename), with `mode` on Unix.
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CryptoError> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(path, e)
+    })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CryptoError> {
+    std::fs::read(path).map_err(|e| err(path, e))
+}
+
+fn valid_request_id(id: &str) -> Result<(), CryptoError> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(CryptoError::Keyring(
+            "request ids are 1 to 64 letters, digits, dashes or underscores".into(),
+        ))
+    }
+}
+
+fn valid_name(name: &str) -> Result<(), CryptoError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(CryptoError::Keyring(
+            "recipient names are 1 to 64 letters, digits, dots, dashes or underscores".into(),
+        ))
+    }
+}
+
+impl Keyring {
+    /// Create a keyring in `dir` (created 0700 if missing; refused if it
+    /// already holds one). With a passphrase, the private key file is
+    /// PKCS#8-encrypted (PBES2, scrypt, AES-256-CBC).
+    pub fn init(dir: &Path, passphrase: Option<&str>) -> Result<Keyring, CryptoError> {
+        if dir.join("keyring.json").exists() {
+            return Err(CryptoError::Keyring(format!(
+                "{} already holds a keyring; use `oubli keys rotate` to add keys",
+                dir.display()
+            )));
+        }
+        create_private_dir(dir)?;
+        create_private_dir(&dir.join("datakeys"))?;
+        create_private_dir(&dir.join("recipients"))?;
+        let (host_id, host) = new_host_key(dir, passphrase)?;
+        let public = host.to_public_key();
+        let kek = Kek::generate()?;
+        write_file(
+            &dir.join(format!("kek-{}.wrapped", kek.id())),
+            &rsa_wrap(&public, kek.bytes())?,
+            0o600,
+        )?;
+        let index_bytes = super::random_key()?;
+        write_file(
+            &dir.join("index.wrapped"),
+            &rsa_wrap(&public, &index_bytes[..])?,
+            0o600,
+        )?;
+        let meta = Meta {
+            version: 1,
+            active_host: host_id.clone(),
+            active_kek: kek.id().to_string(),
+            index_wrapped_by: host_id.clone(),
+            hosts: vec![KeyMeta {
+                id: host_id.clone(),
+                created: now(),
+            }],
+            keks: vec![KekMeta {
+                id: kek.id().to_string(),
+                wrapped_by: host_id.clone(),
+                created: now(),
+            }],
+            recipients: vec![],
+        };
+        let keyring = Keyring {
+            dir: dir.to_path_buf(),
+            host_keys: BTreeMap::from([(host_id, host)]),
+            keks: BTreeMap::from([(kek.id().to_string(), kek)]),
+            index: IndexKey::from_bytes(*index_bytes),
+            meta,
+        };
+        keyring.save_meta()?;
+        Ok(keyring)
+    }
+
+    /// Open a keyring: load the host keys, unwrap the KEKs and the index key
+    /// (one RSA operation each, about 2 ms).
+    pub fn open(dir: &Path, passphrase: Option<&str>) -> Result<Keyring, CryptoError> {
+        let meta_path = dir.join("keyring.json");
+        if !meta_path.exists() {
+            return Err(CryptoError::Keyring(format!(
+                "no keyring in {} (create one with `oubli keys init --dir {}`)",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let meta: Meta =
+            serde_json::from_slice(&read_file(&meta_path)?).map_err(|e| err(&meta_path, e))?;
+        let mut host_keys = BTreeMap::new();
+        for h in &meta.hosts {
+            let path = dir.join(format!("host-{}.pem", h.id));
+            let pem =
+                Zeroizing::new(String::from_utf8(read_file(&path)?).map_err(|e| err(&path, e))?);
+            let key = private_key_from_pem(&pem, passphrase, &path.display().to_string())?;
+            host_keys.insert(h.id.clone(), key);
+        }
+        let unwrap = |by: &str, path: &Path| -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+            let key = host_keys
+                .get(by)
+                .ok_or_else(|| CryptoError::UnknownKey(by.to_string()))?;
+            let plain = Zeroizing::new(
+                key.oaep_decrypt::<Sha256>(&read_file(path)?)
+                    .map_err(|_| err(path, "cannot be unwrapped with its host key"))?,
+            );
+            let mut out = Zeroizing::new([0u8; 32]);
+            if plain.len() != 32 {
+                return Err(err(path, "unwraps to a key of the wrong size"));
+            }
+            out.copy_from_slice(&plain);
+            Ok(out)
+        };
+        let mut keks = BTreeMap::new();
+        for k in &meta.keks {
+            let path = dir.join(format!("kek-{}.wrapped", k.id));
+            let kek = Kek::from_bytes(*unwrap(&k.wrapped_by, &path)?);
+            if kek.id() != k.id {
+                return Err(err(&path, "holds a different key than keyring.json names"));
+            }
+            keks.insert(k.id.clone(), kek);
+        }
+        let index =
+            IndexKey::from_bytes(*unwrap(&meta.index_wrapped_by, &dir.join("index.wrapped"))?);
+        Ok(Keyring {
+            dir: dir.to_path_buf(),
+            meta,
+            host_keys,
+            keks,
+            index,
+        })
+    }
+
+    fn save_meta(&self) -> Result<(), CryptoError> {
+        let json = serde_json::to_vec_pretty(&self.meta)
+            .map_err(|e| CryptoError::Keyring(e.to_string()))?;
+        write_file(&self.dir.join("keyring.json"), &json, 0o600)
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The blind-index key.
+    pub fn index_key(&self) -> &IndexKey {
+        &self.index
+    }
+
+    /// The active host key as a file recipient.
+    pub fn host_recipient(&self) -> Result<Recipient, CryptoError> {
+        let key = self
+            .host_keys
+            .get(&self.meta.active_host)
+            .ok_or_else(|| CryptoError::UnknownKey(self.meta.active_host.clone()))?;
+        Recipient::new(key.to_public_key())
+    }
+
+    /// A host private key by id (for decrypting files made for the host).
+    pub fn host_private_key(&self, id: &str) -> Option<&PrivateKey> {
+        self.host_keys.get(id)
+    }
+
+    /// Register an export recipient from a PEM public key; returns its id.
+    pub fn add_recipient(&mut self, name: &str, pem: &str) -> Result<String, CryptoError> {
+        valid_name(name)?;
+        let recipient = Recipient::from_pem(pem)?;
+        if self.meta.recipients.iter().any(|r| r.name == name) {
+            return Err(CryptoError::Keyring(format!(
+                "a recipient named {name} already exists"
+            )));
+        }
+        let path = self.dir.join("recipients").join(format!("{name}.pub.pem"));
+        write_file(&path, pem.as_bytes(), 0o644)?;
+        self.meta.recipients.push(RecipientMeta {
+            name: name.to_string(),
+            id: recipient.id().to_string(),
+        });
+        self.save_meta()?;
+        Ok(recipient.id().to_string())
+    }
+
+    /// A registered recipient by name.
+    pub fn recipient(&self, name: &str) -> Result<Recipient, CryptoError> {
+        if !self.meta.recipients.iter().any(|r| r.name == name) {
+            return Err(CryptoError::Keyring(format!("no recipient named {name}")));
+        }
+        let path = self.dir.join("recipients").join(format!("{name}.pub.pem"));
+        let pem = String::from_utf8(read_file(&path)?).map_err(|e| err(&path, e))?;
+        Recipient::from_pem(&pem)
+    }
+
+    /// The keys, for display.
+    pub fn list(&self) -> KeyList {
+        let (requests, pending) = self.scan_data_keys().unwrap_or((0, 0));
+        KeyList {
+            active_host: self.meta.active_host.clone(),
+            active_kek: self.meta.active_kek.clone(),
+            hosts: self.meta.hosts.clone(),
+            keks: self.meta.keks.clone(),
+            recipients: self.meta.recipients.clone(),
+            requests_with_keys: requests,
+            keys_to_rewrap: pending,
+        }
+    }
+
+    fn request_path(&self, request_id: &str) -> PathBuf {
+        self.dir.join("datakeys").join(format!("{request_id}.json"))
+    }
+
+    fn tombstone(&self, request_id: &str) -> PathBuf {
+        self.dir
+            .join("datakeys")
+            .join(format!("{request_id}.shredded"))
+    }
+
+    fn load_request(&self, request_id: &str) -> Result<Option<RequestKeys>, CryptoError> {
+        valid_request_id(request_id)?;
+        if self.tombstone(request_id).exists() {
+            return Err(CryptoError::Shredded(request_id.to_string()));
+        }
+        let path = self.request_path(request_id);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let keys: RequestKeys =
+            serde_json::from_slice(&read_file(&path)?).map_err(|e| err(&path, e))?;
+        Ok(Some(keys))
+    }
+
+    fn save_request(&self, keys: &RequestKeys) -> Result<(), CryptoError> {
+        let json =
+            serde_json::to_vec_pretty(keys).map_err(|e| CryptoError::Keyring(e.to_string()))?;
+        write_file(&self.request_path(&keys.request_id), &json, 0o600)
+    }
+
+    fn unwrap_data_key(
+        &self,
+        request_id: &str,
+        w: &WrappedDataKey,
+    ) -> Result<DataKey, CryptoError> {
+        let kek = self
+            .keks
+            .get(&w.kek_id)
+            .ok_or_else(|| CryptoError::UnknownKey(w.kek_id.clone()))?;
+        kek.unwrap(request_id, w)
+    }
+
+    /// The request's current data key, created (and stored wrapped) on first
+    /// use.
+    pub fn data_key(&self, request_id: &str) -> Result<DataKey, CryptoError> {
+        let mut keys = self.load_request(request_id)?.unwrap_or(RequestKeys {
+            request_id: request_id.to_string(),
+            keys: vec![],
+        });
+        if let Some(w) = keys.keys.last() {
+            return self.unwrap_data_key(request_id, w);
+        }
+        let dk = DataKey::generate()?;
+        let kek = &self.keks[&self.meta.active_kek];
+        keys.keys.push(kek.wrap(request_id, &dk)?);
+        self.save_request(&keys)?;
+        Ok(dk)
+    }
+
+    /// A request's data key by id.
+    pub fn data_key_by_id(&self, request_id: &str, id: &str) -> Result<DataKey, CryptoError> {
+        let keys = self
+            .load_request(request_id)?
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_string()))?;
+        let w = keys
+            .keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| CryptoError::UnknownKey(id.to_string()))?;
+        self.unwrap_data_key(request_id, w)
+    }
+
+    /// Seal a value of a request's record.
+    pub fn seal_record(
+        &self,
+        ctx: &RecordContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.data_key(ctx.request_id)?.seal(ctx, plaintext)
+    }
+
+    /// Open a value sealed by [`Keyring::seal_record`].
+    pub fn open_record(
+        &self,
+        ctx: &RecordContext<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let id = sealed_key_id(sealed)?;
+        self.data_key_by_id(ctx.request_id, &id)?.open(ctx, sealed)
+    }
+
+    /// Crypto-shred a request: destroy its wrapped data keys and leave a
+    /// tombstone. Returns whether it had keys.
+    pub fn shred(&self, request_id: &str) -> Result<bool, CryptoError> {
+        valid_request_id(request_id)?;
+        let path = self.request_path(request_id);
+        let existed = path.exists();
+        if existed {
+            // Overwrite before unlinking, for what it is worth on this file system.
+            if let Ok(meta) = std::fs::metadata(&path) {
+                let _ = std::fs::write(&path, vec![0u8; meta.len() as usize]);
+            }
+            std::fs::remove_file(&path).map_err(|e| err(&path, e))?;
+        }
+        write_file(
+            &self.tombstone(request_id),
+            format!("shredded at {}\n", now()).as_bytes(),
+            0o600,
+        )?;
+        Ok(existed)
+    }
+
+    /// (requests with keys, data keys not under the active KEK).
+    fn scan_data_keys(&self) -> Result<(usize, usize), CryptoError> {
+        let mut requests = 0;
+        let mut pending = 0;
+        for path in self.request_files()? {
+            let keys: RequestKeys =
+                serde_json::from_slice(&read_file(&path)?).map_err(|e| err(&path, e))?;
+            requests += 1;
+            pending += keys
+                .keys
+                .iter()
+                .filter(|k| k.kek_id != self.meta.active_kek)
+                .count();
+        }
+        Ok((requests, pending))
+    }
+
+    fn request_files(&self) -> Result<Vec<PathBuf>, CryptoError> {
+        let dir = self.dir.join("datakeys");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| err(&dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Rotate: a new host key pair and a new KEK become active (the old ones
+    /// stay for decryption), the index key is rewrapped for the new host key,
+    /// then every data key is rewrapped ([`Keyring::rewrap`]).
+    pub fn rotate(
+        &mut self,
+        passphrase: Option<&str>,
+        progress: impl FnMut(usize, usize),
+    ) -> Result<usize, CryptoError> {
+        let (host_id, host) = new_host_key(&self.dir, passphrase)?;
+        let public = host.to_public_key();
+        let kek = Kek::generate()?;
+        write_file(
+            &self.dir.join(format!("kek-{}.wrapped", kek.id())),
+            &rsa_wrap(&public, kek.bytes())?,
+            0o600,
+        )?;
+        write_file(
+            &self.dir.join("index.wrapped"),
+            &rsa_wrap(&public, self.index.bytes())?,
+            0o600,
+        )?;
+        self.meta.hosts.push(KeyMeta {
+            id: host_id.clone(),
+            created: now(),
+        });
+        self.meta.keks.push(KekMeta {
+            id: kek.id().to_string(),
+            wrapped_by: host_id.clone(),
+            created: now(),
+        });
+        self.meta.active_host = host_id.clone();
+        self.meta.active_kek = kek.id().to_string();
+        self.meta.index_wrapped_by = host_id.clone();
+        self.host_keys.insert(host_id, host);
+        self.keks.insert(kek.id().to_string(), kek);
+        self.save_meta()?;
+        self.rewrap(progress)
+    }
+
+    /// Rewrap every data key not under the active KEK; resumable (each
+    /// request's file is replaced atomically). Returns how many were
+    /// rewrapped. `progress(done, total)` is called per request.
+    pub fn rewrap(&self, mut progress: impl FnMut(usize, usize)) -> Result<usize, CryptoError> {
+        let files = self.request_files()?;
+        let active = &self.keks[&self.meta.active_kek];
+        let mut rewrapped = 0;
+        for (i, path) in files.iter().enumerate() {
+            let mut keys: RequestKeys =
+                serde_json::from_slice(&read_file(path)?).map_err(|e| err(path, e))?;
+            let mut changed = false;
+            for w in keys.keys.iter_mut() {
+                if w.kek_id != active.id() {
+                    let dk = self.unwrap_data_key(&keys.request_id, w)?;
+                    *w = active.wrap(&keys.request_id, &dk)?;
+                    changed = true;
+                    rewrapped += 1;
+                }
+            }
+            if changed {
+                self.save_request(&keys)?;
+            }
+            progress(i + 1, files.len());
+        }
+        Ok(rewrapped)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), CryptoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err(dir, e))
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))
+}
+
+fn rsa_wrap(key: &PublicKey, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    key.oaep_encrypt::<Sha256>(secret)
+        .map_err(|e| CryptoError::Keyring(format!("RSA-OAEP wrap failed: {e}")))
+}
+
+/// Generate an RSA-2048 key pair and write it to `dir`.
+fn new_host_key(dir: &Path, passphrase: Option<&str>) -> Result<(String, PrivateKey), CryptoError> {
+    let key = generate_rsa()?;
+    let public = key.to_public_key();
+    let id = rsa_key_id(&public)?;
+    let pem = match passphrase {
+        Some(p) => key.to_pkcs8_encrypted_pem(p, LineEnding::LF),
+        None => key.to_pkcs8_pem(LineEnding::LF),
+    }
+    .map_err(|e| CryptoError::Keyring(format!("cannot encode the private key: {e}")))?;
+    write_file(&dir.join(format!("host-{id}.pem")), pem.as_bytes(), 0o600)?;
+    let public_pem = public
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| CryptoError::Keyring(format!("cannot encode the public key: {e}")))?;
+    write_file(
+        &dir.join(format!("host-{id}.pub.pem")),
+        public_pem.as_bytes(),
+        0o644,
+    )?;
+    Ok((id, key))
+}
+
+/// A fresh RSA-2048 private key.
+pub fn generate_rsa() -> Result<PrivateKey, CryptoError> {
+    PrivateKey::new(&mut getrandom::SysRng, RSA_BITS)
+        .map_err(|e| CryptoError::Keyring(format!("RSA key generation failed: {e}")))
+}
+
+/// Write a new RSA-2048 key pair as PEM files (`NAME.pem`, mode 0600, and
+/// `NAME.pub.pem`), e.g. for a recipient or the demo; returns the key id.
+pub fn write_key_pair(
+    private: &Path,
+    public: &Path,
+    passphrase: Option<&str>,
+) -> Result<String, CryptoError> {
+    let key = generate_rsa()?;
+    let pem = match passphrase {
+        Some(p) => key.to_pkcs8_encrypted_pem(p, LineEnding::LF),
+        None => key.to_pkcs8_pem(LineEnding::LF),
+    }
+    .map_err(|e| CryptoError::Keyring(format!("cannot encode the private key: {e}")))?;
+    write_file(private, pem.as_bytes(), 0o600)?;
+    let public_key = key.to_public_key();
+    let public_pem = public_key
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| CryptoError::Keyring(format!("cannot encode the public key: {e}")))?;
+    write_file(public, public_pem.as_bytes(), 0o644)?;
+    rsa_key_id(&public_key)
+}
