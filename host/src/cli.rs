@@ -4,6 +4,9 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli::config::Config;
+use oubli::crypto::file::{self, Recipient};
+use oubli::crypto::keyring::Keyring;
+use zeroize::Zeroizing;
 use oubli::runtime::{Plugin, PluginInfo, Runtime, RuntimeOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,95 @@ enum Command {
     /// Inspect and check connector plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage the keyring: host keys, key-encryption keys, recipients.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Encrypt or decrypt files in the oubli format (docs/FORMAT.md).
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Args)]
+struct KeyringArgs {
+    /// The keyring directory.
+    #[arg(long, env = "OUBLI_KEYS", default_value = "oubli-keys")]
+    dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a keyring: an RSA-2048 host key pair, a key-encryption key and a
+    /// blind-index key. If OUBLI_KEY_PASSPHRASE is set, the private key file is
+    /// encrypted with it.
+    Init {
+        #[command(flatten)]
+        keyring: KeyringArgs,
+    },
+    /// Add a new active host key pair and key-encryption key, keep the old
+    /// ones for decryption, and rewrap every stored data key (payloads are not
+    /// touched). With --resume, only finish rewrapping after an interruption.
+    Rotate {
+        #[command(flatten)]
+        keyring: KeyringArgs,
+        /// Only rewrap data keys still under an old key-encryption key.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Manage export recipients (the DPO, a subject's own key).
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+    /// List the keys and recipients.
+    List {
+        #[command(flatten)]
+        keyring: KeyringArgs,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecipientCommand {
+    /// Register a recipient's RSA public key (PEM, `BEGIN PUBLIC KEY`).
+    Add {
+        /// A name for the recipient (`dpo`, `subject-1042`).
+        name: String,
+        /// The public key file.
+        public_key: PathBuf,
+        #[command(flatten)]
+        keyring: KeyringArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Encrypt a file for one or more recipients, streaming.
+    Encrypt {
+        /// A recipient's RSA public key (PEM); repeat for several.
+        #[arg(long = "to", value_name = "PUBLIC.pem", required = true)]
+        to: Vec<PathBuf>,
+        /// What the file holds, recorded in the header.
+        #[arg(long, default_value = "file")]
+        kind: String,
+        /// The request it belongs to, recorded in the header.
+        #[arg(long, default_value = "")]
+        request: String,
+        /// The file to encrypt.
+        input: PathBuf,
+        /// Where to write the encrypted file.
+        output: PathBuf,
+    },
+    /// Decrypt a file with a recipient's private key, streaming. The output
+    /// appears only once the whole file authenticated. If the key is
+    /// passphrase-protected, set OUBLI_KEY_PASSPHRASE.
+    Decrypt {
+        /// The recipient's private key (PKCS#8 PEM).
+        #[arg(long, value_name = "PRIVATE.pem")]
+        key: PathBuf,
+        /// The encrypted file.
+        input: PathBuf,
+        /// Where to write the plaintext.
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,7 +184,161 @@ pub fn run() -> Result<ExitCode> {
             output,
             cache,
         }) => rt.block_on(check(&config, output.json, cache.no_cache)),
+        Command::Keys(cmd) => keys(cmd),
+        Command::Export(cmd) => export(cmd),
     }
+}
+
+fn passphrase() -> Option<Zeroizing<String>> {
+    std::env::var("OUBLI_KEY_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Zeroizing::new)
+}
+
+fn keys(cmd: KeysCommand) -> Result<ExitCode> {
+    let pass = passphrase();
+    let pass = pass.as_deref().map(String::as_str);
+    match cmd {
+        KeysCommand::Init { keyring } => {
+            let ring = Keyring::init(&keyring.dir, pass)?;
+            let list = ring.list();
+            println!("created keyring in {}", keyring.dir.display());
+            println!("host key  {} (RSA-2048){}", list.active_host, if pass.is_some() { ", private key encrypted" } else { "" });
+            println!("KEK       {}", list.active_kek);
+            println!("public key: {}", keyring.dir.join(format!("host-{}.pub.pem", list.active_host)).display());
+        }
+        KeysCommand::Rotate { keyring, resume } => {
+            let mut ring = Keyring::open(&keyring.dir, pass)?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template("rewrapping data keys {bar:30} {pos}/{len} requests")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            let n = if resume { ring.rewrap(progress)? } else { ring.rotate(pass, progress)? };
+            bar.finish_and_clear();
+            let list = ring.list();
+            if !resume {
+                println!("new host key {} and KEK {} are active", list.active_host, list.active_kek);
+            }
+            println!("rewrapped {n} data keys; {} left under old keys", list.keys_to_rewrap);
+        }
+        KeysCommand::Recipient(RecipientCommand::Add {
+            name,
+            public_key,
+            keyring,
+        }) => {
+            let pem = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("cannot read {}", public_key.display()))?;
+            let mut ring = Keyring::open(&keyring.dir, pass)?;
+            let id = ring.add_recipient(&name, &pem)?;
+            println!("recipient {name} added, key id {id}");
+        }
+        KeysCommand::List { keyring, output } => {
+            let ring = Keyring::open(&keyring.dir, pass)?;
+            let list = ring.list();
+            if output.json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for h in &list.hosts {
+                    let active = if h.id == list.active_host { " (active)" } else { "" };
+                    println!("host key   {}{active}", h.id);
+                }
+                for k in &list.keks {
+                    let active = if k.id == list.active_kek { " (active)" } else { "" };
+                    println!("KEK        {} wrapped by {}{active}", k.id, k.wrapped_by);
+                }
+                for r in &list.recipients {
+                    println!("recipient  {} {}", r.id, r.name);
+                }
+                println!("data keys  {} requests, {} to rewrap", list.requests_with_keys, list.keys_to_rewrap);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write to a temporary file beside `output`, then rename: a failure leaves
+/// nothing that looks complete.
+fn write_atomically(output: &Path, work: impl FnOnce(&mut std::fs::File) -> Result<()>) -> Result<()> {
+    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("the output path has no file name")?;
+    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        work(&mut file)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn export(cmd: ExportCommand) -> Result<ExitCode> {
+    match cmd {
+        ExportCommand::Encrypt {
+            to,
+            kind,
+            request,
+            input,
+            output,
+        } => {
+            let mut recipients = Vec::with_capacity(to.len());
+            for path in &to {
+                let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                recipients.push(Recipient::from_pem(&pem).with_context(|| path.display().to_string())?);
+            }
+            let src = std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let src = std::io::BufReader::with_capacity(1 << 20, src);
+            write_atomically(&output, |file| {
+                let out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let mut out = file::encrypt(&recipients, &kind, &request, src, out)?;
+                std::io::Write::flush(&mut out)?;
+                Ok(())
+            })?;
+            let ids: Vec<&str> = recipients.iter().map(Recipient::id).collect();
+            eprintln!("encrypted {} for {}", output.display(), ids.join(", "));
+        }
+        ExportCommand::Decrypt { key, input, output } => {
+            let pem = Zeroizing::new(
+                std::fs::read_to_string(&key).with_context(|| format!("cannot read {}", key.display()))?,
+            );
+            let pass = passphrase();
+            let private = file::private_key_from_pem(&pem, pass.as_deref().map(String::as_str), &key.display().to_string())?;
+            let src = std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let src = std::io::BufReader::with_capacity(1 << 20, src);
+            let mut header = None;
+            write_atomically(&output, |file| {
+                let out = std::io::BufWriter::with_capacity(1 << 20, file);
+                let (h, mut out) = file::decrypt(&private, src, out)?;
+                std::io::Write::flush(&mut out)?;
+                header = Some(h);
+                Ok(())
+            })?;
+            if let Some(h) = header {
+                let request = if h.request_id.is_empty() { "-" } else { h.request_id.as_str() };
+                eprintln!("decrypted {} ({}, request {request})", output.display(), h.kind);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn inspect(file: &Path, json: bool, no_cache: bool) -> Result<ExitCode> {

@@ -15,16 +15,19 @@
 //! `base nonce XOR i` (big-endian) and no associated data. Truncation,
 //! reordering, a wrong key or a wrong context are all detected.
 //!
+//! The AEAD is ring's AES-256-GCM (BoringSSL's assembly: 4.7 GiB/s per core
+//! here against 1.5–1.8 GiB/s for the `aes-gcm` crate, see
+//! docs/PERFORMANCE.md). ring does not wipe its expanded key schedule on
+//! drop; the derived key lives for one message only, and the input key
+//! (`Zeroizing`) is wiped.
+//!
 //! Memory stays constant whatever the size: one chunk buffer on each side.
 //! Decrypted chunks are released only once authenticated; a truncation is
 //! found at the end, so callers that write plaintext to disk must write to a
 //! temporary file and keep it only on success (as the CLI does).
 
 use super::CryptoError;
-use aes_gcm::aead::Nonce as AeadNonce;
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Tag};
-type Nonce = AeadNonce<Aes256Gcm>;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
 use std::io::{self, Read, Write};
@@ -48,7 +51,7 @@ const MAX_CHUNKS: u64 = 1 << 38;
 
 /// Key material of one message.
 struct Derived {
-    cipher: Aes256Gcm,
+    cipher: LessSafeKey,
     base_nonce: [u8; 12],
     commitment: [u8; COMMITMENT],
 }
@@ -83,7 +86,7 @@ fn derive(input_key: &[u8; 32], salt: &[u8; SALT], context: &[u8]) -> Derived {
     info.extend_from_slice(context);
     let mut okm = Zeroizing::new([0u8; 32 + 12 + COMMITMENT]);
     hkdf_expand_sha512(input_key, &info, &mut okm[..]);
-    let cipher = Aes256Gcm::new_from_slice(&okm[..32]).expect("32-byte key");
+    let cipher = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &okm[..32]).expect("32-byte key"));
     let mut base_nonce = [0u8; 12];
     base_nonce.copy_from_slice(&okm[32..44]);
     let mut commitment = [0u8; COMMITMENT];
@@ -100,7 +103,7 @@ fn nonce(base: &[u8; 12], counter: u64) -> Nonce {
     for (i, b) in counter.to_be_bytes().iter().enumerate() {
         n[4 + i] ^= b;
     }
-    Nonce::from(n)
+    Nonce::assume_unique_for_key(n)
 }
 
 /// Encrypts a stream into `W`. Call [`ChunkedWriter::finish`] at the end:
@@ -136,9 +139,9 @@ impl<W: Write> ChunkedWriter<W> {
         let tag = self
             .derived
             .cipher
-            .encrypt_inout_detached(&n, &[], self.buf.as_mut_slice().into())
+            .seal_in_place_separate_tag(n, Aad::empty(), self.buf.as_mut_slice())
             .map_err(|_| CryptoError::TooLarge)?;
-        self.buf.extend_from_slice(&tag);
+        self.buf.extend_from_slice(tag.as_ref());
         self.inner.write_all(&self.buf)?;
         self.buf.clear();
         self.counter += 1;
@@ -229,11 +232,11 @@ impl<R: Read> ChunkedReader<R> {
         }
         self.plain.truncate(got);
         let (body, tag) = self.plain.split_at_mut(got - TAG);
-        let tag = Tag::try_from(&*tag).expect("16-byte tag");
+        let tag = Tag::try_from(&*tag).map_err(|_| CryptoError::Truncated)?;
         let n = nonce(&self.derived.base_nonce, self.counter);
         self.derived
             .cipher
-            .decrypt_inout_detached(&n, &[], body.into(), &tag)
+            .open_in_place_separate_tag(n, Aad::empty(), tag, body, 0..)
             .map_err(|_| CryptoError::Tampered {
                 chunk: self.counter,
             })?;

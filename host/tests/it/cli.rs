@@ -154,3 +154,105 @@ fn inspect_shows_the_manifest() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a component"));
 }
+
+mod keys_and_export {
+    use super::*;
+
+    fn run(args: &[&str], dir: &Path) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_oubli"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("OUBLI_KEYS")
+            .env_remove("OUBLI_KEY_PASSPHRASE")
+            .output()
+            .expect("oubli runs")
+    }
+
+    fn private_key(dir: &Path) -> String {
+        let keys = std::fs::read_dir(dir.join("oubli-keys")).unwrap();
+        keys.filter_map(|e| e.ok())
+            .map(|e| e.file_name().into_string().unwrap())
+            .find(|n| n.starts_with("host-") && n.ends_with(".pem") && !n.ends_with(".pub.pem"))
+            .map(|n| format!("oubli-keys/{n}"))
+            .unwrap()
+    }
+
+    #[test]
+    fn keyring_lifecycle_and_file_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let out = run(&["keys", "init"], d);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout(&out).contains("host key"));
+        let key = private_key(d);
+        let public = key.replace(".pem", ".pub.pem");
+
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(d.join("bundle.json"), &data).unwrap();
+        let out = run(&["export", "encrypt", "--to", &public, "--kind", "export-bundle", "--request", "req-9", "bundle.json", "bundle.enc"], d);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run(&["export", "decrypt", "--key", &key, "bundle.enc", "back.json"], d);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(std::fs::read(d.join("back.json")).unwrap(), data);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("export-bundle, request req-9"));
+
+        // Register a recipient, rotate, list.
+        let out = run(&["keys", "recipient", "add", "dpo", &public], d);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run(&["keys", "rotate"], d);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run(&["keys", "list", "--json"], d);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(list["hosts"].as_array().unwrap().len(), 2);
+        assert_eq!(list["recipients"][0]["name"], "dpo");
+    }
+
+    #[test]
+    fn bad_input_is_one_line_non_zero_and_leaves_no_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(run(&["keys", "init"], d).status.success());
+        let key = private_key(d);
+        let public = key.replace(".pem", ".pub.pem");
+        std::fs::write(d.join("plain.txt"), vec![b'x'; 50_000]).unwrap();
+        assert!(run(&["export", "encrypt", "--to", &public, "plain.txt", "c.enc"], d).status.success());
+        let ct = std::fs::read(d.join("c.enc")).unwrap();
+
+        let mut flipped = ct.clone();
+        flipped[ct.len() / 2] ^= 1;
+        std::fs::write(d.join("flipped.enc"), &flipped).unwrap();
+        std::fs::write(d.join("short.enc"), &ct[..ct.len() - 17]).unwrap();
+        let cases = [
+            ("flipped.enc", "failed authentication"),
+            ("short.enc", "failed authentication"),
+            ("plain.txt", "not an oubli encrypted file"),
+            ("missing.enc", "cannot read missing.enc"),
+        ];
+        for (input, expected) in cases {
+            let out = run(&["export", "decrypt", "--key", &key, input, "out.txt"], d);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{input}: {err}");
+            assert_eq!(err.lines().count(), 1, "{input}: {err}");
+            assert!(err.contains(expected), "{input}: {err}");
+            assert!(!d.join("out.txt").exists(), "{input}: output left behind");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("partial"))
+            .collect();
+        assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+        // Another key: not a recipient.
+        std::fs::create_dir(d.join("other")).unwrap();
+        assert!(run(&["keys", "init", "--dir", "other"], d).status.success());
+        let other = std::fs::read_dir(d.join("other"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().into_string().unwrap())
+            .find(|n| n.starts_with("host-") && !n.ends_with(".pub.pem") && n.ends_with(".pem"))
+            .unwrap();
+        let out = run(&["export", "decrypt", "--key", &format!("other/{other}"), "c.enc", "out.txt"], d);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("is not among the file's recipients"));
+    }
+}

@@ -74,6 +74,24 @@ mod vectors {
                 let ok = cipher
                     .decrypt_inout_detached(&nonce, &t.aad, buf.as_mut_slice().into(), &tag)
                     .is_ok();
+                // The same vector through ring, which the chunked format uses.
+                let ring_key = ring::aead::LessSafeKey::new(
+                    ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &t.key).unwrap(),
+                );
+                let mut ring_buf = t.ct.to_vec();
+                let ring_ok = ring_key
+                    .open_in_place_separate_tag(
+                        ring::aead::Nonce::try_assume_unique_for_key(&t.nonce).unwrap(),
+                        ring::aead::Aad::from(&t.aad[..]),
+                        ring::aead::Tag::try_from(&t.tag[..]).unwrap(),
+                        &mut ring_buf,
+                        0..,
+                    )
+                    .is_ok();
+                assert_eq!(ok, ring_ok, "tc {}: aes-gcm and ring disagree", t.tc_id);
+                if ring_ok {
+                    assert_eq!(ring_buf, t.pt.to_vec(), "tc {} (ring)", t.tc_id);
+                }
                 match t.result {
                     TestResult::Valid | TestResult::Acceptable => {
                         assert!(ok, "tc {} must decrypt", t.tc_id);
