@@ -35,7 +35,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.bench_function("ring-aes-gcm-16KiB-chunks", |b| {
-        let key = ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap());
+        let key = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
+        );
         let mut buf = vec![0u8; CHUNK];
         b.iter(|| {
             for (i, chunk) in data.chunks(CHUNK).enumerate() {
@@ -49,7 +51,7 @@ fn bench(c: &mut Criterion) {
                         &mut buf[..chunk.len()],
                     )
                     .unwrap();
-                black_box(tag);
+                let _ = black_box(tag);
             }
         })
     });
@@ -72,11 +74,29 @@ fn bench(c: &mut Criterion) {
 
     let private = oubli::crypto::keyring::generate_rsa().unwrap();
     let recipient = Recipient::new(private.to_public_key()).unwrap();
-    let small = file::encrypt(&[recipient.clone()], "file", "", &b"x"[..], Vec::new()).unwrap();
+    let small = file::encrypt(
+        std::slice::from_ref(&recipient),
+        "file",
+        "",
+        &b"x"[..],
+        Vec::new(),
+    )
+    .unwrap();
     let mut g = c.benchmark_group("rsa-2048");
     g.sample_size(20);
     g.bench_function("oaep-wrap-file-key", |b| {
-        b.iter(|| black_box(file::encrypt(&[recipient.clone()], "file", "", &b"x"[..], Vec::new()).unwrap()))
+        b.iter(|| {
+            black_box(
+                file::encrypt(
+                    std::slice::from_ref(&recipient),
+                    "file",
+                    "",
+                    &b"x"[..],
+                    Vec::new(),
+                )
+                .unwrap(),
+            )
+        })
     });
     g.bench_function("oaep-unwrap-file-key", |b| {
         b.iter(|| black_box(file::decrypt(&private, &small[..], Vec::new()).unwrap()))

@@ -6,11 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use oubli::config::Config;
 use oubli::crypto::file::{self, Recipient};
 use oubli::crypto::keyring::Keyring;
-use zeroize::Zeroizing;
 use oubli::runtime::{Plugin, PluginInfo, Runtime, RuntimeOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use zeroize::Zeroizing;
 
 /// oubli: carry out GDPR data-subject requests across contact-center systems
 /// through sandboxed connector plugins.
@@ -204,27 +204,53 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
             let ring = Keyring::init(&keyring.dir, pass)?;
             let list = ring.list();
             println!("created keyring in {}", keyring.dir.display());
-            println!("host key  {} (RSA-2048){}", list.active_host, if pass.is_some() { ", private key encrypted" } else { "" });
+            println!(
+                "host key  {} (RSA-2048){}",
+                list.active_host,
+                if pass.is_some() {
+                    ", private key encrypted"
+                } else {
+                    ""
+                }
+            );
             println!("KEK       {}", list.active_kek);
-            println!("public key: {}", keyring.dir.join(format!("host-{}.pub.pem", list.active_host)).display());
+            println!(
+                "public key: {}",
+                keyring
+                    .dir
+                    .join(format!("host-{}.pub.pem", list.active_host))
+                    .display()
+            );
         }
         KeysCommand::Rotate { keyring, resume } => {
             let mut ring = Keyring::open(&keyring.dir, pass)?;
             let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template("rewrapping data keys {bar:30} {pos}/{len} requests")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                indicatif::ProgressStyle::with_template(
+                    "rewrapping data keys {bar:30} {pos}/{len} requests",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let progress = |done: usize, total: usize| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
             };
-            let n = if resume { ring.rewrap(progress)? } else { ring.rotate(pass, progress)? };
+            let n = if resume {
+                ring.rewrap(progress)?
+            } else {
+                ring.rotate(pass, progress)?
+            };
             bar.finish_and_clear();
             let list = ring.list();
             if !resume {
-                println!("new host key {} and KEK {} are active", list.active_host, list.active_kek);
+                println!(
+                    "new host key {} and KEK {} are active",
+                    list.active_host, list.active_kek
+                );
             }
-            println!("rewrapped {n} data keys; {} left under old keys", list.keys_to_rewrap);
+            println!(
+                "rewrapped {n} data keys; {} left under old keys",
+                list.keys_to_rewrap
+            );
         }
         KeysCommand::Recipient(RecipientCommand::Add {
             name,
@@ -244,17 +270,28 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for h in &list.hosts {
-                    let active = if h.id == list.active_host { " (active)" } else { "" };
+                    let active = if h.id == list.active_host {
+                        " (active)"
+                    } else {
+                        ""
+                    };
                     println!("host key   {}{active}", h.id);
                 }
                 for k in &list.keks {
-                    let active = if k.id == list.active_kek { " (active)" } else { "" };
+                    let active = if k.id == list.active_kek {
+                        " (active)"
+                    } else {
+                        ""
+                    };
                     println!("KEK        {} wrapped by {}{active}", k.id, k.wrapped_by);
                 }
                 for r in &list.recipients {
                     println!("recipient  {} {}", r.id, r.name);
                 }
-                println!("data keys  {} requests, {} to rewrap", list.requests_with_keys, list.keys_to_rewrap);
+                println!(
+                    "data keys  {} requests, {} to rewrap",
+                    list.requests_with_keys, list.keys_to_rewrap
+                );
             }
         }
     }
@@ -263,8 +300,14 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
 
 /// Write to a temporary file beside `output`, then rename: a failure leaves
 /// nothing that looks complete.
-fn write_atomically(output: &Path, work: impl FnOnce(&mut std::fs::File) -> Result<()>) -> Result<()> {
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+fn write_atomically(
+    output: &Path,
+    work: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -302,10 +345,13 @@ fn export(cmd: ExportCommand) -> Result<ExitCode> {
         } => {
             let mut recipients = Vec::with_capacity(to.len());
             for path in &to {
-                let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-                recipients.push(Recipient::from_pem(&pem).with_context(|| path.display().to_string())?);
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                recipients
+                    .push(Recipient::from_pem(&pem).with_context(|| path.display().to_string())?);
             }
-            let src = std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let src = std::fs::File::open(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
             let src = std::io::BufReader::with_capacity(1 << 20, src);
             write_atomically(&output, |file| {
                 let out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -318,11 +364,17 @@ fn export(cmd: ExportCommand) -> Result<ExitCode> {
         }
         ExportCommand::Decrypt { key, input, output } => {
             let pem = Zeroizing::new(
-                std::fs::read_to_string(&key).with_context(|| format!("cannot read {}", key.display()))?,
+                std::fs::read_to_string(&key)
+                    .with_context(|| format!("cannot read {}", key.display()))?,
             );
             let pass = passphrase();
-            let private = file::private_key_from_pem(&pem, pass.as_deref().map(String::as_str), &key.display().to_string())?;
-            let src = std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+            let private = file::private_key_from_pem(
+                &pem,
+                pass.as_deref().map(String::as_str),
+                &key.display().to_string(),
+            )?;
+            let src = std::fs::File::open(&input)
+                .with_context(|| format!("cannot read {}", input.display()))?;
             let src = std::io::BufReader::with_capacity(1 << 20, src);
             let mut header = None;
             write_atomically(&output, |file| {
@@ -333,8 +385,16 @@ fn export(cmd: ExportCommand) -> Result<ExitCode> {
                 Ok(())
             })?;
             if let Some(h) = header {
-                let request = if h.request_id.is_empty() { "-" } else { h.request_id.as_str() };
-                eprintln!("decrypted {} ({}, request {request})", output.display(), h.kind);
+                let request = if h.request_id.is_empty() {
+                    "-"
+                } else {
+                    h.request_id.as_str()
+                };
+                eprintln!(
+                    "decrypted {} ({}, request {request})",
+                    output.display(),
+                    h.kind
+                );
             }
         }
     }

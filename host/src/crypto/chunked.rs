@@ -27,8 +27,8 @@
 //! temporary file and keep it only on success (as the CLI does).
 
 use super::CryptoError;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use hmac::{Hmac, Mac};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, Tag, UnboundKey};
 use sha2::Sha512;
 use std::io::{self, Read, Write};
 use zeroize::{Zeroize, Zeroizing};
@@ -61,8 +61,7 @@ struct Derived {
 /// `hkdf` crate insists on for a PRK.
 fn hkdf_expand_sha512(prk: &[u8], info: &[u8], out: &mut [u8]) {
     let mut previous: Vec<u8> = Vec::new();
-    let mut counter = 1u8;
-    for block in out.chunks_mut(64) {
+    for (counter, block) in (1u8..).zip(out.chunks_mut(64)) {
         let mut mac = <Hmac<Sha512> as hmac::KeyInit>::new_from_slice(prk)
             .expect("HMAC takes any key length");
         mac.update(&previous);
@@ -72,7 +71,6 @@ fn hkdf_expand_sha512(prk: &[u8], info: &[u8], out: &mut [u8]) {
         block.copy_from_slice(&t[..block.len()]);
         previous.zeroize();
         previous = t.to_vec();
-        counter += 1;
     }
     previous.zeroize();
 }

@@ -182,25 +182,69 @@ mod keys_and_export {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let out = run(&["keys", "init"], d);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout(&out).contains("host key"));
         let key = private_key(d);
         let public = key.replace(".pem", ".pub.pem");
 
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(d.join("bundle.json"), &data).unwrap();
-        let out = run(&["export", "encrypt", "--to", &public, "--kind", "export-bundle", "--request", "req-9", "bundle.json", "bundle.enc"], d);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let out = run(&["export", "decrypt", "--key", &key, "bundle.enc", "back.json"], d);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = run(
+            &[
+                "export",
+                "encrypt",
+                "--to",
+                &public,
+                "--kind",
+                "export-bundle",
+                "--request",
+                "req-9",
+                "bundle.json",
+                "bundle.enc",
+            ],
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(
+            &[
+                "export",
+                "decrypt",
+                "--key",
+                &key,
+                "bundle.enc",
+                "back.json",
+            ],
+            d,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(std::fs::read(d.join("back.json")).unwrap(), data);
         assert!(String::from_utf8_lossy(&out.stderr).contains("export-bundle, request req-9"));
 
         // Register a recipient, rotate, list.
         let out = run(&["keys", "recipient", "add", "dpo", &public], d);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = run(&["keys", "rotate"], d);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = run(&["keys", "list", "--json"], d);
         let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(list["hosts"].as_array().unwrap().len(), 2);
@@ -215,7 +259,14 @@ mod keys_and_export {
         let key = private_key(d);
         let public = key.replace(".pem", ".pub.pem");
         std::fs::write(d.join("plain.txt"), vec![b'x'; 50_000]).unwrap();
-        assert!(run(&["export", "encrypt", "--to", &public, "plain.txt", "c.enc"], d).status.success());
+        assert!(
+            run(
+                &["export", "encrypt", "--to", &public, "plain.txt", "c.enc"],
+                d
+            )
+            .status
+            .success()
+        );
         let ct = std::fs::read(d.join("c.enc")).unwrap();
 
         let mut flipped = ct.clone();
@@ -252,7 +303,19 @@ mod keys_and_export {
             .map(|e| e.file_name().into_string().unwrap())
             .find(|n| n.starts_with("host-") && !n.ends_with(".pub.pem") && n.ends_with(".pem"))
             .unwrap();
-        let out = run(&["export", "decrypt", "--key", &format!("other/{other}"), "c.enc", "out.txt"], d);
-        assert!(String::from_utf8_lossy(&out.stderr).contains("is not among the file's recipients"));
+        let out = run(
+            &[
+                "export",
+                "decrypt",
+                "--key",
+                &format!("other/{other}"),
+                "c.enc",
+                "out.txt",
+            ],
+            d,
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not among the file's recipients")
+        );
     }
 }
