@@ -6,8 +6,11 @@ use clap::{Args, Parser, Subcommand};
 use oubli::config::Config;
 use oubli::crypto::file::{self, Recipient};
 use oubli::crypto::keyring::Keyring;
+use oubli::rights::locate::{SystemAnswer, SystemReport, locate_everywhere};
 use oubli::runtime::{Plugin, PluginInfo, Runtime, RuntimeOptions};
+use oubli::subject::{Region, normalise};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -23,6 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Find a person in every configured system and show what each holds.
+    Locate(LocateArgs),
     /// Inspect and check connector plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -32,6 +37,35 @@ enum Command {
     /// Encrypt or decrypt files in the oubli format (docs/FORMAT.md).
     #[command(subcommand)]
     Export(ExportCommand),
+}
+
+#[derive(Args)]
+struct LocateArgs {
+    /// The configuration file.
+    #[arg(long, short, env = "OUBLI_CONFIG", default_value = "oubli.toml")]
+    config: PathBuf,
+    /// An email address of the person (repeatable).
+    #[arg(long)]
+    email: Vec<String>,
+    /// A phone number, international (+33...) or national with a region
+    /// (repeatable).
+    #[arg(long)]
+    phone: Vec<String>,
+    /// A full name: a hint for systems that search by name, never enough
+    /// alone (repeatable).
+    #[arg(long)]
+    name: Vec<String>,
+    /// A system-specific id, `namespace:id` (repeatable).
+    #[arg(long = "external-id")]
+    external_id: Vec<String>,
+    /// Region for national phone numbers (ISO 3166, e.g. FR); overrides
+    /// `[identifiers] default_region`.
+    #[arg(long)]
+    region: Option<String>,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(Args)]
@@ -174,6 +208,7 @@ pub fn run() -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
+        Command::Locate(args) => rt.block_on(locate(args)),
         Command::Plugin(PluginCommand::Inspect {
             file,
             output,
@@ -187,6 +222,78 @@ pub fn run() -> Result<ExitCode> {
         Command::Keys(cmd) => keys(cmd),
         Command::Export(cmd) => export(cmd),
     }
+}
+
+async fn locate(args: LocateArgs) -> Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let region = args
+        .region
+        .clone()
+        .or_else(|| config.identifiers.default_region.clone())
+        .map(|r| r.parse::<Region>())
+        .transpose()?;
+    let subject = normalise(
+        &args.email,
+        &args.phone,
+        &args.name,
+        &args.external_id,
+        region,
+    )?;
+    let runtime = Runtime::new(&RuntimeOptions {
+        cache_dir: config.runtime.cache_dir.clone(),
+        no_cache: args.cache.no_cache,
+    })?;
+    let reports = locate_everywhere(&runtime, &config, &subject).await;
+    let failed = reports.iter().any(|r| {
+        matches!(
+            r.answer,
+            SystemAnswer::Failed { .. } | SystemAnswer::Refused { .. }
+        )
+    });
+    if args.output.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", describe_reports(&reports));
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn describe_reports(reports: &[SystemReport]) -> String {
+    use std::fmt::Write;
+    let width = reports.iter().map(|r| r.system.len()).max().unwrap_or(0);
+    let mut s = String::new();
+    for r in reports {
+        let line = match &r.answer {
+            SystemAnswer::Found { records } if records.is_empty() => "nothing found".to_string(),
+            SystemAnswer::Found { records } => {
+                let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+                for l in records {
+                    *kinds.entry(l.reference.kind.as_str()).or_default() += 1;
+                }
+                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+                let holds: Vec<&str> = records.iter().filter_map(|l| l.hold.as_deref()).collect();
+                let mut line = format!(
+                    "{} record{}: {}",
+                    records.len(),
+                    if records.len() == 1 { "" } else { "s" },
+                    kinds.join(", ")
+                );
+                if !holds.is_empty() {
+                    let _ = write!(line, "; {} on hold ({})", holds.len(), holds.join("; "));
+                }
+                line
+            }
+            SystemAnswer::Failed { error, .. } => format!("error: {error}"),
+            SystemAnswer::Refused { error } => format!("refused: {error}"),
+            SystemAnswer::Disabled => "disabled".to_string(),
+        };
+        let _ = writeln!(s, "{:width$}  {line}", r.system);
+    }
+    s
 }
 
 fn passphrase() -> Option<Zeroizing<String>> {

@@ -74,6 +74,15 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     /// The configured plugins, in name order.
     pub plugins: Vec<PluginConfig>,
+    /// How identifiers are read.
+    pub identifiers: IdentifierSettings,
+}
+
+/// How identifiers are read (`[identifiers]`).
+#[derive(Debug, Clone, Default)]
+pub struct IdentifierSettings {
+    /// ISO 3166 region for phone numbers given in national form (`FR`).
+    pub default_region: Option<String>,
 }
 
 /// Host-wide runtime settings (`[runtime]`).
@@ -241,6 +250,14 @@ struct RawConfig {
     runtime: RawRuntime,
     #[serde(default)]
     plugins: BTreeMap<String, RawPlugin>,
+    #[serde(default)]
+    identifiers: RawIdentifiers,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIdentifiers {
+    default_region: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -382,7 +399,21 @@ impl Config {
                 limits,
             });
         }
+        if let Some(r) = &raw.identifiers.default_region
+            && (r.len() != 2 || !r.bytes().all(|b| b.is_ascii_alphabetic()))
+        {
+            return Err(invalid(
+                "identifiers.default_region".into(),
+                format!("{r:?} is not an ISO 3166 region code such as FR"),
+            ));
+        }
         Ok(Config {
+            identifiers: IdentifierSettings {
+                default_region: raw
+                    .identifiers
+                    .default_region
+                    .map(|r| r.to_ascii_uppercase()),
+            },
             file: file.to_path_buf(),
             runtime: RuntimeSettings {
                 cache_dir: raw.runtime.cache_dir.map(|d| base.join(d)),

@@ -10,12 +10,16 @@
 //! - [`config`]: `oubli.toml`, parsed strictly.
 //! - [`runtime`]: loading plugins and running their operations in a sandbox.
 //! - [`crypto`]: envelopes, chunked file encryption, keyring, blind indexes.
+//! - [`rights`]: the rights across systems (so far: locate everywhere).
+//! - [`subject`]: identifier normalisation (E.164 phones, emails).
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod crypto;
+pub mod rights;
 pub mod runtime;
+pub mod subject;
 
 /// Paths of the plugin components built with this crate (by `build.rs`), for
 /// tests, benches and the examples. Not part of the public API.

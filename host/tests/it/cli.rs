@@ -319,3 +319,118 @@ mod keys_and_export {
         );
     }
 }
+
+mod locate {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finds_the_person_everywhere_and_shows_each_failure() {
+        let (addr, _dir) = crate::runtime::people_directory::serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("oubli.toml");
+        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "[identifiers]\ndefault_region = \"FR\"\n\n\
+                 [plugins.directory]\npath = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
+                 [plugins.flaky]\npath = {:?}\n\n\
+                 [plugins.broken]\npath = {:?}\n",
+                built_plugins::EXAMPLE_REST,
+                built_plugins::HOSTILE,
+                built_plugins::BAD_IMPORT,
+                port = addr.port()
+            ),
+        )
+        .unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+            .args(["locate", "--config", config.to_str().unwrap()])
+            .args([
+                "--email",
+                "ada+calls@example.com",
+                "--phone",
+                "06 12 34 56 78",
+                "--name",
+                "panic",
+            ])
+            .env("XDG_CACHE_HOME", dir.path())
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[0].starts_with("broken     refused:") && lines[0].contains("test:bad/raw-socket"),
+            "{text}"
+        );
+        assert_eq!(
+            lines[1], "directory  2 records: person ×2; 1 on hold (unpaid invoice under dispute)",
+            "{text}"
+        );
+        assert!(lines[2].starts_with("flaky      error: trapped"), "{text}");
+        // The national phone number was normalised with the configured region:
+        // the directory matched on +33612345678 (both records).
+
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+            .args([
+                "locate",
+                "--json",
+                "--config",
+                config.to_str().unwrap(),
+                "--phone",
+                "+33612345678",
+            ])
+            .env("XDG_CACHE_HOME", dir.path())
+            .output()
+            .await
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json[1]["system"], "directory");
+        assert_eq!(json[1]["status"], "found");
+        assert_eq!(json[1]["records"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            json[2]["status"], "found",
+            "the hostile plugin answers normally without a mode"
+        );
+    }
+
+    #[test]
+    fn bad_identifiers_are_refused_without_echoing_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("oubli.toml");
+        std::fs::write(&config, "").unwrap();
+        let out = oubli(
+            &[
+                "locate",
+                "--config",
+                config.to_str().unwrap(),
+                "--phone",
+                "0612345678",
+            ],
+            dir.path(),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(err.contains("the 1st phone number is national"), "{err}");
+        assert!(!err.contains("0612345678"), "{err}");
+        let out = oubli(
+            &[
+                "locate",
+                "--config",
+                config.to_str().unwrap(),
+                "--name",
+                "Ada Lovelace",
+            ],
+            dir.path(),
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("names alone are not enough"));
+    }
+}

@@ -457,7 +457,7 @@ async fn concurrent_calls_each_get_their_own_instance() {
     }
 }
 
-mod people_directory {
+pub(crate) mod people_directory {
     //! The example connector against a local stand-in of its REST API.
     use super::*;
     use axum::extract::{Path as UrlPath, Query, State};
@@ -470,7 +470,7 @@ mod people_directory {
     use std::sync::Mutex;
 
     #[derive(Default)]
-    struct Directory {
+    pub(crate) struct Directory {
         people: Mutex<Vec<Value>>,
         throttle: AtomicUsize,
         requests: AtomicUsize,
@@ -565,7 +565,7 @@ mod people_directory {
         }
     }
 
-    async fn serve() -> (SocketAddr, Arc<Directory>) {
+    pub(crate) async fn serve() -> (SocketAddr, Arc<Directory>) {
         let d = Arc::new(Directory::default());
         *d.people.lock().unwrap() = vec![
             json!({"id": "p1", "name": "Ada Lovelace", "email": "ada+calls@example.com", "phone": "+33612345678",
