@@ -610,24 +610,16 @@ fn rsa_wrap(key: &PublicKey, secret: &[u8]) -> Result<Vec<u8>, CryptoError> {
         .map_err(|e| CryptoError::Keyring(format!("RSA-OAEP wrap failed: {e}")))
 }
 
-/// Generate an RSA-2048 key pair and write it to `dir`.
+/// Generate an RSA-2048 key pair and write it to `dir` as `host-<id>.pem`
+/// and `host-<id>.pub.pem`.
 fn new_host_key(dir: &Path, passphrase: Option<&str>) -> Result<(String, PrivateKey), CryptoError> {
     let key = generate_rsa()?;
-    let public = key.to_public_key();
-    let id = rsa_key_id(&public)?;
-    let pem = match passphrase {
-        Some(p) => key.to_pkcs8_encrypted_pem(p, LineEnding::LF),
-        None => key.to_pkcs8_pem(LineEnding::LF),
-    }
-    .map_err(|e| CryptoError::Keyring(format!("cannot encode the private key: {e}")))?;
-    write_file(&dir.join(format!("host-{id}.pem")), pem.as_bytes(), 0o600)?;
-    let public_pem = public
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| CryptoError::Keyring(format!("cannot encode the public key: {e}")))?;
-    write_file(
+    let id = rsa_key_id(&key.to_public_key())?;
+    write_pem_pair(
+        &key,
+        &dir.join(format!("host-{id}.pem")),
         &dir.join(format!("host-{id}.pub.pem")),
-        public_pem.as_bytes(),
-        0o644,
+        passphrase,
     )?;
     Ok((id, key))
 }
@@ -638,24 +630,35 @@ pub fn generate_rsa() -> Result<PrivateKey, CryptoError> {
         .map_err(|e| CryptoError::Keyring(format!("RSA key generation failed: {e}")))
 }
 
-/// Write a new RSA-2048 key pair as PEM files (`NAME.pem`, mode 0600, and
-/// `NAME.pub.pem`), e.g. for a recipient or the demo; returns the key id.
-pub fn write_key_pair(
+/// Write a key pair as PEM: the private key PKCS#8 (encrypted with
+/// `passphrase` if given), mode 0600; the public key SubjectPublicKeyInfo.
+fn write_pem_pair(
+    key: &PrivateKey,
     private: &Path,
     public: &Path,
     passphrase: Option<&str>,
-) -> Result<String, CryptoError> {
-    let key = generate_rsa()?;
+) -> Result<(), CryptoError> {
     let pem = match passphrase {
         Some(p) => key.to_pkcs8_encrypted_pem(p, LineEnding::LF),
         None => key.to_pkcs8_pem(LineEnding::LF),
     }
     .map_err(|e| CryptoError::Keyring(format!("cannot encode the private key: {e}")))?;
     write_file(private, pem.as_bytes(), 0o600)?;
-    let public_key = key.to_public_key();
-    let public_pem = public_key
+    let public_pem = key
+        .to_public_key()
         .to_public_key_pem(LineEnding::LF)
         .map_err(|e| CryptoError::Keyring(format!("cannot encode the public key: {e}")))?;
-    write_file(public, public_pem.as_bytes(), 0o644)?;
-    rsa_key_id(&public_key)
+    write_file(public, public_pem.as_bytes(), 0o644)
+}
+
+/// Write a new RSA-2048 key pair as PEM files (private mode 0600), e.g. for
+/// a recipient or the demo; returns the key id.
+pub fn write_key_pair(
+    private: &Path,
+    public: &Path,
+    passphrase: Option<&str>,
+) -> Result<String, CryptoError> {
+    let key = generate_rsa()?;
+    write_pem_pair(&key, private, public, passphrase)?;
+    rsa_key_id(&key.to_public_key())
 }

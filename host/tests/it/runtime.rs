@@ -457,6 +457,38 @@ async fn concurrent_calls_each_get_their_own_instance() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_queues_extra_calls() {
+    // Two busy loops of 200 ms on two worker threads: with a limit of 1 they
+    // must run one after the other. (Without the limit they would overlap;
+    // only the lower bound is asserted, which load on the machine cannot
+    // break.)
+    async fn two_loops(limit: u32) -> Duration {
+        let p = Arc::new(
+            hostile(&format!(
+                "limits = {{ concurrency = {limit}, timeout = \"200ms\" }}"
+            ))
+            .await,
+        );
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.locate(&mode("loop")).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(matches!(t.await.unwrap(), Err(CallError::Timeout(_))));
+        }
+        start.elapsed()
+    }
+    let queued = two_loops(1).await;
+    assert!(
+        queued >= Duration::from_millis(400),
+        "limit 1 ran in parallel: {queued:?}"
+    );
+}
+
 pub(crate) mod people_directory {
     //! The example connector against a local stand-in of its REST API.
     use super::*;
