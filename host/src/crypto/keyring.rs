@@ -317,6 +317,12 @@ impl Keyring {
         write_file(&self.dir.join("keyring.json"), &json, 0o600)
     }
 
+    fn active_kek(&self) -> Result<&Kek, CryptoError> {
+        self.keks
+            .get(&self.meta.active_kek)
+            .ok_or_else(|| CryptoError::UnknownKey(self.meta.active_kek.clone()))
+    }
+
     /// The directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -437,7 +443,7 @@ impl Keyring {
             return self.unwrap_data_key(request_id, w);
         }
         let dk = DataKey::generate()?;
-        let kek = &self.keks[&self.meta.active_kek];
+        let kek = self.active_kek()?;
         keys.keys.push(kek.wrap(request_id, &dk)?);
         self.save_request(&keys)?;
         Ok(dk)
@@ -568,7 +574,7 @@ impl Keyring {
     /// rewrapped. `progress(done, total)` is called per request.
     pub fn rewrap(&self, mut progress: impl FnMut(usize, usize)) -> Result<usize, CryptoError> {
         let files = self.request_files()?;
-        let active = &self.keks[&self.meta.active_kek];
+        let active = self.active_kek()?;
         let mut rewrapped = 0;
         for (i, path) in files.iter().enumerate() {
             let mut keys: RequestKeys =
