@@ -7,7 +7,7 @@ use oubli::config::Config;
 use oubli::crypto::file::{self, Recipient};
 use oubli::crypto::keyring::Keyring;
 use oubli::rights::locate::{SystemAnswer, SystemReport, locate_everywhere};
-use oubli::runtime::{Plugin, PluginInfo, Runtime, RuntimeOptions};
+use oubli::runtime::{MAX_INSTANCES, Plugin, PluginInfo, Runtime, RuntimeOptions};
 use oubli::subject::{Region, normalise};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -664,6 +664,17 @@ async fn check(config_path: &Path, json: bool, no_cache: bool) -> Result<ExitCod
         });
     }
     let refused = lines.iter().filter(|l| l.status == "refused").count();
+    let concurrency: u32 = config
+        .plugins
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| p.limits.concurrency)
+        .sum();
+    let pool_warning = (concurrency > MAX_INSTANCES).then(|| {
+        format!(
+            "the plugins' concurrency limits add up to {concurrency}, more than the {MAX_INSTANCES} instances the host runs at once: calls beyond that fail and are retried"
+        )
+    });
     if json {
         println!("{}", serde_json::to_string_pretty(&lines)?);
     } else {
@@ -695,6 +706,9 @@ async fn check(config_path: &Path, json: bool, no_cache: bool) -> Result<ExitCod
                 (None, Some(e)) => println!("refused  {:width$}  {e}", l.name),
                 (None, None) => println!("disabled {:width$}", l.name),
             }
+        }
+        if let Some(w) = &pool_warning {
+            println!("warning: {w}");
         }
     }
     Ok(if refused > 0 {

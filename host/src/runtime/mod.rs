@@ -58,6 +58,10 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 /// The contract versions this host serves (semver-compatible with these).
 pub const SUPPORTED_WIT: &[&str] = &["0.1.0"];
 
+/// Instances that can exist at once across all plugins (the pooling
+/// allocator's slots). Calls beyond it fail with a transient host error.
+pub const MAX_INSTANCES: u32 = 256;
+
 /// How often the epoch advances; the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -278,11 +282,11 @@ fn engine_config() -> wasmtime::Config {
     let mut pool = PoolingAllocationConfig::default();
     // Each memory slot reserves address space (not RAM): 256 slots of a few
     // GiB stay well inside a 47-bit address space.
-    pool.total_component_instances(256)
-        .total_core_instances(1024)
-        .total_memories(256)
-        .total_tables(512)
-        .total_stacks(256)
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(4 * MAX_INSTANCES)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(2 * MAX_INSTANCES)
+        .total_stacks(MAX_INSTANCES)
         .max_memory_size(crate::config::MAX_MEMORY as usize)
         // Reset a used slot by zeroing only the pages it dirtied (found with
         // PAGEMAP_SCAN where the kernel has it) instead of dropping them with

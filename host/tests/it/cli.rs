@@ -71,6 +71,33 @@ fn check_reports_one_line_per_plugin_and_fails_if_any_is_refused() {
 }
 
 #[test]
+fn check_warns_when_concurrency_exceeds_the_instance_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oubli.toml");
+    let mut text = String::new();
+    for i in 0..5 {
+        text.push_str(&format!(
+            "[plugins.t{i}]\npath = {:?}\nlimits = {{ concurrency = 64 }}\n",
+            built_plugins::TRIVIAL
+        ));
+    }
+    std::fs::write(&config, text).unwrap();
+    let out = oubli(
+        &["plugin", "check", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or("")
+            .starts_with("warning: the plugins' concurrency limits add up to 320"),
+        "{text}"
+    );
+}
+
+#[test]
 fn the_example_configuration_checks_clean() {
     let dir = tempfile::tempdir().unwrap();
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/oubli.toml");
