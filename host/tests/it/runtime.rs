@@ -745,3 +745,162 @@ pub(crate) mod people_directory {
         );
     }
 }
+
+mod misbehaving_server {
+    //! The SDK's HTTP client, through the example connector, against a server
+    //! that answers badly: every failure is a connector error with a useful
+    //! message, and the host keeps serving.
+    use super::*;
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+
+    async fn serve(answer: fn() -> Response) -> SocketAddr {
+        let app = Router::new().route("/api/people", get(move || async move { answer() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    async fn locate_against(
+        answer: fn() -> Response,
+        timeout: &str,
+    ) -> Result<Vec<oubli::runtime::Located>, CallError> {
+        let addr = serve(answer).await;
+        let p = load(
+            "people",
+            built_plugins::EXAMPLE_REST,
+            &format!(
+                "allow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nlimits = {{ timeout = \"{timeout}\", memory = \"128MiB\" }}",
+                port = addr.port()
+            ),
+        )
+        .await
+        .unwrap();
+        p.locate(&Subject {
+            emails: vec!["ada@example.com".into()],
+            ..Default::default()
+        })
+        .await
+    }
+
+    fn connector_error(r: Result<Vec<oubli::runtime::Located>, CallError>) -> ConnectorError {
+        match r {
+            Err(CallError::Connector(e)) => e,
+            other => panic!("expected a connector error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_an_internal_error_saying_where() {
+        let e = connector_error(
+            locate_against(
+                || (StatusCode::OK, "{\"people\": [ {\"id\": ").into_response(),
+                "10s",
+            )
+            .await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("not the expected JSON") && m.contains("truncated")),
+            "{e:?}"
+        );
+        let e = connector_error(
+            locate_against(
+                || (StatusCode::OK, "{\"persons\": []}").into_response(),
+                "10s",
+            )
+            .await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("unexpected shape")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_unexpected_statuses_are_classified() {
+        let e = connector_error(
+            locate_against(|| StatusCode::SERVICE_UNAVAILABLE.into_response(), "10s").await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Unavailable(m) if m.contains("HTTP 503")),
+            "{e:?}"
+        );
+        let e = connector_error(
+            locate_against(|| StatusCode::IM_A_TEAPOT.into_response(), "10s").await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Invalid(m) if m.contains("HTTP 418")),
+            "{e:?}"
+        );
+        // Retry-After as an HTTP date in the past: retry now.
+        let e = connector_error(
+            locate_against(
+                || {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                    )
+                        .into_response()
+                },
+                "10s",
+            )
+            .await,
+        );
+        assert_eq!(e, ConnectorError::RateLimited(0));
+    }
+
+    #[tokio::test]
+    async fn a_huge_body_is_refused_by_the_client() {
+        let e = connector_error(
+            locate_against(
+                || (StatusCode::OK, vec![b' '; 20 << 20]).into_response(),
+                "10s",
+            )
+            .await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Unavailable(m) if m.contains("larger than")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_hits_the_plugin_deadline() {
+        let addr = {
+            // Accepts connections and never writes a byte.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((sock, _)) = listener.accept().await {
+                    held.push(sock);
+                }
+            });
+            addr
+        };
+        let p = load(
+            "people",
+            built_plugins::EXAMPLE_REST,
+            &format!(
+                "allow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nlimits = {{ timeout = \"300ms\" }}",
+                port = addr.port()
+            ),
+        )
+        .await
+        .unwrap();
+        let start = Instant::now();
+        let r = p
+            .locate(&Subject {
+                emails: vec!["ada@example.com".into()],
+                ..Default::default()
+            })
+            .await;
+        assert!(matches!(r, Err(CallError::Timeout(_))), "{r:?}");
+        assert!(start.elapsed() < Duration::from_secs(2));
+    }
+}
