@@ -474,15 +474,17 @@ fn python_cryptography_decrypts_what_oubli_wrote() {
     let input = dir.path().join("bundle.enc");
     std::fs::write(&input, encrypt(&[recipient(1), recipient(0)], &pt)).unwrap();
     let output = dir.path().join("bundle.out");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/decrypt.py");
-    let run = std::process::Command::new("python3")
-        .arg(&script)
-        .arg("--key")
-        .arg(&keys().1[0].0)
-        .arg(&input)
-        .arg(&output)
-        .output()
-        .expect("python3 runs (CI installs it with the `cryptography` package)");
+    let decrypt_py = || {
+        std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/decrypt.py"))
+            .arg("--key")
+            .arg(&keys().1[0].0)
+            .arg(&input)
+            .arg(&output)
+            .output()
+            .expect("python3 runs (CI installs it with the `cryptography` package)")
+    };
+    let run = decrypt_py();
     assert!(
         run.status.success(),
         "decrypt.py failed: {}",
@@ -495,14 +497,7 @@ fn python_cryptography_decrypts_what_oubli_wrote() {
     let bytes = std::fs::read(&input).unwrap();
     std::fs::write(&input, &bytes[..bytes.len() - 100]).unwrap();
     let _ = std::fs::remove_file(&output);
-    let run = std::process::Command::new("python3")
-        .arg(&script)
-        .arg("--key")
-        .arg(&keys().1[0].0)
-        .arg(&input)
-        .arg(&output)
-        .output()
-        .unwrap();
+    let run = decrypt_py();
     assert!(!run.status.success());
     assert!(!output.exists() && !dir.path().join("bundle.out.partial").exists());
 }
