@@ -1,0 +1,82 @@
+//! Small helpers shared by the stand-ins: JSON responses, ISO-8601 dates and
+//! Genesys-style entity listings.
+
+use serde_json::{Value, json};
+
+pub use axum::Json as ApiJson;
+
+/// `secs` since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.000Z`.
+pub fn iso8601(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// A Genesys entity listing of page `number` (from 1) of `size` items, with
+/// `nextUri` when more pages follow.
+pub fn page_of(all: Vec<Value>, size: usize, number: usize, path: &str) -> Value {
+    let size = size.clamp(1, 500);
+    let number = number.max(1);
+    let total = all.len();
+    let page_count = total.div_ceil(size).max(1);
+    let entities: Vec<Value> = all
+        .into_iter()
+        .skip((number - 1) * size)
+        .take(size)
+        .collect();
+    let mut v = json!({
+        "entities": entities,
+        "pageSize": size,
+        "pageNumber": number,
+        "total": total,
+        "pageCount": page_count,
+        "firstUri": format!("{path}?pageSize={size}&pageNumber=1"),
+        "selfUri": format!("{path}?pageSize={size}&pageNumber={number}"),
+        "lastUri": format!("{path}?pageSize={size}&pageNumber={page_count}"),
+    });
+    if number < page_count {
+        v["nextUri"] = json!(format!("{path}?pageSize={size}&pageNumber={}", number + 1));
+    }
+    if number > 1 {
+        v["previousUri"] = json!(format!("{path}?pageSize={size}&pageNumber={}", number - 1));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso8601_known_dates() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_767_225_600), "2026-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(951_782_400 + 3661), "2000-02-29T01:01:01.000Z");
+    }
+
+    #[test]
+    fn pages_link_to_the_next() {
+        let all: Vec<Value> = (0..7).map(|i| json!(i)).collect();
+        let p1 = page_of(all.clone(), 3, 1, "/x");
+        assert_eq!(p1["entities"], json!([0, 1, 2]));
+        assert_eq!(p1["nextUri"], "/x?pageSize=3&pageNumber=2");
+        let p3 = page_of(all, 3, 3, "/x");
+        assert_eq!(p3["entities"], json!([6]));
+        assert!(p3.get("nextUri").is_none());
+    }
+}
