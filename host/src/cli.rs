@@ -26,6 +26,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the demo: four stand-in systems on loopback, one person located,
+    /// exported (recordings included), encrypted and decrypted again.
+    Demo {
+        /// Where to leave the config, the demo keys and the export.
+        #[arg(long, default_value = "oubli-demo")]
+        out: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Find a person in every configured system and show what each holds.
     Locate(LocateArgs),
     /// Inspect and check connector plugins.
@@ -208,6 +217,7 @@ pub fn run() -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
+        Command::Demo { out, cache } => rt.block_on(crate::demo::run(&out, cache.no_cache)),
         Command::Locate(args) => rt.block_on(locate(args)),
         Command::Plugin(PluginCommand::Inspect {
             file,
@@ -262,7 +272,7 @@ async fn locate(args: LocateArgs) -> Result<ExitCode> {
     })
 }
 
-fn describe_reports(reports: &[SystemReport]) -> String {
+pub(crate) fn describe_reports(reports: &[SystemReport]) -> String {
     use std::fmt::Write;
     let width = reports.iter().map(|r| r.system.len()).max().unwrap_or(0);
     let mut s = String::new();

@@ -2,6 +2,7 @@
 //! [`cli`], and maps errors to exit codes; the work lives in the library.
 
 mod cli;
+mod demo;
 
 use std::process::ExitCode;
 

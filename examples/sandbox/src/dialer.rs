@@ -14,7 +14,7 @@
 //! | `POST /api/v2/outbound/sandbox/dial?contactListId=` | the dial simulator: dials every callable row not on a do-not-call list |
 //!
 //! Phone columns are compared on their digits (formatting ignored), so
-//! `07700 900123` and `07700900123` match each other but not `+447700900123`,
+//! `020 7946 0123` and `02079460123` match each other but not `+442079460123`,
 //! as in the real product. A list flagged `hashed` (the erasure suppression
 //! list) never stores a number: only HMAC-SHA-256 of its E.164 form under the
 //! dialer's own key.
@@ -800,10 +800,10 @@ mod tests {
     #[test]
     fn every_format_hashes_alike() {
         let d = Dialer::seed(&[]);
-        let t = d.token("+447700900123");
+        let t = d.token("+442079460123");
         assert!(t.is_some());
-        assert_eq!(d.token("07700 900123"), t);
-        assert_eq!(d.token("0044 7700 900123"), t);
-        assert_ne!(d.token("+447700900124"), t);
+        assert_eq!(d.token("020 7946 0123"), t);
+        assert_eq!(d.token("0044 20 7946 0123"), t);
+        assert_ne!(d.token("+442079460124"), t);
     }
 }

@@ -162,7 +162,7 @@ impl Genesys {
                     },
                 );
             }
-            for c in 0..(1 + p.index % 3) {
+            for c in 0..(1 + (p.index + 1) % 3) {
                 let id = uuid_like(&mut rng);
                 let seconds = 60 + rng.below(600) as i64;
                 let mut recordings = vec![(
@@ -731,7 +731,7 @@ fn analytics_json(c: &Conversation) -> Value {
                     "mediaType": "voice",
                     "sessionId": format!("{}-s", &c.id[..8]),
                     "ani": c.ani,
-                    "dnis": "tel:+442079460000",
+                    "dnis": "tel:+441134960000",
                     "direction": "inbound",
                     "recording": !c.recordings.is_empty(),
                 }],
@@ -827,7 +827,7 @@ async fn get_conversation(
         "endTime": iso8601(c.start + c.seconds),
         "participants": [
             {"id": format!("{}-c", &c.id[..8]), "name": c.customer_name, "purpose": "customer",
-             "ani": c.ani, "dnis": "tel:+442079460000", "address": c.ani},
+             "ani": c.ani, "dnis": "tel:+441134960000", "address": c.ani},
             {"id": format!("{}-a", &c.id[..8]), "name": c.agent, "purpose": "agent"},
         ],
         "recordingState": if c.recordings.is_empty() { "none" } else { "active" },

@@ -225,7 +225,10 @@ impl Sandbox {
                 "session_url",
                 format!("{}/.well-known/jmap", self.url(system)),
             )],
-            System::Crm => vec![("base_url", self.url(system))],
+            System::Crm => vec![
+                ("base_url", self.url(system)),
+                ("country_code", "44".into()),
+            ],
         }
     }
 

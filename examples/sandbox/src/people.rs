@@ -1,9 +1,10 @@
 //! The synthetic population every stand-in is seeded from.
 //!
 //! Deterministic: the same count gives the same people, so tests and docs can
-//! name them. Phone numbers come from Ofcom's range reserved for drama
-//! (07700 900000 to 07700 900999), emails from the reserved `example.*`
-//! domains: none of them can reach a real person.
+//! name them. Phone numbers come from Ofcom's London range reserved for
+//! drama (020 7946 0000 to 020 7946 0999; libphonenumber accepts them as
+//! valid, unlike the 07700 900xxx mobile drama range), emails from the
+//! reserved `example.*` domains: none of them can reach a real person.
 
 /// One synthetic person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub struct Person {
     pub email: String,
     /// A second email address (work or old), for some people.
     pub other_email: Option<String>,
-    /// Mobile number in E.164 (`+447700900123`).
+    /// Phone number in E.164 (`+442079460123`).
     pub phone: String,
 }
 
@@ -28,23 +29,22 @@ impl Person {
         format!("{} {}", self.first_name, self.last_name)
     }
 
-    /// The mobile number in the UK national format with spaces
-    /// (`07700 900123`).
+    /// The number in the UK national format with spaces (`020 7946 0123`).
     pub fn phone_national(&self) -> String {
         let rest = &self.phone[3..]; // after +44
-        format!("0{} {}", &rest[..4], &rest[4..])
+        format!("0{} {} {}", &rest[..2], &rest[2..6], &rest[6..])
     }
 
-    /// The mobile number in national format without spaces (`07700900123`).
+    /// The number in national format without spaces (`02079460123`).
     pub fn phone_national_compact(&self) -> String {
         format!("0{}", &self.phone[3..])
     }
 
-    /// The mobile number in the international format with spaces
-    /// (`+44 7700 900123`).
+    /// The number in the international format with spaces
+    /// (`+44 20 7946 0123`).
     pub fn phone_international(&self) -> String {
         let rest = &self.phone[3..];
-        format!("+44 {} {}", &rest[..4], &rest[4..])
+        format!("+44 {} {} {}", &rest[..2], &rest[2..6], &rest[6..])
     }
 
     /// Which systems hold this person. The first ten people are in all four.
@@ -166,7 +166,7 @@ fn person(i: usize) -> Person {
         last_name: last.to_string(),
         email,
         other_email,
-        phone: format!("+447700900{n:03}"),
+        phone: format!("+442079460{n:03}"),
     }
 }
 

@@ -132,8 +132,23 @@ pub fn encrypt<R: Read, W: Write>(
     kind: &str,
     request_id: &str,
     mut input: R,
-    mut output: W,
+    output: W,
 ) -> Result<W, CryptoError> {
+    let mut body = encryptor(recipients, kind, request_id, output)?;
+    std::io::copy(&mut input, &mut body)?;
+    body.finish()
+}
+
+/// Write the header for `recipients` to `output` and return the writer of
+/// the body: whatever is written to it is encrypted, 16 KiB at a time.
+/// Call [`ChunkedWriter::finish`] at the end, or the file is truncated (and
+/// decryption says so).
+pub fn encryptor<W: Write>(
+    recipients: &[Recipient],
+    kind: &str,
+    request_id: &str,
+    mut output: W,
+) -> Result<ChunkedWriter<W>, CryptoError> {
     if recipients.is_empty() || recipients.len() > MAX_RECIPIENTS {
         return Err(CryptoError::MalformedHeader(format!(
             "a file needs 1 to {MAX_RECIPIENTS} recipients"
@@ -160,9 +175,7 @@ pub fn encrypt<R: Read, W: Write>(
         header.extend_from_slice(&wrapped);
     }
     output.write_all(&header)?;
-    let mut body = ChunkedWriter::new(output, &file_key, &header)?;
-    std::io::copy(&mut input, &mut body)?;
-    body.finish()
+    ChunkedWriter::new(output, &file_key, &header)
 }
 
 /// Read and check a header.

@@ -3,8 +3,9 @@
 //! error, a trap, a timeout) is reported for that system and never hides the
 //! others' answers.
 
+use super::retry::RetryPolicy;
 use crate::config::Config;
-use crate::runtime::{Located, Runtime, Subject};
+use crate::runtime::{Located, Plugin, Runtime, Subject};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -48,14 +49,31 @@ pub struct SystemReport {
     pub answer: SystemAnswer,
 }
 
-/// Locate `subject` in every configured system, concurrently. Reports come
-/// back in configuration (name) order.
+/// Locate `subject` in every configured system, concurrently, retrying each
+/// system as it asks (see [`RetryPolicy`]). Reports come back in
+/// configuration (name) order.
 pub async fn locate_everywhere(
     runtime: &Runtime,
     config: &Config,
     subject: &Subject,
 ) -> Vec<SystemReport> {
+    locate_with(runtime, config, subject, RetryPolicy::default())
+        .await
+        .into_iter()
+        .map(|(report, _)| report)
+        .collect()
+}
+
+/// [`locate_everywhere`] with an explicit retry policy, also handing back
+/// each loaded plugin (for the operations that follow a search).
+pub async fn locate_with(
+    runtime: &Runtime,
+    config: &Config,
+    subject: &Subject,
+    retry: RetryPolicy,
+) -> Vec<(SystemReport, Option<Arc<Plugin>>)> {
     let mut reports: Vec<Option<SystemReport>> = vec![None; config.plugins.len()];
+    let mut plugins: Vec<Option<Arc<Plugin>>> = vec![None; config.plugins.len()];
     let mut tasks = tokio::task::JoinSet::new();
     for (i, p) in config.plugins.iter().enumerate() {
         if !p.enabled {
@@ -78,11 +96,12 @@ pub async fn locate_everywhere(
             }
             Ok(plugin) => {
                 let plugin = Arc::new(plugin);
+                plugins[i] = Some(plugin.clone());
                 let subject = subject.clone();
                 tasks.spawn(async move {
                     let connector =
                         format!("{} {}", plugin.manifest().id, plugin.manifest().version);
-                    let answer = match plugin.locate(&subject).await {
+                    let answer = match retry.run(|| plugin.locate(&subject)).await {
                         Ok(records) => SystemAnswer::Found { records },
                         Err(e) => SystemAnswer::Failed {
                             kind: e.kind().to_string(),
@@ -110,8 +129,9 @@ pub async fn locate_everywhere(
     reports
         .into_iter()
         .zip(&config.plugins)
-        .map(|(r, p)| {
-            r.unwrap_or_else(|| SystemReport {
+        .zip(plugins)
+        .map(|((r, p), plugin)| {
+            let report = r.unwrap_or_else(|| SystemReport {
                 system: p.name.clone(),
                 connector: None,
                 answer: SystemAnswer::Failed {
@@ -119,7 +139,8 @@ pub async fn locate_everywhere(
                     error: "the search task ended without an answer".into(),
                     transient: true,
                 },
-            })
+            });
+            (report, plugin)
         })
         .collect()
 }

@@ -161,6 +161,7 @@ impl Client {
                     format!("/{p}")
                 }
             }
+            _ if path.is_empty() => self.base_path.clone(),
             _ if path.starts_with('/')
                 && !self.base_path.is_empty()
                 && path.starts_with(&self.base_path) =>
@@ -309,6 +310,88 @@ impl Request<'_> {
     /// Send the request, check its status and decode the JSON answer.
     pub fn json<T: DeserializeOwned>(self) -> Result<T, ConnectorError> {
         self.send()?.json()
+    }
+
+    /// Read up to `max_len` bytes from `offset` with a `Range` request, the
+    /// building block of `read-attachment`. A 206 answer is returned as is;
+    /// a server that ignores `Range` (200) has its body cut to the asked
+    /// window (within the client's body limit); 416 or an empty window means
+    /// the end.
+    ///
+    /// ```ignore
+    /// let chunk = media.get("").read_range(offset, max_len)?;
+    /// ```
+    pub fn read_range(self, offset: u64, max_len: u32) -> Result<Vec<u8>, ConnectorError> {
+        if max_len == 0 {
+            return Ok(Vec::new());
+        }
+        let last = offset.saturating_add(u64::from(max_len) - 1);
+        let response = self
+            .header("range", &format!("bytes={offset}-{last}"))
+            .send_any()?;
+        match response.status {
+            416 => Ok(Vec::new()),
+            206 => {
+                let mut body = response.body;
+                body.truncate(max_len as usize);
+                Ok(body)
+            }
+            200 => {
+                let body = response.body;
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(body.len());
+                let end = start.saturating_add(max_len as usize).min(body.len());
+                Ok(body[start..end].to_vec())
+            }
+            _ => response.error_for_status().map(|_| Vec::new()),
+        }
+    }
+}
+
+/// Split an absolute `http(s)://host[:port]/path?query` URL into its origin
+/// and its path with query, for following links a server hands out
+/// (`nextUri`, media URLs, JMAP's `apiUrl`). A relative reference (`/path`)
+/// is resolved against `base`'s origin.
+///
+/// ```
+/// use oubli_plugin::http::split_url;
+/// assert_eq!(
+///     split_url("https://a.example:8443/x/y?z=1", "https://b.example"),
+///     Some(("https://a.example:8443".to_string(), "/x/y?z=1".to_string()))
+/// );
+/// assert_eq!(
+///     split_url("/jmap/api/", "https://b.example/.well-known/jmap"),
+///     Some(("https://b.example".to_string(), "/jmap/api/".to_string()))
+/// );
+/// ```
+pub fn split_url(url: &str, base: &str) -> Option<(String, String)> {
+    let origin_of = |u: &str| -> Option<(String, String)> {
+        let scheme_end = u.find("://")? + 3;
+        let scheme = &u[..scheme_end];
+        if scheme != "http://" && scheme != "https://" {
+            return None;
+        }
+        let rest = &u[scheme_end..];
+        let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+        if cut == 0 {
+            return None;
+        }
+        let path = &rest[cut..];
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        Some((format!("{scheme}{}", &rest[..cut]), path))
+    };
+    if url.starts_with("http://") || url.starts_with("https://") {
+        origin_of(url)
+    } else if url.starts_with('/') && !url.starts_with("//") {
+        let (origin, _) = origin_of(base)?;
+        Some((origin, url.to_string()))
+    } else {
+        None
     }
 }
 
@@ -502,19 +585,12 @@ fn parse_http_date(s: &str) -> Option<i64> {
     if hms.len() != 3 {
         return None;
     }
-    Some(days_from_civil(year, month, day) * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Some(
+        crate::text::days_from_civil(year, month, day) * 86_400
+            + hms[0] * 3600
+            + hms[1] * 60
+            + hms[2],
+    )
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub mod bindings {
 }
 
 pub mod http;
+pub mod text;
 mod types;
 
 mod connector;

@@ -1,0 +1,123 @@
+//! Conversions connectors need between the host's normalised identifiers
+//! and the forms vendors store, and between vendors' dates and
+//! [`Timestamp`](crate::Timestamp)s.
+
+use crate::Timestamp;
+
+/// The national form of an E.164 number, for systems that store numbers
+/// the way people dial them: `+447700900123` with country code `44` and
+/// trunk prefix `0` gives `07700900123`. `None` when the number is not in
+/// that country. (NANP countries dial no trunk prefix: use `""`.)
+///
+/// ```
+/// use oubli_plugin::text::national_number;
+/// assert_eq!(national_number("+447700900123", "44", "0").as_deref(), Some("07700900123"));
+/// assert_eq!(national_number("+33612345678", "44", "0"), None);
+/// ```
+pub fn national_number(e164: &str, country_code: &str, trunk_prefix: &str) -> Option<String> {
+    let rest = e164.strip_prefix('+')?.strip_prefix(country_code)?;
+    (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("{trunk_prefix}{rest}"))
+}
+
+/// Milliseconds since the epoch of an ISO-8601 / RFC 3339 UTC date-time
+/// (`2026-01-01T09:30:00Z`, `2026-01-01T09:30:00.250Z`, or with a `+hh:mm`
+/// offset). `None` when it is not one.
+///
+/// ```
+/// use oubli_plugin::text::parse_iso8601;
+/// assert_eq!(parse_iso8601("1970-01-01T00:00:01.500Z"), Some(1500));
+/// assert_eq!(parse_iso8601("2026-01-01T01:00:00+01:00"), Some(1_767_225_600_000));
+/// assert_eq!(parse_iso8601("yesterday"), None);
+/// ```
+pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut millis = 0i64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let ms: String = frac[..digits]
+            .chars()
+            .chain("000".chars())
+            .take(3)
+            .collect();
+        millis = ms.parse().ok()?;
+        rest = &frac[digits..];
+    }
+    let offset_secs = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':' =>
+        {
+            let oh: i64 = rest[1..3].parse().ok()?;
+            let om: i64 = rest[4..6].parse().ok()?;
+            let sign = if rest.starts_with('-') { -1 } else { 1 };
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs) * 1000 + millis)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// E.164 of a number as a system stored it, reading national numbers as
+/// numbers of `country_code` dialled with `trunk_prefix`: `07700 900123`
+/// (44, `0`) and `0044 7700 900123` and `+44 7700 900123` all give
+/// `+447700900123`. Formatting characters are ignored. `None` when nothing
+/// number-like is left.
+///
+/// ```
+/// use oubli_plugin::text::to_e164;
+/// assert_eq!(to_e164("07700 900123", "44", "0").as_deref(), Some("+447700900123"));
+/// assert_eq!(to_e164("+44 (0)7700-900123", "44", "0").as_deref(), Some("+4407700900123"));
+/// assert_eq!(to_e164("n/a", "44", "0"), None);
+/// ```
+pub fn to_e164(raw: &str, country_code: &str, trunk_prefix: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 6 {
+        return None;
+    }
+    if raw.trim_start().starts_with('+') {
+        Some(format!("+{digits}"))
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        Some(format!("+{rest}"))
+    } else if let Some(rest) = digits
+        .strip_prefix(trunk_prefix)
+        .filter(|_| !trunk_prefix.is_empty())
+    {
+        Some(format!("+{country_code}{rest}"))
+    } else if trunk_prefix.is_empty() {
+        Some(format!("+{country_code}{digits}"))
+    } else {
+        None
+    }
+}
