@@ -257,6 +257,48 @@ impl Dialer {
         })
     }
 
+    /// Import rows into a list, as a CSV upload would; rows whose number is
+    /// on the hashed suppression list are refused. Returns the rows created
+    /// (id, data), or `None` for an unknown list.
+    pub fn import_rows(
+        &self,
+        list_id: &str,
+        rows: Vec<BTreeMap<String, String>>,
+    ) -> Option<Vec<(String, BTreeMap<String, String>)>> {
+        let now = now_secs();
+        let mut data = self.data.lock().expect("lock");
+        let list = data.lists.iter().find(|l| l.id == list_id).cloned()?;
+        let mut created = Vec::new();
+        for row in rows {
+            let row: BTreeMap<String, String> = row
+                .into_iter()
+                .filter(|(k, _)| list.columns.contains(k))
+                .collect();
+            // Only the hashed suppression list blocks imports; the cleartext
+            // do-not-call list blocks dialling, not storage.
+            let suppressed = list.phone_columns.iter().any(|(c, _)| {
+                row.get(c).is_some_and(|v| {
+                    let token = self.token(v);
+                    data.dnc.values().any(|l| {
+                        l.hashed
+                            && l.entries.iter().any(|(k, exp)| {
+                                Some(k) == token.as_ref() && exp.is_none_or(|e| e > now)
+                            })
+                    })
+                })
+            });
+            if suppressed {
+                continue;
+            }
+            let cid = format!("c{:05}", data.next_id);
+            data.next_id += 1;
+            data.contacts
+                .insert((list_id.to_string(), cid.clone()), row.clone());
+            created.push((cid, row));
+        }
+        Some(created)
+    }
+
     /// Run the dial simulator over one list: every phone column of every
     /// row not on a do-not-call list is dialled. Returns what was dialled.
     pub fn dial_list(&self, list_id: &str) -> Vec<String> {
@@ -552,42 +594,23 @@ async fn import(
             "Expected an array of contacts",
         );
     };
-    let now = now_secs();
-    let mut data = d.data.lock().expect("lock");
-    let Some(list) = data.lists.iter().find(|l| l.id == id).cloned() else {
+    let rows: Vec<BTreeMap<String, String>> = rows
+        .iter()
+        .filter_map(|r| r["data"].as_object())
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .collect();
+    let Some(created) = d.import_rows(&id, rows) else {
         return not_found();
     };
-    let mut created = Vec::new();
-    for row in rows {
-        let Some(fields) = row["data"].as_object() else {
-            continue;
-        };
-        let row: BTreeMap<String, String> = fields
-            .iter()
-            .filter(|(k, _)| list.columns.contains(k))
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
-        // Only the hashed suppression list blocks imports; the cleartext
-        // do-not-call list blocks dialling, not storage.
-        let suppressed = list.phone_columns.iter().any(|(c, _)| {
-            row.get(c).is_some_and(|v| {
-                let token = d.token(v);
-                data.dnc.values().any(|l| {
-                    l.hashed
-                        && l.entries.iter().any(|(k, exp)| {
-                            Some(k) == token.as_ref() && exp.is_none_or(|e| e > now)
-                        })
-                })
-            })
-        });
-        if suppressed {
-            continue;
-        }
-        let cid = format!("c{:05}", data.next_id);
-        data.next_id += 1;
-        created.push(contact_json(&id, &cid, &row));
-        data.contacts.insert((id.clone(), cid), row);
-    }
+    let created: Vec<Value> = created
+        .iter()
+        .map(|(cid, row)| contact_json(&id, cid, row))
+        .collect();
     ApiJson(Value::Array(created)).into_response()
 }
 

@@ -217,6 +217,23 @@ impl Jmap {
                     received_at: t + 9000,
                 });
             }
+            if p.index == 0 {
+                // A longer thread, so erasing the demo person needs more
+                // than one Email/set batch.
+                for k in 1..=3 {
+                    add(Email {
+                        id: next(&mut n),
+                        mailbox_ids: vec!["mb-archive".into()],
+                        from: vec![me.clone()],
+                        to: support(),
+                        cc: vec![],
+                        bcc: vec![],
+                        subject: format!("Follow-up {k}"),
+                        body: "Any news about my request?".into(),
+                        received_at: t + 20_000 + k * 3600,
+                    });
+                }
+            }
             if p.index == 0 || p.index % 5 == 2 {
                 add(Email {
                     id: next(&mut n),

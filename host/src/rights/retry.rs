@@ -107,16 +107,22 @@ mod tests {
         assert_eq!(RetryPolicy::none().wait_after(0, &down), None);
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn run_retries_until_success() {
         let mut calls = 0;
-        let r = RetryPolicy::default()
+        let policy = RetryPolicy {
+            backoff: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        let r = policy
             .run(|| {
                 calls += 1;
                 let n = calls;
                 async move {
                     if n < 3 {
-                        Err(CallError::Connector(ConnectorError::RateLimited(1)))
+                        Err(CallError::Connector(ConnectorError::Unavailable(
+                            "down".into(),
+                        )))
                     } else {
                         Ok(n)
                     }

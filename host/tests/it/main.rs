@@ -2,5 +2,6 @@
 //! one module per area.
 
 mod cli;
+mod connectors;
 mod crypto;
 mod runtime;

@@ -370,7 +370,9 @@ impl Connector for JmapMail {
         for batch in ids.chunks(s.max_set) {
             let mut attempt = 0;
             let result = loop {
-                let (state, _) = s.get(&[], &["id"])?;
+                let current =
+                    s.call_ok("Email/get", json!({"ids": batch, "properties": ["id"]}))?;
+                let state = current["state"].as_str().unwrap_or_default().to_string();
                 match s.call("Email/set", json!({"ifInState": state, "destroy": batch}))? {
                     Ok(r) => break r,
                     Err(kind) if kind == "stateMismatch" && attempt < 3 => attempt += 1,

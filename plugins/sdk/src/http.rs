@@ -37,6 +37,13 @@ pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
 /// Seconds to wait on a 429 that carries no usable `Retry-After`.
 pub const DEFAULT_RETRY_AFTER_SECS: u32 = 5;
 
+/// The longest `Retry-After` the client waits out itself, inside the
+/// operation; longer ones are the host's to schedule.
+pub const INLINE_RETRY_MAX_SECS: u32 = 2;
+
+/// How many throttled answers one request waits out before giving up.
+pub const INLINE_RETRY_ATTEMPTS: u32 = 3;
+
 /// A client for one base URL (`https://host[:port][/base/path]`).
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -221,10 +228,40 @@ impl Request<'_> {
 
     /// Send the request, whatever status comes back (transport failures are
     /// still errors).
+    ///
+    /// A 429 whose `Retry-After` asks for at most [`INLINE_RETRY_MAX_SECS`]
+    /// is waited out here and the request sent again (up to
+    /// [`INLINE_RETRY_ATTEMPTS`] times): one operation often needs several
+    /// requests, and giving up on each short throttle would make the host
+    /// start the whole operation again, only to be throttled at the same
+    /// point. Longer waits come back as the 429 response, for
+    /// [`Response::error_for_status`] to turn into `rate-limited`.
     pub fn send_any(self) -> Result<Response, ConnectorError> {
+        let mut attempt = 0;
+        loop {
+            let response = self.send_once()?;
+            if response.status != 429 || attempt >= INLINE_RETRY_ATTEMPTS {
+                return Ok(response);
+            }
+            match response
+                .header("retry-after")
+                .and_then(|v| parse_retry_after(v, crate::now()))
+            {
+                Some(secs) if secs <= INLINE_RETRY_MAX_SECS => {
+                    let nanos = u64::from(secs.max(1)) * 1_000_000_000;
+                    crate::bindings::wasi::clocks::monotonic_clock::subscribe_duration(nanos)
+                        .block();
+                    attempt += 1;
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+
+    fn send_once(&self) -> Result<Response, ConnectorError> {
         let method_name = method_name(&self.method);
         let authority = self.client.authority.clone();
-        let mut path = self.path;
+        let mut path = self.path.clone();
         for (i, (k, v)) in self.query.iter().enumerate() {
             path.push(if i == 0 && !path.contains('?') {
                 '?'
@@ -236,7 +273,7 @@ impl Request<'_> {
             path.push_str(&percent_encode(v));
         }
         let mut headers = self.client.headers.clone();
-        headers.extend(self.headers);
+        headers.extend(self.headers.iter().cloned());
         if let Some(body) = &self.body {
             headers.push(("content-length".into(), body.len().to_string().into_bytes()));
         }
