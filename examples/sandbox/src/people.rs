@@ -52,10 +52,10 @@ impl Person {
         let i = self.index;
         let all = i < 10;
         Systems {
-            acd: all || i % 2 == 0,
+            acd: all || i.is_multiple_of(2),
             dialer: all || i % 3 != 1,
-            mail: all || i % 2 == 1 || i % 7 == 0,
-            crm: all || i % 5 != 0,
+            mail: all || i % 2 == 1 || i.is_multiple_of(7),
+            crm: all || !i.is_multiple_of(5),
         }
     }
 }
@@ -157,7 +157,7 @@ fn person(i: usize) -> Person {
     } else {
         format!("{local}{i}@{domain}")
     };
-    let other_email = (i % 4 == 0).then(|| format!("{}{}@work.example.com", &local[..1], i));
+    let other_email = i.is_multiple_of(4).then(|| format!("{}{}@work.example.com", &local[..1], i));
     // Spread the numbers over the drama range.
     let n = (i * 379 + 123) % 1000;
     Person {

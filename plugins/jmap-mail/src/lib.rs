@@ -250,9 +250,8 @@ impl Connector for JmapMail {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .filter_map(|(k, v)| {
-                    (v == true).then(|| mailbox_name.get(k).map_or(k.as_str(), String::as_str))
-                })
+                .filter(|(_, v)| **v == true)
+                .map(|(k, _)| mailbox_name.get(k).map_or(k.as_str(), String::as_str))
                 .collect();
             let kib = m["size"].as_u64().unwrap_or(0).div_ceil(1024);
             let mut l = Located::new(
@@ -361,7 +360,7 @@ impl Connector for JmapMail {
             .filter(|r| r.kind == EMAIL)
             .map(|r| r.id.clone())
             .collect();
-        for r in refs.iter().filter(|r| r.kind != EMAIL) {
+        if let Some(r) = refs.iter().find(|r| r.kind != EMAIL) {
             return Err(ConnectorError::Invalid(format!(
                 "unknown record kind `{}`",
                 r.kind
