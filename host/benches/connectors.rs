@@ -52,7 +52,9 @@ async fn bench() {
     .expect("sandbox starts");
     let dir = tempfile::tempdir().unwrap();
     sandbox.write_secrets(&dir.path().join("secrets")).unwrap();
-    let plugins = Path::new(oubli::built_plugins::GENESYS_CLOUD).parent().unwrap();
+    let plugins = Path::new(oubli::built_plugins::GENESYS_CLOUD)
+        .parent()
+        .unwrap();
     let path = dir.path().join("oubli.toml");
     std::fs::write(
         &path,
@@ -67,7 +69,11 @@ async fn bench() {
     })
     .unwrap();
     let load = async |system: System| -> Plugin {
-        let entry = config.plugins.iter().find(|p| p.name == system.name()).unwrap();
+        let entry = config
+            .plugins
+            .iter()
+            .find(|p| p.name == system.name())
+            .unwrap();
         runtime.load(entry).await.unwrap()
     };
 
@@ -81,7 +87,10 @@ async fn bench() {
     )
     .unwrap();
     println!("locate, one person, loopback stand-in (30 runs after 3 warm-ups):");
-    println!("{:<13} {:>8} {:>8} {:>8}  records", "system", "median", "p90", "max");
+    println!(
+        "{:<13} {:>8} {:>8} {:>8}  records",
+        "system", "median", "p90", "max"
+    );
     for system in System::ALL {
         let plugin = load(system).await;
         for _ in 0..3 {
@@ -133,7 +142,10 @@ async fn bench() {
         "\nstreaming a {} MB recording through read-attachment (plugin memory limit 32 MiB):",
         RECORDING / 1_000_000
     );
-    println!("{:>9} {:>7} {:>9} {:>7}  peak RSS", "chunk", "calls", "time", "MB/s");
+    println!(
+        "{:>9} {:>7} {:>9} {:>7}  peak RSS",
+        "chunk", "calls", "time", "MB/s"
+    );
     let before = peak_rss_mib();
     for chunk in [256 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
         let mut sink = Discard(0);
@@ -159,7 +171,9 @@ async fn bench() {
             peak_rss_mib()
         );
     }
-    println!("(peak RSS before streaming: {before:.0} MiB; the sandbox server runs in the same process)");
+    println!(
+        "(peak RSS before streaming: {before:.0} MiB; the sandbox server runs in the same process)"
+    );
 }
 
 fn main() {

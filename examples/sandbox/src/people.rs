@@ -157,7 +157,9 @@ fn person(i: usize) -> Person {
     } else {
         format!("{local}{i}@{domain}")
     };
-    let other_email = i.is_multiple_of(4).then(|| format!("{}{}@work.example.com", &local[..1], i));
+    let other_email = i
+        .is_multiple_of(4)
+        .then(|| format!("{}{}@work.example.com", &local[..1], i));
     // Spread the numbers over the drama range.
     let n = (i * 379 + 123) % 1000;
     Person {

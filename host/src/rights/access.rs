@@ -10,8 +10,13 @@ use super::retry::RetryPolicy;
 use crate::runtime::{Attachment, CallError, Exported, Plugin, RecordRef};
 use std::io::Write;
 
-/// Bytes asked of `read-attachment` per call.
+/// Bytes asked of `read-attachment` per call (the fastest of 256 KiB,
+/// 1 MiB and 4 MiB in docs/PERFORMANCE.md).
 pub const CHUNK: u32 = 1024 * 1024;
+
+/// Records asked of `export` per call, so that one call's result stays far
+/// below the plugin's `max_output` however many records a system holds.
+pub const EXPORT_BATCH: usize = 25;
 
 /// Why streaming an attachment stopped.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +36,18 @@ pub enum StreamError {
     Write(#[from] std::io::Error),
 }
 
-/// Export `refs` from `plugin`, retrying as the system asks.
+/// Export `refs` from `plugin` in batches of [`EXPORT_BATCH`], retrying each
+/// batch as the system asks.
 pub async fn export(
     plugin: &Plugin,
     refs: &[RecordRef],
     retry: &RetryPolicy,
 ) -> Result<Vec<Exported>, CallError> {
-    retry.run(|| plugin.export(refs)).await
+    let mut out = Vec::with_capacity(refs.len());
+    for batch in refs.chunks(EXPORT_BATCH) {
+        out.extend(retry.run(|| plugin.export(batch)).await?);
+    }
+    Ok(out)
 }
 
 /// Stream one attachment of `reference` into `out`, `chunk` bytes per call
