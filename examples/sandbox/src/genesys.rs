@@ -14,6 +14,7 @@
 //! | `GET /api/v2/conversations/{id}` | a conversation and its participants |
 //! | `GET /api/v2/conversations/{id}/recordings[/{recordingId}]` | its recordings, with `mediaUris` |
 //! | `GET /media/recordings/{id}.wav` | the audio (pre-signed in the real service, so no bearer), `Range` honoured |
+//! | `POST /oauth/token` | client-credentials grant (on `login.{region}` in the real service) |
 //!
 //! A `GDPR_DELETE` takes effect when it reaches FINALIZING: matching
 //! external contacts are deleted, matching conversations lose the caller's
@@ -39,6 +40,10 @@ use std::time::{Duration, Instant};
 pub const ADMIN_TOKEN: &str = "sandbox-genesys-admin-token";
 /// Bearer token with view permissions only.
 pub const VIEWER_TOKEN: &str = "sandbox-genesys-viewer-token";
+/// OAuth client id for the client-credentials grant (`POST /oauth/token`).
+pub const CLIENT_ID: &str = "sandbox-genesys-client";
+/// Its secret; the grant hands out [`ADMIN_TOKEN`].
+pub const CLIENT_SECRET: &str = "sandbox-genesys-client-secret";
 
 const SEARCH_TYPES: &[&str] = &[
     "NAME",
@@ -225,6 +230,7 @@ impl Genesys {
                 get(get_recording),
             )
             .route("/media/recordings/{file}", get(media))
+            .route("/oauth/token", post(oauth_token))
             .with_state(self.clone())
     }
 
@@ -918,4 +924,31 @@ async fn media(
         Some((size, seed)) => serve_wav(&headers, seed, size),
         None => (StatusCode::NOT_FOUND, "NoSuchKey").into_response(),
     }
+}
+
+async fn oauth_token(headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let expected = format!("{CLIENT_ID}:{CLIENT_SECRET}");
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(crate::util::base64_decode);
+    if body.as_ref() != b"grant_type=client_credentials" {
+        return (
+            StatusCode::BAD_REQUEST,
+            ApiJson(json!({"error": "unsupported_grant_type", "description": "grant_type must be client_credentials"})),
+        )
+            .into_response();
+    }
+    if given.as_deref() != Some(expected.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            ApiJson(
+                json!({"error": "invalid_client", "description": "client not found or bad secret"}),
+            ),
+        )
+            .into_response();
+    }
+    ApiJson(json!({"access_token": ADMIN_TOKEN, "token_type": "bearer", "expires_in": 86399}))
+        .into_response()
 }

@@ -90,6 +90,19 @@ impl System {
         }
     }
 
+    /// The secrets its connector is given: (secret key, file name). Genesys
+    /// uses an OAuth client (client-credentials grant), as integrators set
+    /// it up; the others a bearer token.
+    pub fn secret_files(self) -> Vec<(&'static str, String)> {
+        match self {
+            System::Acd => vec![
+                ("client_id", "genesys.client_id".into()),
+                ("client_secret", "genesys.client_secret".into()),
+            ],
+            _ => vec![("token", format!("{}.token", self.name()))],
+        }
+    }
+
     fn index(self) -> usize {
         self as usize
     }
@@ -218,7 +231,10 @@ impl Sandbox {
     /// The configuration values each connector needs, as (key, value).
     pub fn connector_config(&self, system: System) -> Vec<(&'static str, String)> {
         match system {
-            System::Acd => vec![("base_url", self.url(system))],
+            System::Acd => vec![
+                ("base_url", self.url(system)),
+                ("login_url", self.url(system)),
+            ],
             System::Dialer => vec![
                 ("base_url", self.url(system)),
                 ("country_code", "44".into()),
@@ -259,24 +275,32 @@ impl Sandbox {
             for (k, v) in self.connector_config(sys) {
                 s += &format!("{k} = {v:?}\n");
             }
-            s += &format!(
-                "\n[plugins.{name}.secrets]\ntoken = {{ file = {file:?} }}\n",
-                name = sys.name(),
-                file = secrets_dir
-                    .join(format!("{}.token", sys.name()))
-                    .display()
-                    .to_string(),
-            );
+            s += &format!("\n[plugins.{}.secrets]\n", sys.name());
+            for (key, file) in sys.secret_files() {
+                s += &format!(
+                    "{key} = {{ file = {:?} }}\n",
+                    secrets_dir.join(file).display().to_string()
+                );
+            }
         }
         s
     }
 
-    /// Write each system's token to `<dir>/<system>.token`, mode 0600.
+    /// Write each system's credentials to `dir` (see
+    /// [`System::secret_files`]), mode 0600.
     pub fn write_secrets(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        for sys in System::ALL {
-            let path = dir.join(format!("{}.token", sys.name()));
-            std::fs::write(&path, sys.token())?;
+        for (sys, (key, file)) in System::ALL
+            .iter()
+            .flat_map(|s| s.secret_files().into_iter().map(move |f| (*s, f)))
+        {
+            let path = dir.join(file);
+            let value = match (sys, key) {
+                (System::Acd, "client_id") => genesys::CLIENT_ID,
+                (System::Acd, _) => genesys::CLIENT_SECRET,
+                _ => sys.token(),
+            };
+            std::fs::write(&path, value)?;
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;

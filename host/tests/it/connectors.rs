@@ -43,7 +43,7 @@ fn runtime() -> &'static Runtime {
 struct World {
     sandbox: Sandbox,
     config: Config,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 async fn world(options: Options, extra_toml: &str) -> World {
@@ -60,7 +60,7 @@ async fn world(options: Options, extra_toml: &str) -> World {
     World {
         sandbox,
         config,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -179,6 +179,29 @@ async fn genesys_finds_contacts_by_every_identifier_and_calls_from_an_email_alon
         .await
         .unwrap();
     assert!(nobody.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn genesys_authenticates_with_client_credentials_and_a_bad_secret_is_denied() {
+    let w = world(fast(), "").await;
+    let p = w.person(0);
+    let g = w.plugin(System::Acd).await;
+    assert!(
+        !g.locate(&subject(&[&p.email], &[]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    std::fs::write(
+        w.dir.path().join("secrets/genesys.client_secret"),
+        "wrong-secret",
+    )
+    .unwrap();
+    let g = w.plugin(System::Acd).await;
+    let e = g.locate(&subject(&[&p.email], &[])).await.unwrap_err();
+    assert_eq!(e.kind(), "denied", "{e}");
+    assert!(e.to_string().contains("HTTP 401"), "{e}");
+    assert!(!e.to_string().contains("wrong-secret"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -762,7 +785,7 @@ fn the_demo_runs_end_to_end_and_its_export_decrypts_with_the_python_reader() {
     assert!(text.contains("SHA-256 matches"), "{text}");
     for f in [
         "oubli.toml",
-        "secrets/genesys.token",
+        "secrets/genesys.client_id",
         "keys/demo-recipient.pem",
         "export.oubli",
         "export.zip",

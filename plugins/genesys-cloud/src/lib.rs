@@ -20,12 +20,15 @@
 //!
 //! Configuration: `base_url` (the region's API, e.g.
 //! `https://api.mypurecloud.ie`), `search_interval` (optional ISO-8601
-//! interval for conversation searches). Secret: `token` (an OAuth bearer
-//! token with `gdpr:*`, `analytics:conversationDetail:view`,
-//! `recording:recording:view` and `externalContacts:contact:view`). Grant
-//! the API host and the host serving recording media.
+//! interval for conversation searches), `login_url` (e.g.
+//! `https://login.mypurecloud.ie`). Secrets: `client_id` and `client_secret`
+//! of an OAuth client (client-credentials grant, one token per operation),
+//! or a ready `token`. The client's role needs `gdpr:*`,
+//! `analytics:conversationDetail:view`, `recording:recording:view` and
+//! `externalContacts:contact:view`. Grant the API host, the login host and
+//! the host serving recording media.
 
-use oubli_plugin::http::{Client, split_url};
+use oubli_plugin::http::{Client, client_credentials, split_url};
 use oubli_plugin::prelude::*;
 use oubli_plugin::text::parse_iso8601;
 use serde::Deserialize;
@@ -37,8 +40,22 @@ const CONVERSATION: &str = "conversation";
 const DEFAULT_INTERVAL: &str = "2015-01-01T00:00:00.000Z/2100-01-01T00:00:00.000Z";
 const PAGE_SIZE: usize = 100;
 
+/// The API client, authenticated with the granted `token`, or else with a
+/// token from the client-credentials grant at `login_url`.
 fn api() -> Result<Client, ConnectorError> {
-    Ok(Client::new(&require_config("base_url")?)?.bearer(&require_secret("token")?))
+    let client = Client::new(&require_config("base_url")?)?;
+    let token = match secret("token").filter(|t| !t.is_empty()) {
+        Some(t) => t,
+        None => client_credentials(
+            &format!(
+                "{}/oauth/token",
+                require_config("login_url")?.trim_end_matches('/')
+            ),
+            &require_secret("client_id")?,
+            &require_secret("client_secret")?,
+        )?,
+    };
+    Ok(client.bearer(&token))
 }
 
 #[derive(Deserialize)]
@@ -352,13 +369,18 @@ impl Connector for GenesysCloud {
                     required: true,
                 },
                 ConfigKey {
+                    name: "login_url".into(),
+                    description: "The region's login host for the client-credentials grant, e.g. https://login.mypurecloud.ie (when no `token` is granted)".into(),
+                    required: false,
+                },
+                ConfigKey {
                     name: "search_interval".into(),
                     description: "ISO-8601 interval searched for conversations (default: all)"
                         .into(),
                     required: false,
                 },
             ],
-            secrets: vec!["token".into()],
+            secrets: vec!["token".into(), "client_id".into(), "client_secret".into()],
         }
     }
 

@@ -386,6 +386,59 @@ impl Request<'_> {
     }
 }
 
+/// An OAuth 2.0 access token by the client-credentials grant (RFC 6749
+/// §4.4): `POST token_url` with HTTP Basic client authentication and
+/// `grant_type=client_credentials`. Each operation runs in a fresh instance,
+/// so a connector using this fetches one token per operation; a vendor whose
+/// token endpoint is tightly rate-limited is better given a long-lived token.
+///
+/// ```ignore
+/// let token = oubli_plugin::http::client_credentials(
+///     "https://login.mypurecloud.ie/oauth/token", &id, &secret)?;
+/// ```
+pub fn client_credentials(
+    token_url: &str,
+    client_id: &str,
+    client_secret: &str,
+) -> Result<String, ConnectorError> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: String,
+    }
+    let basic = base64(format!("{client_id}:{client_secret}").as_bytes());
+    let token: Token = Client::new(token_url)?
+        .post("")
+        .header("authorization", &format!("Basic {basic}"))
+        .body(
+            "application/x-www-form-urlencoded",
+            b"grant_type=client_credentials".to_vec(),
+        )
+        .json()?;
+    Ok(token.access_token)
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Split an absolute `http(s)://host[:port]/path?query` URL into its origin
 /// and its path with query, for following links a server hands out
 /// (`nextUri`, media URLs, JMAP's `apiUrl`). A relative reference (`/path`)
@@ -651,6 +704,21 @@ mod tests {
             Some(0)
         );
         assert_eq!(parse_retry_after("soon", 0), None);
+    }
+
+    #[test]
+    fn base64_matches_rfc_4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
     }
 
     #[test]
