@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use oubli_sandbox::{crm, genesys, jmap, people};
+use oubli_sandbox::{crm, dialer, genesys, jmap, people};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tower::ServiceExt;
@@ -365,4 +365,71 @@ async fn crm_archive_is_soft_and_gdpr_delete_is_permanent() {
     assert_eq!(e["category"], "VALIDATION_ERROR");
     let (s, _) = call(&app, "GET", "/crm/v3/objects/contacts/1001", None, None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn dialer_dnc_entries_expire_and_the_dialler_honours_them() {
+    let people = people::population(20);
+    let d = dialer::Dialer::seed(&people);
+    let app = d.router();
+    let t = Some(dialer::TOKEN);
+    let p = &people[4];
+    assert!(d.dial_list("cl-spring-renewal").contains(&p.phone));
+    let patch = |numbers: Vec<&str>, expiry: Option<&str>| {
+        let mut b = json!({"action": "Add", "phoneNumbers": numbers});
+        if let Some(e) = expiry {
+            b["expirationDateTime"] = json!(e);
+        }
+        b
+    };
+    let uri = format!(
+        "/api/v2/outbound/dnclists/{}/phonenumbers",
+        dialer::DNC_LIST
+    );
+    let (s, _) = call(
+        &app,
+        "PATCH",
+        &uri,
+        t,
+        Some(patch(vec![&p.phone_national()], Some("2001-01-01T00:00Z"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(
+        d.dial_list("cl-spring-renewal").contains(&p.phone),
+        "an expired entry blocks nothing"
+    );
+    let (s, _) = call(
+        &app,
+        "PATCH",
+        &uri,
+        t,
+        Some(patch(vec![&p.phone_national()], Some("tomorrow"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    call(
+        &app,
+        "PATCH",
+        &uri,
+        t,
+        Some(patch(vec![&p.phone_national()], None)),
+    )
+    .await;
+    assert!(
+        !d.dial_list("cl-spring-renewal").contains(&p.phone),
+        "a national-format entry blocks the E.164 column"
+    );
+    let (_, found) = call(
+        &app,
+        "POST",
+        &format!("{uri}/check"),
+        t,
+        Some(json!({"phoneNumbers": [p.phone_national_compact()]})),
+    )
+    .await;
+    assert_eq!(found["entities"].as_array().unwrap().len(), 1);
+    let remove = json!({"action": "Remove", "phoneNumbers": [p.phone]});
+    call(&app, "PATCH", &uri, t, Some(remove)).await;
+    assert!(d.dial_list("cl-spring-renewal").contains(&p.phone));
 }

@@ -437,6 +437,41 @@ async fn dialer_finds_every_format_and_never_redials_an_erased_person() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn dialer_rectification_shows_on_reexport_and_unknown_columns_are_refused() {
+    let w = world(fast(), "").await;
+    let d = w.plugin(System::Dialer).await;
+    let p = w.person(2);
+    let found = d.locate(&subject(&[&p.email], &[])).await.unwrap();
+    let row = found
+        .iter()
+        .find(|l| l.reference.id.starts_with("cl-spring-renewal/"))
+        .expect("found by the Email column")
+        .reference
+        .clone();
+    let change = |field: &str, value: &str| oubli::runtime::Change {
+        field: field.into(),
+        new_value: Some(value.into()),
+    };
+    let out = d
+        .rectify(&row, &[change("LastName", "Corrected")])
+        .await
+        .unwrap();
+    assert_eq!(out.status, Status::Done);
+    let exported = d.export(std::slice::from_ref(&row)).await.unwrap();
+    assert!(
+        exported[0]
+            .fields
+            .iter()
+            .any(|f| f.name == "LastName" && f.value == "Corrected")
+    );
+    let e = d
+        .rectify(&row, &[change("ShoeSize", "44")])
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), "invalid", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn dialer_restriction_stops_calls_and_lifting_it_resumes_them() {
     let w = world(fast(), "").await;
     let d = w.plugin(System::Dialer).await;
