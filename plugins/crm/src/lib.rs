@@ -144,11 +144,7 @@ fn get_contact(
     if tickets {
         req = req.query("associations", "tickets");
     }
-    let r = req.send_any()?;
-    if r.status == 404 {
-        return Ok(None);
-    }
-    r.error_for_status()?.json().map(Some)
+    req.json_opt()
 }
 
 struct Crm;
@@ -244,14 +240,13 @@ impl Connector for Crm {
                     out.push(e);
                 }
                 TICKET => {
-                    let resp = api
+                    let Some(t) = api
                         .get(&format!("/crm/v3/objects/tickets/{}", r.id))
                         .query("properties", "subject,content")
-                        .send_any()?;
-                    if resp.status == 404 {
+                        .json_opt::<CrmObject>()?
+                    else {
                         continue;
-                    }
-                    let t: CrmObject = resp.error_for_status()?.json()?;
+                    };
                     let get = |k: &str| t.properties.get(k).cloned().flatten().unwrap_or_default();
                     out.push(
                         Exported::new(r)
@@ -260,9 +255,7 @@ impl Connector for Crm {
                     );
                 }
                 other => {
-                    return Err(ConnectorError::Invalid(format!(
-                        "unknown record kind `{other}`"
-                    )));
+                    return Err(ConnectorError::unknown_kind(other));
                 }
             }
         }
@@ -280,15 +273,9 @@ impl Connector for Crm {
         for ch in changes {
             props.insert(ch.field, json!(ch.new_value.unwrap_or_default()));
         }
-        let r = api
-            .patch(&format!("/crm/v3/objects/contacts/{}", reference.id))
+        api.patch(&format!("/crm/v3/objects/contacts/{}", reference.id))
             .json_body(&json!({"properties": props}))?
-            .send_any()?;
-        if r.status == 404 {
-            return Ok(Outcome::not_found(reference));
-        }
-        r.error_for_status()?;
-        Ok(Outcome::done(reference))
+            .outcome_for(reference)
     }
 
     fn erase(refs: Vec<RecordRef>, mode: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {
@@ -298,38 +285,26 @@ impl Connector for Crm {
             match (r.kind.as_str(), mode) {
                 (CONTACT, EraseMode::Delete) => {
                     // gdpr-delete is permanent; DELETE would only archive.
-                    let resp = api
-                        .post("/crm/v3/objects/contacts/gdpr-delete")
-                        .json_body(&json!({"objectId": r.id}))?
-                        .send_any()?;
-                    if resp.status == 404 {
-                        outcomes.push(Outcome::not_found(r));
-                    } else {
-                        resp.error_for_status()?;
-                        outcomes.push(Outcome::done(r));
-                    }
+                    outcomes.push(
+                        api.post("/crm/v3/objects/contacts/gdpr-delete")
+                            .json_body(&json!({"objectId": r.id}))?
+                            .outcome_for(r)?,
+                    );
                 }
                 (CONTACT, EraseMode::Anonymise) => {
                     let blank: Map<String, Value> = PROPERTIES
                         .iter()
                         .map(|p| (p.to_string(), json!("")))
                         .collect();
-                    let resp = api
-                        .patch(&format!("/crm/v3/objects/contacts/{}", r.id))
-                        .json_body(&json!({"properties": blank}))?
-                        .send_any()?;
-                    if resp.status == 404 {
-                        outcomes.push(Outcome::not_found(r));
-                    } else {
-                        resp.error_for_status()?;
-                        outcomes.push(Outcome::done(r));
-                    }
+                    outcomes.push(
+                        api.patch(&format!("/crm/v3/objects/contacts/{}", r.id))
+                            .json_body(&json!({"properties": blank}))?
+                            .outcome_for(r)?,
+                    );
                 }
                 (TICKET, _) => outcomes.push(Outcome::retained(r, TICKET_REASON)),
                 (other, _) => {
-                    return Err(ConnectorError::Invalid(format!(
-                        "unknown record kind `{other}`"
-                    )));
+                    return Err(ConnectorError::unknown_kind(other));
                 }
             }
         }

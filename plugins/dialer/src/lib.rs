@@ -134,15 +134,10 @@ fn split_ref(r: &RecordRef) -> Result<(&str, &str), ConnectorError> {
 }
 
 fn get_contact(api: &Client, list: &str, id: &str) -> Result<Option<Contact>, ConnectorError> {
-    let r = api
-        .get(&format!(
-            "/api/v2/outbound/contactlists/{list}/contacts/{id}"
-        ))
-        .send_any()?;
-    if r.status == 404 {
-        return Ok(None);
-    }
-    r.error_for_status()?.json().map(Some)
+    api.get(&format!(
+        "/api/v2/outbound/contactlists/{list}/contacts/{id}"
+    ))
+    .json_opt()
 }
 
 fn check_dnc(api: &Client, list: &str, numbers: &[String]) -> Result<bool, ConnectorError> {
@@ -373,9 +368,7 @@ impl Connector for Dialer {
                     out.push(Exported::new(r.clone()).field("list", "objections", r.id.as_str()));
                 }
                 other => {
-                    return Err(ConnectorError::Invalid(format!(
-                        "unknown record kind `{other}`"
-                    )));
+                    return Err(ConnectorError::unknown_kind(other));
                 }
             }
         }
@@ -434,9 +427,7 @@ impl Connector for Dialer {
                 DNC_ENTRY => outcomes.push(Outcome::retained(r, DNC_REASON)),
                 SUPPRESSION_ENTRY => outcomes.push(Outcome::retained(r, SUPPRESSION_REASON)),
                 other => {
-                    return Err(ConnectorError::Invalid(format!(
-                        "unknown record kind `{other}`"
-                    )));
+                    return Err(ConnectorError::unknown_kind(other));
                 }
             }
         }

@@ -117,11 +117,13 @@ impl Connector for PeopleDirectory {
         let api = api()?;
         let mut out = Vec::new();
         for reference in refs {
-            let response = api.get(&format!("/people/{}", reference.id)).send_any()?;
-            if response.status == 404 {
+            // Gone since it was located: nothing to export.
+            let Some(person) = api
+                .get(&format!("/people/{}", reference.id))
+                .json_opt::<Person>()?
+            else {
                 continue;
-            }
-            let person: Person = response.error_for_status()?.json()?;
+            };
             out.push(
                 Exported::new(reference)
                     .field("name", "contact-details", person.name)
@@ -147,15 +149,10 @@ impl Connector for PeopleDirectory {
                 change.new_value.map_or(serde_json::Value::Null, Into::into),
             );
         }
-        let response = api()?
+        api()?
             .patch(&format!("/people/{}", reference.id))
             .json_body(&patch)?
-            .send_any()?;
-        if response.status == 404 {
-            return Ok(Outcome::not_found(reference));
-        }
-        response.error_for_status()?;
-        Ok(Outcome::done(reference))
+            .outcome_for(reference)
     }
 
     fn erase(refs: Vec<RecordRef>, mode: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {

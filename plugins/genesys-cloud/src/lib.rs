@@ -258,21 +258,12 @@ fn search_conversations(
 }
 
 fn get_contact(api: &Client, id: &str) -> Result<Option<ExternalContact>, ConnectorError> {
-    let r = api
-        .get(&format!("/api/v2/externalcontacts/contacts/{id}"))
-        .send_any()?;
-    if r.status == 404 {
-        return Ok(None);
-    }
-    r.error_for_status()?.json().map(Some)
+    api.get(&format!("/api/v2/externalcontacts/contacts/{id}"))
+        .json_opt()
 }
 
 fn get_conversation(api: &Client, id: &str) -> Result<Option<Conversation>, ConnectorError> {
-    let r = api.get(&format!("/api/v2/conversations/{id}")).send_any()?;
-    if r.status == 404 {
-        return Ok(None);
-    }
-    r.error_for_status()?.json().map(Some)
+    api.get(&format!("/api/v2/conversations/{id}")).json_opt()
 }
 
 /// Start a GDPR request; returns its id.
@@ -504,9 +495,7 @@ impl Connector for GenesysCloud {
                     out.push(e);
                 }
                 other => {
-                    return Err(ConnectorError::Invalid(format!(
-                        "unknown record kind `{other}`"
-                    )));
+                    return Err(ConnectorError::unknown_kind(other));
                 }
             }
         }
@@ -652,9 +641,7 @@ impl Connector for GenesysCloud {
                     }
                 }
                 other => {
-                    return Err(ConnectorError::Invalid(format!(
-                        "unknown record kind `{other}`"
-                    )));
+                    return Err(ConnectorError::unknown_kind(other));
                 }
             }
         }

@@ -361,10 +361,7 @@ impl Connector for JmapMail {
             .map(|r| r.id.clone())
             .collect();
         if let Some(r) = refs.iter().find(|r| r.kind != EMAIL) {
-            return Err(ConnectorError::Invalid(format!(
-                "unknown record kind `{}`",
-                r.kind
-            )));
+            return Err(ConnectorError::unknown_kind(&r.kind));
         }
         for batch in ids.chunks(s.max_set) {
             let mut attempt = 0;

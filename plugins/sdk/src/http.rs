@@ -349,6 +349,40 @@ impl Request<'_> {
         self.send()?.json()
     }
 
+    /// Like [`Request::json`], but a 404 is `Ok(None)`: the usual way to read
+    /// a record that may have gone since it was located.
+    ///
+    /// ```ignore
+    /// let Some(contact) = api.get(&format!("/contacts/{id}")).json_opt::<Contact>()? else {
+    ///     continue; // erased meanwhile
+    /// };
+    /// ```
+    pub fn json_opt<T: DeserializeOwned>(self) -> Result<Option<T>, ConnectorError> {
+        let response = self.send_any()?;
+        if response.status == 404 {
+            return Ok(None);
+        }
+        response.error_for_status()?.json().map(Some)
+    }
+
+    /// Send a change to one record and say what happened to it: 2xx is
+    /// `done`, 404 `not-found`, any other status the error it stands for.
+    ///
+    /// ```ignore
+    /// outcomes.push(api.delete(&format!("/contacts/{}", r.id)).outcome_for(r)?);
+    /// ```
+    pub fn outcome_for(
+        self,
+        reference: crate::RecordRef,
+    ) -> Result<crate::Outcome, ConnectorError> {
+        let response = self.send_any()?;
+        if response.status == 404 {
+            return Ok(crate::Outcome::not_found(reference));
+        }
+        response.error_for_status()?;
+        Ok(crate::Outcome::done(reference))
+    }
+
     /// Read up to `max_len` bytes from `offset` with a `Range` request, the
     /// building block of `read-attachment`. A 206 answer is returned as is;
     /// a server that ignores `Range` (200) has its body cut to the asked

@@ -159,6 +159,12 @@ impl ConnectorError {
         }
     }
 
+    /// `invalid` for a record reference of a kind this connector never
+    /// hands out.
+    pub fn unknown_kind(kind: &str) -> Self {
+        ConnectorError::Invalid(format!("unknown record kind `{kind}`"))
+    }
+
     /// `not-supported` for an operation this connector does not offer.
     pub fn not_supported(operation: &str) -> Self {
         ConnectorError::NotSupported(format!("this connector does not offer `{operation}`"))
