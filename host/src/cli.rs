@@ -261,9 +261,9 @@ async fn locate(args: LocateArgs) -> Result<ExitCode> {
         )
     });
     if args.output.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        outln!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
-        print!("{}", describe_reports(&reports));
+        out!("{}", describe_reports(&reports));
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -320,8 +320,8 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
         KeysCommand::Init { keyring } => {
             let ring = Keyring::init(&keyring.dir, pass)?;
             let list = ring.list();
-            println!("created keyring in {}", keyring.dir.display());
-            println!(
+            outln!("created keyring in {}", keyring.dir.display());
+            outln!(
                 "host key  {} (RSA-2048){}",
                 list.active_host,
                 if pass.is_some() {
@@ -330,8 +330,8 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     ""
                 }
             );
-            println!("KEK       {}", list.active_kek);
-            println!(
+            outln!("KEK       {}", list.active_kek);
+            outln!(
                 "public key: {}",
                 keyring
                     .dir
@@ -359,12 +359,13 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
             bar.finish_and_clear();
             let list = ring.list();
             if !resume {
-                println!(
+                outln!(
                     "new host key {} and KEK {} are active",
-                    list.active_host, list.active_kek
+                    list.active_host,
+                    list.active_kek
                 );
             }
-            println!(
+            outln!(
                 "rewrapped {n} data keys; {} left under old keys",
                 list.keys_to_rewrap
             );
@@ -378,13 +379,13 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", public_key.display()))?;
             let mut ring = Keyring::open(&keyring.dir, pass)?;
             let id = ring.add_recipient(&name, &pem)?;
-            println!("recipient {name} added, key id {id}");
+            outln!("recipient {name} added, key id {id}");
         }
         KeysCommand::List { keyring, output } => {
             let ring = Keyring::open(&keyring.dir, pass)?;
             let list = ring.list();
             if output.json {
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                outln!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 for h in &list.hosts {
                     let active = if h.id == list.active_host {
@@ -392,7 +393,7 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     } else {
                         ""
                     };
-                    println!("host key   {}{active}", h.id);
+                    outln!("host key   {}{active}", h.id);
                 }
                 for k in &list.keks {
                     let active = if k.id == list.active_kek {
@@ -400,14 +401,15 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     } else {
                         ""
                     };
-                    println!("KEK        {} wrapped by {}{active}", k.id, k.wrapped_by);
+                    outln!("KEK        {} wrapped by {}{active}", k.id, k.wrapped_by);
                 }
                 for r in &list.recipients {
-                    println!("recipient  {} {}", r.id, r.name);
+                    outln!("recipient  {} {}", r.id, r.name);
                 }
-                println!(
+                outln!(
                     "data keys  {} requests, {} to rewrap",
-                    list.requests_with_keys, list.keys_to_rewrap
+                    list.requests_with_keys,
+                    list.keys_to_rewrap
                 );
             }
         }
@@ -526,12 +528,12 @@ async fn inspect(file: &Path, json: bool, no_cache: bool) -> Result<ExitCode> {
     let plugin = runtime.inspect(file).await?;
     let info = plugin.info();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&InspectJson::from(info))?
         );
     } else {
-        print!("{}", describe(info));
+        out!("{}", describe(info));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -686,10 +688,10 @@ async fn check(config_path: &Path, json: bool, no_cache: bool) -> Result<ExitCod
         )
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&lines)?);
+        outln!("{}", serde_json::to_string_pretty(&lines)?);
     } else {
         if lines.is_empty() {
-            println!("no plugins configured in {}", config_path.display());
+            outln!("no plugins configured in {}", config_path.display());
         }
         let width = lines.iter().map(|l| l.name.len()).max().unwrap_or(0);
         for l in &lines {
@@ -701,7 +703,7 @@ async fn check(config_path: &Path, json: bool, no_cache: bool) -> Result<ExitCod
                     } else {
                         format!("reaches {}", info.reachable.join(", "))
                     };
-                    println!(
+                    outln!(
                         "ok       {:width$}  {} {} ({}), {} operations, {reach}",
                         l.name,
                         m.id,
@@ -710,15 +712,15 @@ async fn check(config_path: &Path, json: bool, no_cache: bool) -> Result<ExitCod
                         m.operations.len(),
                     );
                     for w in &info.warnings {
-                        println!("         {:width$}  warning: {w}", "");
+                        outln!("         {:width$}  warning: {w}", "");
                     }
                 }
-                (None, Some(e)) => println!("refused  {:width$}  {e}", l.name),
-                (None, None) => println!("disabled {:width$}", l.name),
+                (None, Some(e)) => outln!("refused  {:width$}  {e}", l.name),
+                (None, None) => outln!("disabled {:width$}", l.name),
             }
         }
         if let Some(w) = &pool_warning {
-            println!("warning: {w}");
+            outln!("warning: {w}");
         }
     }
     Ok(if refused > 0 {

@@ -88,7 +88,7 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
         no_cache,
     })?;
 
-    println!(
+    outln!(
         "oubli demo: four stand-in systems on loopback, {} synthetic people.\n\
          Looking for {} <{}>, {} (the email and the phone number are all oubli is given).\n",
         sandbox.people().len(),
@@ -107,8 +107,8 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
     let retry = RetryPolicy::default();
     let results = locate_with(&runtime, &config, &subject, retry).await;
     let reports: Vec<SystemReport> = results.iter().map(|(r, _)| r.clone()).collect();
-    println!("Where is their data?\n");
-    print!("{}", crate::cli::describe_reports(&reports));
+    outln!("Where is their data?\n");
+    out!("{}", crate::cli::describe_reports(&reports));
 
     // Export everything found into an encrypted ZIP.
     let keys = out.join("keys");
@@ -156,21 +156,24 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
         .sync_all()?;
     std::fs::rename(&partial, &encrypted)?;
 
-    println!(
+    outln!(
         "\nExported (each attachment streamed in {} KiB calls):\n",
         CHUNK / 1024
     );
     let width = tallies.iter().map(|(s, _)| s.len()).max().unwrap_or(6);
-    println!(
+    outln!(
         "{:width$}  records  fields  attachments       bytes",
         "system"
     );
     for (system, t) in &tallies {
         match &t.error {
-            Some(e) => println!("{system:width$}  export failed: {e}"),
-            None => println!(
+            Some(e) => outln!("{system:width$}  export failed: {e}"),
+            None => outln!(
                 "{system:width$}  {:>7}  {:>6}  {:>11}  {:>10}",
-                t.records, t.fields, t.attachments, t.bytes
+                t.records,
+                t.fields,
+                t.attachments,
+                t.bytes
             ),
         }
     }
@@ -205,7 +208,7 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
         .context("the decrypted export is not a readable ZIP")?
         .len();
     let enc_len = std::fs::metadata(&encrypted)?.len();
-    println!(
+    outln!(
         "\n{} ({} bytes) is encrypted to key {key_id};\n\
          decrypted again into {} ({} entries, SHA-256 matches what was written).\n\
          Also in {}: oubli.toml, secrets/, keys/. Done in {:.1} s.",

@@ -1,10 +1,34 @@
 //! The `oubli` command line. Parses arguments, runs the command from
 //! [`cli`], and maps errors to exit codes; the work lives in the library.
 
+/// `print!` that ends the process quietly when stdout is closed early
+/// (`oubli locate … | head`) instead of panicking as `print!` does.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::emit(format_args!($($arg)*)) };
+}
+
+/// `println!` with the same behaviour as [`out!`].
+macro_rules! outln {
+    () => { $crate::emit(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod cli;
 mod demo;
 
 use std::process::ExitCode;
+
+/// Write to stdout; a closed pipe ends the process with the status a shell
+/// gives to a SIGPIPE death (141), any other failure is reported once.
+fn emit(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("oubli: cannot write to standard output: {e}");
+        }
+        std::process::exit(141);
+    }
+}
 
 fn main() -> ExitCode {
     // A panic message can quote the data being processed: print where, not

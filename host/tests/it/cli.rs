@@ -461,3 +461,24 @@ mod locate {
         assert!(String::from_utf8_lossy(&out.stderr).contains("names alone are not enough"));
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_instead_of_reporting_an_internal_error() {
+    // `oubli plugin inspect … | head -0`: the reader is gone before oubli writes.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+        .args([
+            "plugin",
+            "inspect",
+            "--no-cache",
+            oubli::built_plugins::TRIVIAL,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("internal error"), "{err}");
+    assert_eq!(out.status.code(), Some(141), "{err}");
+}
