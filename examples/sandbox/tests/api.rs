@@ -41,7 +41,7 @@ async fn call(
 #[tokio::test]
 async fn genesys_gdpr_requests_follow_the_documented_contract() {
     let people = people::population(20);
-    let g = genesys::Genesys::seed(&people, Duration::from_millis(30), None);
+    let g = genesys::Genesys::seed(&people, Duration::from_millis(150), None);
     let app = g.router("http://sandbox.test");
     let admin = Some(genesys::ADMIN_TOKEN);
     let p = &people[0];
@@ -124,7 +124,7 @@ async fn genesys_gdpr_requests_follow_the_documented_contract() {
             break;
         }
         assert!(r.get("resultsUrl").is_none());
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert_eq!(seen.first().map(String::as_str), Some("INITIATED"));
     assert!(

@@ -206,7 +206,15 @@ async fn genesys_authenticates_with_client_credentials_and_a_bad_secret_is_denie
 
 #[tokio::test(flavor = "multi_thread")]
 async fn genesys_erasure_is_polled_to_completion_and_nothing_is_left() {
-    let w = world(fast(), "").await;
+    // Steps long enough that the first poll always sees the request running.
+    let w = world(
+        Options {
+            gdpr_step: Duration::from_millis(300),
+            ..fast()
+        },
+        "",
+    )
+    .await;
     let g = w.plugin(System::Acd).await;
     let p = w.person(0);
     let s = subject(&[&p.email], &[&p.phone]);
@@ -684,20 +692,17 @@ async fn rate_limits_are_waited_out_by_the_connector_or_the_host() {
     assert_eq!(e.kind(), "rate-limited", "{e}");
     assert!(e.to_string().contains("retry after 3s"), "{e}");
 
-    // The host waits as asked and tries again; the limit is gone by then.
-    let lift = {
-        let started = Instant::now();
-        async move {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            started
-        }
-    };
-    let (results, started) = tokio::join!(
+    // The host waits as asked and tries again; the limit is lifted as soon
+    // as the host's first attempt has been throttled, so the retry succeeds.
+    let throttled_before = controls.throttled();
+    let started = Instant::now();
+    let (results, ()) = tokio::join!(
         locate_with(runtime(), &w.config, &s, RetryPolicy::default()),
         async {
-            let t = lift.await;
-            w.sandbox.controls(System::Crm).set_rate_limit(None);
-            t
+            while controls.throttled() == throttled_before {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            controls.set_rate_limit(None);
         }
     );
     let crm = results.iter().find(|(r, _)| r.system == "crm").unwrap();
