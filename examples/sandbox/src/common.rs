@@ -94,6 +94,10 @@ impl Controls {
 /// Middleware: rate limit, then the injected fault, then the handler.
 pub async fn gate(State(controls): State<Arc<Controls>>, req: Request, next: Next) -> Response {
     if let Some(wait) = controls.admit() {
+        // Read the request before refusing it, as the vendors' gateways do:
+        // answering mid-upload and closing would make the client see a
+        // broken connection instead of the 429.
+        let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
         let mut resp = (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::CONTENT_TYPE, "application/json")],

@@ -302,24 +302,35 @@ impl Request<'_> {
         let outgoing_body = request.body().map_err(|_| internal("body"))?;
         let future = outgoing_handler::handle(request, None)
             .map_err(|e| transport_error(method_name, &authority, &e))?;
+        // A server may answer before it has read the body (a 429 or 401 from
+        // a gateway) and close the connection: then writing fails, but the
+        // answer is what matters. So a failed write only counts when no
+        // response comes.
+        let mut sent = true;
         {
             let stream = outgoing_body.write().map_err(|_| internal("body stream"))?;
             if let Some(body) = &self.body {
                 for chunk in body.chunks(4096) {
-                    stream.blocking_write_and_flush(chunk).map_err(|_| {
-                        ConnectorError::Unavailable(format!(
-                            "{method_name} to {authority}: connection closed while sending"
-                        ))
-                    })?;
+                    if stream.blocking_write_and_flush(chunk).is_err() {
+                        sent = false;
+                        break;
+                    }
                 }
             }
         }
-        OutgoingBody::finish(outgoing_body, None)
-            .map_err(|e| transport_error(method_name, &authority, &e))?;
+        let finished = OutgoingBody::finish(outgoing_body, None);
+        if sent && let Err(e) = &finished {
+            return Err(transport_error(method_name, &authority, e));
+        }
 
         future.subscribe().block();
         let response = match future.get() {
             Some(Ok(Ok(r))) => r,
+            Some(Ok(Err(_))) if !sent => {
+                return Err(ConnectorError::Unavailable(format!(
+                    "{method_name} to {authority}: connection closed while sending"
+                )));
+            }
             Some(Ok(Err(e))) => return Err(transport_error(method_name, &authority, &e)),
             Some(Err(())) | None => {
                 return Err(ConnectorError::Internal(format!(
