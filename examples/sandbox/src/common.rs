@@ -108,25 +108,23 @@ pub async fn gate(State(controls): State<Arc<Controls>>, req: Request, next: Nex
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return resp;
     }
-    let fault = *controls.fault.lock().expect("controls lock");
-    if fault.is_none() {
+    let Some(fault) = *controls.fault.lock().expect("controls lock") else {
         return next.run(req).await;
-    }
+    };
     // The request is read in full first here too (see above).
     let _ = axum::body::to_bytes(req.into_body(), 1 << 20).await;
     match fault {
-        None => json_text(StatusCode::OK, "{}"),
-        Some(Fault::MalformedJson) => json_text(StatusCode::OK, "{\"entities\": [ {\"id\": "),
-        Some(Fault::WrongShape) => json_text(StatusCode::OK, "[1, 2, 3]"),
-        Some(Fault::Status(code)) => json_text(
+        Fault::MalformedJson => json_text(StatusCode::OK, "{\"entities\": [ {\"id\": "),
+        Fault::WrongShape => json_text(StatusCode::OK, "[1, 2, 3]"),
+        Fault::Status(code) => json_text(
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             "{}",
         ),
-        Some(Fault::Hang) => {
+        Fault::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             json_text(StatusCode::GATEWAY_TIMEOUT, "{}")
         }
-        Some(Fault::HugeBody(n)) => {
+        Fault::HugeBody(n) => {
             let chunk = vec![b' '; 64 * 1024];
             let stream = futures_util::stream::iter((0..n.div_ceil(chunk.len())).map(move |i| {
                 let len = chunk.len().min(n - i * chunk.len());
