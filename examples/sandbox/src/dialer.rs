@@ -64,6 +64,22 @@ pub struct DncList {
     pub entries: BTreeMap<String, Option<i64>>,
 }
 
+impl DncList {
+    /// Whether an unexpired entry stands for the number `e164` (whose keyed
+    /// hash is `token`): hashed lists compare hashes, cleartext lists E.164
+    /// forms.
+    fn holds(&self, e164: &str, token: Option<&str>, now: i64) -> bool {
+        self.entries.iter().any(|(k, exp)| {
+            exp.is_none_or(|e| e > now)
+                && if self.hashed {
+                    Some(k.as_str()) == token
+                } else {
+                    Dialer::e164(k).as_deref() == Some(e164)
+                }
+        })
+    }
+}
+
 /// The dialer's data, for tests to inspect.
 #[derive(Debug)]
 pub struct DialerData {
@@ -245,16 +261,9 @@ impl Dialer {
             return false;
         };
         let token = self.token(raw);
-        data.dnc.values().any(|l| {
-            l.entries.iter().any(|(k, exp)| {
-                exp.is_none_or(|e| e > now)
-                    && if l.hashed {
-                        Some(k) == token.as_ref()
-                    } else {
-                        Self::e164(k).as_deref() == Some(e164.as_str())
-                    }
-            })
-        })
+        data.dnc
+            .values()
+            .any(|l| l.holds(&e164, token.as_deref(), now))
     }
 
     /// Import rows into a list, as a CSV upload would; rows whose number is
@@ -277,15 +286,13 @@ impl Dialer {
             // Only the hashed suppression list blocks imports; the cleartext
             // do-not-call list blocks dialling, not storage.
             let suppressed = list.phone_columns.iter().any(|(c, _)| {
-                row.get(c).is_some_and(|v| {
-                    let token = self.token(v);
-                    data.dnc.values().any(|l| {
-                        l.hashed
-                            && l.entries.iter().any(|(k, exp)| {
-                                Some(k) == token.as_ref() && exp.is_none_or(|e| e > now)
-                            })
+                row.get(c)
+                    .and_then(|v| Some((Self::e164(v)?, self.token(v))))
+                    .is_some_and(|(e164, token)| {
+                        data.dnc
+                            .values()
+                            .any(|l| l.hashed && l.holds(&e164, token.as_deref(), now))
                     })
-                })
             });
             if suppressed {
                 continue;
@@ -659,14 +666,7 @@ fn parse_expiry(v: &Value) -> Result<Option<i64>, ()> {
         num(11..13)?,
         num(14..16)?,
     );
-    // Days from civil (inverse of util::iso8601).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::util::days_from_civil(y, m, d);
     Ok(Some(days * 86_400 + hh * 3600 + mm * 60))
 }
 
