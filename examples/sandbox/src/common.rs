@@ -1,9 +1,14 @@
-//! What every stand-in shares: bearer authentication, a rate limiter, fault
-//! injection for tests (malformed JSON, a status, a hang, a huge body), and
-//! the generated WAV audio of call recordings.
+//! What every stand-in shares: bearer authentication and JSON bodies as
+//! extractors whose rejections are each vendor's own error shape ([`Vendor`],
+//! [`Auth`], [`JsonBody`]), a rate limiter, fault injection for tests
+//! (malformed JSON, a status, a hang, a huge body), and the generated WAV
+//! audio of call recordings.
 
-use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use serde_json::Value;
+use std::marker::PhantomData;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -140,6 +145,61 @@ pub async fn gate(State(controls): State<Arc<Controls>>, req: Request, next: Nex
 
 fn json_text(status: StatusCode, body: &'static str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// One vendor's API conventions: the tokens it accepts and the shape of its
+/// errors, so every handler of a stand-in refuses the same way.
+pub trait Vendor: Send + Sync + 'static {
+    /// The bearer tokens it accepts; the index of the one given is the
+    /// caller's role ([`Auth::role`]).
+    const TOKENS: &'static [&'static str];
+    /// Its answer to a missing or unknown token.
+    fn unauthorised() -> Response;
+    /// Its answer to a body that is not JSON.
+    fn malformed_body() -> Response;
+}
+
+/// A request carrying one of vendor `V`'s tokens; rejected with
+/// [`Vendor::unauthorised`].
+pub struct Auth<V> {
+    role: usize,
+    vendor: PhantomData<V>,
+}
+
+impl<V> Auth<V> {
+    /// The index in [`Vendor::TOKENS`] of the token given.
+    pub fn role(&self) -> usize {
+        self.role
+    }
+}
+
+impl<S: Send + Sync, V: Vendor> FromRequestParts<S> for Auth<V> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        bearer(&parts.headers, V::TOKENS)
+            .map(|role| Auth {
+                role,
+                vendor: PhantomData,
+            })
+            .ok_or_else(V::unauthorised)
+    }
+}
+
+/// A JSON request body; rejected with [`Vendor::malformed_body`].
+pub struct JsonBody<V>(pub Value, pub PhantomData<V>);
+
+impl<S: Send + Sync, V: Vendor> FromRequest<S> for JsonBody<V> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&bytes)
+            .map(|v| JsonBody(v, PhantomData))
+            .map_err(|_| V::malformed_body())
+    }
 }
 
 /// Whether `headers` carry `Authorization: Bearer <token>` for one of

@@ -14,12 +14,12 @@
 //! duplicate for some (an old record holding only the phone), and tickets
 //! whose free text names the person.
 
-use crate::common::{bearer, phone_digits};
+use crate::common::{Auth, JsonBody, Vendor, phone_digits};
 use crate::people::Person;
 use crate::util::ApiJson;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -186,14 +186,25 @@ fn error(status: StatusCode, category: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn auth(headers: &HeaderMap) -> Result<(), Response> {
-    bearer(headers, &[TOKEN]).map(|_| ()).ok_or_else(|| {
+/// HubSpot's conventions: one private-app token, errors with a category.
+pub struct Hubspot;
+
+impl Vendor for Hubspot {
+    const TOKENS: &'static [&'static str] = &[TOKEN];
+    fn unauthorised() -> Response {
         error(
             StatusCode::UNAUTHORIZED,
             "INVALID_AUTHENTICATION",
             "Authentication credentials not found. This API supports OAuth 2.0 authentication.",
         )
-    })
+    }
+    fn malformed_body() -> Response {
+        error(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_ERROR",
+            "Invalid input JSON",
+        )
+    }
 }
 
 fn not_found() -> Response {
@@ -231,19 +242,9 @@ fn default_props() -> Vec<String> {
 
 async fn search(
     State(crm): State<Arc<Crm>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    _auth: Auth<Hubspot>,
+    JsonBody(body, ..): JsonBody<Hubspot>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "Invalid input JSON",
-        );
-    };
     let mut groups = Vec::new();
     for g in body["filterGroups"].as_array().into_iter().flatten() {
         let mut filters = Vec::new();
@@ -325,13 +326,10 @@ struct GetQuery {
 
 async fn get_contact(
     State(crm): State<Arc<Crm>>,
-    headers: HeaderMap,
+    _auth: Auth<Hubspot>,
     Path(id): Path<String>,
     Query(q): Query<GetQuery>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let data = crm.data.lock().expect("lock");
     let Some(c) = id
         .parse::<u64>()
@@ -365,20 +363,10 @@ async fn get_contact(
 
 async fn patch_contact(
     State(crm): State<Arc<Crm>>,
-    headers: HeaderMap,
+    _auth: Auth<Hubspot>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<Hubspot>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "Invalid input JSON",
-        );
-    };
     let Some(new) = body["properties"].as_object() else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -418,12 +406,9 @@ async fn patch_contact(
 
 async fn archive(
     State(crm): State<Arc<Crm>>,
-    headers: HeaderMap,
+    _auth: Auth<Hubspot>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let mut data = crm.data.lock().expect("lock");
     if let Some(c) = id
         .parse::<u64>()
@@ -438,19 +423,9 @@ async fn archive(
 
 async fn gdpr_delete(
     State(crm): State<Arc<Crm>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    _auth: Auth<Hubspot>,
+    JsonBody(body, ..): JsonBody<Hubspot>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "Invalid input JSON",
-        );
-    };
     let Some(object_id) = body["objectId"].as_str() else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -493,12 +468,9 @@ async fn gdpr_delete(
 
 async fn get_ticket(
     State(crm): State<Arc<Crm>>,
-    headers: HeaderMap,
+    _auth: Auth<Hubspot>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let data = crm.data.lock().expect("lock");
     let Some(t) = id.parse::<u64>().ok().and_then(|n| data.tickets.get(&n)) else {
         return not_found();

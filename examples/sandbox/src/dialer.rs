@@ -19,12 +19,12 @@
 //! list) never stores a number: only HMAC-SHA-256 of its E.164 form under the
 //! dialer's own key.
 
-use crate::common::{bearer, phone_digits};
+use crate::common::{Auth, JsonBody, Vendor, phone_digits};
 use crate::people::{Person, Rng};
 use crate::util::{ApiJson, iso8601, page_of};
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use hmac::{KeyInit, Mac};
@@ -348,14 +348,25 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn auth(headers: &HeaderMap) -> Result<(), Response> {
-    bearer(headers, &[TOKEN]).map(|_| ()).ok_or_else(|| {
+/// The outbound API's conventions (Genesys shapes): one token.
+pub struct GenesysOutbound;
+
+impl Vendor for GenesysOutbound {
+    const TOKENS: &'static [&'static str] = &[TOKEN];
+    fn unauthorised() -> Response {
         error(
             StatusCode::UNAUTHORIZED,
             "authentication.required",
             "No authentication bearer token specified in authorization header.",
         )
-    })
+    }
+    fn malformed_body() -> Response {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            "Malformed request body",
+        )
+    }
 }
 
 fn not_found() -> Response {
@@ -385,12 +396,9 @@ struct PageQuery {
 
 async fn lists(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let data = d.data.lock().expect("lock");
     let all: Vec<Value> = data
         .lists
@@ -417,20 +425,10 @@ async fn lists(
 
 async fn search(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<GenesysOutbound>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "Malformed request body",
-        );
-    };
     let data = d.data.lock().expect("lock");
     let Some(list) = data.lists.iter().find(|l| l.id == id) else {
         return not_found();
@@ -499,12 +497,9 @@ async fn search(
 
 async fn get_contact(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path((id, cid)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let data = d.data.lock().expect("lock");
     match data.contacts.get(&(id.clone(), cid.clone())) {
         Some(row) => ApiJson(contact_json(&id, &cid, row)).into_response(),
@@ -514,20 +509,10 @@ async fn get_contact(
 
 async fn put_contact(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path((id, cid)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<GenesysOutbound>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "Malformed request body",
-        );
-    };
     let Some(new) = body["data"].as_object() else {
         return error(StatusCode::BAD_REQUEST, "bad.request", "data is required");
     };
@@ -561,13 +546,10 @@ struct DeleteQuery {
 
 async fn delete_contacts(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path(id): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let Some(ids) = q.contact_ids.filter(|s| !s.is_empty()) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -587,14 +569,11 @@ async fn delete_contacts(
 
 async fn import(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<GenesysOutbound>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(Value::Array(rows)) = serde_json::from_slice::<Value>(&body) else {
+    let Value::Array(rows) = body else {
         return error(
             StatusCode::BAD_REQUEST,
             "bad.request",
@@ -621,10 +600,7 @@ async fn import(
     ApiJson(Value::Array(created)).into_response()
 }
 
-async fn dnc_lists(State(d): State<Arc<Dialer>>, headers: HeaderMap) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
+async fn dnc_lists(State(d): State<Arc<Dialer>>, _auth: Auth<GenesysOutbound>) -> Response {
     let data = d.data.lock().expect("lock");
     let all: Vec<Value> = data
         .dnc
@@ -672,20 +648,10 @@ fn parse_expiry(v: &Value) -> Result<Option<i64>, ()> {
 
 async fn dnc_patch(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<GenesysOutbound>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "Malformed request body",
-        );
-    };
     let Ok(expiry) = parse_expiry(&body["expirationDateTime"]) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -750,20 +716,10 @@ async fn dnc_patch(
 
 async fn dnc_check(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Path(id): Path<String>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<GenesysOutbound>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "Malformed request body",
-        );
-    };
     let now = now_secs();
     let data = d.data.lock().expect("lock");
     let Some(list) = data.dnc.get(&id) else {
@@ -799,12 +755,9 @@ struct DialQuery {
 
 async fn dial(
     State(d): State<Arc<Dialer>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysOutbound>,
     Query(q): Query<DialQuery>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     let dialled = d.dial_list(&q.contact_list_id);
     ApiJson(json!({"dialled": dialled.len()})).into_response()
 }

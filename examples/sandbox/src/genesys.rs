@@ -22,7 +22,7 @@
 //! replaces the terms everywhere. Tokens: [`ADMIN_TOKEN`] may do everything,
 //! [`VIEWER_TOKEN`] only read (`gdpr:request:add` missing → 403).
 
-use crate::common::{bearer, serve_wav, wav_len_for_seconds};
+use crate::common::{Auth, JsonBody, Vendor, serve_wav, wav_len_for_seconds};
 use crate::people::{Person, Rng};
 use crate::util::{ApiJson, iso8601, page_of};
 use axum::Router;
@@ -430,16 +430,28 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// Who is calling: `Ok(true)` may write, `Ok(false)` may only read.
-fn auth(headers: &HeaderMap) -> Result<bool, Response> {
-    match bearer(headers, &[ADMIN_TOKEN, VIEWER_TOKEN]) {
-        Some(0) => Ok(true),
-        Some(_) => Ok(false),
-        None => Err(error(
+/// Genesys Cloud's conventions: an admin token (role 0, may write) and a
+/// view-only one (role 1), errors with a code and a context id.
+pub struct GenesysCloud;
+
+/// The role of [`ADMIN_TOKEN`] in [`GenesysCloud::TOKENS`].
+const ADMIN: usize = 0;
+
+impl Vendor for GenesysCloud {
+    const TOKENS: &'static [&'static str] = &[ADMIN_TOKEN, VIEWER_TOKEN];
+    fn unauthorised() -> Response {
+        error(
             StatusCode::UNAUTHORIZED,
             "authentication.required",
             "No authentication bearer token specified in authorization header.",
-        )),
+        )
+    }
+    fn malformed_body() -> Response {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad.request",
+            "The request could not be understood by the server due to malformed syntax.",
+        )
     }
 }
 
@@ -472,12 +484,9 @@ struct SubjectQuery {
 
 async fn subjects(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Query(q): Query<SubjectQuery>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let (Some(kind), Some(value)) = (q.search_type, q.search_value) else {
         return error(
@@ -532,28 +541,17 @@ struct CreateQuery {
 
 async fn create_request(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    auth: Auth<GenesysCloud>,
     Query(q): Query<CreateQuery>,
-    body: axum::body::Bytes,
+    JsonBody(body, ..): JsonBody<GenesysCloud>,
 ) -> Response {
-    match auth(&headers) {
-        Err(r) => return r,
-        Ok(false) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "missing.permissions",
-                "Unable to perform the requested action. You are missing the following permission(s): gdpr:request:add",
-            );
-        }
-        Ok(true) => {}
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+    if auth.role() != ADMIN {
         return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "The request could not be understood by the server due to malformed syntax.",
+            StatusCode::FORBIDDEN,
+            "missing.permissions",
+            "Unable to perform the requested action. You are missing the following permission(s): gdpr:request:add",
         );
-    };
+    }
     let kind = body["requestType"].as_str().unwrap_or_default().to_string();
     if !["GDPR_EXPORT", "GDPR_UPDATE", "GDPR_DELETE"].contains(&kind.as_str()) {
         return error(
@@ -621,12 +619,9 @@ struct PageQuery {
 
 async fn list_requests(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let all: Vec<Value> = {
         let data = g.data.lock().expect("lock");
@@ -643,12 +638,9 @@ async fn list_requests(
 
 async fn get_request(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let found = g
         .data
@@ -670,12 +662,9 @@ async fn get_request(
 
 async fn request_results(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let data = g.data.lock().expect("lock");
     let Some(r) = data
@@ -704,12 +693,9 @@ async fn request_results(
 
 async fn get_contact(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     match g.data.lock().expect("lock").contacts.get(&id) {
         Some(c) => ApiJson(contact_json(c)).into_response(),
@@ -754,20 +740,10 @@ fn analytics_json(c: &Conversation) -> Value {
 
 async fn conversation_query(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    _auth: Auth<GenesysCloud>,
+    JsonBody(body, ..): JsonBody<GenesysCloud>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.request",
-            "Malformed query body",
-        );
-    };
     if body["interval"].as_str().is_none() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -812,12 +788,9 @@ async fn conversation_query(
 
 async fn get_conversation(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let data = g.data.lock().expect("lock");
     let Some(c) = data.conversations.get(&id) else {
@@ -857,12 +830,9 @@ fn recording_json(base: &str, c: &Conversation, r: &(String, u64, u64)) -> Value
 
 async fn list_recordings(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let base = g.base_url.lock().expect("lock").clone();
     let data = g.data.lock().expect("lock");
@@ -883,12 +853,9 @@ async fn list_recordings(
 
 async fn get_recording(
     State(g): State<Arc<Genesys>>,
-    headers: HeaderMap,
+    _auth: Auth<GenesysCloud>,
     Path((id, rid)): Path<(String, String)>,
 ) -> Response {
-    if let Err(r) = auth(&headers) {
-        return r;
-    }
     g.advance();
     let base = g.base_url.lock().expect("lock").clone();
     let data = g.data.lock().expect("lock");

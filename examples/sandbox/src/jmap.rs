@@ -18,12 +18,12 @@
 //! person's address (`marie-camille.martin@…`), a similar name, and a body
 //! that merely mentions the person.
 
-use crate::common::bearer;
+use crate::common::{Auth, JsonBody, Vendor};
 use crate::people::Person;
 use crate::util::{ApiJson, iso8601};
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
@@ -304,13 +304,23 @@ impl Jmap {
     }
 }
 
-fn unauthorized() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Bearer realm=\"jmap\"")],
-        "",
-    )
-        .into_response()
+/// A JMAP server's conventions (RFC 8620): one token, request-level errors
+/// as problem details.
+pub struct JmapServer;
+
+impl Vendor for JmapServer {
+    const TOKENS: &'static [&'static str] = &[TOKEN];
+    fn unauthorised() -> Response {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"jmap\"")],
+            "",
+        )
+            .into_response()
+    }
+    fn malformed_body() -> Response {
+        problem("notJSON", "The request body is not JSON.")
+    }
 }
 
 fn problem(kind: &str, detail: &str) -> Response {
@@ -323,10 +333,7 @@ fn problem(kind: &str, detail: &str) -> Response {
         .into_response()
 }
 
-async fn session(State(j): State<Arc<Jmap>>, headers: HeaderMap) -> Response {
-    if bearer(&headers, &[TOKEN]).is_none() {
-        return unauthorized();
-    }
+async fn session(State(j): State<Arc<Jmap>>, _auth: Auth<JmapServer>) -> Response {
     let state = j.data.lock().expect("lock").state;
     ApiJson(json!({
         "capabilities": {
@@ -370,12 +377,9 @@ async fn session(State(j): State<Arc<Jmap>>, headers: HeaderMap) -> Response {
 
 async fn download(
     State(j): State<Arc<Jmap>>,
-    headers: HeaderMap,
+    _auth: Auth<JmapServer>,
     Path((account, blob, _name)): Path<(String, String, String)>,
 ) -> Response {
-    if bearer(&headers, &[TOKEN]).is_none() {
-        return unauthorized();
-    }
     let data = j.data.lock().expect("lock");
     let id = blob.strip_prefix('B').map(|rest| format!("M{rest}"));
     match id
@@ -387,13 +391,7 @@ async fn download(
     }
 }
 
-async fn api(State(j): State<Arc<Jmap>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if bearer(&headers, &[TOKEN]).is_none() {
-        return unauthorized();
-    }
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return problem("notJSON", "The request body is not JSON.");
-    };
+async fn api(State(j): State<Arc<Jmap>>, _auth: Auth<JmapServer>, JsonBody(req, ..): JsonBody<JmapServer>) -> Response {
     let (Some(using), Some(calls)) = (req["using"].as_array(), req["methodCalls"].as_array())
     else {
         return problem("notRequest", "The request is not a JMAP Request object.");

@@ -24,9 +24,10 @@ struct Args {
     /// Where to write the tokens and the oubli.toml.
     #[arg(long, default_value = "oubli-sandbox")]
     out: PathBuf,
-    /// Where the connector components are.
-    #[arg(long, default_value = "target/plugins")]
-    plugins: PathBuf,
+    /// Where the connector components are (`cargo build` puts them in
+    /// target/plugins; `oubli demo` leaves a copy in oubli-demo/connectors).
+    #[arg(long, alias = "plugins", default_value = "target/plugins")]
+    connectors: PathBuf,
 }
 
 #[tokio::main]
@@ -50,9 +51,9 @@ async fn main() -> anyhow::Result<()> {
     sandbox
         .write_secrets(&secrets)
         .with_context(|| format!("cannot write tokens under {}", secrets.display()))?;
-    let plugins = std::path::absolute(&args.plugins).unwrap_or(args.plugins.clone());
+    let connectors = std::path::absolute(&args.connectors).unwrap_or(args.connectors.clone());
     let secrets = std::path::absolute(&secrets).unwrap_or(secrets);
-    let config = sandbox.config_toml(&plugins, &secrets);
+    let config = sandbox.config_toml(&connectors, &secrets);
     let config_path = args.out.join("oubli.toml");
     std::fs::write(&config_path, &config)
         .with_context(|| format!("cannot write {}", config_path.display()))?;

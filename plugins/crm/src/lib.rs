@@ -11,13 +11,13 @@
 //! CRM's workflows must honour.
 //!
 //! Configuration: `base_url` (default `https://api.hubapi.com`),
-//! `country_code` / `trunk_prefix` to search national-format numbers,
-//! `restriction_property`. Secret: `token` (a private-app token with
+//! `restriction_property`. National-format numbers are searched in the
+//! host's region (`oubli.calling-code`, from `[identifiers] default_region`). Secret: `token` (a private-app token with
 //! `crm.objects.contacts.read/write` and `tickets`).
 
 use oubli_plugin::http::Client;
 use oubli_plugin::prelude::*;
-use oubli_plugin::text::national_number;
+use oubli_plugin::region;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,17 +91,9 @@ fn search(api: &Client, subject: &Subject) -> Result<Vec<CrmObject>, ConnectorEr
     for e in &subject.emails {
         groups.push(json!({"filters": [{"propertyName": "email", "operator": "EQ", "value": e}]}));
     }
-    let cc = config("country_code");
-    let trunk = config("trunk_prefix").unwrap_or_else(|| "0".into());
-    for p in &subject.phones {
-        let mut forms = vec![p.clone()];
-        forms.extend(cc.as_deref().and_then(|cc| national_number(p, cc, &trunk)));
-        for f in forms {
-            for prop in PHONE_PROPERTIES {
-                groups.push(
-                    json!({"filters": [{"propertyName": prop, "operator": "EQ", "value": f}]}),
-                );
-            }
+    for f in region::phone_forms(&subject.phones) {
+        for prop in PHONE_PROPERTIES {
+            groups.push(json!({"filters": [{"propertyName": prop, "operator": "EQ", "value": f}]}));
         }
     }
     let mut seen = BTreeSet::new();
@@ -179,8 +171,6 @@ impl Connector for Crm {
             outbound_hosts: vec!["*".into()],
             config_keys: vec![
                 ConfigKey { name: "base_url".into(), description: "API base URL (default https://api.hubapi.com)".into(), required: false },
-                ConfigKey { name: "country_code".into(), description: "Country calling code of national-format numbers, e.g. 44".into(), required: false },
-                ConfigKey { name: "trunk_prefix".into(), description: "National trunk prefix (default 0)".into(), required: false },
                 ConfigKey { name: "restriction_property".into(), description: "Contact property set to true while processing is restricted (default gdpr_restricted)".into(), required: false },
             ],
             secrets: vec!["token".into()],

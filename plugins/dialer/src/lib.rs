@@ -16,14 +16,14 @@
 //! Restriction (Art. 18, 21) puts the subject's numbers on the `dnc_list`
 //! (and lifting it removes them), so the dialer stops calling.
 //!
-//! Configuration: `base_url` (required); `country_code` and `trunk_prefix`
-//! (default `0`) to search and convert national-format numbers;
-//! `email_columns` (comma-separated, default `Email`); `dnc_list`;
-//! `suppression_list`. Secret: `token`.
+//! Configuration: `base_url` (required); `email_columns` (comma-separated, default `Email`); `dnc_list`;
+//! `suppression_list`. Secret: `token`. National-format numbers in lists are
+//! read in the host's region (`oubli.calling-code` and `oubli.trunk-prefix`,
+//! from `[identifiers] default_region`).
 
-use oubli_plugin::http::Client;
+use oubli_plugin::http::{Client, Listing};
 use oubli_plugin::prelude::*;
-use oubli_plugin::text::{national_number, to_e164};
+use oubli_plugin::region;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -39,42 +39,14 @@ fn api() -> Result<Client, ConnectorError> {
     Ok(Client::new(&require_config("base_url")?)?.bearer(&require_secret("token")?))
 }
 
-fn trunk() -> String {
-    config("trunk_prefix").unwrap_or_else(|| "0".into())
-}
-
 /// Every form a number may be stored in: E.164, and national when the
-/// number is in the configured country.
+/// number is in the host's region.
 fn forms(phones: &[String]) -> Vec<String> {
-    let cc = config("country_code");
-    let trunk = trunk();
-    let mut out = Vec::new();
-    for p in phones {
-        out.push(p.clone());
-        if let Some(n) = cc.as_deref().and_then(|cc| national_number(p, cc, &trunk)) {
-            out.push(n);
-        }
-    }
-    out
+    region::phone_forms(phones)
 }
 
 fn e164(raw: &str) -> Option<String> {
-    match config("country_code") {
-        Some(cc) => to_e164(raw, &cc, &trunk()),
-        None => raw
-            .trim_start()
-            .starts_with('+')
-            .then(|| to_e164(raw, "", ""))
-            .flatten(),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Listing<T> {
-    #[serde(default = "Vec::new")]
-    entities: Vec<T>,
-    next_uri: Option<String>,
+    region::stored_to_e164(raw)
 }
 
 #[derive(Deserialize)]
@@ -109,23 +81,10 @@ struct DncList {
     hashed: bool,
 }
 
-fn all_pages<T: serde::de::DeserializeOwned>(
-    api: &Client,
-    path: &str,
-) -> Result<Vec<T>, ConnectorError> {
-    let mut out = Vec::new();
-    let mut page: Listing<T> = api.get(path).query("pageSize", PAGE_SIZE).json()?;
-    loop {
-        out.append(&mut page.entities);
-        match page.next_uri.take() {
-            Some(next) => page = api.get(&next).json()?,
-            None => return Ok(out),
-        }
-    }
-}
-
 fn contact_lists(api: &Client) -> Result<Vec<ContactList>, ConnectorError> {
-    all_pages(api, "/api/v2/outbound/contactlists")
+    api.get("/api/v2/outbound/contactlists")
+        .query("pageSize", PAGE_SIZE)
+        .all_pages()
 }
 
 fn split_ref(r: &RecordRef) -> Result<(&str, &str), ConnectorError> {
@@ -220,17 +179,6 @@ impl Connector for Dialer {
                     required: true,
                 },
                 ConfigKey {
-                    name: "country_code".into(),
-                    description:
-                        "Country calling code of national-format numbers in lists, e.g. 44".into(),
-                    required: false,
-                },
-                ConfigKey {
-                    name: "trunk_prefix".into(),
-                    description: "National trunk prefix (default 0; empty for NANP)".into(),
-                    required: false,
-                },
-                ConfigKey {
                     name: "email_columns".into(),
                     description:
                         "Comma-separated list columns holding email addresses (default Email)"
@@ -305,7 +253,10 @@ impl Connector for Dialer {
             }
         }
         if !numbers.is_empty() {
-            let lists: Vec<DncList> = all_pages(&api, "/api/v2/outbound/dnclists")?;
+            let lists: Vec<DncList> = api
+                .get("/api/v2/outbound/dnclists")
+                .query("pageSize", PAGE_SIZE)
+                .all_pages()?;
             for l in lists {
                 if check_dnc(&api, &l.id, &numbers)? {
                     let (kind, what, reason) = if l.hashed {

@@ -60,14 +60,6 @@ fn api() -> Result<Client, ConnectorError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Listing<T> {
-    #[serde(default = "Vec::new")]
-    entities: Vec<T>,
-    next_uri: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct GdprSubject {
     external_contact_id: Option<String>,
     #[serde(default)]
@@ -207,19 +199,10 @@ fn search_subjects(
     kind: &str,
     value: &str,
 ) -> Result<Vec<GdprSubject>, ConnectorError> {
-    let mut out = Vec::new();
-    let mut page: Listing<GdprSubject> = api
-        .get("/api/v2/gdpr/subjects")
+    api.get("/api/v2/gdpr/subjects")
         .query("searchType", kind)
         .query("searchValue", value)
-        .json()?;
-    loop {
-        out.append(&mut page.entities);
-        match page.next_uri.take() {
-            Some(next) => page = api.get(&next).json()?,
-            None => return Ok(out),
-        }
-    }
+        .all_pages()
 }
 
 /// Conversations whose customer called from one of `phones`, every page.

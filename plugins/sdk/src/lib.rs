@@ -10,7 +10,8 @@
 //!   HTTP statuses to [`ConnectorError`] (401/403 to `denied`, 429 with
 //!   `Retry-After` to `rate-limited`, 5xx to `unavailable`);
 //! - builders for results ([`Outcome::done`], [`Located::new`], ...);
-//! - the host's capabilities: [`config`], [`secret`], [`now`] and [`log`].
+//! - the host's capabilities: [`config`], [`secret`], [`now`] and [`log`];
+//! - the host's region for reading national phone numbers ([`region`]).
 //!
 //! A connector's `lib.rs` then reads as talk about its system:
 //!
@@ -49,6 +50,7 @@ pub mod bindings {
 }
 
 pub mod http;
+pub mod region;
 pub mod text;
 mod types;
 

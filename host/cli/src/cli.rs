@@ -1,0 +1,595 @@
+//! The commands. Each parses and validates its arguments first, then does the
+//! I/O-heavy work (load the config, compile connectors) through the rights
+//! service, and renders what it returns ([`crate::render`], or `--json`).
+//!
+//! Words: a *system* is a configured connection (`[systems.NAME]`), a
+//! *connector* the plugin component it runs.
+
+use crate::render;
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use oubli_core::config::Config;
+use oubli_core::crypto::file::{self, Recipient};
+use oubli_core::crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
+use oubli_core::crypto::keyring::{KeyList, Keyring};
+use oubli_core::identifiers::{IdentifierError, Identifiers, Region};
+use oubli_core::rights::{self, Rights};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+/// oubli: carry out GDPR data-subject requests across contact-center systems
+/// through sandboxed connector plugins.
+#[derive(Parser)]
+#[command(name = "oubli", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo: four stand-in systems on loopback, one person located,
+    /// exported (recordings included), encrypted and decrypted again.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Where to leave the config, the connectors, the demo keys and the
+        /// export.
+        #[arg(long, default_value = "oubli-demo")]
+        out: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
+    /// Find a person in every configured system and show what each holds.
+    Locate(LocateArgs),
+    /// Check the configured systems: does each connector load, and what
+    /// does it reach.
+    #[command(subcommand)]
+    Systems(SystemsCommand),
+    /// Inspect a connector component.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+    /// Manage the keyring: host keys, key-encryption keys, recipients.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Encrypt a file for one or more recipients, streaming, in the oubli
+    /// format (docs/FORMAT.md).
+    Encrypt(EncryptArgs),
+    /// Decrypt a file in the oubli format with a recipient's private key,
+    /// streaming. The output appears only once the whole file authenticated.
+    /// If the key is passphrase-protected, set OUBLI_KEY_PASSPHRASE.
+    Decrypt(DecryptArgs),
+    /// Old spelling of `systems check` and `connector inspect` (0.1).
+    #[command(subcommand, hide = true)]
+    Plugin(PluginCommand),
+    /// Old spelling of `encrypt` and `decrypt` (0.1).
+    #[command(subcommand, hide = true)]
+    Export(FileCommand),
+}
+
+#[derive(Args)]
+struct LocateArgs {
+    /// The configuration file.
+    #[arg(long, short, env = "OUBLI_CONFIG", default_value = "oubli.toml")]
+    config: PathBuf,
+    /// An email address of the person (repeatable).
+    #[arg(long)]
+    email: Vec<String>,
+    /// A phone number, international (+33...) or national with a region
+    /// (repeatable).
+    #[arg(long)]
+    phone: Vec<String>,
+    /// A full name: a hint for systems that search by name, never enough
+    /// alone (repeatable).
+    #[arg(long)]
+    name: Vec<String>,
+    /// A system-specific id, `namespace:id` (repeatable).
+    #[arg(long = "external-id")]
+    external_id: Vec<String>,
+    /// Region for national phone numbers (ISO 3166, e.g. FR); overrides
+    /// `[identifiers] default_region`.
+    #[arg(long, value_parser = parse_region)]
+    region: Option<Region>,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct KeyringArgs {
+    /// The keyring directory.
+    #[arg(long, env = "OUBLI_KEYS", default_value = "oubli-keys")]
+    dir: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a keyring: an RSA-2048 host key pair, a key-encryption key and a
+    /// blind-index key. If OUBLI_KEY_PASSPHRASE is set, the private key file is
+    /// encrypted with it.
+    Init {
+        #[command(flatten)]
+        keyring: KeyringArgs,
+    },
+    /// Add a new active host key pair and key-encryption key, keep the old
+    /// ones for decryption, and rewrap every stored data key (payloads are not
+    /// touched). With --resume, only finish rewrapping after an interruption.
+    Rotate {
+        #[command(flatten)]
+        keyring: KeyringArgs,
+        /// Only rewrap data keys still under an old key-encryption key.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Manage export recipients (the DPO, a subject's own key).
+    #[command(subcommand)]
+    Recipient(RecipientCommand),
+    /// List the keys and recipients.
+    List {
+        #[command(flatten)]
+        keyring: KeyringArgs,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecipientCommand {
+    /// Register a recipient's RSA public key (PEM, `BEGIN PUBLIC KEY`).
+    Add {
+        /// A name for the recipient (`dpo`, `subject-1042`).
+        name: String,
+        /// The public key file.
+        public_key: PathBuf,
+        #[command(flatten)]
+        keyring: KeyringArgs,
+    },
+}
+
+#[derive(Args)]
+struct EncryptArgs {
+    /// A recipient's RSA public key (PEM); repeat for several.
+    #[arg(long = "to", value_name = "PUBLIC.pem", required = true)]
+    to: Vec<PathBuf>,
+    /// What the file holds, recorded in the header.
+    #[arg(long, default_value = "file")]
+    kind: String,
+    /// The request it belongs to, recorded in the header.
+    #[arg(long, default_value = "")]
+    request: String,
+    /// The file to encrypt.
+    input: PathBuf,
+    /// Where to write the encrypted file.
+    output: PathBuf,
+}
+
+#[derive(Args)]
+struct DecryptArgs {
+    /// The recipient's private key (PKCS#8 PEM).
+    #[arg(long, value_name = "PRIVATE.pem")]
+    key: PathBuf,
+    /// The encrypted file.
+    input: PathBuf,
+    /// Where to write the plaintext.
+    output: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum FileCommand {
+    /// Same as `oubli encrypt`.
+    Encrypt(EncryptArgs),
+    /// Same as `oubli decrypt`.
+    Decrypt(DecryptArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// The component (.wasm).
+    file: PathBuf,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The configuration file.
+    #[arg(long, short, env = "OUBLI_CONFIG", default_value = "oubli.toml")]
+    config: PathBuf,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+#[derive(Subcommand)]
+enum ConnectorCommand {
+    /// Show what a connector component is and what it asks for.
+    Inspect(InspectArgs),
+}
+
+#[derive(Subcommand)]
+enum SystemsCommand {
+    /// Load every configured system's connector and report, one line each,
+    /// whether it is usable. Exits with status 1 if any is refused.
+    Check(CheckArgs),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Same as `oubli connector inspect`.
+    Inspect(InspectArgs),
+    /// Same as `oubli systems check`.
+    Check(CheckArgs),
+}
+
+#[derive(Args)]
+struct Output {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CacheArgs {
+    /// Compile in memory only; do not read or write the compiled-code cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+/// Log to stderr; `OUBLI_LOG` sets the filter (default `warn`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OUBLI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Parse the command line and run it.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        #[cfg(feature = "demo")]
+        Command::Demo { out, cache } => rt.block_on(crate::demo::run(&out, cache.no_cache)),
+        Command::Locate(args) => rt.block_on(locate(args)),
+        Command::Connector(ConnectorCommand::Inspect(args))
+        | Command::Plugin(PluginCommand::Inspect(args)) => rt.block_on(inspect(args)),
+        Command::Systems(SystemsCommand::Check(args))
+        | Command::Plugin(PluginCommand::Check(args)) => rt.block_on(check(args)),
+        Command::Keys(cmd) => keys(cmd),
+        Command::Encrypt(args) | Command::Export(FileCommand::Encrypt(args)) => encrypt(args),
+        Command::Decrypt(args) | Command::Export(FileCommand::Decrypt(args)) => decrypt(args),
+    }
+}
+
+fn parse_region(s: &str) -> Result<Region, String> {
+    s.parse().map_err(|e: IdentifierError| e.to_string())
+}
+
+/// The service's identifier error, with the flag that carried the value.
+fn with_flag(e: IdentifierError) -> anyhow::Error {
+    let flag = match &e {
+        IdentifierError::NothingToSearch => "--email, --phone or --external-id",
+        IdentifierError::Email(_) => "--email",
+        IdentifierError::Phone(..) => "--phone",
+        IdentifierError::ExternalId(_) => "--external-id",
+        IdentifierError::Region(_) => "--region",
+        _ => "the identifiers",
+    };
+    anyhow::anyhow!("{flag}: {e}")
+}
+
+/// Load the configuration and start the rights service on it.
+async fn service(config: &Path, no_cache: bool) -> Result<Rights> {
+    let config = Config::load(config)?;
+    Ok(Rights::open(
+        config,
+        rights::Options {
+            no_cache,
+            ..Default::default()
+        },
+    )
+    .await?)
+}
+
+async fn locate(args: LocateArgs) -> Result<ExitCode> {
+    let given = Identifiers {
+        emails: args.email,
+        phones: args.phone,
+        names: args.name,
+        external_ids: args.external_id,
+    };
+    // Check the identifiers before loading any connector.
+    let config = Config::load(&args.config)?;
+    let subject = given
+        .normalise(args.region.or(config.identifiers.default_region))
+        .map_err(with_flag)?;
+    let rights = Rights::open(
+        config,
+        rights::Options {
+            no_cache: args.cache.no_cache,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let report = rights.locate(&subject).await;
+    if args.output.json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        out!("{}", render::locate(&report));
+    }
+    Ok(if report.has_failures() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn passphrase() -> Option<Zeroizing<String>> {
+    std::env::var("OUBLI_KEY_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Zeroizing::new)
+}
+
+/// Where request data keys are kept until the store holds them: beside
+/// the keyring's root keys, in `datakeys/`.
+fn data_key_store(keyring: &Path) -> Result<DirDataKeys> {
+    Ok(DirDataKeys::open(&keyring.join("datakeys"))?)
+}
+
+fn keys(cmd: KeysCommand) -> Result<ExitCode> {
+    let pass = passphrase();
+    let pass = pass.as_deref().map(String::as_str);
+    match cmd {
+        KeysCommand::Init { keyring } => {
+            let ring = Keyring::init(&keyring.dir, pass)?;
+            let list = ring.list();
+            outln!("created keyring in {}", keyring.dir.display());
+            outln!(
+                "host key  {} (RSA-2048){}",
+                list.active_host,
+                if pass.is_some() {
+                    ", private key encrypted"
+                } else {
+                    ""
+                }
+            );
+            outln!("KEK       {}", list.active_kek);
+            outln!(
+                "public key: {}",
+                keyring
+                    .dir
+                    .join(format!("host-{}.pub.pem", list.active_host))
+                    .display()
+            );
+        }
+        KeysCommand::Rotate { keyring, resume } => {
+            let mut ring = Keyring::open(&keyring.dir, pass)?;
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "rewrapping data keys {bar:30} {pos}/{len} requests",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let progress = |done: usize, total: usize| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            };
+            if !resume {
+                ring.rotate(pass)?;
+            }
+            let store = data_key_store(&keyring.dir)?;
+            let keys = DataKeys::new(&ring, &store);
+            let n = keys.rewrap(progress)?;
+            bar.finish_and_clear();
+            let list = ring.list();
+            if !resume {
+                outln!(
+                    "new host key {} and KEK {} are active",
+                    list.active_host,
+                    list.active_kek
+                );
+            }
+            outln!(
+                "rewrapped {n} data keys; {} left under old keys",
+                keys.stats()?.keys_to_rewrap
+            );
+        }
+        KeysCommand::Recipient(RecipientCommand::Add {
+            name,
+            public_key,
+            keyring,
+        }) => {
+            let pem = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("cannot read {}", public_key.display()))?;
+            let mut ring = Keyring::open(&keyring.dir, pass)?;
+            let id = ring.add_recipient(&name, &pem)?;
+            outln!("recipient {name} added, key id {id}");
+        }
+        KeysCommand::List { keyring, output } => {
+            let ring = Keyring::open(&keyring.dir, pass)?;
+            let list = ring.list();
+            let store = data_key_store(&keyring.dir)?;
+            let stats = DataKeys::new(&ring, &store).stats()?;
+            if output.json {
+                #[derive(serde::Serialize)]
+                struct Listed<'a> {
+                    #[serde(flatten)]
+                    keys: &'a KeyList,
+                    #[serde(flatten)]
+                    data_keys: DataKeyStats,
+                }
+                let listed = Listed {
+                    keys: &list,
+                    data_keys: stats,
+                };
+                outln!("{}", serde_json::to_string_pretty(&listed)?);
+            } else {
+                for h in &list.hosts {
+                    let active = if h.id == list.active_host {
+                        " (active)"
+                    } else {
+                        ""
+                    };
+                    outln!("host key   {}{active}", h.id);
+                }
+                for k in &list.keks {
+                    let active = if k.id == list.active_kek {
+                        " (active)"
+                    } else {
+                        ""
+                    };
+                    outln!("KEK        {} wrapped by {}{active}", k.id, k.wrapped_by);
+                }
+                for r in &list.recipients {
+                    outln!("recipient  {} {}", r.id, r.name);
+                }
+                outln!(
+                    "data keys  {} requests, {} to rewrap",
+                    stats.requests_with_keys,
+                    stats.keys_to_rewrap
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write to a temporary file beside `output`, then rename: a failure leaves
+/// nothing that looks complete.
+fn write_atomically(
+    output: &Path,
+    work: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = output
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .context("the output path has no file name")?;
+    let tmp = dir.join(format!(".{name}.partial-{}", std::process::id()));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut file = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        work(&mut file)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, output).with_context(|| format!("cannot write {}", output.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn encrypt(args: EncryptArgs) -> Result<ExitCode> {
+    let EncryptArgs {
+        to,
+        kind,
+        request,
+        input,
+        output,
+    } = args;
+    let mut recipients = Vec::with_capacity(to.len());
+    for path in &to {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        recipients.push(Recipient::from_pem(&pem).with_context(|| path.display().to_string())?);
+    }
+    let src =
+        std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+    let src = std::io::BufReader::with_capacity(1 << 20, src);
+    write_atomically(&output, |file| {
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut out = file::encrypt(&recipients, &kind, &request, src, out)?;
+        std::io::Write::flush(&mut out)?;
+        Ok(())
+    })?;
+    let ids: Vec<&str> = recipients.iter().map(Recipient::id).collect();
+    eprintln!("encrypted {} for {}", output.display(), ids.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decrypt(args: DecryptArgs) -> Result<ExitCode> {
+    let DecryptArgs { key, input, output } = args;
+    let pem = Zeroizing::new(
+        std::fs::read_to_string(&key).with_context(|| format!("cannot read {}", key.display()))?,
+    );
+    let pass = passphrase();
+    let private = file::private_key_from_pem(
+        &pem,
+        pass.as_deref().map(String::as_str),
+        &key.display().to_string(),
+    )?;
+    let src =
+        std::fs::File::open(&input).with_context(|| format!("cannot read {}", input.display()))?;
+    let src = std::io::BufReader::with_capacity(1 << 20, src);
+    let mut header = None;
+    write_atomically(&output, |file| {
+        let out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let (h, mut out) = file::decrypt(&private, src, out)?;
+        std::io::Write::flush(&mut out)?;
+        header = Some(h);
+        Ok(())
+    })?;
+    if let Some(h) = header {
+        let request = if h.request_id.is_empty() {
+            "-"
+        } else {
+            h.request_id.as_str()
+        };
+        eprintln!(
+            "decrypted {} ({}, request {request})",
+            output.display(),
+            h.kind
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn inspect(args: InspectArgs) -> Result<ExitCode> {
+    let info = rights::inspect_connector(&args.file, args.cache.no_cache).await?;
+    if args.output.json {
+        outln!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        out!("{}", render::inspect(&info));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check(args: CheckArgs) -> Result<ExitCode> {
+    let rights = service(&args.config, args.cache.no_cache).await?;
+    let check = rights.check_systems();
+    if args.output.json {
+        outln!("{}", serde_json::to_string_pretty(&check)?);
+    } else {
+        if check.systems.is_empty() {
+            outln!("no systems configured in {}", args.config.display());
+        }
+        out!("{}", render::check(&check));
+    }
+    Ok(if check.has_refusals() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

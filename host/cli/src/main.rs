@@ -1,0 +1,60 @@
+//! The `oubli` command line: parse, call the rights service
+//! (`oubli-core`), render. [`cli`] holds the commands, [`render`] the human
+//! output, [`demo`] the demo; `main` only runs and maps errors to exit codes.
+//! No logic of the product lives here.
+
+/// `print!` that ends the process quietly when stdout is closed early
+/// (`oubli locate … | head`) instead of panicking as `print!` does.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::emit(format_args!($($arg)*)) };
+}
+
+/// `println!` with the same behaviour as [`out!`].
+macro_rules! outln {
+    () => { $crate::emit(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+mod cli;
+#[cfg(feature = "demo")]
+mod demo;
+mod render;
+
+use std::process::ExitCode;
+
+/// Write to stdout; a closed pipe ends the process with the status a shell
+/// gives to a SIGPIPE death (141), any other failure is reported once.
+fn emit(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("oubli: cannot write to standard output: {e}");
+        }
+        std::process::exit(141);
+    }
+}
+
+fn main() -> ExitCode {
+    // A panic message can quote the data being processed: print where, not
+    // what. Panics the identifier parser is known for are caught and silent.
+    std::panic::set_hook(Box::new(|info| {
+        if oubli_core::identifiers::in_isolated_parse() {
+            return;
+        }
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown location".into());
+        eprintln!(
+            "oubli: internal error at {at} (details withheld: they may contain personal data)"
+        );
+    }));
+    cli::init_logging();
+    match cli::run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("oubli: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

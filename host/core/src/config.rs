@@ -1,0 +1,570 @@
+//! `oubli.toml`: the integrator's configuration, parsed strictly.
+//!
+//! Unknown keys are errors, every value is checked here, and every error is
+//! one line naming the file and the key (`oubli.toml: systems.crm.limits.memory:
+//! "64 XB" is not a size`). Relative paths are relative to the config file.
+//! Secrets are named here (an environment variable or a file) and resolved
+//! only when a connector loads, so their values never sit in a parsed config.
+//!
+//! This module owns the file's schema only: what it describes becomes the
+//! runtime's values ([`ConnectorSpec`], [`Origin`], [`Limits`]) and the core's
+//! ([`Region`]), each parsed once, here.
+//!
+//! ```
+//! let cfg = oubli_core::config::Config::parse(
+//!     std::path::Path::new("oubli.toml"),
+//!     r#"
+//!     [identifiers]
+//!     default_region = "GB"
+//!     [systems.crm]
+//!     connector = "crm.wasm"
+//!     allow_hosts = ["https://crm.example.com"]
+//!     "#,
+//! ).unwrap();
+//! let crm = &cfg.systems[0].spec;
+//! assert_eq!(crm.grants.hosts[0].to_string(), "https://crm.example.com:443");
+//! assert_eq!(crm.host_settings["oubli.calling-code"], "44");
+//! ```
+
+use crate::identifiers::Region;
+use oubli_runtime::capability::settings::HOST_PREFIX;
+use oubli_runtime::{
+    Limits, MAX_CONCURRENCY, MAX_MEMORY, MAX_TIMEOUT, NetworkGrants, Origin, ConnectorSpec,
+    SecretSource,
+};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration error: one line, naming the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The config file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, or has an unknown key or a wrong type.
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        /// The config file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is not acceptable.
+    #[error("{file}: {key}: {message}")]
+    Invalid {
+        /// The config file.
+        file: String,
+        /// The dotted key (`systems.crm.limits.memory`).
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it was read from.
+    pub file: PathBuf,
+    /// Host-wide runtime settings.
+    pub runtime: RuntimeSettings,
+    /// The configured systems, in name order.
+    pub systems: Vec<SystemConfig>,
+    /// How identifiers are read.
+    pub identifiers: IdentifierSettings,
+}
+
+/// How identifiers are read (`[identifiers]`).
+#[derive(Debug, Clone, Default)]
+pub struct IdentifierSettings {
+    /// Region for phone numbers given in national form.
+    pub default_region: Option<Region>,
+}
+
+/// Host-wide runtime settings (`[runtime]`).
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeSettings {
+    /// Where compiled connector code is cached; `None` means the default
+    /// (`$XDG_CACHE_HOME/oubli/compiled` or `~/.cache/oubli/compiled`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// One system: a connection to one external system through a connector
+/// (`[systems.NAME]`).
+#[derive(Debug, Clone)]
+pub struct SystemConfig {
+    /// Whether it takes part in requests.
+    pub enabled: bool,
+    /// What its connector is given.
+    pub spec: ConnectorSpec,
+}
+
+impl SystemConfig {
+    /// The integrator's name for the system (the table key).
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    runtime: RawRuntime,
+    #[serde(default)]
+    systems: BTreeMap<String, RawSystem>,
+    #[serde(default)]
+    identifiers: RawIdentifiers,
+    /// The spelling before 0.1: refused with a message saying what changed.
+    plugins: Option<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIdentifiers {
+    default_region: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRuntime {
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSystem {
+    connector: PathBuf,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    allow_hosts: Vec<String>,
+    #[serde(default)]
+    allow_loopback: bool,
+    #[serde(default)]
+    allow_private: bool,
+    #[serde(default)]
+    config: BTreeMap<String, RawValue>,
+    #[serde(default)]
+    secrets: BTreeMap<String, RawSecret>,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawValue {
+    String(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecret {
+    env: Option<String>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    memory: Option<String>,
+    timeout: Option<String>,
+    concurrency: Option<u32>,
+    max_output: Option<String>,
+}
+
+impl Config {
+    /// Read and check a config file.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+            file: file.display().to_string(),
+            source,
+        })?;
+        Config::parse(file, &text)
+    }
+
+    /// Check config text; `file` names it in errors and anchors relative
+    /// paths.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let file_name = file.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Syntax {
+                file: file_name.clone(),
+                line,
+                column,
+                message: e.message().replace('\n', " "),
+            }
+        })?;
+        let base = file.parent().unwrap_or(Path::new("")).to_path_buf();
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            file: file_name.clone(),
+            key,
+            message,
+        };
+
+        if raw.plugins.is_some() {
+            return Err(invalid(
+                "plugins".into(),
+                "`[plugins.NAME]` is now `[systems.NAME]`, and its `path` is now `connector`".into(),
+            ));
+        }
+        let default_region = match &raw.identifiers.default_region {
+            None => None,
+            Some(r) => Some(r.parse::<Region>().map_err(|_| {
+                invalid(
+                    "identifiers.default_region".into(),
+                    format!("{r:?} is not an ISO 3166 region code such as FR"),
+                )
+            })?),
+        };
+        let host_settings = host_settings(default_region);
+
+        let mut systems = Vec::with_capacity(raw.systems.len());
+        for (name, p) in raw.systems {
+            let key = |k: &str| format!("systems.{name}.{k}");
+            if !valid_name(&name) {
+                return Err(invalid(
+                    format!("systems.{name}"),
+                    "system names are lowercase letters, digits, dashes and underscores".into(),
+                ));
+            }
+            let mut hosts = Vec::with_capacity(p.allow_hosts.len());
+            for h in &p.allow_hosts {
+                hosts.push(Origin::parse(h).map_err(|m| invalid(key("allow_hosts"), m))?);
+            }
+            let mut settings = BTreeMap::new();
+            for (k, v) in p.config {
+                if k.starts_with(HOST_PREFIX) {
+                    return Err(invalid(
+                        key(&format!("config.{k}")),
+                        format!("keys under `{HOST_PREFIX}` are provided by the host"),
+                    ));
+                }
+                let v = match v {
+                    RawValue::String(s) => s,
+                    RawValue::Integer(i) => i.to_string(),
+                    RawValue::Float(f) => f.to_string(),
+                    RawValue::Bool(b) => b.to_string(),
+                };
+                settings.insert(k, v);
+            }
+            let mut secrets = BTreeMap::new();
+            for (k, s) in p.secrets {
+                let source = match (s.env, s.file) {
+                    (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
+                    (None, Some(path)) => SecretSource::File(base.join(path)),
+                    _ => {
+                        return Err(invalid(
+                            key(&format!("secrets.{k}")),
+                            "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
+                        ));
+                    }
+                };
+                secrets.insert(k, source);
+            }
+            let limits =
+                limits(p.limits).map_err(|(k, m)| invalid(key(&format!("limits.{k}")), m))?;
+            systems.push(SystemConfig {
+                enabled: p.enabled,
+                spec: ConnectorSpec {
+                    component: base.join(&p.connector),
+                    name,
+                    grants: NetworkGrants {
+                        hosts,
+                        allow_loopback: p.allow_loopback,
+                        allow_private: p.allow_private,
+                    },
+                    settings,
+                    host_settings: host_settings.clone(),
+                    secrets,
+                    limits,
+                },
+            });
+        }
+        Ok(Config {
+            identifiers: IdentifierSettings { default_region },
+            file: file.to_path_buf(),
+            runtime: RuntimeSettings {
+                cache_dir: raw.runtime.cache_dir.map(|d| base.join(d)),
+            },
+            systems,
+        })
+    }
+
+    /// The enabled systems' connector specs.
+    pub fn enabled_specs(&self) -> Vec<ConnectorSpec> {
+        self.systems
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.spec.clone())
+            .collect()
+    }
+}
+
+/// What the host tells every connector (`host.config("oubli.…")`), so no
+/// connector needs configuring with what the host already knows:
+/// `oubli.region` (`GB`), `oubli.calling-code` (`44`) and
+/// `oubli.trunk-prefix` (`0`) for reading national phone numbers.
+fn host_settings(region: Option<Region>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Some(r) = region {
+        out.insert(format!("{HOST_PREFIX}region"), r.code().to_string());
+        out.insert(format!("{HOST_PREFIX}calling-code"), r.calling_code().to_string());
+        if let Some(t) = r.trunk_prefix() {
+            out.insert(format!("{HOST_PREFIX}trunk-prefix"), t.to_string());
+        }
+    }
+    out
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
+    let d = Limits::default();
+    let memory = match raw.memory {
+        Some(s) => parse_size(&s).map_err(|m| ("memory", m))?,
+        None => d.memory,
+    };
+    if !(1 << 20..=MAX_MEMORY).contains(&memory) {
+        return Err((
+            "memory",
+            format!("must be between 1MiB and 1GiB, got {memory} bytes"),
+        ));
+    }
+    let timeout = match raw.timeout {
+        Some(s) => parse_duration(&s).map_err(|m| ("timeout", m))?,
+        None => d.timeout,
+    };
+    if timeout < Duration::from_millis(10) || timeout > MAX_TIMEOUT {
+        return Err(("timeout", "must be between 10ms and 1h".into()));
+    }
+    let concurrency = raw.concurrency.unwrap_or(d.concurrency);
+    if !(1..=MAX_CONCURRENCY).contains(&concurrency) {
+        return Err((
+            "concurrency",
+            format!("must be between 1 and {MAX_CONCURRENCY}"),
+        ));
+    }
+    let max_output = match raw.max_output {
+        Some(s) => parse_size(&s).map_err(|m| ("max_output", m))?,
+        None => d.max_output.min(memory),
+    };
+    if max_output < 1024 || max_output > memory {
+        return Err((
+            "max_output",
+            "must be at least 1KiB and at most the memory limit".into(),
+        ));
+    }
+    Ok(Limits {
+        memory,
+        timeout,
+        concurrency,
+        max_output,
+    })
+}
+
+/// Parse a size: `1048576`, `512KiB`, `64MiB`, `1GiB` (binary) or `64MB`
+/// (decimal).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (use e.g. 64MiB)"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        _ => return Err(format!("{s:?} is not a size (use e.g. 64MiB)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// Parse a duration: `500ms`, `30s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (use e.g. 30s or 500ms)"))?;
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        _ => Err(format!("{s:?} is not a duration (use e.g. 30s or 500ms)")),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/oubli/oubli.toml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        let e = parse(text).expect_err("must be refused").to_string();
+        assert!(!e.contains('\n'), "one line: {e}");
+        e
+    }
+
+    #[test]
+    fn full_plugin_entry_parses_with_paths_relative_to_the_file() {
+        let c = parse(
+            r#"
+            [runtime]
+            cache_dir = "cache"
+            [identifiers]
+            default_region = "fr"
+            [systems.crm]
+            connector = "plugins/crm.wasm"
+            allow_hosts = ["https://CRM.example.com", "http://127.0.0.1:8080/"]
+            allow_loopback = true
+            config = { base_url = "https://crm.example.com/api", page_size = 50, sandbox = false }
+            secrets = { token = { env = "CRM_TOKEN" }, key = { file = "keys/crm" } }
+            limits = { memory = "32MiB", timeout = "1500ms", concurrency = 2, max_output = "1MiB" }
+            "#,
+        )
+        .unwrap();
+        let p = &c.systems[0].spec;
+        assert_eq!(p.component, Path::new("/etc/oubli/plugins/crm.wasm"));
+        assert_eq!(
+            c.runtime.cache_dir.as_deref(),
+            Some(Path::new("/etc/oubli/cache"))
+        );
+        assert_eq!(p.grants.hosts[0].to_string(), "https://crm.example.com:443");
+        assert_eq!(p.grants.hosts[1].to_string(), "http://127.0.0.1:8080");
+        assert!(p.grants.allow_loopback && !p.grants.allow_private);
+        assert_eq!(p.settings["page_size"], "50");
+        assert_eq!(p.settings["sandbox"], "false");
+        assert_eq!(p.host_settings["oubli.region"], "FR");
+        assert_eq!(p.host_settings["oubli.calling-code"], "33");
+        assert_eq!(p.host_settings["oubli.trunk-prefix"], "0");
+        assert_eq!(p.secrets["token"], SecretSource::Env("CRM_TOKEN".into()));
+        assert_eq!(
+            p.secrets["key"],
+            SecretSource::File("/etc/oubli/keys/crm".into())
+        );
+        assert_eq!(p.limits.memory, 32 << 20);
+        assert_eq!(p.limits.timeout, Duration::from_millis(1500));
+        assert_eq!(p.limits.max_output, 1 << 20);
+        assert!(c.systems[0].enabled);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_position() {
+        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nallow_host = []\n");
+        assert!(
+            e.starts_with("/etc/oubli/oubli.toml:3:1: unknown field `allow_host`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_limit_names_the_key() {
+        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nlimits = { memory = \"64 XB\" }\n");
+        assert_eq!(
+            e,
+            "/etc/oubli/oubli.toml: systems.crm.limits.memory: \"64 XB\" is not a size (use e.g. 64MiB)"
+        );
+        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nlimits = { concurrency = 0 }\n");
+        assert!(
+            e.contains("systems.crm.limits.concurrency: must be between 1 and 64"),
+            "{e}"
+        );
+        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nlimits = { timeout = \"forever\" }\n");
+        assert!(e.contains("systems.crm.limits.timeout"), "{e}");
+    }
+
+    #[test]
+    fn grants_must_be_bare_origins() {
+        let e = err(
+            "[systems.crm]\nconnector = \"x.wasm\"\nallow_hosts = [\"https://a.example.com/api\"]\n",
+        );
+        assert!(
+            e.contains("systems.crm.allow_hosts") && e.contains("without a path"),
+            "{e}"
+        );
+        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nallow_hosts = [\"ftp://a.example.com\"]\n");
+        assert!(e.contains("only http and https"), "{e}");
+    }
+
+    #[test]
+    fn secret_needs_exactly_one_source_and_reports_unset_variables() {
+        let e = err(
+            "[systems.crm]\nconnector = \"x.wasm\"\nsecrets = { t = { env = \"A\", file = \"b\" } }\n",
+        );
+        assert!(e.contains("systems.crm.secrets.t: give exactly one"), "{e}");
+    }
+
+    #[test]
+    fn the_old_spelling_and_host_keys_are_refused_saying_why() {
+        let e = err("[plugins.crm]\npath = \"x.wasm\"\n");
+        assert!(e.contains("is now `[systems.NAME]`"), "{e}");
+        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nconfig = { \"oubli.region\" = \"FR\" }\n");
+        assert!(e.contains("provided by the host"), "{e}");
+        let e = err("[identifiers]\ndefault_region = \"ZZ\"\n");
+        assert!(e.contains("identifiers.default_region"), "{e}");
+    }
+
+    #[test]
+    fn missing_path_and_malformed_toml_are_one_line() {
+        let e = err("[systems.crm]\nenabled = true\n");
+        assert!(e.contains("missing field `connector`"), "{e}");
+        let e = err("[systems.crm\n");
+        assert!(e.starts_with("/etc/oubli/oubli.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("5 MB"), Ok(5_000_000));
+        assert!(parse_size("-1MiB").is_err());
+        assert!(parse_size("99999999999999GiB").is_err());
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("10").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The rights themselves: what must happen for a data subject, across every
+//! configured system. [`Rights`] is the one entry point: the CLI calls it
+//! now, the HTTP API and the workers will; none of them holds logic of its
+//! own, and everything here returns typed reports that they render.
+//!
+//! So far: [`locate`] (finding a subject everywhere), [`export`] (reading
+//! their records and attachments out into an encrypted ZIP), [`retry`]
+//! (calling connectors the way their systems ask), and checking the
+//! configured systems. The request lifecycle (plan, approve, execute,
+//! verify, evidence) goes here next, on top of them; a new right is a new
+//! module beside these with a method on [`Rights`].
+
+pub mod export;
+pub mod locate;
+pub mod retry;
+
+use crate::config::Config;
+use crate::identifiers::{IdentifierError, Identifiers, Region};
+use export::{ExportError, ExportReport};
+use locate::LocateReport;
+use oubli_crypto::file::Recipient;
+use oubli_model::Subject;
+use oubli_runtime::{
+    ComponentInfo, LoadError, MAX_INSTANCES, ConnectorInfo, Registry, Runtime, RuntimeOptions,
+};
+use retry::RetryPolicy;
+use serde::Serialize;
+use std::path::Path;
+use tokio::io::AsyncWrite;
+
+/// How the service is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Compile connectors in memory only, never touching the compiled-code
+    /// cache.
+    pub no_cache: bool,
+    /// How connector calls are retried.
+    pub retry: RetryPolicy,
+}
+
+/// The rights service: a configuration, its systems' connectors (loaded
+/// once, in parallel), and the operations on a subject.
+pub struct Rights {
+    config: Config,
+    registry: Registry,
+    retry: RetryPolicy,
+}
+
+/// One line of a systems check.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemCheck {
+    /// The integrator's name for the system.
+    pub system: String,
+    /// `ok`, `refused` or `disabled`.
+    pub status: CheckStatus,
+    /// Why it was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// What loaded, and what it was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<ConnectorInfo>,
+}
+
+/// Whether a system is usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    /// Loaded and configured.
+    Ok,
+    /// Its connector was refused.
+    Refused,
+    /// Disabled in the configuration.
+    Disabled,
+}
+
+/// Every system checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemsCheck {
+    /// One line per configured system, in name order.
+    pub systems: Vec<SystemCheck>,
+    /// Host-wide warnings (the systems' concurrency exceeding the instance
+    /// pool).
+    pub warnings: Vec<String>,
+}
+
+impl SystemsCheck {
+    /// Whether any system was refused.
+    pub fn has_refusals(&self) -> bool {
+        self.systems
+            .iter()
+            .any(|s| s.status == CheckStatus::Refused)
+    }
+}
+
+impl Rights {
+    /// Start the service: set up the runtime and load every enabled
+    /// system's connector at once. A connector that is refused does not
+    /// stop the others; [`Rights::check_systems`] says why.
+    pub async fn open(config: Config, options: Options) -> Result<Rights, LoadError> {
+        let runtime = Runtime::new(&RuntimeOptions {
+            cache_dir: config.runtime.cache_dir.clone(),
+            no_cache: options.no_cache,
+        })?;
+        Ok(Rights::with_runtime(config, &runtime, options.retry).await)
+    }
+
+    /// [`Rights::open`] on an existing runtime (tests and benches share
+    /// one).
+    pub async fn with_runtime(config: Config, runtime: &Runtime, retry: RetryPolicy) -> Rights {
+        let registry = Registry::load(runtime, &config.enabled_specs()).await;
+        Rights {
+            config,
+            registry,
+            retry,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The loaded connectors.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The retry policy for connector calls.
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// Normalise identifiers into a subject, reading national phone numbers
+    /// in `region` or else the configured default region.
+    pub fn subject(
+        &self,
+        given: &Identifiers,
+        region: Option<Region>,
+    ) -> Result<Subject, IdentifierError> {
+        given.normalise(region.or(self.config.identifiers.default_region))
+    }
+
+    /// Whether each configured system is usable, one line each, and
+    /// host-wide warnings.
+    pub fn check_systems(&self) -> SystemsCheck {
+        let systems = self
+            .config
+            .systems
+            .iter()
+            .map(|s| {
+                let loaded = self
+                    .registry
+                    .systems()
+                    .iter()
+                    .find(|l| l.name == s.name());
+                let (status, error, connector) = match (s.enabled, loaded.map(|l| &l.plugin)) {
+                    (false, _) => (CheckStatus::Disabled, None, None),
+                    (true, Some(Ok(p))) => (CheckStatus::Ok, None, Some(p.info().clone())),
+                    (true, Some(Err(e))) => (CheckStatus::Refused, Some(e.to_string()), None),
+                    (true, None) => (CheckStatus::Refused, Some("not loaded".into()), None),
+                };
+                SystemCheck {
+                    system: s.name().to_string(),
+                    status,
+                    error,
+                    connector,
+                }
+            })
+            .collect();
+        let concurrency: u32 = self
+            .config
+            .systems
+            .iter()
+            .filter(|s| s.enabled)
+            .map(|s| s.spec.limits.concurrency)
+            .sum();
+        let mut warnings = Vec::new();
+        if concurrency > MAX_INSTANCES {
+            warnings.push(format!(
+                "the systems' concurrency limits add up to {concurrency}, more than the {MAX_INSTANCES} instances the host runs at once: calls beyond that fail and are retried"
+            ));
+        }
+        SystemsCheck { systems, warnings }
+    }
+
+    /// Find `subject` in every system at once.
+    pub async fn locate(&self, subject: &Subject) -> LocateReport {
+        locate::locate(&self.config, &self.registry, subject, self.retry).await
+    }
+
+    /// Export everything `found` holds about `subject` as a ZIP encrypted
+    /// for `recipients`, streamed into `out`.
+    pub async fn export<W: AsyncWrite + Unpin>(
+        &self,
+        found: &LocateReport,
+        subject: &Subject,
+        recipients: &[Recipient],
+        request_id: &str,
+        out: W,
+    ) -> Result<ExportReport, ExportError> {
+        export::write_export(
+            &self.registry,
+            found,
+            subject,
+            recipients,
+            request_id,
+            &self.retry,
+            out,
+        )
+        .await
+    }
+}
+
+/// Read what a connector component is and asks for, outside any
+/// configuration (`oubli connector inspect`).
+pub async fn inspect_connector(path: &Path, no_cache: bool) -> Result<ComponentInfo, LoadError> {
+    let runtime = Runtime::new(&RuntimeOptions {
+        cache_dir: None,
+        no_cache,
+    })?;
+    runtime.inspect(path).await
+}

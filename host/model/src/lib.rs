@@ -1,0 +1,403 @@
+//! `oubli-model`: the host's own words for what connectors find and do.
+//!
+//! These types are the host's domain model, independent of any contract
+//! version: the runtime converts each WIT version's generated types to and
+//! from them (one conversion module per version), so the day the host serves
+//! `@0.1` and `@0.2` connectors side by side, nothing above the runtime
+//! changes. Their serde names are part of oubli's interface (the CLI's
+//! `--json`, later the HTTP API): values of enums take the contract's own
+//! spelling (`read-attachment`, `crm`, `not-found`), never Rust's; object
+//! keys are snake_case (`created_at`), so that `jq .created_at` works.
+//!
+//! This crate owns values only: no I/O, no wasmtime, no policy.
+//!
+//! ```
+//! use oubli_model::{Operation, SystemKind, Status};
+//! assert_eq!(serde_json::to_string(&Operation::ReadAttachment).unwrap(), "\"read-attachment\"");
+//! assert_eq!(serde_json::to_string(&SystemKind::Crm).unwrap(), "\"crm\"");
+//! assert_eq!(serde_json::to_string(&Status::NotFound).unwrap(), "{\"state\":\"not-found\"}");
+//! ```
+
+#![warn(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Milliseconds since the Unix epoch.
+pub type Timestamp = i64;
+
+/// A system-specific identifier of the subject (`crm.contact`, `1042`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExternalId {
+    /// Whose id it is (`crm.contact`, `genesys.external-contact`).
+    pub namespace: String,
+    /// The id itself.
+    pub id: String,
+}
+
+/// The person a request is about: every identifier the host normalised.
+/// Personal data: never log it, never put it in an error message.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// Email addresses, domain in IDNA ASCII, local part as given.
+    pub emails: Vec<String>,
+    /// Phone numbers in E.164 (`+33612345678`).
+    pub phones: Vec<String>,
+    /// Full names: hints for systems that search by name.
+    pub names: Vec<String>,
+    /// System-specific ids.
+    pub external_ids: Vec<ExternalId>,
+}
+
+impl fmt::Debug for Subject {
+    /// Counts only: a subject's identifiers are personal data, and `Debug`
+    /// output ends up in logs and panic messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Subject {{ {} emails, {} phones, {} names, {} external ids }}",
+            self.emails.len(),
+            self.phones.len(),
+            self.names.len(),
+            self.external_ids.len()
+        )
+    }
+}
+
+impl Subject {
+    /// Whether it holds nothing a system could search with (names alone do
+    /// not count: they are never enough to act on).
+    pub fn is_unsearchable(&self) -> bool {
+        self.emails.is_empty() && self.phones.is_empty() && self.external_ids.is_empty()
+    }
+}
+
+/// One record in one system: its kind (`contact`, `conversation`) and the
+/// system's id for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordRef {
+    /// The connector's name for the kind of record.
+    pub kind: String,
+    /// The system's id.
+    pub id: String,
+}
+
+/// A record a search found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Located {
+    /// Which record.
+    pub reference: RecordRef,
+    /// A short description from the connector (untrusted text).
+    pub summary: String,
+    /// When the system created it, if it says.
+    pub created_at: Option<Timestamp>,
+    /// Why the system must keep it, when it must (untrusted text).
+    pub hold: Option<String>,
+}
+
+/// One field of an exported record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    /// The connector's field name.
+    pub name: String,
+    /// The data category it belongs to (one of the manifest's).
+    pub category: String,
+    /// The value, as text.
+    pub value: String,
+}
+
+/// A file attached to a record (a call recording, an email), read in chunks
+/// with `read-attachment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Its name within the record.
+    pub name: String,
+    /// Its media type (`audio/wav`).
+    pub media_type: String,
+    /// Its size in bytes, when the system says.
+    pub size: Option<u64>,
+}
+
+/// A record's personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exported {
+    /// Which record.
+    pub reference: RecordRef,
+    /// Its fields.
+    pub fields: Vec<Field>,
+    /// Its attachments.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A correction of one field (`None` clears it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The field.
+    pub field: String,
+    /// Its new value.
+    pub new_value: Option<String>,
+}
+
+/// How to erase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EraseMode {
+    /// Remove the record.
+    Delete,
+    /// Keep the record, replace its personal data.
+    Anonymise,
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "detail", rename_all = "kebab-case")]
+pub enum Status {
+    /// Done, and checked by the connector.
+    Done,
+    /// Kept on purpose; the reason.
+    Retained(String),
+    /// The record does not exist (any more).
+    NotFound,
+    /// An asynchronous job was accepted; its ticket for `poll`.
+    Pending(String),
+}
+
+/// The outcome for one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Which record.
+    pub reference: RecordRef,
+    /// What happened.
+    pub status: Status,
+}
+
+/// A connector's own error: what its system answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum ConnectorError {
+    /// The system is down or unreachable; try later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The system asks to wait this many seconds.
+    #[error("rate-limited: retry after {0}s")]
+    RateLimited(u32),
+    /// Credentials refused or missing.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The system cannot do this through its API.
+    #[error("not supported: {0}")]
+    NotSupported(String),
+    /// The input was refused.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// The connector failed.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ConnectorError {
+    /// The contract's name of the variant (`rate-limited`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorError::Unavailable(_) => "unavailable",
+            ConnectorError::RateLimited(_) => "rate-limited",
+            ConnectorError::Denied(_) => "denied",
+            ConnectorError::NotSupported(_) => "not-supported",
+            ConnectorError::Invalid(_) => "invalid",
+            ConnectorError::Internal(_) => "internal",
+        }
+    }
+
+    /// The same error with its message passed through `f` (a rate limit has
+    /// none).
+    pub fn map_message(self, f: impl Fn(String) -> String) -> ConnectorError {
+        match self {
+            ConnectorError::Unavailable(m) => ConnectorError::Unavailable(f(m)),
+            ConnectorError::RateLimited(s) => ConnectorError::RateLimited(s),
+            ConnectorError::Denied(m) => ConnectorError::Denied(f(m)),
+            ConnectorError::NotSupported(m) => ConnectorError::NotSupported(f(m)),
+            ConnectorError::Invalid(m) => ConnectorError::Invalid(f(m)),
+            ConnectorError::Internal(m) => ConnectorError::Internal(f(m)),
+        }
+    }
+}
+
+/// What kind of system a connector talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SystemKind {
+    /// A contact-center platform (ACD).
+    Acd,
+    /// An outbound dialer.
+    Dialer,
+    /// Email.
+    Email,
+    /// Ticketing.
+    Ticketing,
+    /// A CRM.
+    Crm,
+    /// Call recording.
+    Recording,
+    /// Anything else.
+    Other,
+}
+
+/// An operation of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// Find a subject's records.
+    Locate,
+    /// Read records' personal data.
+    Export,
+    /// Read an attachment in chunks.
+    ReadAttachment,
+    /// Correct fields.
+    Rectify,
+    /// Delete or anonymise.
+    Erase,
+    /// Restrict processing.
+    Restrict,
+    /// Follow an asynchronous job.
+    Poll,
+}
+
+/// The contract's name of a value (`read-attachment`, `crm`): its serde
+/// form, for human output that must match the JSON.
+///
+/// ```
+/// assert_eq!(oubli_model::wire_name(&oubli_model::Operation::ReadAttachment), "read-attachment");
+/// ```
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A category of personal data a connector handles, with what GDPR asks the
+/// controller to say about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataCategory {
+    /// Its name, used in fields.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// Why it is processed.
+    pub purposes: Vec<String>,
+    /// How long it is kept, or the criteria.
+    pub retention: String,
+    /// Who receives it.
+    pub recipients: Vec<String>,
+    /// Whether it falls under portability (Art. 20).
+    pub portable: bool,
+}
+
+/// A configuration key a connector reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    /// The key.
+    pub name: String,
+    /// What it means.
+    pub description: String,
+    /// Whether the connector cannot work without it.
+    pub required: bool,
+}
+
+/// What a connector says about itself (untrusted text, all of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// A stable id (`genesys-cloud`).
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The contract version it was built against.
+    pub wit_version: String,
+    /// What it talks to.
+    pub system_kind: SystemKind,
+    /// The operations it offers.
+    pub operations: Vec<Operation>,
+    /// The data categories it handles.
+    pub categories: Vec<DataCategory>,
+    /// The outbound hosts it asks for (patterns).
+    pub outbound_hosts: Vec<String>,
+    /// The configuration keys it reads.
+    pub config_keys: Vec<ConfigKey>,
+    /// The secrets it asks for, by name.
+    pub secrets: Vec<String>,
+}
+
+impl Manifest {
+    /// Whether it offers an operation.
+    pub fn offers(&self, op: Operation) -> bool {
+        self.operations.contains(&op)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_subject_shows_counts_not_identifiers() {
+        let s = Subject {
+            emails: vec!["ada@example.com".into()],
+            phones: vec!["+33612345678".into()],
+            ..Default::default()
+        };
+        let d = format!("{s:?}");
+        assert!(!d.contains("ada") && !d.contains("612"), "{d}");
+        assert!(d.contains("1 emails"), "{d}");
+    }
+
+    #[test]
+    fn wire_names_are_the_contracts() {
+        let ops: Vec<String> = [
+            Operation::Locate,
+            Operation::Export,
+            Operation::ReadAttachment,
+            Operation::Rectify,
+            Operation::Erase,
+            Operation::Restrict,
+            Operation::Poll,
+        ]
+        .iter()
+        .map(wire_name)
+        .collect();
+        assert_eq!(
+            ops,
+            [
+                "locate",
+                "export",
+                "read-attachment",
+                "rectify",
+                "erase",
+                "restrict",
+                "poll"
+            ]
+        );
+        assert_eq!(wire_name(&EraseMode::Anonymise), "anonymise");
+        assert_eq!(
+            serde_json::to_value(Status::Retained("kept".into())).unwrap(),
+            serde_json::json!({"state": "retained", "detail": "kept"})
+        );
+        assert_eq!(
+            serde_json::to_value(ConnectorError::RateLimited(3)).unwrap(),
+            serde_json::json!({"kind": "rate-limited", "detail": 3})
+        );
+        let l = Located {
+            reference: RecordRef {
+                kind: "contact".into(),
+                id: "1".into(),
+            },
+            summary: "s".into(),
+            created_at: Some(1),
+            hold: None,
+        };
+        let v = serde_json::to_value(&l).unwrap();
+        assert_eq!(v["created_at"], 1);
+    }
+}

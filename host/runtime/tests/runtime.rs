@@ -1,0 +1,823 @@
+//! The plugin runtime against real components built with the host
+//! (`plugins/testing/*`, `plugins/example-rest`): sandbox limits, network
+//! grants, load checks, and one connector against a local HTTP server.
+
+use oubli_model::{ConnectorError, EraseMode, ExternalId, Located, RecordRef, Status, Subject};
+use oubli_runtime::{CallError, LoadError, Origin, Connector, ConnectorSpec, Runtime, RuntimeOptions};
+use oubli_testing::plugins as built_plugins;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// One engine for the whole test binary, as in the product (one per process).
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::new(&RuntimeOptions {
+            cache_dir: None,
+            no_cache: true,
+        })
+        .expect("runtime starts")
+    })
+}
+
+/// Load plugin `name` from the built component `wasm`, with what
+/// `configure` grants it (nothing by default).
+async fn load(
+    name: &str,
+    wasm: &str,
+    configure: impl FnOnce(&mut ConnectorSpec),
+) -> Result<Connector, LoadError> {
+    let mut spec = ConnectorSpec::new(name, wasm);
+    configure(&mut spec);
+    runtime().load(&spec).await
+}
+
+async fn hostile(configure: impl FnOnce(&mut ConnectorSpec)) -> Connector {
+    load("hostile", built_plugins::HOSTILE, configure)
+        .await
+        .expect("hostile plugin loads")
+}
+
+/// Grant nothing.
+fn none(_: &mut ConnectorSpec) {}
+
+/// Grant an origin (and loopback addresses when `loopback`).
+fn grant(s: &mut ConnectorSpec, origin: &str, loopback: bool) {
+    s.grants.hosts.push(Origin::parse(origin).unwrap());
+    s.grants.allow_loopback = loopback;
+}
+
+/// Set a configuration value.
+fn set(s: &mut ConnectorSpec, key: &str, value: &str) {
+    s.settings.insert(key.into(), value.into());
+}
+
+/// Grant a secret read from a new file holding `value`.
+fn secret(s: &mut ConnectorSpec, key: &str, value: &str, dir: &Path) {
+    let path = dir.join(key);
+    std::fs::write(&path, value).unwrap();
+    s.secrets
+        .insert(key.into(), oubli_runtime::SecretSource::File(path));
+}
+
+fn mode(name: &str) -> Subject {
+    Subject {
+        names: vec![name.into()],
+        emails: vec!["ada@example.com".into()],
+        ..Default::default()
+    }
+}
+
+fn fetch(url: &str) -> Subject {
+    Subject {
+        names: vec!["fetch".into()],
+        external_ids: vec![ExternalId {
+            namespace: "url".into(),
+            id: url.into(),
+        }],
+        ..Default::default()
+    }
+}
+
+/// A TCP listener that counts connections and answers each with a small JSON
+/// body, to prove what did (or did not) reach it.
+async fn counting_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = r#"{"reached":true}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+fn summary(r: Result<Vec<Located>, CallError>) -> String {
+    let located = r.expect("call succeeds");
+    assert_eq!(located.len(), 1);
+    located[0].summary.clone()
+}
+
+#[tokio::test]
+async fn trivial_plugin_answers_locate() {
+    let p = load("trivial", built_plugins::TRIVIAL, none).await.unwrap();
+    assert_eq!(p.manifest().id, "trivial");
+    let found = p
+        .locate(&Subject {
+            emails: vec!["a@x.org".into(), "bob@example.com".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|l| l.reference.id.as_str()).collect();
+    assert_eq!(ids, ["7", "15"]);
+    // Operations it does not implement answer not-supported from the SDK.
+    let e = p
+        .erase(
+            &[RecordRef {
+                kind: "x".into(),
+                id: "1".into(),
+            }],
+            EraseMode::Delete,
+        )
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(CallError::Connector(ConnectorError::NotSupported(_)))
+        ),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn infinite_loop_times_out_within_the_deadline_and_the_next_call_succeeds() {
+    let p = hostile(|s| s.limits.timeout = Duration::from_millis(300)).await;
+    let start = Instant::now();
+    let r = p.locate(&mode("loop")).await;
+    let took = start.elapsed();
+    assert!(matches!(r, Err(CallError::Timeout(_))), "{r:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "stopped early: {took:?}"
+    );
+    // Without the deadline the loop never ends; the bound leaves room for a
+    // busy machine.
+    assert!(took < Duration::from_secs(10), "not stopped: {took:?}");
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn memory_growth_is_stopped_at_the_limit() {
+    let p = hostile(|s| s.limits.memory = 32 << 20).await;
+    let r = p.locate(&mode("grow")).await;
+    assert_eq!(r, Err(CallError::MemoryLimit(32 << 20)));
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn panic_and_deep_recursion_trap_without_harming_the_host() {
+    let p = hostile(none).await;
+    let r = p.locate(&mode("panic")).await;
+    assert!(
+        matches!(&r, Err(CallError::Trap(m)) if m.contains("unreachable")),
+        "{r:?}"
+    );
+    // Rust guests keep large frames on a shadow stack in linear memory, so
+    // deep recursion ends either in wasm's own stack-overflow trap or in an
+    // out-of-bounds access below the shadow stack; both are contained.
+    let r = p.locate(&mode("recurse")).await;
+    assert!(
+        matches!(&r, Err(CallError::Trap(m)) if m == "stack overflow" || m.contains("out of bounds memory access")),
+        "{r:?}"
+    );
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn a_huge_result_is_refused() {
+    let p = hostile(|s| {
+        s.limits.memory = 64 << 20;
+        s.limits.max_output = 1 << 20;
+    }).await;
+    let r = p.locate(&mode("huge")).await;
+    assert!(
+        matches!(r, Err(CallError::OutputTooLarge { size, limit: 1048576 }) if size > 8_000_000),
+        "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_state_survives_between_operations() {
+    let p = hostile(none).await;
+    assert_eq!(summary(p.locate(&mode("remember")).await), "nothing");
+    // A long-lived instance would answer "ada@example.com" here.
+    assert_eq!(summary(p.locate(&mode("remember")).await), "nothing");
+}
+
+/// A `Write` into shared memory, to capture what the host logs.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_log_flood_is_capped_and_the_call_completes() {
+    use oubli_runtime::capability::log::{MAX_LOG_MESSAGE, MAX_LOGS_PER_CALL};
+    // The plugin logs 10,000 lines of 4 KiB (40 MiB). Everything this
+    // (single-threaded) test runs logs into `log`, at every level.
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let p = hostile(none).await;
+    assert_eq!(summary(p.locate(&mode("log-flood")).await), "flooded");
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("yyyy")).collect();
+    assert_eq!(lines.len(), MAX_LOGS_PER_CALL as usize - 1, "one line per kept message");
+    assert!(
+        lines.iter().all(|l| l.len() < MAX_LOG_MESSAGE + 200),
+        "each message is cut"
+    );
+    assert!(text.contains("log limit of 200 messages per call reached"));
+    assert!(text.len() < (MAX_LOGS_PER_CALL as usize + 10) * (MAX_LOG_MESSAGE + 200));
+}
+
+#[tokio::test]
+async fn request_to_an_ungranted_host_is_denied_and_nothing_arrives() {
+    let (addr, hits) = counting_server().await;
+    let p = hostile(none).await;
+    let r = p.locate(&fetch(&format!("http://{addr}/people"))).await;
+    assert!(
+        matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("not granted")),
+        "{r:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_granted_name_resolving_to_loopback_is_denied_without_a_loopback_grant() {
+    let (addr, hits) = counting_server().await;
+    let origin = format!("http://localhost:{}", addr.port());
+    let p = hostile(|s| {
+        grant(s, &origin, false);
+        set(s, "request_host", &origin);
+    })
+    .await;
+    assert!(
+        p.warnings().iter().all(|w| !w.contains("asks for http")),
+        "{:?}",
+        p.warnings()
+    );
+    let r = p.locate(&fetch(&format!("{origin}/x"))).await;
+    assert!(
+        matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("range not granted")),
+        "{r:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_granted_loopback_host_is_reached() {
+    let (addr, hits) = counting_server().await;
+    let origin = format!("http://127.0.0.1:{}", addr.port());
+    let p = hostile(|s| {
+        grant(s, &origin, true);
+        set(s, "request_host", &origin);
+    })
+    .await;
+    assert_eq!(
+        summary(p.locate(&fetch(&format!("{origin}/x"))).await),
+        r#"{"reached":true}"#
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_grant_the_manifest_does_not_ask_for_stays_unreachable() {
+    let (addr, hits) = counting_server().await;
+    let origin = format!("http://127.0.0.1:{}", addr.port());
+    let p = hostile(|s| grant(s, &origin, true))
+    .await;
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w.contains("does not ask for it")),
+        "{:?}",
+        p.warnings()
+    );
+    let r = p.locate(&fetch(&format!("{origin}/x"))).await;
+    assert!(
+        matches!(r, Err(CallError::Connector(ConnectorError::Denied(_)))),
+        "{r:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_manifest_asking_for_an_ungranted_host_is_reported() {
+    let p = hostile(|s| set(s, "request_host", "https://api.mypurecloud.com")).await;
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w
+                == "the connector asks for https://api.mypurecloud.com:443, which is not granted"),
+        "{:?}",
+        p.warnings()
+    );
+}
+
+#[tokio::test]
+async fn an_import_the_host_does_not_provide_is_refused_naming_it() {
+    let e = load("bad", built_plugins::BAD_IMPORT, none)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&e, LoadError::UnknownImport { import, .. } if import == "test:bad/raw-socket"),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("imports `test:bad/raw-socket`, which this host does not provide"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_contract_version_is_refused() {
+    let e = load("hostile", built_plugins::HOSTILE, |s| {
+        set(s, "wit_version", "0.2.0")
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "hostile: built against contract version \"0.2.0\"; this host serves 0.1.0"
+    );
+}
+
+#[tokio::test]
+async fn secrets_reach_the_plugin_only_when_asked_for_and_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = hostile(|s| {
+        secret(s, "token", "s3cr3t-value", dir.path());
+        secret(s, "other", "unrelated", dir.path());
+    })
+    .await;
+    assert_eq!(summary(p.locate(&mode("secret")).await), "s3cr3t-value");
+    assert_eq!(p.info().secrets, vec!["token".to_string()]);
+    assert!(
+        p.warnings()
+            .iter()
+            .any(|w| w.contains("secret `other` is granted but not asked for"))
+    );
+    let shown = format!("{:?}", p.info());
+    assert!(!shown.contains("s3cr3t-value"), "secret in Debug output");
+}
+
+#[tokio::test]
+async fn an_unset_secret_variable_refuses_the_plugin_naming_the_key() {
+    let e = load("hostile", built_plugins::HOSTILE, |s| {
+        s.secrets.insert(
+            "token".into(),
+            oubli_runtime::SecretSource::Env("OUBLI_TEST_NEVER_SET".into()),
+        );
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "hostile: secret `token`: environment variable OUBLI_TEST_NEVER_SET is not set (or not UTF-8)"
+    );
+}
+
+#[tokio::test]
+async fn files_that_are_not_components_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("module.wasm");
+    // The smallest core module: magic + version 1.
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let e = load("m", module.to_str().unwrap(), none)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("a core WebAssembly module, not a component"),
+        "{e}"
+    );
+
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"#!/bin/sh\necho pwned\n").unwrap();
+    let e = load("g", garbage.to_str().unwrap(), none)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not a WebAssembly file"), "{e}");
+
+    let truncated = dir.path().join("truncated.wasm");
+    let bytes = std::fs::read(built_plugins::TRIVIAL).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load("t", truncated.to_str().unwrap(), none)
+        .await
+        .err()
+        .unwrap();
+    assert!(matches!(e, LoadError::Compile { .. }), "{e:?}");
+    assert!(!e.to_string().contains('\n'));
+
+    let missing = dir.path().join("missing.wasm");
+    let e = load("x", missing.to_str().unwrap(), none)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("cannot read {}", missing.display())),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn compiled_code_is_cached_by_digest() {
+    use oubli_runtime::cache::CacheOutcome;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::new(&RuntimeOptions {
+        cache_dir: Some(dir.path().join("compiled")),
+        no_cache: false,
+    })
+    .unwrap();
+    let path = Path::new(built_plugins::TRIVIAL);
+    let (_, digest, first) = rt.compile(path).unwrap();
+    let (_, _, second) = rt.compile(path).unwrap();
+    assert_eq!((first, second), (CacheOutcome::Compiled, CacheOutcome::Hit));
+    let entries: Vec<_> = std::fs::read_dir(dir.path().join("compiled"))
+        .unwrap()
+        .collect();
+    assert_eq!(entries.len(), 1);
+    let name = entries[0]
+        .as_ref()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    assert!(name.starts_with(&hex_of(&digest)), "{name}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("compiled"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    // A corrupted entry is discarded and recompiled, never trusted.
+    let entry = entries[0].as_ref().unwrap().path();
+    std::fs::write(&entry, b"not compiled code").unwrap();
+    let (_, _, third) = rt.compile(path).unwrap();
+    assert_eq!(third, CacheOutcome::Compiled);
+}
+
+fn hex_of(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn concurrent_calls_each_get_their_own_instance() {
+    let p = Arc::new(hostile(|s| s.limits.concurrency = 3).await);
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let p = p.clone();
+        tasks.push(tokio::spawn(async move {
+            let subject = Subject {
+                names: vec!["remember".into()],
+                emails: vec![format!("person{i}@example.com")],
+                ..Default::default()
+            };
+            summary(p.locate(&subject).await)
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), "nothing");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_concurrency_limit_queues_extra_calls() {
+    // Two busy loops of 200 ms on two worker threads: with a limit of 1 they
+    // must run one after the other. (Without the limit they would overlap;
+    // only the lower bound is asserted, which load on the machine cannot
+    // break.)
+    async fn two_loops(limit: u32) -> Duration {
+        let p = Arc::new(
+            hostile(|s| {
+                s.limits.concurrency = limit;
+                s.limits.timeout = Duration::from_millis(200);
+            })
+            .await,
+        );
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let p = p.clone();
+                tokio::spawn(async move { p.locate(&mode("loop")).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(matches!(t.await.unwrap(), Err(CallError::Timeout(_))));
+        }
+        start.elapsed()
+    }
+    let queued = two_loops(1).await;
+    assert!(
+        queued >= Duration::from_millis(400),
+        "limit 1 ran in parallel: {queued:?}"
+    );
+}
+
+mod people_directory {
+    //! The example connector against a local stand-in of its REST API
+    //! (`oubli_testing::people_directory`).
+    use super::*;
+    use oubli_testing::people_directory::serve;
+
+    async fn connector(addr: SocketAddr) -> Connector {
+        let dir = tempfile::tempdir().unwrap();
+        load("people", built_plugins::EXAMPLE_REST, |s| {
+            grant(s, &format!("http://127.0.0.1:{}", addr.port()), true);
+            set(s, "base_url", &format!("http://127.0.0.1:{}/api", addr.port()));
+            secret(s, "token", "dir-token", dir.path());
+        })
+        .await
+        .expect("example connector loads")
+    }
+
+    fn ada() -> Subject {
+        Subject {
+            emails: vec!["ada+calls@example.com".into()],
+            phones: vec!["+33612345678".into()],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn locate_export_rectify_erase() {
+        let (addr, dir) = serve().await;
+        let p = connector(addr).await;
+        assert!(p.warnings().is_empty(), "{:?}", p.warnings());
+
+        // Both records share the phone; the '+' in the email survives
+        // percent-encoding; the one under legal hold says so.
+        let found = p.locate(&ada()).await.unwrap();
+        let ids: Vec<_> = found.iter().map(|l| l.reference.id.as_str()).collect();
+        assert_eq!(ids, ["p1", "p2"]);
+        assert_eq!(found[0].created_at, Some(1_700_000_000_000));
+        assert_eq!(
+            found[1].hold.as_deref(),
+            Some("unpaid invoice under dispute")
+        );
+
+        let refs: Vec<RecordRef> = found.iter().map(|l| l.reference.clone()).collect();
+        let exported = p.export(&refs).await.unwrap();
+        let notes = exported[0]
+            .fields
+            .iter()
+            .find(|f| f.name == "notes")
+            .unwrap();
+        assert_eq!(notes.value, "prefers email");
+        assert!(
+            exported[1].fields.iter().all(|f| f.name != "notes"),
+            "empty fields are skipped"
+        );
+
+        let outcome = p
+            .rectify(
+                &refs[0],
+                &[oubli_model::Change {
+                    field: "name".into(),
+                    new_value: Some("Ada King".into()),
+                }],
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcome.status, Status::Done);
+        let again = p.export(&refs[..1]).await.unwrap();
+        assert!(
+            again[0]
+                .fields
+                .iter()
+                .any(|f| f.name == "name" && f.value == "Ada King")
+        );
+
+        let outcomes = p.erase(&refs, EraseMode::Delete).await.unwrap();
+        assert_eq!(outcomes[0].status, Status::Done);
+        assert!(matches!(&outcomes[1].status, Status::Retained(r) if r.contains("legal hold")));
+        let left = p.locate(&ada()).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].reference.id, "p2");
+        let gone = p.erase(&refs[..1], EraseMode::Delete).await.unwrap();
+        assert_eq!(gone[0].status, Status::NotFound);
+        assert!(dir.requests.load(Ordering::SeqCst) >= 4);
+    }
+
+    #[tokio::test]
+    async fn rate_limiting_surfaces_retry_after() {
+        let (addr, dir) = serve().await;
+        let p = connector(addr).await;
+        dir.throttle.store(1, Ordering::SeqCst);
+        let r = p.locate(&ada()).await;
+        assert_eq!(r, Err(CallError::Connector(ConnectorError::RateLimited(7))));
+        assert!(r.unwrap_err().is_transient());
+        assert_eq!(p.locate(&ada()).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_token_is_denied() {
+        let (addr, _dir) = serve().await;
+        let p = load("people", built_plugins::EXAMPLE_REST, |s| {
+            grant(s, &format!("http://127.0.0.1:{}", addr.port()), true);
+            set(s, "base_url", &format!("http://127.0.0.1:{}/api", addr.port()));
+        })
+        .await
+        .unwrap();
+        let r = p.locate(&ada()).await;
+        assert!(
+            matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("HTTP 401") && !m.contains("ada")),
+            "{r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_required_config_key_is_checked_at_load() {
+        let e = load("people", built_plugins::EXAMPLE_REST, none)
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("people: required configuration key `base_url` is not set"),
+            "{e}"
+        );
+    }
+}
+
+mod misbehaving_server {
+    //! The SDK's HTTP client, through the example connector, against a server
+    //! that answers badly: every failure is a connector error with a useful
+    //! message, and the host keeps serving.
+    use super::*;
+    use axum::Router;
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+
+    async fn serve(answer: fn() -> Response) -> SocketAddr {
+        let app = Router::new().route("/api/people", get(move || async move { answer() }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        addr
+    }
+
+    /// The example connector pointed at `addr`, then one `locate`.
+    async fn locate_at(
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Vec<Located>, CallError> {
+        let p = load("people", built_plugins::EXAMPLE_REST, |s| {
+            grant(s, &format!("http://127.0.0.1:{}", addr.port()), true);
+            set(s, "base_url", &format!("http://127.0.0.1:{}/api", addr.port()));
+            s.limits.timeout = timeout;
+            s.limits.memory = 128 << 20;
+        })
+        .await
+        .unwrap();
+        p.locate(&Subject {
+            emails: vec!["ada@example.com".into()],
+            ..Default::default()
+        })
+        .await
+    }
+
+    async fn locate_against(
+        answer: fn() -> Response,
+        timeout: Duration,
+    ) -> Result<Vec<Located>, CallError> {
+        locate_at(serve(answer).await, timeout).await
+    }
+
+    fn connector_error(r: Result<Vec<Located>, CallError>) -> ConnectorError {
+        match r {
+            Err(CallError::Connector(e)) => e,
+            other => panic!("expected a connector error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn malformed_json_is_an_internal_error_saying_where() {
+        let e = connector_error(
+            locate_against(
+                || (StatusCode::OK, "{\"people\": [ {\"id\": ").into_response(),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("not the expected JSON") && m.contains("truncated")),
+            "{e:?}"
+        );
+        let e = connector_error(
+            locate_against(
+                || (StatusCode::OK, "{\"persons\": []}").into_response(),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Internal(m) if m.contains("unexpected shape")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_unexpected_statuses_are_classified() {
+        let e = connector_error(
+            locate_against(|| StatusCode::SERVICE_UNAVAILABLE.into_response(), Duration::from_secs(10)).await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Unavailable(m) if m.contains("HTTP 503")),
+            "{e:?}"
+        );
+        let e = connector_error(
+            locate_against(|| StatusCode::IM_A_TEAPOT.into_response(), Duration::from_secs(10)).await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Invalid(m) if m.contains("HTTP 418")),
+            "{e:?}"
+        );
+        // Retry-After as an HTTP date in the past: retry now.
+        let e = connector_error(
+            locate_against(
+                || {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")],
+                    )
+                        .into_response()
+                },
+                Duration::from_secs(10),
+            )
+            .await,
+        );
+        assert_eq!(e, ConnectorError::RateLimited(0));
+    }
+
+    #[tokio::test]
+    async fn a_huge_body_is_refused_by_the_client() {
+        let e = connector_error(
+            locate_against(
+                || (StatusCode::OK, vec![b' '; 20 << 20]).into_response(),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
+        assert!(
+            matches!(&e, ConnectorError::Unavailable(m) if m.contains("larger than")),
+            "{e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_hits_the_plugin_deadline() {
+        let addr = {
+            // Accepts connections and never writes a byte.
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move {
+                let mut held = Vec::new();
+                while let Ok((sock, _)) = listener.accept().await {
+                    held.push(sock);
+                }
+            });
+            addr
+        };
+        let start = Instant::now();
+        let r = locate_at(addr, Duration::from_millis(300)).await;
+        assert!(matches!(r, Err(CallError::Timeout(_))), "{r:?}");
+        // Without the deadline the call would wait forever.
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+}

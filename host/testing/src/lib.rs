@@ -1,0 +1,46 @@
+//! `oubli-testing`: what oubli's test suites share, so no helper is written
+//! twice. Used only as a dev-dependency: never by the product.
+//!
+//! - [`plugins`]: paths of every plugin component built from `plugins/`
+//!   (the reference connectors, `example-rest`, and the test plugins in
+//!   `plugins/testing/`: `trivial`, `hostile`, `bad-import`).
+//! - [`decrypt_py`]: runs the independent reader, `docs/decrypt.py`.
+//! - [`repo_root`]: the repository, for files tests read (docs, examples).
+//! - [`people_directory`]: a stand-in of the REST API `example-rest` talks to.
+//!
+//! It depends on none of oubli's own crates, so any of them can use it
+//! without a dependency cycle.
+
+#![warn(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub mod people_directory;
+
+/// Paths of the built plugin components, by crate name in `plugins/`.
+pub mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("host/testing sits two levels below the root")
+        .to_path_buf()
+}
+
+/// Decrypt `input` into `output` with `docs/decrypt.py` (Python's
+/// `cryptography` package; CI installs it) and the PEM private key `key`.
+pub fn decrypt_py(key: &Path, input: &Path, output: &Path) -> Output {
+    Command::new("python3")
+        .arg(repo_root().join("docs/decrypt.py"))
+        .arg("--key")
+        .arg(key)
+        .arg(input)
+        .arg(output)
+        .output()
+        .expect("python3 runs (CI installs it with the `cryptography` package)")
+}

@@ -1,7 +1,0 @@
-//! Integration tests of the host: one test binary (one link of wasmtime),
-//! one module per area.
-
-mod cli;
-mod connectors;
-mod crypto;
-mod runtime;
