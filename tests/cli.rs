@@ -194,7 +194,12 @@ fn inspect_shows_the_manifest() {
 fn json_output_speaks_the_contracts_names() {
     let dir = tempfile::tempdir().unwrap();
     let out = oubli(
-        &["connector", "inspect", "--json", built_plugins::EXAMPLE_REST],
+        &[
+            "connector",
+            "inspect",
+            "--json",
+            built_plugins::EXAMPLE_REST,
+        ],
         dir.path(),
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
@@ -237,7 +242,12 @@ fn json_output_speaks_the_contracts_names() {
         ]
     );
     let out = oubli(
-        &["connector", "inspect", "--json", built_plugins::GENESYS_CLOUD],
+        &[
+            "connector",
+            "inspect",
+            "--json",
+            built_plugins::GENESYS_CLOUD,
+        ],
         dir.path(),
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
@@ -317,10 +327,7 @@ mod keys_and_export {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = run(
-            &["decrypt", "--key", &key, "bundle.enc", "back.json"],
-            d,
-        );
+        let out = run(&["decrypt", "--key", &key, "bundle.enc", "back.json"], d);
         assert!(
             out.status.success(),
             "{}",
@@ -330,7 +337,14 @@ mod keys_and_export {
         assert!(String::from_utf8_lossy(&out.stderr).contains("export-bundle, request req-9"));
         // The old spelling still works (hidden, for one release).
         let out = run(
-            &["export", "decrypt", "--key", &key, "bundle.enc", "again.json"],
+            &[
+                "export",
+                "decrypt",
+                "--key",
+                &key,
+                "bundle.enc",
+                "again.json",
+            ],
             d,
         );
         assert!(out.status.success());
@@ -364,12 +378,9 @@ mod keys_and_export {
         let public = key.replace(".pem", ".pub.pem");
         std::fs::write(d.join("plain.txt"), vec![b'x'; 50_000]).unwrap();
         assert!(
-            run(
-                &["encrypt", "--to", &public, "plain.txt", "c.enc"],
-                d
-            )
-            .status
-            .success()
+            run(&["encrypt", "--to", &public, "plain.txt", "c.enc"], d)
+                .status
+                .success()
         );
         let ct = std::fs::read(d.join("c.enc")).unwrap();
 
@@ -563,12 +574,7 @@ mod locate {
 fn a_closed_stdout_ends_quietly_instead_of_reporting_an_internal_error() {
     // `oubli connector inspect … | head -0`: the reader is gone before oubli writes.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
-        .args([
-            "connector",
-            "inspect",
-            "--no-cache",
-            built_plugins::TRIVIAL,
-        ])
+        .args(["connector", "inspect", "--no-cache", built_plugins::TRIVIAL])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -391,7 +391,11 @@ async fn download(
     }
 }
 
-async fn api(State(j): State<Arc<Jmap>>, _auth: Auth<JmapServer>, JsonBody(req, ..): JsonBody<JmapServer>) -> Response {
+async fn api(
+    State(j): State<Arc<Jmap>>,
+    _auth: Auth<JmapServer>,
+    JsonBody(req, ..): JsonBody<JmapServer>,
+) -> Response {
     let (Some(using), Some(calls)) = (req["using"].as_array(), req["methodCalls"].as_array())
     else {
         return problem("notRequest", "The request is not a JMAP Request object.");

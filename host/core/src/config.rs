@@ -29,7 +29,7 @@
 use crate::identifiers::Region;
 use oubli_runtime::capability::settings::HOST_PREFIX;
 use oubli_runtime::{
-    Limits, MAX_CONCURRENCY, MAX_MEMORY, MAX_TIMEOUT, NetworkGrants, Origin, ConnectorSpec,
+    ConnectorSpec, Limits, MAX_CONCURRENCY, MAX_MEMORY, MAX_TIMEOUT, NetworkGrants, Origin,
     SecretSource,
 };
 use serde::Deserialize;
@@ -225,7 +225,8 @@ impl Config {
         if raw.plugins.is_some() {
             return Err(invalid(
                 "plugins".into(),
-                "`[plugins.NAME]` is now `[systems.NAME]`, and its `path` is now `connector`".into(),
+                "`[plugins.NAME]` is now `[systems.NAME]`, and its `path` is now `connector`"
+                    .into(),
             ));
         }
         let default_region = match &raw.identifiers.default_region {
@@ -329,7 +330,10 @@ fn host_settings(region: Option<Region>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     if let Some(r) = region {
         out.insert(format!("{HOST_PREFIX}region"), r.code().to_string());
-        out.insert(format!("{HOST_PREFIX}calling-code"), r.calling_code().to_string());
+        out.insert(
+            format!("{HOST_PREFIX}calling-code"),
+            r.calling_code().to_string(),
+        );
         if let Some(t) = r.trunk_prefix() {
             out.insert(format!("{HOST_PREFIX}trunk-prefix"), t.to_string());
         }
@@ -527,7 +531,8 @@ mod tests {
             e.contains("systems.crm.allow_hosts") && e.contains("without a path"),
             "{e}"
         );
-        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nallow_hosts = [\"ftp://a.example.com\"]\n");
+        let e =
+            err("[systems.crm]\nconnector = \"x.wasm\"\nallow_hosts = [\"ftp://a.example.com\"]\n");
         assert!(e.contains("only http and https"), "{e}");
     }
 
@@ -543,7 +548,8 @@ mod tests {
     fn the_old_spelling_and_host_keys_are_refused_saying_why() {
         let e = err("[plugins.crm]\npath = \"x.wasm\"\n");
         assert!(e.contains("is now `[systems.NAME]`"), "{e}");
-        let e = err("[systems.crm]\nconnector = \"x.wasm\"\nconfig = { \"oubli.region\" = \"FR\" }\n");
+        let e =
+            err("[systems.crm]\nconnector = \"x.wasm\"\nconfig = { \"oubli.region\" = \"FR\" }\n");
         assert!(e.contains("provided by the host"), "{e}");
         let e = err("[identifiers]\ndefault_region = \"ZZ\"\n");
         assert!(e.contains("identifiers.default_region"), "{e}");

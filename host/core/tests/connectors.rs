@@ -706,15 +706,12 @@ async fn rate_limits_are_waited_out_by_the_connector_or_the_host() {
     // as the host's first attempt has been throttled, so the retry succeeds.
     let throttled_before = controls.throttled();
     let started = Instant::now();
-    let (results, ()) = tokio::join!(
-        w.locate(&s, RetryPolicy::default()),
-        async {
-            while controls.throttled() == throttled_before {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            controls.set_rate_limit(None);
+    let (results, ()) = tokio::join!(w.locate(&s, RetryPolicy::default()), async {
+        while controls.throttled() == throttled_before {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    );
+        controls.set_rate_limit(None);
+    });
     let crm = results.iter().find(|r| r.system == "crm").unwrap();
     match &crm.answer {
         SystemAnswer::Found { records } => assert_eq!(records.len(), 3),
@@ -792,9 +789,9 @@ async fn a_failing_system_is_reported_and_the_others_still_answer() {
     }
     let results = w.locate(&s, RetryPolicy::none()).await;
     assert!(
-        results.iter().all(
-            |r| matches!(&r.answer, SystemAnswer::Found { records } if !records.is_empty())
-        )
+        results
+            .iter()
+            .all(|r| matches!(&r.answer, SystemAnswer::Found { records } if !records.is_empty()))
     );
 }
 

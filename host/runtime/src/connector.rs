@@ -2,7 +2,7 @@
 
 use crate::capability::{Granted, PluginState, sanitize};
 use crate::v0_1::{self, Plugin as Bindings, PluginPre};
-use crate::{CallError, LoadError, Limits, ConnectorSpec, SUPPORTED_WIT};
+use crate::{CallError, ConnectorSpec, Limits, LoadError, SUPPORTED_WIT};
 use oubli_model::{
     Change, ConnectorError, EraseMode, Exported, Located, Manifest, Operation, Outcome, RecordRef,
     Status, Subject,
@@ -160,9 +160,9 @@ impl Runner {
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => CallError::Timeout(self.limits.timeout),
             Some(Trap::StackOverflow) => CallError::Trap("stack overflow".into()),
-            Some(Trap::UnreachableCodeReached) => {
-                CallError::Trap("unreachable code reached (the connector panicked or aborted)".into())
-            }
+            Some(Trap::UnreachableCodeReached) => CallError::Trap(
+                "unreachable code reached (the connector panicked or aborted)".into(),
+            ),
             Some(trap) => CallError::Trap(trap.to_string()),
             None => {
                 let message = sanitize(&format!("{error:#}"), MAX_ERROR_MESSAGE);
@@ -285,7 +285,11 @@ impl Connector {
     pub async fn export(&self, refs: &[RecordRef]) -> Result<Vec<Exported>, CallError> {
         let refs: Vec<_> = refs.iter().map(Into::into).collect();
         let exported = self
-            .call(async |store, p| p.oubli_connector_connector().call_export(store, &refs).await)
+            .call(async |store, p| {
+                p.oubli_connector_connector()
+                    .call_export(store, &refs)
+                    .await
+            })
             .await?;
         self.runner
             .capped(exported.into_iter().map(Into::into).collect())

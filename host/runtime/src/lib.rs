@@ -47,17 +47,17 @@
 
 pub mod cache;
 pub mod capability;
-mod error;
 mod connector;
+mod error;
 mod registry;
 pub mod spec;
 pub mod v0_1;
 
-pub use error::{CallError, LoadError};
 pub use connector::{ComponentInfo, Connector, ConnectorInfo};
+pub use error::{CallError, LoadError};
 pub use registry::{Registry, SystemConnector};
 pub use spec::{
-    Limits, MAX_CONCURRENCY, MAX_MEMORY, MAX_TIMEOUT, NetworkGrants, Origin, ConnectorSpec, Secret,
+    ConnectorSpec, Limits, MAX_CONCURRENCY, MAX_MEMORY, MAX_TIMEOUT, NetworkGrants, Origin, Secret,
     SecretSource,
 };
 

@@ -2,7 +2,7 @@
 //! component compiled in parallel on the blocking pool, then configured. A
 //! system whose connector is refused keeps its reason; the others load anyway.
 
-use crate::{LoadError, Connector, ConnectorSpec, Runtime};
+use crate::{Connector, ConnectorSpec, LoadError, Runtime};
 use std::sync::Arc;
 
 /// One system's connector, or why it could not be loaded.

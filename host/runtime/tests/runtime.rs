@@ -3,7 +3,9 @@
 //! grants, load checks, and one connector against a local HTTP server.
 
 use oubli_model::{ConnectorError, EraseMode, ExternalId, Located, RecordRef, Status, Subject};
-use oubli_runtime::{CallError, LoadError, Origin, Connector, ConnectorSpec, Runtime, RuntimeOptions};
+use oubli_runtime::{
+    CallError, Connector, ConnectorSpec, LoadError, Origin, Runtime, RuntimeOptions,
+};
 use oubli_testing::plugins as built_plugins;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -195,7 +197,8 @@ async fn a_huge_result_is_refused() {
     let p = hostile(|s| {
         s.limits.memory = 64 << 20;
         s.limits.max_output = 1 << 20;
-    }).await;
+    })
+    .await;
     let r = p.locate(&mode("huge")).await;
     assert!(
         matches!(r, Err(CallError::OutputTooLarge { size, limit: 1048576 }) if size > 8_000_000),
@@ -242,7 +245,11 @@ async fn a_log_flood_is_capped_and_the_call_completes() {
     assert_eq!(summary(p.locate(&mode("log-flood")).await), "flooded");
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("yyyy")).collect();
-    assert_eq!(lines.len(), MAX_LOGS_PER_CALL as usize - 1, "one line per kept message");
+    assert_eq!(
+        lines.len(),
+        MAX_LOGS_PER_CALL as usize - 1,
+        "one line per kept message"
+    );
     assert!(
         lines.iter().all(|l| l.len() < MAX_LOG_MESSAGE + 200),
         "each message is cut"
@@ -307,8 +314,7 @@ async fn a_granted_loopback_host_is_reached() {
 async fn a_grant_the_manifest_does_not_ask_for_stays_unreachable() {
     let (addr, hits) = counting_server().await;
     let origin = format!("http://127.0.0.1:{}", addr.port());
-    let p = hostile(|s| grant(s, &origin, true))
-    .await;
+    let p = hostile(|s| grant(s, &origin, true)).await;
     assert!(
         p.warnings()
             .iter()
@@ -558,7 +564,11 @@ mod people_directory {
         let dir = tempfile::tempdir().unwrap();
         load("people", built_plugins::EXAMPLE_REST, |s| {
             grant(s, &format!("http://127.0.0.1:{}", addr.port()), true);
-            set(s, "base_url", &format!("http://127.0.0.1:{}/api", addr.port()));
+            set(
+                s,
+                "base_url",
+                &format!("http://127.0.0.1:{}/api", addr.port()),
+            );
             secret(s, "token", "dir-token", dir.path());
         })
         .await
@@ -649,7 +659,11 @@ mod people_directory {
         let (addr, _dir) = serve().await;
         let p = load("people", built_plugins::EXAMPLE_REST, |s| {
             grant(s, &format!("http://127.0.0.1:{}", addr.port()), true);
-            set(s, "base_url", &format!("http://127.0.0.1:{}/api", addr.port()));
+            set(
+                s,
+                "base_url",
+                &format!("http://127.0.0.1:{}/api", addr.port()),
+            );
         })
         .await
         .unwrap();
@@ -693,13 +707,14 @@ mod misbehaving_server {
     }
 
     /// The example connector pointed at `addr`, then one `locate`.
-    async fn locate_at(
-        addr: SocketAddr,
-        timeout: Duration,
-    ) -> Result<Vec<Located>, CallError> {
+    async fn locate_at(addr: SocketAddr, timeout: Duration) -> Result<Vec<Located>, CallError> {
         let p = load("people", built_plugins::EXAMPLE_REST, |s| {
             grant(s, &format!("http://127.0.0.1:{}", addr.port()), true);
-            set(s, "base_url", &format!("http://127.0.0.1:{}/api", addr.port()));
+            set(
+                s,
+                "base_url",
+                &format!("http://127.0.0.1:{}/api", addr.port()),
+            );
             s.limits.timeout = timeout;
             s.limits.memory = 128 << 20;
         })
@@ -755,14 +770,22 @@ mod misbehaving_server {
     #[tokio::test]
     async fn server_errors_and_unexpected_statuses_are_classified() {
         let e = connector_error(
-            locate_against(|| StatusCode::SERVICE_UNAVAILABLE.into_response(), Duration::from_secs(10)).await,
+            locate_against(
+                || StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                Duration::from_secs(10),
+            )
+            .await,
         );
         assert!(
             matches!(&e, ConnectorError::Unavailable(m) if m.contains("HTTP 503")),
             "{e:?}"
         );
         let e = connector_error(
-            locate_against(|| StatusCode::IM_A_TEAPOT.into_response(), Duration::from_secs(10)).await,
+            locate_against(
+                || StatusCode::IM_A_TEAPOT.into_response(),
+                Duration::from_secs(10),
+            )
+            .await,
         );
         assert!(
             matches!(&e, ConnectorError::Invalid(m) if m.contains("HTTP 418")),

@@ -96,10 +96,7 @@ async fn delete(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -
     }
 }
 
-async fn anonymise(
-    State(d): State<Arc<Directory>>,
-    UrlPath(id): UrlPath<String>,
-) -> StatusCode {
+async fn anonymise(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> StatusCode {
     let mut people = d.people.lock().unwrap();
     match people.iter_mut().find(|p| p["id"] == id.as_str()) {
         Some(p) => {

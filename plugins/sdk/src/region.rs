@@ -38,7 +38,11 @@ impl Region {
     /// ```
     pub fn forms(&self, e164: &str) -> Vec<String> {
         let mut out = vec![e164.to_string()];
-        out.extend(national_number(e164, &self.calling_code, &self.trunk_prefix));
+        out.extend(national_number(
+            e164,
+            &self.calling_code,
+            &self.trunk_prefix,
+        ));
         out
     }
 

@@ -21,7 +21,7 @@ use locate::LocateReport;
 use oubli_crypto::file::Recipient;
 use oubli_model::Subject;
 use oubli_runtime::{
-    ComponentInfo, LoadError, MAX_INSTANCES, ConnectorInfo, Registry, Runtime, RuntimeOptions,
+    ComponentInfo, ConnectorInfo, LoadError, MAX_INSTANCES, Registry, Runtime, RuntimeOptions,
 };
 use retry::RetryPolicy;
 use serde::Serialize;
@@ -148,11 +148,7 @@ impl Rights {
             .systems
             .iter()
             .map(|s| {
-                let loaded = self
-                    .registry
-                    .systems()
-                    .iter()
-                    .find(|l| l.name == s.name());
+                let loaded = self.registry.systems().iter().find(|l| l.name == s.name());
                 let (status, error, connector) = match (s.enabled, loaded.map(|l| &l.plugin)) {
                     (false, _) => (CheckStatus::Disabled, None, None),
                     (true, Some(Ok(p))) => (CheckStatus::Ok, None, Some(p.info().clone())),

@@ -15,7 +15,7 @@
 
 use super::Capability;
 use super::grants::{self, EffectiveGrants, HostPattern};
-use crate::{Origin, ConnectorSpec};
+use crate::{ConnectorSpec, Origin};
 use http::uri::Scheme;
 use oubli_model::Manifest;
 use std::net::SocketAddr;
@@ -40,7 +40,8 @@ impl Capability for OutboundHttp {
     ) -> Result<EffectiveGrants, String> {
         let mut patterns = Vec::with_capacity(manifest.outbound_hosts.len());
         for h in &manifest.outbound_hosts {
-            patterns.push(HostPattern::parse(h).map_err(|e| format!("manifest outbound host {e}"))?);
+            patterns
+                .push(HostPattern::parse(h).map_err(|e| format!("manifest outbound host {e}"))?);
         }
         let (effective, mismatches) = grants::intersect(&patterns, &spec.grants);
         warnings.extend(mismatches);
