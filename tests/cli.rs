@@ -671,3 +671,148 @@ fn the_demo_runs_from_a_copied_binary_in_an_empty_directory() {
         std::fs::read(out_dir.join("export.zip")).unwrap()
     );
 }
+
+/// Whatever a connector says reaches the operator's terminal neutralised:
+/// no control character (no screen clearing, no forged line), no bidi
+/// override, lengths capped. `--json` stays exact (the serialiser escapes).
+#[test]
+fn control_characters_from_a_connector_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oubli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[systems.evil]\nconnector = {:?}\nconfig = {{ evil_manifest = \"1\" }}\n",
+            built_plugins::HOSTILE
+        ),
+    )
+    .unwrap();
+    let clean = |o: &Output| {
+        let text = stdout(o);
+        assert!(!text.is_empty());
+        for c in text.chars() {
+            assert!(
+                c == '\n' || !(c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+                "control character {:?} in\n{text}",
+                c
+            );
+        }
+        text
+    };
+    let out = oubli(
+        &["systems", "check", "--config", config.to_str().unwrap()],
+        dir.path(),
+    );
+    let text = clean(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "one line and two warnings:\n{text}");
+    assert!(
+        lines[0].starts_with("ok       evil  hostile\\u{1b}[2J"),
+        "{text}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.trim_start().starts_with("warning: ")),
+        "forged line: {text}"
+    );
+
+    let out = oubli(
+        &["connector", "inspect", built_plugins::HOSTILE],
+        dir.path(),
+    );
+    clean(&out);
+    let out = oubli(
+        &[
+            "locate",
+            "--config",
+            config.to_str().unwrap(),
+            "--email",
+            "a@example.com",
+            "--name",
+            "evil",
+        ],
+        dir.path(),
+    );
+    let text = clean(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("\\u{1b}"), "shown, not obeyed: {text}");
+
+    let out = oubli(
+        &[
+            "locate",
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "--email",
+            "a@example.com",
+            "--name",
+            "evil",
+        ],
+        dir.path(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        json[0]["records"][0]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("\u{1b}[2J"),
+        "JSON is exact: {json}"
+    );
+}
+
+/// At every log level, even trace, neither a secret nor the subject's
+/// identifiers reach the log, and a flood stays capped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logging_leaks_no_secret_and_no_identifier() {
+    let (addr, _dir) = oubli_testing::people_directory::serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oubli.toml");
+    std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
+    std::fs::write(dir.path().join("hostile-token"), "s3cr3t-hostile-value\n").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[identifiers]\ndefault_region = \"FR\"\n\n\
+             [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+             config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
+             [systems.hostile]\nconnector = {:?}\nsecrets = {{ token = {{ file = \"hostile-token\" }} }}\n",
+            built_plugins::EXAMPLE_REST,
+            built_plugins::HOSTILE,
+            port = addr.port()
+        ),
+    )
+    .unwrap();
+    for mode in ["secret", "echo", "log-flood"] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+            .args(["locate", "--config", config.to_str().unwrap()])
+            .args([
+                "--email",
+                "ada+calls@example.com",
+                "--phone",
+                "06 12 34 56 78",
+            ])
+            .args(["--name", mode])
+            .env("XDG_CACHE_HOME", dir.path())
+            .env("OUBLI_LOG", "trace")
+            .output()
+            .await
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            log.contains("DEBUG") && log.contains("connector call"),
+            "{mode}: debug is on: {log}"
+        );
+        for leak in [
+            "s3cr3t-hostile-value",
+            "dir-token",
+            "ada+calls",
+            "ada%2Bcalls",
+            "612345678",
+            "12 34 56 78",
+        ] {
+            assert!(!log.contains(leak), "{mode}: {leak} in the log");
+        }
+        assert!(log.len() < 2 << 20, "{mode}: {} bytes of log", log.len());
+    }
+}

@@ -239,15 +239,44 @@ struct CacheArgs {
     no_cache: bool,
 }
 
-/// Log to stderr; `OUBLI_LOG` sets the filter (default `warn`).
+/// Log to stderr. `OUBLI_LOG` sets oubli's own level (`info`, `debug`,
+/// `trace`, or per module: `oubli_runtime=debug`); dependencies log warnings
+/// and errors only, whatever it says: at their debug and trace levels they
+/// print what they handle (request lines, URLs with identifiers), which no
+/// level of oubli's logging may do.
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OUBLI_LOG")
+    let spec = std::env::var("OUBLI_LOG").unwrap_or_default();
+    let (filter, ignored) = log_filter(&spec);
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+    for directive in ignored {
+        tracing::warn!("OUBLI_LOG: `{directive}` ignored: only oubli's own modules log below warn");
+    }
+}
+
+/// The filter for `OUBLI_LOG`: a bare level applies to oubli's crates
+/// (targets `oubli*`), directives for them are kept, directives for
+/// anything else are returned as ignored; everything else stays at `warn`.
+fn log_filter(spec: &str) -> (String, Vec<String>) {
+    let mut filter = vec!["warn".to_string()];
+    let mut ignored = Vec::new();
+    for directive in spec.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.split_once('=') {
+            None if !directive.contains(['[', '{', ':']) => {
+                filter.push(format!("oubli={directive}"))
+            }
+            Some((target, _)) if target.starts_with("oubli") && !target.contains(['[', '{']) => {
+                filter.push(directive.to_string())
+            }
+            _ => ignored.push(directive.to_string()),
+        }
+    }
+    (filter.join(","), ignored)
 }
 
 /// Parse the command line and run it.
@@ -592,4 +621,22 @@ async fn check(args: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn oubli_log_raises_only_oublis_own_modules() {
+        assert_eq!(log_filter(""), ("warn".to_string(), vec![]));
+        assert_eq!(log_filter("trace").0, "warn,oubli=trace");
+        assert_eq!(
+            log_filter("debug, oubli_runtime=trace").0,
+            "warn,oubli=debug,oubli_runtime=trace"
+        );
+        let (filter, ignored) = log_filter("hyper=trace,wasmtime=debug,info");
+        assert_eq!(filter, "warn,oubli=info");
+        assert_eq!(ignored, ["hyper=trace", "wasmtime=debug"]);
+    }
 }

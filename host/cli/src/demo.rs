@@ -155,7 +155,10 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
     for t in &report.systems {
         let system = &t.system;
         match &t.error {
-            Some(e) => outln!("{system:width$}  export failed: {e}"),
+            Some(e) => outln!(
+                "{system:width$}  export failed: {}",
+                oubli_core::model::for_display(e, 300)
+            ),
             None => outln!(
                 "{system:width$}  {:>7}  {:>6}  {:>11}  {:>10}",
                 t.records,

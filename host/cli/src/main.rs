@@ -53,7 +53,11 @@ fn main() -> ExitCode {
     match cli::run() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("oubli: {e:#}");
+            // An error can quote what a connector said: shown neutralised.
+            eprintln!(
+                "oubli: {}",
+                oubli_core::model::for_display(&format!("{e:#}"), 2000)
+            );
             ExitCode::from(2)
         }
     }

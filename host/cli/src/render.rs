@@ -1,12 +1,25 @@
 //! Human renderings of the service's reports. `--json` prints the reports
 //! themselves (their serde form is the interface); these are for people.
+//!
+//! Everything a connector said (manifest fields, record kinds, holds,
+//! errors, warnings that quote its manifest) is untrusted: it passes through
+//! [`t`] (control characters and bidi overrides made visible, length
+//! capped) before it reaches the terminal.
 
-use oubli_core::model::wire_name;
+use oubli_core::model::{for_display, wire_name};
 use oubli_core::rights::SystemsCheck;
 use oubli_core::rights::locate::{LocateReport, SystemAnswer};
 use oubli_core::runtime::ComponentInfo;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+
+/// Longest untrusted text shown in one place, in characters.
+const MAX_TEXT: usize = 300;
+
+/// Untrusted text, safe for a terminal.
+fn t(text: &str) -> String {
+    for_display(text, MAX_TEXT)
+}
 
 /// One line per system: what was found, or why not.
 pub fn locate(report: &LocateReport) -> String {
@@ -25,8 +38,15 @@ pub fn locate(report: &LocateReport) -> String {
                 for l in records {
                     *kinds.entry(l.reference.kind.as_str()).or_default() += 1;
                 }
-                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
-                let holds: Vec<&str> = records.iter().filter_map(|l| l.hold.as_deref()).collect();
+                let kinds: Vec<String> = kinds
+                    .iter()
+                    .map(|(k, n)| format!("{} ×{n}", t(k)))
+                    .collect();
+                let holds: Vec<String> = records
+                    .iter()
+                    .filter_map(|l| l.hold.as_deref())
+                    .map(t)
+                    .collect();
                 let mut line = format!(
                     "{} record{}: {}",
                     records.len(),
@@ -38,8 +58,8 @@ pub fn locate(report: &LocateReport) -> String {
                 }
                 line
             }
-            SystemAnswer::Failed { error, .. } => format!("error: {error}"),
-            SystemAnswer::Refused { error } => format!("refused: {error}"),
+            SystemAnswer::Failed { error, .. } => format!("error: {}", t(error)),
+            SystemAnswer::Refused { error } => format!("refused: {}", t(error)),
             SystemAnswer::Disabled => "disabled".to_string(),
         };
         let _ = writeln!(s, "{:width$}  {line}", r.system);
@@ -51,11 +71,11 @@ pub fn locate(report: &LocateReport) -> String {
 pub fn inspect(info: &ComponentInfo) -> String {
     let m = &info.manifest;
     let mut s = String::new();
-    let _ = writeln!(s, "id:           {}", m.id);
-    let _ = writeln!(s, "name:         {}", m.name);
-    let _ = writeln!(s, "version:      {}", m.version);
+    let _ = writeln!(s, "id:           {}", t(&m.id));
+    let _ = writeln!(s, "name:         {}", t(&m.name));
+    let _ = writeln!(s, "version:      {}", t(&m.version));
     let _ = writeln!(s, "system kind:  {}", wire_name(&m.system_kind));
-    let _ = writeln!(s, "WIT version:  {}", m.wit_version);
+    let _ = writeln!(s, "WIT version:  {}", t(&m.wit_version));
     let _ = writeln!(s, "sha256:       {}", info.sha256);
     let ops: Vec<String> = m.operations.iter().map(wire_name).collect();
     let _ = writeln!(s, "operations:   {}", ops.join(", "));
@@ -67,7 +87,7 @@ pub fn inspect(info: &ComponentInfo) -> String {
         let _ = writeln!(s, "config keys:");
         for k in &m.config_keys {
             let req = if k.required { " (required)" } else { "" };
-            let _ = writeln!(s, "  {}{req}: {}", k.name, k.description);
+            let _ = writeln!(s, "  {}{req}: {}", t(&k.name), t(&k.description));
         }
     }
     if m.categories.is_empty() {
@@ -75,9 +95,9 @@ pub fn inspect(info: &ComponentInfo) -> String {
     } else {
         let _ = writeln!(s, "data categories:");
         for c in &m.categories {
-            let _ = writeln!(s, "  {}: {}", c.name, c.description);
+            let _ = writeln!(s, "  {}: {}", t(&c.name), t(&c.description));
             let _ = writeln!(s, "    purposes:   {}", list_or_none(&c.purposes));
-            let _ = writeln!(s, "    retention:  {}", c.retention);
+            let _ = writeln!(s, "    retention:  {}", t(&c.retention));
             let _ = writeln!(s, "    recipients: {}", list_or_none(&c.recipients));
             let _ = writeln!(
                 s,
@@ -88,7 +108,7 @@ pub fn inspect(info: &ComponentInfo) -> String {
     }
     let _ = writeln!(s, "imports:");
     for i in &info.imports {
-        let _ = writeln!(s, "  {i}");
+        let _ = writeln!(s, "  {}", t(i));
     }
     s
 }
@@ -110,23 +130,23 @@ pub fn check(check: &SystemsCheck) -> String {
                 let reach = if info.reachable.is_empty() {
                     "no network".to_string()
                 } else {
-                    format!("reaches {}", info.reachable.join(", "))
+                    format!("reaches {}", t(&info.reachable.join(", ")))
                 };
                 let _ = writeln!(
                     s,
                     "ok       {:width$}  {} {} ({}), {} operations, {reach}",
                     l.system,
-                    m.id,
-                    m.version,
+                    t(&m.id),
+                    t(&m.version),
                     wire_name(&m.system_kind),
                     m.operations.len(),
                 );
                 for w in &info.warnings {
-                    let _ = writeln!(s, "         {:width$}  warning: {w}", "");
+                    let _ = writeln!(s, "         {:width$}  warning: {}", "", t(w));
                 }
             }
             (None, Some(e)) => {
-                let _ = writeln!(s, "refused  {:width$}  {e}", l.system);
+                let _ = writeln!(s, "refused  {:width$}  {}", l.system, t(e));
             }
             (None, None) => {
                 let _ = writeln!(s, "disabled {:width$}", l.system);
@@ -143,6 +163,6 @@ fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "(none)".into()
     } else {
-        items.join(", ")
+        t(&items.join(", "))
     }
 }

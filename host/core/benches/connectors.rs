@@ -151,7 +151,7 @@ async fn bench() {
         let mut sink = Discard(0);
         let t = Instant::now();
         access::stream_attachment(
-            &genesys,
+            &genesys.for_subject(&Default::default()),
             &record.reference,
             attachment,
             chunk,

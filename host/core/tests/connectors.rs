@@ -348,7 +348,7 @@ async fn genesys_recording_of_300_mb_streams_within_a_32_mib_plugin() {
     }
     let mut sink = Sink(Sha256::new(), 0);
     let n = access::stream_attachment(
-        &g,
+        &g.for_subject(&Subject::default()),
         &record.reference,
         big,
         CHUNK,
@@ -570,7 +570,7 @@ async fn jmap_confirms_every_hit_erases_in_batches_and_spares_decoys() {
     assert_eq!(eml.media_type, "message/rfc822");
     let mut raw = Vec::new();
     access::stream_attachment(
-        &m,
+        &m.for_subject(&Subject::default()),
         &exported[0].reference,
         eml,
         100,

@@ -263,6 +263,36 @@ pub enum Operation {
     Poll,
 }
 
+/// Untrusted text (anything a connector says: manifest fields, summaries,
+/// holds, errors) made safe to show to a person: every control character
+/// (C0, DEL, C1, which covers terminal escape sequences, CR and LF) and every
+/// Unicode bidirectional override is shown as a visible escape (`\u{1b}`), so
+/// it can neither forge a line of output nor rewrite the screen; the text is
+/// cut to `max` characters, with `…` where it was cut. JSON output needs none
+/// of this: the serialiser escapes.
+///
+/// ```
+/// use oubli_model::for_display;
+/// assert_eq!(for_display("ok\n\u{1b}[2Jfake: done", 80), "ok\\u{a}\\u{1b}[2Jfake: done");
+/// assert_eq!(for_display("abcdef", 3), "abc…");
+/// ```
+pub fn for_display(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The contract's name of a value (`read-attachment`, `crm`): its serde
 /// form, for human output that must match the JSON.
 ///
@@ -351,6 +381,21 @@ mod tests {
         let d = format!("{s:?}");
         assert!(!d.contains("ada") && !d.contains("612"), "{d}");
         assert!(d.contains("1 emails"), "{d}");
+    }
+
+    #[test]
+    fn untrusted_text_cannot_forge_lines_or_escape() {
+        let forged =
+            "1 record\r\nsupport-mail  nothing found\u{1b}]0;title\u{7}\u{9b}31m\u{202e}gnp.exe";
+        let shown = for_display(forged, 200);
+        assert!(shown.chars().all(|c| !c.is_control()), "{shown}");
+        assert!(!shown.contains('\u{202e}'));
+        assert!(
+            shown.contains("\\u{d}\\u{a}") && shown.contains("\\u{1b}"),
+            "{shown}"
+        );
+        assert_eq!(for_display("é".repeat(10).as_str(), 4), "éééé…");
+        assert_eq!(for_display("plain text", 100), "plain text");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A loaded connector and its operations, each in a fresh instance.
 
+use crate::capability::mask::Mask;
 use crate::capability::{Granted, PluginState, sanitize};
 use crate::v0_1::{self, Plugin as Bindings, PluginPre};
 use crate::{CallError, ConnectorSpec, Limits, LoadError, SUPPORTED_WIT};
@@ -20,6 +21,8 @@ const MAX_ERROR_MESSAGE: usize = 512;
 pub struct Connector {
     runner: Runner,
     granted: Granted,
+    /// Masks the connector's secrets in whatever it says, on every call.
+    secrets_mask: Arc<Mask>,
     permits: Semaphore,
     info: ConnectorInfo,
 }
@@ -84,7 +87,7 @@ impl Runner {
     pub(crate) async fn manifest(&self, spec: &ConnectorSpec) -> Result<Manifest, LoadError> {
         let granted = Granted::before_manifest(spec);
         let manifest = self
-            .run(&granted, async |store, plugin| {
+            .run(&granted, None, async |store, plugin| {
                 Ok(Ok(plugin
                     .oubli_connector_connector()
                     .call_manifest(store)
@@ -119,13 +122,17 @@ impl Runner {
     pub(crate) async fn run<R>(
         &self,
         granted: &Granted,
+        mask: Option<&Arc<Mask>>,
         op: impl AsyncFnOnce(
             &mut Store<PluginState>,
             &Bindings,
         ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
     ) -> Result<R, CallError> {
-        let mut store = Store::new(&self.engine, PluginState::new(granted));
+        let mut store = Store::new(&self.engine, PluginState::new(granted, mask.cloned()));
         store.limiter(|s| &mut s.limiter);
+        // What the connector may copy into the host in one go, its result
+        // included: refused while copying, before the host holds it.
+        store.set_hostcall_fuel(usize::try_from(self.limits.max_output).unwrap_or(usize::MAX));
         let ticks = self
             .limits
             .timeout
@@ -148,7 +155,10 @@ impl Runner {
         };
         match result {
             Err(e) => Err(self.classify(e, memory_hit)),
-            Ok(Err(connector_error)) => Err(CallError::Connector(tidy(connector_error.into()))),
+            Ok(Err(connector_error)) => Err(CallError::Connector(tidy(
+                connector_error.into(),
+                mask.map(|m| &**m),
+            ))),
             Ok(Ok(value)) => Ok(value),
         }
     }
@@ -164,6 +174,43 @@ impl Runner {
                 "unreachable code reached (the connector panicked or aborted)".into(),
             ),
             Some(trap) => CallError::Trap(trap.to_string()),
+            None if error.chain().any(|e| {
+                e.to_string()
+                    .contains("fuel allocated for hostcalls has been exhausted")
+            }) =>
+            {
+                CallError::OutputTooLarge {
+                    size: None,
+                    limit: self.limits.max_output,
+                }
+            }
+            None if error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref::<wasmtime::component::ResourceTableError>(),
+                    Some(wasmtime::component::ResourceTableError::Full)
+                )
+            }) =>
+            {
+                CallError::ResourceLimit(format!(
+                    "more than {} host resources (HTTP requests, headers, bodies, streams) at once",
+                    crate::capability::MAX_RESOURCES
+                ))
+            }
+            None if error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref::<wasmtime_wasi_http::FieldMapError>(),
+                    Some(
+                        wasmtime_wasi_http::FieldMapError::TotalSizeTooBig
+                            | wasmtime_wasi_http::FieldMapError::TooManyFields
+                    )
+                )
+            }) =>
+            {
+                CallError::ResourceLimit(format!(
+                    "header fields larger than {} bytes",
+                    crate::capability::MAX_FIELDS_BYTES
+                ))
+            }
             None => {
                 let message = sanitize(&format!("{error:#}"), MAX_ERROR_MESSAGE);
                 tracing::warn!(system = &*self.name, "call failed in the host: {message}");
@@ -177,7 +224,7 @@ impl Runner {
         let size = value.wire_size();
         if size > self.limits.max_output {
             Err(CallError::OutputTooLarge {
-                size,
+                size: Some(size),
                 limit: self.limits.max_output,
             })
         } else {
@@ -218,8 +265,10 @@ impl Connector {
             max_output: limits.max_output,
             warnings,
         };
+        let secrets_mask = Arc::new(Mask::default().with_secrets(granted.settings.secret_values()));
         Ok(Connector {
             runner,
+            secrets_mask,
             granted,
             permits: Semaphore::new(limits.concurrency as usize),
             info,
@@ -251,9 +300,28 @@ impl Connector {
         self.info.manifest.offers(op)
     }
 
-    /// Run one operation under the connector's concurrency limit.
+    /// The operations on `subject`'s records, with the subject's
+    /// identifiers masked in whatever the connector logs or answers in an
+    /// error. `locate` and `restrict` take the subject and mask by
+    /// themselves; the rights service reaches the others through this.
+    pub fn for_subject(&self, subject: &Subject) -> ForSubject<'_> {
+        ForSubject {
+            connector: self,
+            mask: self.mask_for(subject),
+        }
+    }
+
+    /// The subject's identifiers and the connector's secrets.
+    fn mask_for(&self, subject: &Subject) -> Arc<Mask> {
+        Arc::new(Mask::new(subject).with_secrets(self.granted.settings.secret_values()))
+    }
+
+    /// Run one operation under the connector's concurrency limit, masking
+    /// the subject's identifiers in what the connector says.
     async fn call<R>(
         &self,
+        operation: &'static str,
+        mask: Option<&Arc<Mask>>,
         op: impl AsyncFnOnce(
             &mut Store<PluginState>,
             &Bindings,
@@ -264,28 +332,59 @@ impl Connector {
             .acquire()
             .await
             .map_err(|_| CallError::Host("the connector is shutting down".into()))?;
-        self.runner.run(&self.granted, op).await
+        let mask = mask.unwrap_or(&self.secrets_mask);
+        let started = std::time::Instant::now();
+        let result = self.runner.run(&self.granted, Some(mask), op).await;
+        tracing::debug!(
+            system = self.name(),
+            operation,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.kind(),
+            },
+            "connector call"
+        );
+        result
     }
 
     /// Find the subject's records.
     pub async fn locate(&self, subject: &Subject) -> Result<Vec<Located>, CallError> {
+        let mask = self.mask_for(subject);
         let subject = subject.into();
         let found = self
-            .call(async |store, p| {
+            .call("locate", Some(&mask), async |store, p| {
                 p.oubli_connector_connector()
                     .call_locate(store, &subject)
                     .await
             })
             .await?;
-        self.runner
-            .capped(found.into_iter().map(Into::into).collect())
+        let found: Vec<Located> = self
+            .runner
+            .capped(found.into_iter().map(Into::into).collect())?;
+        Ok(found
+            .into_iter()
+            .map(|l| Located {
+                summary: mask.apply(&l.summary),
+                hold: l.hold.map(|h| mask.apply(&h)),
+                ..l
+            })
+            .collect())
     }
 
     /// Read records' personal data.
     pub async fn export(&self, refs: &[RecordRef]) -> Result<Vec<Exported>, CallError> {
+        self.export_with(None, refs).await
+    }
+
+    async fn export_with(
+        &self,
+        mask: Option<&Arc<Mask>>,
+        refs: &[RecordRef],
+    ) -> Result<Vec<Exported>, CallError> {
         let refs: Vec<_> = refs.iter().map(Into::into).collect();
         let exported = self
-            .call(async |store, p| {
+            .call("export", mask, async |store, p| {
                 p.oubli_connector_connector()
                     .call_export(store, &refs)
                     .await
@@ -304,9 +403,21 @@ impl Connector {
         offset: u64,
         max_len: u32,
     ) -> Result<Vec<u8>, CallError> {
+        self.read_attachment_with(None, reference, name, offset, max_len)
+            .await
+    }
+
+    async fn read_attachment_with(
+        &self,
+        mask: Option<&Arc<Mask>>,
+        reference: &RecordRef,
+        name: &str,
+        offset: u64,
+        max_len: u32,
+    ) -> Result<Vec<u8>, CallError> {
         let reference = reference.into();
         let bytes = self
-            .call(async |store, p| {
+            .call("read-attachment", mask, async |store, p| {
                 p.oubli_connector_connector()
                     .call_read_attachment(store, &reference, name, offset, max_len)
                     .await
@@ -327,10 +438,19 @@ impl Connector {
         reference: &RecordRef,
         changes: &[Change],
     ) -> Result<Outcome, CallError> {
+        self.rectify_with(None, reference, changes).await
+    }
+
+    async fn rectify_with(
+        &self,
+        mask: Option<&Arc<Mask>>,
+        reference: &RecordRef,
+        changes: &[Change],
+    ) -> Result<Outcome, CallError> {
         let reference = reference.into();
         let changes: Vec<_> = changes.iter().map(Into::into).collect();
         let outcome = self
-            .call(async |store, p| {
+            .call("rectify", mask, async |store, p| {
                 p.oubli_connector_connector()
                     .call_rectify(store, &reference, &changes)
                     .await
@@ -345,9 +465,18 @@ impl Connector {
         refs: &[RecordRef],
         mode: EraseMode,
     ) -> Result<Vec<Outcome>, CallError> {
+        self.erase_with(None, refs, mode).await
+    }
+
+    async fn erase_with(
+        &self,
+        mask: Option<&Arc<Mask>>,
+        refs: &[RecordRef],
+        mode: EraseMode,
+    ) -> Result<Vec<Outcome>, CallError> {
         let refs: Vec<_> = refs.iter().map(Into::into).collect();
         let outcomes = self
-            .call(async |store, p| {
+            .call("erase", mask, async |store, p| {
                 p.oubli_connector_connector()
                     .call_erase(store, &refs, mode.into())
                     .await
@@ -364,9 +493,10 @@ impl Connector {
         scope: &[String],
         on: bool,
     ) -> Result<Vec<Outcome>, CallError> {
+        let mask = self.mask_for(subject);
         let subject = subject.into();
         let outcomes = self
-            .call(async |store, p| {
+            .call("restrict", Some(&mask), async |store, p| {
                 p.oubli_connector_connector()
                     .call_restrict(store, &subject, scope, on)
                     .await
@@ -378,11 +508,75 @@ impl Connector {
 
     /// Follow an asynchronous job.
     pub async fn poll(&self, ticket: &str) -> Result<Vec<Outcome>, CallError> {
+        self.poll_with(None, ticket).await
+    }
+
+    async fn poll_with(
+        &self,
+        mask: Option<&Arc<Mask>>,
+        ticket: &str,
+    ) -> Result<Vec<Outcome>, CallError> {
         let outcomes = self
-            .call(async |store, p| p.oubli_connector_connector().call_poll(store, ticket).await)
+            .call("poll", mask, async |store, p| {
+                p.oubli_connector_connector().call_poll(store, ticket).await
+            })
             .await?;
         self.runner
             .capped(outcomes.into_iter().map(Into::into).collect())
+    }
+}
+
+/// A connector's operations on one subject's records (see
+/// [`Connector::for_subject`]).
+pub struct ForSubject<'a> {
+    connector: &'a Connector,
+    mask: Arc<Mask>,
+}
+
+impl ForSubject<'_> {
+    /// [`Connector::export`], masked.
+    pub async fn export(&self, refs: &[RecordRef]) -> Result<Vec<Exported>, CallError> {
+        self.connector.export_with(Some(&self.mask), refs).await
+    }
+
+    /// [`Connector::read_attachment`], masked.
+    pub async fn read_attachment(
+        &self,
+        reference: &RecordRef,
+        name: &str,
+        offset: u64,
+        max_len: u32,
+    ) -> Result<Vec<u8>, CallError> {
+        self.connector
+            .read_attachment_with(Some(&self.mask), reference, name, offset, max_len)
+            .await
+    }
+
+    /// [`Connector::rectify`], masked.
+    pub async fn rectify(
+        &self,
+        reference: &RecordRef,
+        changes: &[Change],
+    ) -> Result<Outcome, CallError> {
+        self.connector
+            .rectify_with(Some(&self.mask), reference, changes)
+            .await
+    }
+
+    /// [`Connector::erase`], masked.
+    pub async fn erase(
+        &self,
+        refs: &[RecordRef],
+        mode: EraseMode,
+    ) -> Result<Vec<Outcome>, CallError> {
+        self.connector
+            .erase_with(Some(&self.mask), refs, mode)
+            .await
+    }
+
+    /// [`Connector::poll`], masked.
+    pub async fn poll(&self, ticket: &str) -> Result<Vec<Outcome>, CallError> {
+        self.connector.poll_with(Some(&self.mask), ticket).await
     }
 }
 
@@ -402,9 +596,16 @@ fn wit_supported(version: &str) -> bool {
         .any(|ours| major_minor(ours) == Some(theirs))
 }
 
-/// Keep connector error messages short and on one line.
-fn tidy(e: ConnectorError) -> ConnectorError {
-    e.map_message(|m| sanitize(&m, MAX_ERROR_MESSAGE))
+/// Keep connector error messages short, on one line, and without the
+/// subject's identifiers.
+fn tidy(e: ConnectorError, mask: Option<&Mask>) -> ConnectorError {
+    e.map_message(|m| match mask {
+        Some(mask) => sanitize(
+            &mask.apply(&sanitize(&m, 4 * MAX_ERROR_MESSAGE)),
+            MAX_ERROR_MESSAGE,
+        ),
+        None => sanitize(&m, MAX_ERROR_MESSAGE),
+    })
 }
 
 /// Approximate size in bytes of a value returned by a connector, to enforce
@@ -515,10 +716,10 @@ mod tests {
 
     #[test]
     fn connector_messages_are_cut_to_one_short_line() {
-        let e = tidy(ConnectorError::Internal(format!(
-            "line1\nline2{}",
-            "x".repeat(2000)
-        )));
+        let e = tidy(
+            ConnectorError::Internal(format!("line1\nline2{}", "x".repeat(2000))),
+            None,
+        );
         let ConnectorError::Internal(m) = e else {
             unreachable!()
         };

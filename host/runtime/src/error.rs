@@ -41,6 +41,17 @@ pub enum LoadError {
         /// The import, e.g. `wasi:sockets/tcp@0.2.0` or `vendor:x/y`.
         import: String,
     },
+    /// The component imports an interface the sandbox never serves
+    /// (sockets, the filesystem): it would fail at the first call.
+    #[error("{path}: imports `{import}`, which the sandbox never serves ({why})")]
+    DeniedImport {
+        /// The file.
+        path: PathBuf,
+        /// The import.
+        import: String,
+        /// What the sandbox offers instead.
+        why: &'static str,
+    },
     /// The component does not export the connector interface of a supported
     /// version.
     #[error("{path}: does not export oubli:connector/connector@0.1.x: {reason}")]
@@ -96,14 +107,22 @@ pub enum CallError {
     /// The connector trapped (panic, stack overflow, invalid operation).
     #[error("trapped: {0}")]
     Trap(String),
-    /// The connector returned more than `max_output` bytes.
-    #[error("returned {size} bytes, more than the limit of {limit}")]
+    /// The connector returned more than `max_output` bytes (or tried to
+    /// pass more than that to the host in one call). Its own fault: not
+    /// retried.
+    #[error("returned more than the limit of {limit} bytes{}", size.map(|s| format!(" ({s} bytes)")).unwrap_or_default())]
     OutputTooLarge {
-        /// What it returned (approximately, in bytes).
-        size: u64,
+        /// What it returned, in bytes, when known (a result refused while it
+        /// was being copied out of the connector is not measured).
+        size: Option<u64>,
         /// The limit.
         limit: u64,
     },
+    /// The connector made the host hold more on its behalf than a call may
+    /// (resources such as HTTP requests, headers, bodies and streams). Its
+    /// own fault: not retried.
+    #[error("exceeded the host's per-call resource limit: {0}")]
+    ResourceLimit(String),
     /// The connector broke the contract (e.g. returned more bytes than asked).
     #[error("broke the contract: {0}")]
     Protocol(String),
@@ -131,6 +150,7 @@ impl CallError {
             CallError::MemoryLimit(_) => "memory-limit",
             CallError::Trap(_) => "trap",
             CallError::OutputTooLarge { .. } => "output-too-large",
+            CallError::ResourceLimit(_) => "resource-limit",
             CallError::Protocol(_) => "protocol",
             CallError::Host(_) => "host",
         }

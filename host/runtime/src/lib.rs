@@ -53,7 +53,7 @@ mod registry;
 pub mod spec;
 pub mod v0_1;
 
-pub use connector::{ComponentInfo, Connector, ConnectorInfo};
+pub use connector::{ComponentInfo, Connector, ConnectorInfo, ForSubject};
 pub use error::{CallError, LoadError};
 pub use registry::{Registry, SystemConnector};
 pub use spec::{
@@ -224,6 +224,16 @@ impl Runtime {
             .map(|(name, _)| name.to_string())
             .collect();
         let path = &spec.component;
+        if let Some((import, why)) = imports
+            .iter()
+            .find_map(|i| never_served(i).map(|why| (i.clone(), why)))
+        {
+            return Err(LoadError::DeniedImport {
+                path: path.clone(),
+                import,
+                why,
+            });
+        }
         let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
             let message = format!("{e:#}");
             match missing_import(&message, &imports) {
@@ -315,6 +325,20 @@ fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     }
 }
 
+/// Why the sandbox never serves an interface the linker knows (WASI p2 is
+/// linked whole, for the standard library), or `None` if it serves it. A
+/// component importing one would fail at its first call: it is refused at
+/// load instead, so `oubli systems check` shows what it would try.
+fn never_served(import: &str) -> Option<&'static str> {
+    if import.starts_with("wasi:sockets/") {
+        Some("no sockets: outbound HTTP only, through wasi:http, to granted hosts")
+    } else if import.starts_with("wasi:filesystem/") {
+        Some("no filesystem: connectors get no directory")
+    } else {
+        None
+    }
+}
+
 /// Which of the component's imports the linker's error is about.
 fn missing_import(message: &str, imports: &[String]) -> Option<String> {
     // wasmtime names it in backquotes: "... import `vendor:x/y@1.0.0` has the
@@ -357,6 +381,15 @@ mod tests {
         let e = check_component_header(p, b"").unwrap_err().to_string();
         assert!(e.contains("not a WebAssembly file"), "{e}");
         assert!(check_component_header(p, b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn sockets_and_filesystem_are_never_served() {
+        assert!(never_served("wasi:sockets/tcp@0.2.6").is_some());
+        assert!(never_served("wasi:sockets/ip-name-lookup@0.2.0").is_some());
+        assert!(never_served("wasi:filesystem/preopens@0.2.6").is_some());
+        assert!(never_served("wasi:http/outgoing-handler@0.2.12").is_none());
+        assert!(never_served("wasi:cli/environment@0.2.6").is_none());
     }
 
     #[test]

@@ -199,11 +199,104 @@ async fn a_huge_result_is_refused() {
         s.limits.max_output = 1 << 20;
     })
     .await;
-    let r = p.locate(&mode("huge")).await;
+    // Far over (8 MiB), just over (by 100 bytes), and just under the 1 MiB
+    // cap. Refused while being copied out of the connector, so the host
+    // never holds more than the cap; the connector's fault, so not retried.
+    for m in ["huge", "size:1048676"] {
+        let r = p.locate(&mode(m)).await;
+        // `size: None`: refused while being copied, so never measured.
+        assert!(
+            matches!(
+                r,
+                Err(CallError::OutputTooLarge {
+                    size: None,
+                    limit: 1048576
+                })
+            ),
+            "{m}: {r:?}"
+        );
+        let e = r.unwrap_err();
+        assert!(!e.is_transient(), "{m}: {e}");
+        assert_eq!(e.kind(), "output-too-large");
+    }
+    assert_eq!(
+        summary(p.locate(&mode("size:1000000")).await).len(),
+        1_000_000
+    );
+}
+
+#[tokio::test]
+async fn host_resources_held_for_a_connector_are_capped_per_call() {
+    // 8,000 header-field sets of 120 KB each would make the host hold about
+    // 1 GB for a connector whose own memory is capped at 64 MiB.
+    let p = hostile(none).await;
+    let r = p.locate(&mode("fields-bomb")).await;
     assert!(
-        matches!(r, Err(CallError::OutputTooLarge { size, limit: 1048576 }) if size > 8_000_000),
+        matches!(&r, Err(CallError::ResourceLimit(m)) if m.contains("header fields larger than 32768")),
         "{r:?}"
     );
+    assert!(!r.unwrap_err().is_transient());
+    // Many small ones: the count is capped too.
+    let r = p.locate(&mode("fields-many")).await;
+    assert!(
+        matches!(&r, Err(CallError::ResourceLimit(m)) if m.contains("more than 256")),
+        "{r:?}"
+    );
+    // The next call starts with a fresh budget.
+    assert_eq!(summary(p.locate(&mode("fine")).await), "ok");
+}
+
+#[tokio::test]
+async fn a_component_importing_sockets_is_refused_at_load_naming_the_import() {
+    let e = load("sockets", built_plugins::SOCKETS, none)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&e, LoadError::DeniedImport { import, .. } if import.starts_with("wasi:sockets/")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("never serves (no sockets"), "{e}");
+}
+
+#[tokio::test]
+async fn the_subjects_identifiers_are_masked_in_what_a_connector_logs_and_answers() {
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let p = hostile(none).await;
+    let subject = Subject {
+        names: vec!["echo".into(), "Camille Martin".into()],
+        emails: vec!["Camille.Martin@example.org".into()],
+        phones: vec!["+442079460123".into()],
+        external_ids: vec![ExternalId {
+            namespace: "crm.contact".into(),
+            id: "C-1042".into(),
+        }],
+    };
+    let r = p.locate(&subject).await;
+    let Err(CallError::Connector(ConnectorError::Invalid(message))) = r else {
+        panic!("{r:?}")
+    };
+    let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("looking for") && logged.contains("national"),
+        "{logged}"
+    );
+    for text in [&message, &logged] {
+        for leak in ["amille", "artin", "7946", "0123", "C-1042", "example.org"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+        assert!(
+            text.contains("[email]") && text.contains("[phone]"),
+            "{text}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -290,6 +383,38 @@ async fn a_granted_name_resolving_to_loopback_is_denied_without_a_loopback_grant
         matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("range not granted")),
         "{r:?}"
     );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+/// Every IPv6 spelling that embeds 127.0.0.1 is judged as loopback: with a
+/// grant of the literal but no loopback grant, the host refuses on the
+/// address (destination prohibited) before any connection.
+#[tokio::test]
+async fn ipv6_spellings_of_loopback_are_refused_before_connecting() {
+    let (addr, hits) = counting_server().await;
+    let port = addr.port();
+    for spelling in [
+        "::7f00:1",        // IPv4-compatible
+        "::ffff:7f00:1",   // IPv4-mapped
+        "::ffff:0:7f00:1", // IPv4-translated
+        "2002:7f00:1::1",  // 6to4
+        "2001:0:7f00:1::", // Teredo server
+        "64:ff9b::7f00:1", // NAT64
+        "64:ff9b:1::7f00:1",
+    ] {
+        let origin = format!("http://[{spelling}]:{port}");
+        let p = hostile(|s| {
+            grant(s, &origin, false);
+            set(s, "request_host", &origin);
+        })
+        .await;
+        let r = p.locate(&fetch(&format!("{origin}/x"))).await;
+        assert!(
+            matches!(&r, Err(CallError::Connector(ConnectorError::Denied(m))) if m.contains("range not granted")),
+            "{spelling}: {r:?}"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(hits.load(Ordering::SeqCst), 0);
 }
@@ -382,7 +507,9 @@ async fn secrets_reach_the_plugin_only_when_asked_for_and_granted() {
         secret(s, "other", "unrelated", dir.path());
     })
     .await;
-    assert_eq!(summary(p.locate(&mode("secret")).await), "s3cr3t-value");
+    // The connector got the value (it echoes it back), and the host masks
+    // it in what the connector says.
+    assert_eq!(summary(p.locate(&mode("secret")).await), "[secret]");
     assert_eq!(p.info().secrets, vec!["token".to_string()]);
     assert!(
         p.warnings()

@@ -15,7 +15,7 @@ use oubli_crypto::CryptoError;
 use oubli_crypto::chunked::ChunkedWriter;
 use oubli_crypto::file::{self, Recipient};
 use oubli_model::{Attachment, Exported, Operation, RecordRef, Subject};
-use oubli_runtime::{CallError, Connector, Registry};
+use oubli_runtime::{CallError, ForSubject, Registry};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -118,7 +118,7 @@ impl ExportReport {
 /// Export `refs` from `connector` in batches of [`EXPORT_BATCH`], retrying each
 /// batch as the system asks.
 pub async fn export_records(
-    plugin: &Connector,
+    plugin: &ForSubject<'_>,
     refs: &[RecordRef],
     retry: &RetryPolicy,
 ) -> Result<Vec<Exported>, CallError> {
@@ -132,7 +132,7 @@ pub async fn export_records(
 /// Read one attachment of `reference`, `chunk` bytes per call (each call
 /// retried on its own), handing each piece to `sink`; returns the length.
 pub async fn read_chunks(
-    plugin: &Connector,
+    plugin: &ForSubject<'_>,
     reference: &RecordRef,
     attachment: &Attachment,
     chunk: u32,
@@ -159,7 +159,7 @@ pub async fn read_chunks(
 
 /// Stream one attachment into a writer (see [`read_chunks`]).
 pub async fn stream_attachment(
-    plugin: &Connector,
+    plugin: &ForSubject<'_>,
     reference: &RecordRef,
     attachment: &Attachment,
     chunk: u32,
@@ -284,8 +284,9 @@ pub(crate) async fn write_export<W: AsyncWrite + Unpin>(
             systems.push(tally);
             continue;
         }
+        let plugin = plugin.for_subject(subject);
         let refs: Vec<_> = records.iter().map(|l| l.reference.clone()).collect();
-        let exported = match export_records(plugin, &refs, retry).await {
+        let exported = match export_records(&plugin, &refs, retry).await {
             Ok(e) => e,
             Err(e) => {
                 tally.error = Some(e.to_string());
@@ -313,7 +314,7 @@ pub(crate) async fn write_export<W: AsyncWrite + Unpin>(
                         .large_file(a.size.is_none_or(|s| s >= u32::MAX as u64)),
                 )?;
                 entries += 1;
-                let n = read_chunks(plugin, &record.reference, a, CHUNK, retry, async |b| {
+                let n = read_chunks(&plugin, &record.reference, a, CHUNK, retry, async |b| {
                     pump.zip.write_all(b)?;
                     pump.drain().await
                 })

@@ -176,38 +176,100 @@ pub enum AddressClass {
     Public,
     /// 127.0.0.0/8, ::1.
     Loopback,
-    /// RFC 1918, 100.64.0.0/10, fc00::/7.
+    /// RFC 1918, 100.64.0.0/10 (carrier-grade NAT), fc00::/7 (unique
+    /// local), and the special-purpose ranges that are not globally
+    /// reachable (IANA's registries: documentation, benchmarking, protocol
+    /// assignments, deprecated site-local, discard-only): reachable only with
+    /// `allow_private`.
     Private,
     /// Link-local (169.254.0.0/16 incl. cloud metadata, fe80::/10),
-    /// unspecified, multicast, broadcast, 0.0.0.0/8.
+    /// unspecified, multicast, broadcast, 0.0.0.0/8, 240.0.0.0/4: never.
     Forbidden,
 }
 
-/// Classify an address; IPv4-mapped and NAT64 IPv6 addresses are judged by
-/// the IPv4 address inside.
+impl AddressClass {
+    /// The stricter of two classes (for an address that embeds two IPv4
+    /// addresses, as Teredo does).
+    fn stricter(self, other: AddressClass) -> AddressClass {
+        let rank = |c: AddressClass| match c {
+            AddressClass::Public => 0,
+            AddressClass::Private => 1,
+            AddressClass::Loopback => 2,
+            AddressClass::Forbidden => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Classify an address. An IPv6 address that embeds an IPv4 address is
+/// judged by the IPv4 address inside, whatever the spelling: IPv4-mapped
+/// (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`, deprecated),
+/// IPv4-translated (`::ffff:0:a.b.c.d`), 6to4 (`2002:AABB:CCDD::/48`),
+/// Teredo (`2001:0::/32`, server and client, the stricter of the two), and
+/// NAT64 (`64:ff9b::/96` well-known, `64:ff9b:1::/48` local use).
+///
+/// ```
+/// use oubli_runtime::capability::grants::{classify, AddressClass};
+/// for loopback in ["::7f00:1", "::ffff:0:7f00:1", "2002:7f00:1::1", "64:ff9b::127.0.0.1"] {
+///     assert_eq!(classify(loopback.parse().unwrap()), AddressClass::Loopback, "{loopback}");
+/// }
+/// ```
 pub fn classify(ip: IpAddr) -> AddressClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return classify_v4(v4);
-            }
-            let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                return classify_v4(Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                ));
-            }
-            classify_v6(v6)
-        }
+        IpAddr::V6(v6) => match embedded_v4(v6) {
+            Embedded::One(v4) => classify_v4(v4),
+            Embedded::Two(a, b) => classify_v4(a).stricter(classify_v4(b)),
+            Embedded::None => classify_v6(v6),
+        },
+    }
+}
+
+enum Embedded {
+    None,
+    One(Ipv4Addr),
+    Two(Ipv4Addr, Ipv4Addr),
+}
+
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))
+}
+
+/// The IPv4 address(es) an IPv6 address carries, by its prefix.
+fn embedded_v4(ip: Ipv6Addr) -> Embedded {
+    let s = ip.segments();
+    let last = v4_of(s[6], s[7]);
+    match s {
+        // ::ffff:a.b.c.d (mapped)
+        [0, 0, 0, 0, 0, 0xffff, _, _] => Embedded::One(last),
+        // ::ffff:0:a.b.c.d (translated, RFC 2765)
+        [0, 0, 0, 0, 0xffff, 0, _, _] => Embedded::One(last),
+        // ::a.b.c.d (compatible, deprecated); :: and ::1 are themselves
+        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Embedded::One(last),
+        // 64:ff9b::/96 (NAT64 well-known prefix, RFC 6052)
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Embedded::One(last),
+        // 64:ff9b:1::/48 (NAT64 local use, RFC 8215): the IPv4 address sits
+        // where the operator's prefix length puts it; judge the last 32 bits,
+        // and the range itself is not global
+        [0x64, 0xff9b, 1, ..] => Embedded::Two(last, Ipv4Addr::new(10, 0, 0, 0)),
+        // 2002:AABB:CCDD::/48 (6to4, RFC 3056)
+        [0x2002, hi, lo, ..] => Embedded::One(v4_of(hi, lo)),
+        // 2001:0::/32 (Teredo, RFC 4380): server, and client obfuscated
+        [0x2001, 0, hi, lo, ..] => Embedded::Two(v4_of(hi, lo), Ipv4Addr::from(!u32::from(last))),
+        _ => Embedded::None,
     }
 }
 
 fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     let o = ip.octets();
+    let in_net = |net: [u8; 4], bits: u32| {
+        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+        u32::from(ip) & mask == u32::from(Ipv4Addr::from(net)) & mask
+    };
     if ip.is_loopback() {
         AddressClass::Loopback
     } else if ip.is_link_local()
@@ -218,7 +280,16 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
         || o[0] >= 240
     {
         AddressClass::Forbidden
-    } else if ip.is_private() || (o[0] == 100 && (o[1] & 0xc0) == 64) {
+    } else if ip.is_private()
+        || in_net([100, 64, 0, 0], 10) // carrier-grade NAT
+        || in_net([192, 0, 0, 0], 24) // IETF protocol assignments
+        || in_net([192, 0, 2, 0], 24) // documentation (TEST-NET-1)
+        || in_net([198, 51, 100, 0], 24) // documentation (TEST-NET-2)
+        || in_net([203, 0, 113, 0], 24) // documentation (TEST-NET-3)
+        || in_net([198, 18, 0, 0], 15) // benchmarking
+        || in_net([192, 88, 99, 0], 24)
+    // deprecated 6to4 relay anycast
+    {
         AddressClass::Private
     } else {
         AddressClass::Public
@@ -226,12 +297,26 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
 }
 
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
-    let s0 = ip.segments()[0];
+    let s = ip.segments();
+    let in_net = |net: [u16; 2], bits: u32| {
+        let top = (u32::from(s[0]) << 16) | u32::from(s[1]);
+        let want = (u32::from(net[0]) << 16) | u32::from(net[1]);
+        let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+        top & mask == want & mask
+    };
     if ip.is_loopback() {
         AddressClass::Loopback
-    } else if ip.is_unspecified() || ip.is_multicast() || (s0 & 0xffc0) == 0xfe80 {
+    } else if ip.is_unspecified() || ip.is_multicast() || (s[0] & 0xffc0) == 0xfe80 {
         AddressClass::Forbidden
-    } else if (s0 & 0xfe00) == 0xfc00 {
+    } else if (s[0] & 0xfe00) == 0xfc00 // unique local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local, deprecated
+        || s[..4] == [0x100, 0, 0, 0] // discard-only
+        || in_net([0x2001, 0], 23) // IETF protocol assignments
+        || in_net([0x2001, 0xdb8], 32) // documentation
+        || in_net([0x3fff, 0], 20) // documentation
+        || in_net([0x5f00, 0], 16)
+    // segment routing
+    {
         AddressClass::Private
     } else {
         AddressClass::Public
@@ -309,13 +394,38 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
+            // Every IPv6 spelling of loopback and of the metadata address.
+            "::7f00:1",
+            "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "64:ff9b:1::7f00:1",
+            "2001:0:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            // Special-purpose, not global.
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "198.18.0.1",
+            "192.0.0.8",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+            "fec0::1",
+            "2002:0a00:0001::1",
         ] {
             assert!(
                 !strict.allows_ip(ip.parse().unwrap()),
                 "{ip} must be refused"
             );
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "2002:5db8:d822::1",
+            "64:ff9b::5db8:d822",
+        ] {
             assert!(strict.allows_ip(ip.parse().unwrap()), "{ip} is public");
         }
         let lenient = EffectiveGrants {

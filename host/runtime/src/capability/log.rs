@@ -2,6 +2,7 @@
 //! system's name, one line each (control characters replaced), at most
 //! [`MAX_LOG_MESSAGE`] bytes, at most [`MAX_LOGS_PER_CALL`] per call.
 
+use super::mask::Mask;
 use super::{Capability, sanitize};
 use crate::ConnectorSpec;
 use oubli_model::Manifest;
@@ -30,10 +31,11 @@ pub enum Level {
     Error,
 }
 
-/// One call's log budget.
+/// One call's log budget, and the identifiers it masks.
 pub struct CallLog {
     plugin: Arc<str>,
     left: u32,
+    mask: Option<Arc<Mask>>,
 }
 
 impl Capability for Log {
@@ -48,11 +50,18 @@ impl Capability for Log {
         CallLog {
             plugin: plugin.clone(),
             left: MAX_LOGS_PER_CALL,
+            mask: None,
         }
     }
 }
 
 impl CallLog {
+    /// Mask the call's subject in every line.
+    pub fn masking(mut self, mask: Option<Arc<Mask>>) -> Self {
+        self.mask = mask;
+        self
+    }
+
     /// Log one line from the connector.
     pub fn log(&mut self, level: Level, message: &str) {
         if self.left == 0 {
@@ -67,7 +76,15 @@ impl CallLog {
             );
             return;
         }
-        let message = sanitize(message, MAX_LOG_MESSAGE);
+        // Mask a bounded window (an identifier straddling the final cut is
+        // masked whole), then cut to size on one line.
+        let message = match &self.mask {
+            Some(mask) => sanitize(
+                &mask.apply(&sanitize(message, 4 * MAX_LOG_MESSAGE)),
+                MAX_LOG_MESSAGE,
+            ),
+            None => sanitize(message, MAX_LOG_MESSAGE),
+        };
         match level {
             Level::Trace => tracing::trace!(system = plugin, "{message}"),
             Level::Debug => tracing::debug!(system = plugin, "{message}"),

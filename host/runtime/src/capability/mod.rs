@@ -18,6 +18,7 @@
 pub mod clock;
 pub mod grants;
 pub mod log;
+pub mod mask;
 pub mod outbound_http;
 pub mod settings;
 
@@ -30,6 +31,16 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Table elements an instance may grow to.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Host resources one call may hold at once (HTTP requests and responses,
+/// header fields, bodies, streams, futures, pollables). One HTTP exchange
+/// uses about a dozen, dropped when it ends.
+pub const MAX_RESOURCES: usize = 256;
+
+/// Largest set of header fields a connector may build, in bytes of the
+/// host's in-memory representation. With [`MAX_RESOURCES`], what headers
+/// can make the host hold for one call is bounded (8 MiB).
+pub const MAX_FIELDS_BYTES: usize = 32 << 10;
 
 /// One capability the host gives connectors.
 pub trait Capability {
@@ -108,7 +119,7 @@ pub(crate) struct PluginState {
 }
 
 impl PluginState {
-    pub(crate) fn new(granted: &Granted) -> Self {
+    pub(crate) fn new(granted: &Granted, mask: Option<Arc<mask::Mask>>) -> Self {
         // Deny by default: no preopened directories, no environment, no
         // arguments, no stdio (stdout/stderr go nowhere, stdin is empty), no
         // sockets, no name lookup. Outbound HTTP goes through the hooks.
@@ -118,13 +129,17 @@ impl PluginState {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         PluginState {
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             outbound: outbound_http::OutboundHttp::prepare(&granted.plugin, &granted.http),
             settings: settings::Settings::prepare(&granted.plugin, &granted.settings),
-            log: log::Log::prepare(&granted.plugin, &granted.log),
+            log: log::Log::prepare(&granted.plugin, &granted.log).masking(mask),
             limiter: MemoryLimiter::new(granted.memory_limit),
         }
     }

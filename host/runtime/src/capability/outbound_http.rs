@@ -19,12 +19,17 @@ use crate::{ConnectorSpec, Origin};
 use http::uri::Scheme;
 use oubli_model::Manifest;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// The most time a connection attempt may take, whatever the guest asks.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP exchanges one call may have open at once; more are refused
+/// (`HTTP-request-denied`). Each holds a connection and hyper's buffers.
+pub const MAX_IN_FLIGHT: usize = 16;
 
 /// The outbound HTTP capability.
 pub struct OutboundHttp;
@@ -52,6 +57,7 @@ impl Capability for OutboundHttp {
         Hooks {
             plugin: plugin.clone(),
             grants: shared.clone(),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
 }
@@ -60,6 +66,16 @@ impl Capability for OutboundHttp {
 pub struct Hooks {
     plugin: Arc<str>,
     grants: Arc<EffectiveGrants>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One open exchange, counted until its connection ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
@@ -75,7 +91,27 @@ impl WasiHttpHooks for Hooks {
     ) -> SendFuture {
         let plugin = self.plugin.clone();
         let grants = self.grants.clone();
-        Box::new(async move { send_filtered(&plugin, &grants, request, options).await })
+        let slot = if self.in_flight.fetch_add(1, Ordering::SeqCst) < MAX_IN_FLIGHT {
+            Some(Slot(self.in_flight.clone()))
+        } else {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            None
+        };
+        Box::new(async move {
+            let Some(slot) = slot else {
+                tracing::warn!(
+                    system = &*plugin,
+                    "outbound request refused: {MAX_IN_FLIGHT} already open in this call"
+                );
+                return Err(HttpError::HttpRequestDenied);
+            };
+            let (response, io) = send_filtered(&plugin, &grants, request, options).await?;
+            let io: IoFuture = Box::new(async move {
+                let _slot = slot;
+                Box::into_pin(io).await
+            });
+            Ok((response, io))
+        })
     }
 }
 
@@ -140,6 +176,10 @@ async fn send_filtered(
         }
     }
     let stream = stream.ok_or(HttpError::ConnectionRefused)?;
+    // Headers and body go out as soon as they are written: without this,
+    // Nagle's algorithm meets the server's delayed ACK and a small request
+    // can wait ~40-200 ms.
+    let _ = stream.set_nodelay(true);
 
     // The request line carries only the path; Host is already set.
     let path = request

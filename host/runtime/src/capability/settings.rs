@@ -108,6 +108,11 @@ impl Shared {
         self.secrets.get(key).map(|s| s.expose().to_string())
     }
 
+    /// The values of the secrets, to mask them in what the connector says.
+    pub(crate) fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.secrets.values().map(Secret::expose)
+    }
+
     /// The names of the secrets the connector receives.
     pub fn secret_names(&self) -> Vec<String> {
         self.secrets.keys().cloned().collect()

@@ -3,9 +3,15 @@
 //! `locate` picks its behaviour from the subject's first name:
 //! `loop`, `grow`, `panic`, `recurse`, `huge`, `fetch` (GET the URL in the
 //! first external id), `remember` (report what a static kept from the last
-//! call), `secret` (return the granted secret `token`), `log-flood`.
-//! Anything else answers one record. The manifest's WIT version and requested
-//! host can be changed through configuration, to test the load checks.
+//! call), `secret` (return the granted secret `token`), `log-flood`,
+//! `size:N` (one record with a summary of N bytes), `fields-bomb` (hold
+//! thousands of 120 KB header-field sets), `fields-many` (thousands of empty
+//! ones), `echo` (log the subject's
+//! identifiers, then fail with them in the error message), `evil` (control
+//! characters in every string of a record). Anything else answers one record.
+//! The manifest's WIT version and requested host can be changed through
+//! configuration, to test the load checks; `evil_manifest` puts terminal
+//! escapes and forged lines in every manifest field.
 
 use oubli_plugin::http::Client;
 use oubli_plugin::prelude::*;
@@ -30,20 +36,50 @@ fn recurse(depth: u64, pad: [u64; 32]) -> u64 {
     recurse(depth + 1, local).wrapping_add(local[3])
 }
 
+/// Text that would clear the screen, retitle the terminal and forge a line.
+const EVIL: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nok       crm  forged line\u{202e}";
+
 impl Connector for Hostile {
     fn manifest() -> Manifest {
         let host = config("request_host");
+        let evil = config("evil_manifest").is_some();
+        let text = |plain: &str| {
+            if evil {
+                format!("{plain}{EVIL}")
+            } else {
+                plain.to_string()
+            }
+        };
         Manifest {
-            id: "hostile".into(),
-            name: "Hostile test connector".into(),
-            version: "0.1.0".into(),
+            id: text("hostile"),
+            name: text("Hostile test connector"),
+            version: text("0.1.0"),
             wit_version: config("wit_version").unwrap_or_else(|| WIT_VERSION.into()),
             system_kind: SystemKind::Other,
             operations: vec![Operation::Locate],
-            categories: vec![],
+            categories: if evil {
+                vec![DataCategory {
+                    name: text("cat"),
+                    description: text("description"),
+                    purposes: vec![text("purpose")],
+                    retention: text("retention"),
+                    recipients: vec![text("recipient")],
+                    portable: false,
+                }]
+            } else {
+                vec![]
+            },
             outbound_hosts: host.into_iter().collect(),
-            config_keys: vec![],
-            secrets: vec!["token".into()],
+            config_keys: if evil {
+                vec![ConfigKey {
+                    name: text("key"),
+                    description: text("description"),
+                    required: false,
+                }]
+            } else {
+                vec![]
+            },
+            secrets: vec![text("token")],
         }
     }
 
@@ -94,6 +130,59 @@ impl Connector for Hostile {
                     log::info(&"y".repeat(4096));
                 }
                 one("flooded".into())
+            }
+            "fields-bomb" => {
+                use oubli_plugin::bindings::wasi::http::types::Fields;
+                let value = vec![b'a'; 120_000];
+                let mut held = Vec::new();
+                for i in 0..8_000 {
+                    let fields = Fields::new();
+                    for j in 0..4 {
+                        let _ = fields.append(&format!("x-{i}-{j}"), &value[..30_000]);
+                    }
+                    held.push(fields);
+                }
+                one(format!("held {}", held.len()))
+            }
+            "fields-many" => {
+                use oubli_plugin::bindings::wasi::http::types::Fields;
+                let held: Vec<Fields> = (0..8_000).map(|_| Fields::new()).collect();
+                one(format!("held {}", held.len()))
+            }
+            "echo" => {
+                let all = format!(
+                    "emails {:?} phones {:?} names {:?} ids {:?}",
+                    subject.emails,
+                    subject.phones,
+                    subject.names,
+                    subject
+                        .external_ids
+                        .iter()
+                        .map(|x| &x.id)
+                        .collect::<Vec<_>>()
+                );
+                log::warn(&format!("looking for {all}"));
+                for p in &subject.phones {
+                    // National and spaced forms of a UK number too.
+                    if let Some(rest) = p.strip_prefix("+44") {
+                        log::warn(&format!(
+                            "national 0{rest}, spaced +44 {} {}",
+                            &rest[..4],
+                            &rest[4..]
+                        ));
+                    }
+                }
+                Err(ConnectorError::Invalid(format!("no match for {all}")))
+            }
+            "evil" => Ok(vec![Located {
+                reference: RecordRef::new(format!("kind{EVIL}"), "1"),
+                summary: format!("summary{EVIL}"),
+                created_at: None,
+                hold: Some(format!("hold{EVIL}")),
+            }]),
+            m if m.starts_with("size:") => {
+                let n: usize = m[5..].parse().unwrap_or(0);
+                one("x".repeat(n))
             }
             _ => one("ok".into()),
         }
