@@ -14,6 +14,24 @@ fn oubli(args: &[&str], cache: &Path) -> Output {
         .expect("oubli runs")
 }
 
+/// An oubli.toml in `dir` (FR numbers) with the people directory at `port`
+/// as system `directory` (its token in a file), followed by `more`.
+fn directory_config(dir: &Path, port: u16, more: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("token"), "dir-token\n").unwrap();
+    let config = dir.join("oubli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[identifiers]\ndefault_region = \"FR\"\n\n\
+             [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+             config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n{more}",
+            built_plugins::EXAMPLE_REST,
+        ),
+    )
+    .unwrap();
+    config
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -441,23 +459,15 @@ mod locate {
     async fn finds_the_person_everywhere_and_shows_each_failure() {
         let (addr, _dir) = oubli_testing::people_directory::serve().await;
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("oubli.toml");
-        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
-        std::fs::write(
-            &config,
-            format!(
-                "[identifiers]\ndefault_region = \"FR\"\n\n\
-                 [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
-                 config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
-                 [systems.flaky]\nconnector = {:?}\n\n\
-                 [systems.broken]\nconnector = {:?}\n",
-                built_plugins::EXAMPLE_REST,
+        let config = directory_config(
+            dir.path(),
+            addr.port(),
+            &format!(
+                "[systems.flaky]\nconnector = {:?}\n\n[systems.broken]\nconnector = {:?}\n",
                 built_plugins::HOSTILE,
                 built_plugins::BAD_IMPORT,
-                port = addr.port()
             ),
-        )
-        .unwrap();
+        );
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
             .args(["locate", "--config", config.to_str().unwrap()])
             .args([
@@ -767,22 +777,15 @@ fn control_characters_from_a_connector_never_reach_the_terminal() {
 async fn trace_logging_leaks_no_secret_and_no_identifier() {
     let (addr, _dir) = oubli_testing::people_directory::serve().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("oubli.toml");
-    std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
     std::fs::write(dir.path().join("hostile-token"), "s3cr3t-hostile-value\n").unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[identifiers]\ndefault_region = \"FR\"\n\n\
-             [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
-             config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
-             [systems.hostile]\nconnector = {:?}\nsecrets = {{ token = {{ file = \"hostile-token\" }} }}\n",
-            built_plugins::EXAMPLE_REST,
+    let config = directory_config(
+        dir.path(),
+        addr.port(),
+        &format!(
+            "[systems.hostile]\nconnector = {:?}\nsecrets = {{ token = {{ file = \"hostile-token\" }} }}\n",
             built_plugins::HOSTILE,
-            port = addr.port()
         ),
-    )
-    .unwrap();
+    );
     for mode in ["secret", "echo", "log-flood"] {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
             .args(["locate", "--config", config.to_str().unwrap()])

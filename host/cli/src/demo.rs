@@ -20,33 +20,13 @@ use oubli_core::config::Config;
 use oubli_core::crypto::file::{self, Recipient};
 use oubli_core::crypto::keyring::write_key_pair;
 use oubli_core::identifiers::Identifiers;
-use oubli_core::rights::export::CHUNK;
+use oubli_core::rights::export::{CHUNK, Hashing};
 use oubli_core::rights::{self, Rights};
 use oubli_sandbox::{Options, Sandbox};
-use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// Run the demo into `out`.
 pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
@@ -176,23 +156,20 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
         None,
         &private.display().to_string(),
     )?;
-    let decrypt = || -> Result<Hashing<std::io::BufWriter<std::fs::File>>> {
+    let decrypt = || -> Result<(String, u64)> {
         let (_, mut hashing) = file::decrypt(
             &key,
             std::io::BufReader::new(std::fs::File::open(&encrypted)?),
-            Hashing {
-                inner: std::io::BufWriter::new(std::fs::File::create(&decrypted)?),
-                hash: Sha256::new(),
-                len: 0,
-            },
+            Hashing::new(std::io::BufWriter::new(std::fs::File::create(&decrypted)?)),
         )?;
         hashing.flush()?;
-        Ok(hashing)
+        let (_, sha256, len) = hashing.finish();
+        Ok((sha256, len))
     };
-    let hashing = decrypt().inspect_err(|_| {
+    let (sha256, len) = decrypt().inspect_err(|_| {
         let _ = std::fs::remove_file(&decrypted);
     })?;
-    if hex::encode(hashing.hash.finalize()) != report.zip_sha256 || hashing.len != report.zip_len {
+    if sha256 != report.zip_sha256 || len != report.zip_len {
         bail!("the decrypted export differs from what was encrypted");
     }
     let entries = zip::ZipArchive::new(std::fs::File::open(&decrypted)?)

@@ -333,18 +333,20 @@ impl Connector {
             .await
             .map_err(|_| CallError::Host("the connector is shutting down".into()))?;
         let mask = mask.unwrap_or(&self.secrets_mask);
-        let started = std::time::Instant::now();
+        let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
         let result = self.runner.run(&self.granted, Some(mask), op).await;
-        tracing::debug!(
-            system = self.name(),
-            operation,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            outcome = match &result {
-                Ok(_) => "ok",
-                Err(e) => e.kind(),
-            },
-            "connector call"
-        );
+        if let Some(started) = started {
+            tracing::debug!(
+                system = self.name(),
+                operation,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                outcome = match &result {
+                    Ok(_) => "ok",
+                    Err(e) => e.kind(),
+                },
+                "connector call"
+            );
+        }
         result
     }
 
@@ -365,8 +367,8 @@ impl Connector {
         Ok(found
             .into_iter()
             .map(|l| Located {
-                summary: mask.apply(&l.summary),
-                hold: l.hold.map(|h| mask.apply(&h)),
+                summary: masked(&mask, l.summary),
+                hold: l.hold.map(|h| masked(&mask, h)),
                 ..l
             })
             .collect())
@@ -594,6 +596,14 @@ fn wit_supported(version: &str) -> bool {
     SUPPORTED_WIT
         .iter()
         .any(|ours| major_minor(ours) == Some(theirs))
+}
+
+/// `text` with the mask applied, reusing it when nothing was masked.
+fn masked(mask: &Mask, text: String) -> String {
+    match mask.apply(&text) {
+        std::borrow::Cow::Borrowed(_) => text,
+        std::borrow::Cow::Owned(m) => m,
+    }
 }
 
 /// Keep connector error messages short, on one line, and without the

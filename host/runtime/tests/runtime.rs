@@ -261,14 +261,7 @@ async fn a_component_importing_sockets_is_refused_at_load_naming_the_import() {
 
 #[tokio::test]
 async fn the_subjects_identifiers_are_masked_in_what_a_connector_logs_and_answers() {
-    let log = Captured::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (log, _guard) = capture_log();
     let p = hostile(none).await;
     let subject = Subject {
         names: vec!["echo".into(), "Camille Martin".into()],
@@ -321,11 +314,9 @@ impl std::io::Write for Captured {
     }
 }
 
-#[tokio::test]
-async fn a_log_flood_is_capped_and_the_call_completes() {
-    use oubli_runtime::capability::log::{MAX_LOG_MESSAGE, MAX_LOGS_PER_CALL};
-    // The plugin logs 10,000 lines of 4 KiB (40 MiB). Everything this
-    // (single-threaded) test runs logs into `log`, at every level.
+/// Capture everything this test's thread logs, at every level, until the
+/// guard drops (the tests run on a current-thread runtime).
+fn capture_log() -> (Captured, tracing::subscriber::DefaultGuard) {
     let log = Captured::default();
     let writer = log.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -333,7 +324,14 @@ async fn a_log_flood_is_capped_and_the_call_completes() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (log, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn a_log_flood_is_capped_and_the_call_completes() {
+    use oubli_runtime::capability::log::{MAX_LOG_MESSAGE, MAX_LOGS_PER_CALL};
+    // The connector logs 10,000 lines of 4 KiB (40 MiB).
+    let (log, _guard) = capture_log();
     let p = hostile(none).await;
     assert_eq!(summary(p.locate(&mode("log-flood")).await), "flooded");
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();

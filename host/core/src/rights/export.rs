@@ -192,11 +192,28 @@ impl Write for Pending {
     }
 }
 
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
+/// A writer that hashes (SHA-256) and counts what passes through it: what
+/// an export wrote, and what a recipient decrypted, can be compared.
+pub struct Hashing<W> {
     inner: W,
     hash: Sha256,
     len: u64,
+}
+
+impl<W> Hashing<W> {
+    /// Hash what goes to `inner`.
+    pub fn new(inner: W) -> Self {
+        Hashing {
+            inner,
+            hash: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    /// The inner writer, the SHA-256 (hex) and the length of what passed.
+    pub fn finish(self) -> (W, String, u64) {
+        (self.inner, hex::encode(self.hash.finalize()), self.len)
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
@@ -257,11 +274,7 @@ pub(crate) async fn write_export<W: AsyncWrite + Unpin>(
     let pending = Pending::default();
     let body = file::encryptor(recipients, "export", request_id, pending.clone())?;
     let mut pump = Pump {
-        zip: zip::ZipWriter::new_stream(Hashing {
-            inner: body,
-            hash: Sha256::new(),
-            len: 0,
-        }),
+        zip: zip::ZipWriter::new_stream(Hashing::new(body)),
         pending,
         out,
     };
@@ -362,9 +375,8 @@ pub(crate) async fn write_export<W: AsyncWrite + Unpin>(
         pending,
         mut out,
     } = pump;
-    let hashing = zip.finish()?.into_inner();
-    let (zip_sha256, zip_len) = (hex::encode(hashing.hash.finalize()), hashing.len);
-    hashing.inner.finish()?;
+    let (body, zip_sha256, zip_len) = zip.finish()?.into_inner().finish();
+    body.finish()?;
     pending.drain_into(&mut out).await?;
     out.flush().await?;
     Ok(ExportReport {

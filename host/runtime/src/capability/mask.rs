@@ -26,6 +26,7 @@
 //! ```
 
 use oubli_model::Subject;
+use std::borrow::Cow;
 
 /// Digits of a phone number that identify it whatever its spelling.
 const PHONE_TAIL: usize = 9;
@@ -39,6 +40,8 @@ pub struct Mask {
     words: Vec<(Vec<char>, &'static str, bool)>,
     /// The significant trailing digits of each phone number.
     phone_tails: Vec<String>,
+    /// The needles of `words` as strings, for the quick check.
+    needles: Vec<String>,
 }
 
 impl std::fmt::Debug for Mask {
@@ -83,7 +86,12 @@ impl Mask {
             .filter(|d| d.len() >= MIN_PHONE_DIGITS)
             .map(|d| d[d.len().saturating_sub(PHONE_TAIL)..].to_string())
             .collect();
-        Mask { words, phone_tails }
+        let needles = words.iter().map(|(w, _, _)| w.iter().collect()).collect();
+        Mask {
+            words,
+            phone_tails,
+            needles,
+        }
     }
 
     /// Also mask these secret values (`[secret]`): what the host handed the
@@ -91,6 +99,7 @@ impl Mask {
     pub fn with_secrets<'a>(mut self, secrets: impl IntoIterator<Item = &'a str>) -> Mask {
         for value in secrets.into_iter().filter(|v| v.chars().count() >= 4) {
             self.words.push((lower(value), "[secret]", false));
+            self.needles.push(lower(value).into_iter().collect());
         }
         self.words.sort_by_key(|w| std::cmp::Reverse(w.0.len()));
         self
@@ -101,13 +110,29 @@ impl Mask {
         self.words.is_empty() && self.phone_tails.is_empty()
     }
 
-    /// `text` with every identifier of the subject replaced.
-    pub fn apply(&self, text: &str) -> String {
-        if self.is_empty() {
-            return text.to_string();
+    /// `text` with every identifier of the subject replaced (borrowed back
+    /// unchanged when there is none: the common case, kept cheap).
+    pub fn apply<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        if self.is_empty() || !self.may_hold_identifier(text) {
+            return Cow::Borrowed(text);
         }
         let words = self.mask_words(text);
-        self.mask_phones(&words)
+        Cow::Owned(self.mask_phones(&words))
+    }
+
+    /// A quick over-approximation: could `text` hold any identifier?
+    fn may_hold_identifier(&self, text: &str) -> bool {
+        let digits = text.bytes().filter(u8::is_ascii_digit).count();
+        if !self.phone_tails.is_empty() && digits >= MIN_PHONE_DIGITS {
+            return true;
+        }
+        if self.words.is_empty() {
+            return false;
+        }
+        let folded: String = text.chars().flat_map(char::to_lowercase).collect();
+        self.needles
+            .iter()
+            .any(|needle| folded.contains(needle.as_str()))
     }
 
     fn mask_words(&self, text: &str) -> String {
