@@ -60,11 +60,17 @@ impl Registry {
         &self.systems
     }
 
-    /// One system's connector by name, if it loaded.
-    pub fn get(&self, name: &str) -> Option<&Arc<Connector>> {
+    /// One system's connector, or why it was refused; `None` if the system
+    /// was not given to [`Registry::load`].
+    pub fn loaded(&self, name: &str) -> Option<&Result<Arc<Connector>, Arc<LoadError>>> {
         self.systems
             .iter()
             .find(|s| s.name == name)
-            .and_then(|s| s.plugin.as_ref().ok())
+            .map(|s| &s.plugin)
+    }
+
+    /// One system's connector by name, if it loaded.
+    pub fn get(&self, name: &str) -> Option<&Arc<Connector>> {
+        self.loaded(name).and_then(|p| p.as_ref().ok())
     }
 }

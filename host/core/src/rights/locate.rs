@@ -80,8 +80,7 @@ pub(crate) async fn locate(
     let mut reports: Vec<Option<SystemReport>> = Vec::with_capacity(config.systems.len());
     for (i, system) in config.systems.iter().enumerate() {
         let name = system.name().to_string();
-        let loaded = registry.systems().iter().find(|s| s.name == name);
-        reports.push(match (system.enabled, loaded.map(|s| &s.plugin)) {
+        reports.push(match (system.enabled, registry.loaded(&name)) {
             (false, _) => Some(SystemReport {
                 system: name,
                 connector: None,

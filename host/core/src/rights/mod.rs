@@ -148,8 +148,7 @@ impl Rights {
             .systems
             .iter()
             .map(|s| {
-                let loaded = self.registry.systems().iter().find(|l| l.name == s.name());
-                let (status, error, connector) = match (s.enabled, loaded.map(|l| &l.plugin)) {
+                let (status, error, connector) = match (s.enabled, self.registry.loaded(s.name())) {
                     (false, _) => (CheckStatus::Disabled, None, None),
                     (true, Some(Ok(p))) => (CheckStatus::Ok, None, Some(p.info().clone())),
                     (true, Some(Err(e))) => (CheckStatus::Refused, Some(e.to_string()), None),
