@@ -5,7 +5,7 @@
 //! Words: a *system* is a configured connection (`[systems.NAME]`), a
 //! *connector* the plugin component it runs.
 
-use crate::render;
+use crate::{render, requests};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli_core::config::Config;
@@ -59,6 +59,36 @@ enum Command {
     /// streaming. The output appears only once the whole file authenticated.
     /// If the key is passphrase-protected, set OUBLI_KEY_PASSPHRASE.
     Decrypt(DecryptArgs),
+    /// File a data-subject request, or act on one (show, approve, retry,
+    /// extend, ...).
+    Request {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        #[command(subcommand)]
+        command: requests::RequestCommand,
+    },
+    /// List requests: by state, overdue, due soon, or one subject's.
+    Requests {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        #[command(flatten)]
+        list: requests::ListArgs,
+    },
+    /// Carry out queued tasks (planning, erasing, polling, verifying) until
+    /// stopped; several workers may share one PostgreSQL database.
+    Worker {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        #[command(flatten)]
+        worker: requests::WorkerArgs,
+    },
+    /// The restriction registry: may this person be processed?
+    Restriction {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        #[command(subcommand)]
+        command: requests::RestrictionCommand,
+    },
     /// Old spelling of `systems check` and `connector inspect` (0.1).
     #[command(subcommand, hide = true)]
     Plugin(PluginCommand),
@@ -294,18 +324,24 @@ pub fn run() -> Result<ExitCode> {
         | Command::Plugin(PluginCommand::Inspect(args)) => rt.block_on(inspect(args)),
         Command::Systems(SystemsCommand::Check(args))
         | Command::Plugin(PluginCommand::Check(args)) => rt.block_on(check(args)),
+        Command::Request { engine, command } => rt.block_on(requests::request(engine, command)),
+        Command::Requests { engine, list } => rt.block_on(requests::list(engine, list)),
+        Command::Worker { engine, worker } => rt.block_on(requests::worker(engine, worker)),
+        Command::Restriction { engine, command } => {
+            rt.block_on(requests::restriction(engine, command))
+        }
         Command::Keys(cmd) => keys(cmd),
         Command::Encrypt(args) | Command::Export(FileCommand::Encrypt(args)) => encrypt(args),
         Command::Decrypt(args) | Command::Export(FileCommand::Decrypt(args)) => decrypt(args),
     }
 }
 
-fn parse_region(s: &str) -> Result<Region, String> {
+pub(crate) fn parse_region(s: &str) -> Result<Region, String> {
     s.parse().map_err(|e: IdentifierError| e.to_string())
 }
 
 /// The service's identifier error, with the flag that carried the value.
-fn with_flag(e: IdentifierError) -> anyhow::Error {
+pub(crate) fn with_flag(e: IdentifierError) -> anyhow::Error {
     let flag = match &e {
         IdentifierError::NothingToSearch => "--email, --phone or --external-id",
         IdentifierError::Email(_) => "--email",

@@ -19,6 +19,7 @@ mod cli;
 #[cfg(feature = "demo")]
 mod demo;
 mod render;
+mod requests;
 
 use std::process::ExitCode;
 

@@ -6,8 +6,9 @@
 //! [`t`] (control characters and bidi overrides made visible, length
 //! capped) before it reaches the terminal.
 
-use oubli_core::model::{for_display, wire_name};
+use oubli_core::model::{Status, for_display, wire_name};
 use oubli_core::rights::SystemsCheck;
+use oubli_core::rights::engine::{Action, RequestDetail, RequestView, date};
 use oubli_core::rights::locate::{LocateReport, SystemAnswer};
 use oubli_core::runtime::ComponentInfo;
 use std::collections::BTreeMap;
@@ -165,4 +166,195 @@ fn list_or_none(items: &[String]) -> String {
     } else {
         t(&items.join(", "))
     }
+}
+
+fn when(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (h, m) = ((secs / 3600) % 24, (secs / 60) % 60);
+    format!("{} {h:02}:{m:02}", date(ms))
+}
+
+fn due(r: &RequestView, now: i64) -> String {
+    if r.state.is_final() {
+        return format!("due {}", date(r.due_at));
+    }
+    let days = (r.due_at - now).div_euclid(86_400_000);
+    if r.due_at < now {
+        format!("due {}, OVERDUE by {} days", date(r.due_at), -days)
+    } else {
+        format!("due {} (in {days} days)", date(r.due_at))
+    }
+}
+
+/// A request in full: header, per system its state, counts and records,
+/// then its history. Connector text (summaries, reasons, errors,
+/// instructions) is untrusted.
+pub fn request(d: &RequestDetail) -> String {
+    let r = &d.request;
+    let now = oubli_core::store::now_ms();
+    let mut s = String::new();
+    let _ = writeln!(s, "request {}  {}  {}", r.id, r.kind, r.state);
+    let mut who = format!("filed by {} {}", r.requested_by, when(r.received_at));
+    if let Some(a) = &r.attested_by {
+        let _ = write!(who, "; identity attested by {a}");
+    }
+    if let Some(a) = &r.approved_by {
+        let _ = write!(who, "; approved by {a}");
+    }
+    let _ = writeln!(s, "  {who}");
+    let mut deadline = due(r, now);
+    if r.extended_months > 0 {
+        let _ = write!(deadline, ", extended by {} month(s)", r.extended_months);
+    }
+    let _ = writeln!(s, "  {deadline}");
+    let _ = writeln!(s, "  subject (blind index) {}", r.subject.join(" "));
+    for sys in &d.systems {
+        let c = &sys.counts;
+        let _ = writeln!(
+            s,
+            "\n  {}  {}{}  found {}, done {}, retained {}, not found {}, failed {}",
+            sys.system,
+            sys.state,
+            sys.connector
+                .as_deref()
+                .map(|c| format!(" ({})", t(c)))
+                .unwrap_or_default(),
+            c.found,
+            c.done,
+            c.retained,
+            c.not_found,
+            c.failed
+        );
+        if let Some(task) = &sys.task
+            && !task.state.is_final()
+        {
+            let _ = writeln!(
+                s,
+                "    task {} {} {} (attempt {}/{}{}), next {}",
+                task.operation,
+                task.stage,
+                task.state,
+                task.attempt,
+                task.max_attempts,
+                if task.polls > 0 {
+                    format!(", {} polls", task.polls)
+                } else {
+                    String::new()
+                },
+                when(task.scheduled_at)
+            );
+        }
+        if let Some(plan) = &sys.plan {
+            for w in &plan.warnings {
+                let _ = writeln!(s, "    WARNING: {}", t(w));
+            }
+            let outcomes = sys
+                .result
+                .as_ref()
+                .map(|r| r.outcomes.as_slice())
+                .unwrap_or(&[]);
+            for item in &plan.items {
+                let planned = match &item.action {
+                    Action::Retain(why) => format!("retain ({})", t(why)),
+                    a => wire_name(a),
+                };
+                let outcome = outcomes
+                    .iter()
+                    .find(|o| o.reference == item.reference)
+                    .map(|o| match &o.status {
+                        Status::Done => " -> done".to_string(),
+                        Status::NotFound => " -> not found".to_string(),
+                        Status::Retained(why) => format!(" -> retained ({})", t(why)),
+                        Status::Pending(_) => " -> pending".to_string(),
+                    })
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    s,
+                    "    {} {}: {}{outcome}  {}",
+                    t(&item.reference.kind),
+                    t(&item.reference.id),
+                    planned,
+                    t(&item.summary)
+                );
+            }
+        }
+        if let Some(result) = &sys.result {
+            for r in &result.still_found {
+                let _ = writeln!(
+                    s,
+                    "    STILL FOUND after erasure: {} {}",
+                    t(&r.kind),
+                    t(&r.id)
+                );
+            }
+            for m in &result.mismatches {
+                let _ = writeln!(s, "    NOT CORRECTED: {}", t(m));
+            }
+            if !result.exported.is_empty() {
+                let fields: usize = result.exported.iter().map(|e| e.fields.len()).sum();
+                let _ = writeln!(
+                    s,
+                    "    read {} records, {fields} fields",
+                    result.exported.len()
+                );
+            }
+            if let Some(i) = &result.instructions {
+                let _ = writeln!(s, "    MANUAL TASK:");
+                for line in i.lines() {
+                    let _ = writeln!(s, "      {}", t(line));
+                }
+            }
+            if let Some(v) = &result.verified {
+                let _ = writeln!(s, "    verified: {}", t(v));
+            }
+        }
+        if let Some(e) = &sys.error
+            && sys.state != oubli_core::store::requests::SystemState::Done
+            && e.kind != "manual"
+        {
+            let _ = writeln!(s, "    last error ({}): {}", e.kind, t(&e.message));
+        }
+    }
+    let _ = writeln!(s, "\n  history");
+    for e in &d.events {
+        let mut line = format!("    {}  {}  {}", when(e.at), e.actor, e.action);
+        if let Some(sys) = &e.system {
+            let _ = write!(line, " [{sys}]");
+        }
+        if let (Some(f), Some(to)) = (&e.from, &e.to)
+            && f != to
+        {
+            let _ = write!(line, "  {f} -> {to}");
+        }
+        if let Some(r) = &e.reason {
+            let _ = write!(line, "  ({})", t(&r.replace('\n', "; ")));
+        }
+        let _ = writeln!(s, "{line}");
+    }
+    s
+}
+
+/// One line per request.
+pub fn requests(rows: &[RequestView], now: i64) -> String {
+    if rows.is_empty() {
+        return "no requests\n".into();
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<10}  {:<18}  {:<19}  {:<12}  DEADLINE",
+        "ID", "KIND", "STATE", "FILED BY"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<10}  {:<18}  {:<19}  {:<12}  {}",
+            r.id,
+            r.kind.as_str(),
+            r.state.as_str(),
+            r.requested_by,
+            due(r, now)
+        );
+    }
+    s
 }

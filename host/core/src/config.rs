@@ -27,6 +27,8 @@
 //! ```
 
 use crate::identifiers::Region;
+use crate::rights::policy::{Hold, Policy, SystemPolicy};
+use oubli_model::EraseMode;
 use oubli_runtime::capability::settings::HOST_PREFIX;
 use oubli_runtime::{
     ConnectorSpec, Limits, MAX_CONCURRENCY, MAX_MEMORY, MAX_TIMEOUT, NetworkGrants, Origin,
@@ -84,6 +86,14 @@ pub struct Config {
     pub systems: Vec<SystemConfig>,
     /// How identifiers are read.
     pub identifiers: IdentifierSettings,
+    /// The store: a SQLite file or a `postgres://` URL (`[store] url`);
+    /// by default `oubli.db` next to the config file.
+    pub store_url: String,
+    /// The keyring directory (`[keys] dir`); by default `oubli-keys` next
+    /// to the config file.
+    pub keys_dir: PathBuf,
+    /// The policy requests are carried out under (`[policy]`).
+    pub policy: Policy,
 }
 
 /// How identifiers are read (`[identifiers]`).
@@ -127,8 +137,143 @@ struct RawConfig {
     systems: BTreeMap<String, RawSystem>,
     #[serde(default)]
     identifiers: RawIdentifiers,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    keys: RawKeys,
+    #[serde(default)]
+    policy: RawPolicy,
     /// The spelling before 0.1: refused with a message saying what changed.
     plugins: Option<toml::Value>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    four_eyes: Option<bool>,
+    attest_identity: Option<bool>,
+    erase_mode: Option<String>,
+    max_attempts: Option<u32>,
+    backoff: Option<String>,
+    max_backoff: Option<String>,
+    poll_interval: Option<String>,
+    max_polls: Option<u32>,
+    max_extension_months: Option<u32>,
+    #[serde(default)]
+    systems: BTreeMap<String, RawSystemPolicy>,
+    #[serde(default)]
+    holds: Vec<RawHold>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSystemPolicy {
+    erase_mode: Option<String>,
+    #[serde(default)]
+    kinds: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHold {
+    system: String,
+    kind: Option<String>,
+    reason: String,
+}
+
+fn erase_mode(s: &str) -> Result<EraseMode, String> {
+    match s {
+        "delete" => Ok(EraseMode::Delete),
+        "anonymise" | "anonymize" => Ok(EraseMode::Anonymise),
+        _ => Err(format!("{s:?} is not `delete` or `anonymise`")),
+    }
+}
+
+fn policy(raw: RawPolicy, systems: &[SystemConfig]) -> Result<Policy, (String, String)> {
+    let mut p = Policy::default();
+    let ms = |key: &str, v: &Option<String>, default: u64| -> Result<u64, (String, String)> {
+        match v {
+            None => Ok(default),
+            Some(v) => parse_duration(v)
+                .map(|d| d.as_millis() as u64)
+                .map_err(|m| (key.to_string(), m)),
+        }
+    };
+    p.four_eyes = raw.four_eyes.unwrap_or(p.four_eyes);
+    p.attest_identity = raw.attest_identity.unwrap_or(p.attest_identity);
+    if let Some(m) = &raw.erase_mode {
+        p.erase_mode = erase_mode(m).map_err(|e| ("erase_mode".to_string(), e))?;
+    }
+    if let Some(n) = raw.max_attempts {
+        if !(1..=100).contains(&n) {
+            return Err(("max_attempts".into(), "must be between 1 and 100".into()));
+        }
+        p.max_attempts = n;
+    }
+    p.backoff_ms = ms("backoff", &raw.backoff, p.backoff_ms)?;
+    p.max_backoff_ms = ms("max_backoff", &raw.max_backoff, p.max_backoff_ms)?;
+    p.poll_interval_ms = ms("poll_interval", &raw.poll_interval, p.poll_interval_ms)?;
+    p.max_polls = raw.max_polls.unwrap_or(p.max_polls);
+    if let Some(n) = raw.max_extension_months {
+        if n > 2 {
+            return Err((
+                "max_extension_months".into(),
+                "Art. 12(3) allows at most two further months".into(),
+            ));
+        }
+        p.max_extension_months = n;
+    }
+    let known = |name: &str| systems.iter().any(|s| s.name() == name);
+    for (name, sp) in raw.systems {
+        if !known(&name) {
+            return Err((
+                format!("systems.{name}"),
+                "no such system in `[systems]`".into(),
+            ));
+        }
+        let mut out = SystemPolicy::default();
+        if let Some(m) = &sp.erase_mode {
+            out.erase_mode =
+                Some(erase_mode(m).map_err(|e| (format!("systems.{name}.erase_mode"), e))?);
+        }
+        for (kind, m) in sp.kinds {
+            let mode = erase_mode(&m).map_err(|e| (format!("systems.{name}.kinds.{kind}"), e))?;
+            out.kinds.insert(kind, mode);
+        }
+        p.systems.insert(name, out);
+    }
+    for (i, h) in raw.holds.into_iter().enumerate() {
+        if !known(&h.system) {
+            return Err((
+                format!("holds[{i}].system"),
+                format!("no system {:?} in `[systems]`", h.system),
+            ));
+        }
+        if h.reason.trim().is_empty() {
+            return Err((
+                format!("holds[{i}].reason"),
+                "say why the records are kept".into(),
+            ));
+        }
+        p.holds.push(Hold {
+            system: h.system,
+            kind: h.kind,
+            reason: h.reason,
+        });
+    }
+    Ok(p)
 }
 
 #[derive(Deserialize, Default)]
@@ -302,7 +447,20 @@ impl Config {
                 },
             });
         }
+        let policy =
+            policy(raw.policy, &systems).map_err(|(k, m)| invalid(format!("policy.{k}"), m))?;
+        let store_url = match raw.store.url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => u,
+            Some(u) => base
+                .join(u.strip_prefix("sqlite://").unwrap_or(&u))
+                .display()
+                .to_string(),
+            None => base.join("oubli.db").display().to_string(),
+        };
         Ok(Config {
+            store_url,
+            keys_dir: base.join(raw.keys.dir.unwrap_or_else(|| PathBuf::from("oubli-keys"))),
+            policy,
             identifiers: IdentifierSettings { default_region },
             file: file.to_path_buf(),
             runtime: RuntimeSettings {

@@ -22,3 +22,4 @@ pub mod rights;
 pub use oubli_crypto as crypto;
 pub use oubli_model as model;
 pub use oubli_runtime as runtime;
+pub use oubli_store as store;

@@ -287,12 +287,13 @@ impl Keyring {
     }
 
     /// The active KEK, which wraps new data keys.
-    pub(crate) fn active_kek(&self) -> Result<&Kek, CryptoError> {
+    /// The KEK new data keys are wrapped under.
+    pub fn active_kek(&self) -> Result<&Kek, CryptoError> {
         self.kek(&self.meta.active_kek)
     }
 
     /// A KEK by id (old ones still unwrap the data keys they wrapped).
-    pub(crate) fn kek(&self, id: &str) -> Result<&Kek, CryptoError> {
+    pub fn kek(&self, id: &str) -> Result<&Kek, CryptoError> {
         self.keks
             .get(id)
             .ok_or_else(|| CryptoError::UnknownKey(id.to_string()))

@@ -44,3 +44,39 @@ pub fn decrypt_py(key: &Path, input: &Path, output: &Path) -> Output {
         .output()
         .expect("python3 runs (CI installs it with the `cryptography` package)")
 }
+
+/// Fresh, empty stores for a test: a SQLite file in `dir`, and, when
+/// `OUBLI_TEST_PG` holds a PostgreSQL base URL (`postgres://user@host:port`,
+/// as `.ci/postgres` prints), a new database on that server. With
+/// `OUBLI_REQUIRE_PG=1` (CI), a missing server is a failure, not a skip.
+pub async fn store_urls(dir: &Path) -> Vec<(&'static str, String)> {
+    let mut urls = vec![("sqlite", dir.join("oubli.db").display().to_string())];
+    match std::env::var("OUBLI_TEST_PG") {
+        Ok(base) if !base.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let mut name = [0u8; 8];
+            getrandom::fill(&mut name).expect("random");
+            let name = format!("oubli_test_{}", hex_lower(&name));
+            let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
+                .await
+                .expect("OUBLI_TEST_PG: cannot connect");
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await
+                .expect("create a test database");
+            admin.close().await;
+            urls.push(("postgres", format!("{base}/{name}")));
+        }
+        _ => {
+            assert!(
+                std::env::var("OUBLI_REQUIRE_PG").as_deref() != Ok("1"),
+                "OUBLI_REQUIRE_PG=1 but OUBLI_TEST_PG is not set: start one with .ci/postgres"
+            );
+        }
+    }
+    urls
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,6 +1,9 @@
 //! A stand-in of the REST "people directory" that `plugins/example-rest`
 //! talks to: search by email or phone, read, patch, delete (refused under
-//! legal hold), anonymise; Bearer `dir-token`; a switchable 429.
+//! legal hold), anonymise; Bearer `dir-token`; and faults to switch on: a
+//! 429 with a chosen `Retry-After`, 503s, slowness, and a delete that
+//! answers 204 without deleting (a system that lies). It counts what it
+//! was asked.
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,17 +13,88 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The directory's state.
 #[derive(Default)]
 pub struct Directory {
     people: Mutex<Vec<Value>>,
-    /// Requests still to answer 429 (Retry-After: 7).
+    /// Requests still to answer 429.
     pub throttle: AtomicUsize,
+    /// The `Retry-After` of a 429, in seconds (7 unless set).
+    pub retry_after: AtomicUsize,
+    /// Requests still to answer 503.
+    pub unavailable: AtomicUsize,
+    /// Milliseconds every request waits before it is answered.
+    pub delay_ms: AtomicUsize,
+    /// Whether DELETE answers 204 without deleting.
+    pub lie: AtomicBool,
     /// Requests received.
     pub requests: AtomicUsize,
+    /// DELETE and anonymise requests received, per id.
+    pub erasures: Mutex<HashMap<String, usize>>,
+}
+
+impl Directory {
+    /// Whether a person with this id is still there.
+    pub fn has(&self, id: &str) -> bool {
+        self.people.lock().unwrap().iter().any(|p| p["id"] == id)
+    }
+
+    /// A person's record.
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.people
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+    }
+
+    /// How many erasure requests (delete or anonymise) `id` received.
+    pub fn erasures_of(&self, id: &str) -> usize {
+        self.erasures.lock().unwrap().get(id).copied().unwrap_or(0)
+    }
+
+    /// Add a person.
+    pub fn add(&self, person: Value) {
+        self.people.lock().unwrap().push(person);
+    }
+
+    async fn fault(&self) -> Option<Response> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay as u64)).await;
+        }
+        if self
+            .unavailable
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Some((StatusCode::SERVICE_UNAVAILABLE, "down for maintenance").into_response());
+        }
+        if self
+            .throttle
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            let after = match self.retry_after.load(Ordering::SeqCst) {
+                0 => 7,
+                n => n,
+            };
+            return Some(
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", after.to_string())],
+                    "slow down",
+                )
+                    .into_response(),
+            );
+        }
+        None
+    }
 }
 
 fn authorised(headers: &HeaderMap) -> bool {
@@ -32,18 +106,12 @@ async fn search(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    d.requests.fetch_add(1, Ordering::SeqCst);
     if !authorised(&headers) {
+        d.requests.fetch_add(1, Ordering::SeqCst);
         return StatusCode::UNAUTHORIZED.into_response();
     }
-    if d.throttle.load(Ordering::SeqCst) > 0 {
-        d.throttle.fetch_sub(1, Ordering::SeqCst);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "7")],
-            "slow down",
-        )
-            .into_response();
+    if let Some(r) = d.fault().await {
+        return r;
     }
     let people = d.people.lock().unwrap();
     let hits: Vec<Value> = people
@@ -60,6 +128,9 @@ async fn search(
 }
 
 async fn one(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> Response {
+    if let Some(r) = d.fault().await {
+        return r;
+    }
     let people = d.people.lock().unwrap();
     match people.iter().find(|p| p["id"] == id.as_str()) {
         Some(p) => Json(p.clone()).into_response(),
@@ -71,41 +142,53 @@ async fn patch(
     State(d): State<Arc<Directory>>,
     UrlPath(id): UrlPath<String>,
     Json(changes): Json<serde_json::Map<String, Value>>,
-) -> StatusCode {
+) -> Response {
+    if let Some(r) = d.fault().await {
+        return r;
+    }
     let mut people = d.people.lock().unwrap();
     match people.iter_mut().find(|p| p["id"] == id.as_str()) {
         Some(p) => {
             for (k, v) in changes {
                 p[k] = v;
             }
-            StatusCode::OK
+            StatusCode::OK.into_response()
         }
-        None => StatusCode::NOT_FOUND,
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn delete(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> StatusCode {
+async fn delete(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> Response {
+    if let Some(r) = d.fault().await {
+        return r;
+    }
+    *d.erasures.lock().unwrap().entry(id.clone()).or_default() += 1;
     let mut people = d.people.lock().unwrap();
     match people.iter().position(|p| p["id"] == id.as_str()) {
-        Some(i) if !people[i]["legal_hold"].is_null() => StatusCode::CONFLICT,
+        Some(i) if !people[i]["legal_hold"].is_null() => StatusCode::CONFLICT.into_response(),
+        Some(_) if d.lie.load(Ordering::SeqCst) => StatusCode::NO_CONTENT.into_response(),
         Some(i) => {
             people.remove(i);
-            StatusCode::NO_CONTENT
+            StatusCode::NO_CONTENT.into_response()
         }
-        None => StatusCode::NOT_FOUND,
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 
-async fn anonymise(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> StatusCode {
+async fn anonymise(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> Response {
+    if let Some(r) = d.fault().await {
+        return r;
+    }
+    *d.erasures.lock().unwrap().entry(id.clone()).or_default() += 1;
     let mut people = d.people.lock().unwrap();
     match people.iter_mut().find(|p| p["id"] == id.as_str()) {
         Some(p) => {
             for k in ["name", "email", "phone", "notes"] {
                 p[k] = json!("");
             }
-            StatusCode::OK
+            StatusCode::OK.into_response()
         }
-        None => StatusCode::NOT_FOUND,
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -10,9 +10,13 @@
 //! verify, evidence) goes here next, on top of them; a new right is a new
 //! module beside these with a method on [`Rights`].
 
+pub mod engine;
 pub mod export;
 pub mod locate;
+pub mod policy;
+pub mod restriction;
 pub mod retry;
+pub mod worker;
 
 use crate::config::Config;
 use crate::identifiers::{IdentifierError, Identifiers, Region};
@@ -112,6 +116,16 @@ impl Rights {
             config,
             registry,
             retry,
+        }
+    }
+
+    /// The service without any connector (listing and deciding on requests
+    /// needs no system; planning and carrying them out does).
+    pub fn without_connectors(config: Config) -> Rights {
+        Rights {
+            config,
+            registry: Registry::default(),
+            retry: RetryPolicy::default(),
         }
     }
 

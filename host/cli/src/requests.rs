@@ -1,0 +1,673 @@
+//! The request commands: `oubli request …`, `oubli requests`, `oubli
+//! worker`, `oubli restriction check`. Each opens the engine (store,
+//! keyring, and connectors only when it plans or carries out work), calls
+//! it, and renders what it returns.
+
+use crate::render;
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use oubli_core::config::Config;
+use oubli_core::identifiers::{Identifiers, Region};
+use oubli_core::rights::engine::{
+    Attestation, Correction, Engine, NewRequest, OpenOptions, Params,
+};
+use oubli_core::rights::worker::{Worker, WorkerOptions};
+use oubli_core::store::requests::{Filter, RequestKind, RequestState};
+use oubli_core::store::tasks;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the engine's pieces are.
+#[derive(Args, Clone)]
+pub struct EngineArgs {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        env = "OUBLI_CONFIG",
+        default_value = "oubli.toml",
+        global = true
+    )]
+    config: PathBuf,
+    /// The store: a SQLite file or a postgres:// URL (default: `[store]
+    /// url`, else oubli.db next to the config).
+    #[arg(long, env = "OUBLI_DB", global = true)]
+    db: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Compile connectors in memory only.
+    #[arg(long, global = true)]
+    no_cache: bool,
+}
+
+/// Who is acting.
+#[derive(Args, Clone)]
+pub struct ActorArgs {
+    /// The operator's name (default: $OUBLI_OPERATOR, else $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    actor: Option<String>,
+}
+
+impl ActorArgs {
+    fn name(&self) -> String {
+        self.actor
+            .clone()
+            .or_else(|| std::env::var("OUBLI_OPERATOR").ok())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "operator".into())
+    }
+}
+
+/// The subject's identifiers.
+#[derive(Args, Clone)]
+pub struct SubjectArgs {
+    /// An email address (repeatable).
+    #[arg(long)]
+    email: Vec<String>,
+    /// A phone number, international or national (repeatable).
+    #[arg(long)]
+    phone: Vec<String>,
+    /// A full name: a hint only (repeatable).
+    #[arg(long)]
+    name: Vec<String>,
+    /// A system-specific id, `namespace:id` (repeatable).
+    #[arg(long = "external-id")]
+    external_id: Vec<String>,
+    /// Region for national phone numbers (ISO 3166).
+    #[arg(long, value_parser = crate::cli::parse_region)]
+    region: Option<Region>,
+}
+
+impl SubjectArgs {
+    fn identifiers(&self) -> Identifiers {
+        Identifiers {
+            emails: self.email.clone(),
+            phones: self.phone.clone(),
+            names: self.name.clone(),
+            external_ids: self.external_id.clone(),
+        }
+    }
+}
+
+/// Filing options common to every kind.
+#[derive(Args, Clone)]
+pub struct FileArgs {
+    #[command(flatten)]
+    subject: SubjectArgs,
+    #[command(flatten)]
+    actor: ActorArgs,
+    /// How the identity was checked (`id-document`, `call-back`); with
+    /// --evidence, attests it now.
+    #[arg(long, requires = "evidence")]
+    attest: Option<String>,
+    /// The evidence of the identity check (a note; stored sealed).
+    #[arg(long, requires = "attest")]
+    evidence: Option<String>,
+    /// File and return at once; do not plan in this process (a worker
+    /// will).
+    #[arg(long)]
+    no_wait: bool,
+}
+
+/// `oubli request …`
+#[derive(Subcommand)]
+pub enum RequestCommand {
+    /// File an access request (Art. 15).
+    Access(FileArgs),
+    /// File a portability request (Art. 20).
+    Portability(FileArgs),
+    /// File a rectification (Art. 16): --set FIELD=VALUE, or
+    /// --set SYSTEM.FIELD=VALUE for one system only; an empty value clears.
+    Rectify {
+        #[command(flatten)]
+        file: FileArgs,
+        /// A correction (repeatable).
+        #[arg(long = "set", value_name = "[SYSTEM.]FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+    /// File an erasure request (Art. 17).
+    Erase(FileArgs),
+    /// File a restriction of processing (Art. 18): everything, or named
+    /// categories or purposes.
+    Restrict {
+        #[command(flatten)]
+        file: FileArgs,
+        /// What is restricted (repeatable; default `all`).
+        #[arg(long)]
+        scope: Vec<String>,
+    },
+    /// File an objection (Art. 21/22) to a purpose: direct-marketing,
+    /// profiling, automated-decisions, ...
+    Object {
+        #[command(flatten)]
+        file: FileArgs,
+        /// The purpose objected to (repeatable).
+        #[arg(long, required = true)]
+        purpose: Vec<String>,
+    },
+    /// Record a withdrawal of consent (Art. 7(3)) for a purpose.
+    WithdrawConsent {
+        #[command(flatten)]
+        file: FileArgs,
+        /// The purpose consent is withdrawn for (repeatable).
+        #[arg(long, required = true)]
+        purpose: Vec<String>,
+    },
+    /// Show a request: its plan, each system's state and result, its
+    /// history.
+    Show {
+        /// The request id.
+        id: String,
+    },
+    /// Attest the subject's identity (when the policy asks for it).
+    Attest {
+        /// The request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// How the identity was checked.
+        #[arg(long)]
+        method: String,
+        /// The evidence (stored sealed).
+        #[arg(long)]
+        evidence: String,
+    },
+    /// Approve a planned request (under four eyes: not by its requester).
+    Approve {
+        /// The request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Carry it out in this process now, as a worker would.
+        #[arg(long)]
+        run: bool,
+    },
+    /// Refuse a planned request.
+    Reject {
+        /// The request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Run a system's task again (after it needed attention).
+    Retry {
+        /// The request id.
+        id: String,
+        /// The system.
+        #[arg(long)]
+        system: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// Give up on a system's task, with a reason.
+    Skip {
+        /// The request id.
+        id: String,
+        /// The system.
+        #[arg(long)]
+        system: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Say a manual task was carried out in the system; it is verified
+    /// before it counts.
+    Done {
+        /// The request id.
+        id: String,
+        /// The system.
+        #[arg(long)]
+        system: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// What was done.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Extend the deadline (Art. 12(3): by up to two further months in
+    /// all), with the reason and how the subject was told.
+    Extend {
+        /// The request id.
+        id: String,
+        /// Months to add.
+        #[arg(long, default_value_t = 1)]
+        months: u32,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Why (complexity, number of requests).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// How and when the subject was told.
+        #[arg(long, default_value = "")]
+        told: String,
+    },
+    /// Withdraw a request that is not over.
+    Cancel {
+        /// The request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+/// `oubli requests`
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only requests in this state.
+    #[arg(long, value_parser = parse_state)]
+    state: Option<RequestState>,
+    /// Only requests past their deadline and not over.
+    #[arg(long)]
+    overdue: bool,
+    /// Only requests due within this long (`7d`, `48h`) and not over.
+    #[arg(long, value_name = "DURATION", value_parser = parse_days)]
+    due_within: Option<Duration>,
+    /// Only this subject's requests (by email).
+    #[arg(long)]
+    email: Vec<String>,
+    /// Only this subject's requests (by phone).
+    #[arg(long)]
+    phone: Vec<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    limit: i64,
+    /// Start after this id (the last of the previous page).
+    #[arg(long)]
+    after: Option<String>,
+}
+
+/// `oubli worker`
+#[derive(Args)]
+pub struct WorkerArgs {
+    /// Stop when no task is available or running.
+    #[arg(long)]
+    until_idle: bool,
+    /// Tasks claimed at once.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// How long a claim is leased (renewed while a call runs).
+    #[arg(long, default_value = "60s", value_parser = parse_days)]
+    lease: Duration,
+}
+
+/// `oubli restriction …`
+#[derive(Subcommand)]
+pub enum RestrictionCommand {
+    /// May this person be processed (called, emailed, profiled)? Answered
+    /// from the host's registry, without calling any system. Exit status 0:
+    /// allowed, 1: restricted.
+    Check {
+        /// An email address.
+        #[arg(long)]
+        email: Vec<String>,
+        /// A phone number.
+        #[arg(long)]
+        phone: Vec<String>,
+        /// Region for national phone numbers.
+        #[arg(long, value_parser = crate::cli::parse_region)]
+        region: Option<Region>,
+        /// The processing asked about (`all`, `direct-marketing`, a
+        /// category).
+        #[arg(long, default_value = "all")]
+        scope: String,
+    },
+}
+
+fn parse_state(s: &str) -> Result<RequestState, String> {
+    RequestState::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = RequestState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("one of {}", all.join(", "))
+    })
+}
+
+fn parse_days(s: &str) -> Result<Duration, String> {
+    if let Some(d) = s.strip_suffix('d') {
+        let n: u64 = d
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration such as 7d"))?;
+        return Ok(Duration::from_secs(n * 86_400));
+    }
+    oubli_core::config::parse_duration(s)
+}
+
+fn passphrase() -> Option<zeroize::Zeroizing<String>> {
+    std::env::var("OUBLI_KEY_PASSPHRASE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(zeroize::Zeroizing::new)
+}
+
+async fn engine(args: &EngineArgs, connectors: bool) -> Result<Arc<Engine>> {
+    let config = Config::load(&args.config)?;
+    Ok(Arc::new(
+        Engine::open(
+            config,
+            &OpenOptions {
+                db: args.db.clone(),
+                passphrase: passphrase(),
+                connectors,
+                no_cache: args.no_cache,
+            },
+        )
+        .await?,
+    ))
+}
+
+fn correction(s: &str) -> Result<Correction> {
+    let (key, value) = s
+        .split_once('=')
+        .with_context(|| "--set takes FIELD=VALUE or SYSTEM.FIELD=VALUE".to_string())?;
+    let (system, field) = match key.split_once('.') {
+        Some((sys, f)) => (Some(sys.to_string()), f.to_string()),
+        None => (None, key.to_string()),
+    };
+    Ok(Correction {
+        system,
+        field,
+        new_value: (!value.is_empty()).then(|| value.to_string()),
+    })
+}
+
+/// Run the worker in this process until `id` needs nobody but a person
+/// (planned and awaiting approval, a manual task) or is over, or nothing is
+/// due for it soon.
+pub async fn drive(engine: &Arc<Engine>, id: &str) -> Result<()> {
+    let worker = Worker::new(engine.clone(), WorkerOptions::default());
+    loop {
+        worker.rescue().await?;
+        let ran = worker.run_once().await?;
+        let row = oubli_core::store::requests::get(engine.store().pool(), id).await?;
+        if row.state.is_final()
+            || matches!(
+                row.state,
+                RequestState::AwaitingApproval | RequestState::Received
+            )
+        {
+            return Ok(());
+        }
+        let now = oubli_core::store::now_ms();
+        let due_soon = tasks::for_request(engine.store().pool(), id)
+            .await?
+            .iter()
+            .any(|t| {
+                t.state == tasks::TaskState::Running
+                    || (t.state == tasks::TaskState::Available && t.scheduled_at <= now + 10_000)
+            });
+        if !due_soon {
+            return Ok(());
+        }
+        if ran == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `oubli request …`
+pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
+    let (kind, file, params) = match cmd {
+        RequestCommand::Access(f) => (RequestKind::Access, f, Params::default()),
+        RequestCommand::Portability(f) => (RequestKind::Portability, f, Params::default()),
+        RequestCommand::Erase(f) => (RequestKind::Erasure, f, Params::default()),
+        RequestCommand::Rectify { file, set } => {
+            let changes = set.iter().map(|s| correction(s)).collect::<Result<_>>()?;
+            (
+                RequestKind::Rectification,
+                file,
+                Params {
+                    changes,
+                    ..Params::default()
+                },
+            )
+        }
+        RequestCommand::Restrict { file, scope } => (
+            RequestKind::Restriction,
+            file,
+            Params {
+                scope,
+                ..Params::default()
+            },
+        ),
+        RequestCommand::Object { file, purpose } => (
+            RequestKind::Objection,
+            file,
+            Params {
+                scope: purpose,
+                ..Params::default()
+            },
+        ),
+        RequestCommand::WithdrawConsent { file, purpose } => (
+            RequestKind::ConsentWithdrawal,
+            file,
+            Params {
+                scope: purpose,
+                ..Params::default()
+            },
+        ),
+        other => return decide(args, other).await,
+    };
+    let engine = engine(&args, !file.no_wait).await?;
+    let view = engine
+        .file(NewRequest {
+            kind,
+            identifiers: file.subject.identifiers(),
+            region: file.subject.region,
+            actor: file.actor.name(),
+            params,
+            attestation: file.attest.map(|method| Attestation {
+                method,
+                evidence: file.evidence.unwrap_or_default(),
+            }),
+        })
+        .await
+        .map_err(|e| match e {
+            oubli_core::rights::engine::RequestError::Identifiers(e) => crate::cli::with_flag(e),
+            e => e.into(),
+        })?;
+    if !file.no_wait {
+        drive(&engine, &view.id).await?;
+    }
+    show(&engine, &view.id, args.json).await
+}
+
+async fn show(engine: &Engine, id: &str, json: bool) -> Result<ExitCode> {
+    let detail = engine.show(id).await?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        out!("{}", render::request(&detail));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
+    let needs_connectors = matches!(cmd, RequestCommand::Approve { run: true, .. });
+    let engine = engine(&args, needs_connectors).await?;
+    let id = match cmd {
+        RequestCommand::Show { id } => id,
+        RequestCommand::Attest {
+            id,
+            actor,
+            method,
+            evidence,
+        } => {
+            engine
+                .attest(&id, &actor.name(), &Attestation { method, evidence })
+                .await?;
+            id
+        }
+        RequestCommand::Approve { id, actor, run } => {
+            engine.approve(&id, &actor.name()).await?;
+            if run {
+                drive(&engine, &id).await?;
+            }
+            id
+        }
+        RequestCommand::Reject { id, actor, reason } => {
+            engine.reject(&id, &actor.name(), &reason).await?;
+            id
+        }
+        RequestCommand::Retry { id, system, actor } => {
+            engine.retry(&id, &system, &actor.name()).await?;
+            id
+        }
+        RequestCommand::Skip {
+            id,
+            system,
+            actor,
+            reason,
+        } => {
+            engine.skip(&id, &system, &actor.name(), &reason).await?;
+            id
+        }
+        RequestCommand::Done {
+            id,
+            system,
+            actor,
+            note,
+        } => {
+            engine
+                .manual_done(&id, &system, &actor.name(), &note)
+                .await?;
+            id
+        }
+        RequestCommand::Extend {
+            id,
+            months,
+            actor,
+            reason,
+            told,
+        } => {
+            engine
+                .extend(&id, &actor.name(), months, &reason, &told)
+                .await?;
+            id
+        }
+        RequestCommand::Cancel { id, actor, reason } => {
+            engine.cancel(&id, &actor.name(), &reason).await?;
+            id
+        }
+        _ => unreachable!("filing commands are handled by `request`"),
+    };
+    show(&engine, &id, args.json).await
+}
+
+/// `oubli requests`
+pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
+    let engine = engine(&args, false).await?;
+    let now = oubli_core::store::now_ms();
+    let due_before = if list.overdue {
+        Some(now)
+    } else {
+        list.due_within.map(|d| now + d.as_millis() as i64)
+    };
+    let ids = if list.email.is_empty() && list.phone.is_empty() {
+        None
+    } else {
+        let given = Identifiers {
+            emails: list.email,
+            phones: list.phone,
+            ..Identifiers::default()
+        };
+        Some(
+            engine
+                .requests_of(&given, None)
+                .await
+                .map_err(|e| match e {
+                    oubli_core::rights::engine::RequestError::Identifiers(e) => {
+                        crate::cli::with_flag(e)
+                    }
+                    e => e.into(),
+                })?,
+        )
+    };
+    let rows = engine
+        .list(&Filter {
+            state: list.state,
+            due_before,
+            ids,
+            after: list.after,
+            limit: list.limit,
+        })
+        .await?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        out!("{}", render::requests(&rows, now));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli worker`
+pub async fn worker(args: EngineArgs, w: WorkerArgs) -> Result<ExitCode> {
+    let engine = engine(&args, true).await?;
+    let options = WorkerOptions {
+        batch: w.batch.clamp(1, 1000),
+        lease: w.lease.max(Duration::from_secs(1)),
+        ..WorkerOptions::default()
+    };
+    tracing::info!(worker = %options.id, "worker started");
+    let worker = Worker::new(engine, options);
+    let stop = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    let n = worker.run(w.until_idle, stop).await?;
+    eprintln!("worker ran {n} tasks");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli restriction check`
+pub async fn restriction(args: EngineArgs, cmd: RestrictionCommand) -> Result<ExitCode> {
+    let RestrictionCommand::Check {
+        email,
+        phone,
+        region,
+        scope,
+    } = cmd;
+    let engine = engine(&args, false).await?;
+    let given = Identifiers {
+        emails: email,
+        phones: phone,
+        ..Identifiers::default()
+    };
+    let answer = engine
+        .check_restriction(&given, region, &scope)
+        .map_err(|e| match e {
+            oubli_core::rights::engine::RequestError::Identifiers(e) => crate::cli::with_flag(e),
+            e => e.into(),
+        })?;
+    if args.json {
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
+    } else if answer.allowed {
+        outln!("allowed: no restriction applies to {scope}");
+    } else {
+        for r in &answer.restrictions {
+            outln!(
+                "restricted: {} (request {}, since {})",
+                r.scope,
+                r.request_id,
+                oubli_core::rights::engine::date(r.since)
+            );
+        }
+    }
+    Ok(if answer.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,1274 @@
+//! Requests, carried durably from filing to a verified end: the operator's
+//! side (file, attest, approve, reject, extend, retry, skip, mark a manual
+//! task done, cancel, show, list) on top of the store. The work itself is
+//! done by [`super::worker`], from the task table.
+//!
+//! ```text
+//! received ──attest──▶ verified ──plan task──▶ planning ─┬─▶ awaiting-approval ──approve──▶ executing
+//!                                                        └──────────(no approval needed)──▶ executing
+//! executing ──every system's task over──▶ completed | partially-completed | failed
+//! any live state ──cancel──▶ cancelled;   awaiting-approval ──reject──▶ rejected
+//! ```
+
+use super::Rights;
+use super::policy::Policy;
+use super::restriction::{CheckAnswer, RestrictionIndex};
+use crate::identifiers::{IdentifierError, Identifiers, Region};
+use oubli_crypto::blind::BlindIndex;
+use oubli_crypto::envelope::RecordContext;
+use oubli_crypto::keyring::Keyring;
+use oubli_model::{Exported, Outcome, RecordRef, Subject};
+use oubli_store::keys::Vault;
+use oubli_store::requests::{
+    self, Changes, Event, Filter, RequestKind, RequestRow, RequestState, SystemState,
+};
+use oubli_store::tasks::{self, Stage, TaskOp, TaskRow, TaskState};
+use oubli_store::{Store, StoreError, now_ms};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// A request error: one line, never personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The identifiers are not usable.
+    #[error(transparent)]
+    Identifiers(#[from] IdentifierError),
+    /// The store failed, or refused a write that raced with another.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The operator asked for something the request's state or the policy
+    /// does not allow.
+    #[error("{0}")]
+    Refused(String),
+    /// The keyring could not be opened.
+    #[error("keyring {dir}: {source}")]
+    Keyring {
+        /// Its directory.
+        dir: String,
+        /// Why.
+        source: oubli_crypto::CryptoError,
+    },
+    /// The runtime could not start.
+    #[error(transparent)]
+    Runtime(#[from] oubli_runtime::LoadError),
+}
+
+/// How [`Engine::open`] opens the service.
+#[derive(Default)]
+pub struct OpenOptions {
+    /// The store URL, instead of the config's.
+    pub db: Option<String>,
+    /// The keyring's passphrase, if its private key is encrypted.
+    pub passphrase: Option<zeroize::Zeroizing<String>>,
+    /// Load the systems' connectors (to plan and carry out requests).
+    pub connectors: bool,
+    /// Never use the compiled-code cache.
+    pub no_cache: bool,
+}
+
+impl From<oubli_store::sqlx::Error> for RequestError {
+    fn from(e: oubli_store::sqlx::Error) -> Self {
+        RequestError::Store(StoreError::Db(e))
+    }
+}
+
+impl From<oubli_crypto::CryptoError> for RequestError {
+    fn from(e: oubli_crypto::CryptoError) -> Self {
+        RequestError::Store(StoreError::Crypto(e))
+    }
+}
+
+/// What a new request carries besides its subject.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    /// Rectification: the corrections.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Correction>,
+    /// Restriction, objection, consent withdrawal: what is restricted
+    /// (`all`, a data category, a purpose such as `direct-marketing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scope: Vec<String>,
+}
+
+/// One correction: a field to a new value, in one system or every system
+/// that has the field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    /// The system, or every system.
+    pub system: Option<String>,
+    /// The connector's field name.
+    pub field: String,
+    /// The new value (`None` clears it).
+    pub new_value: Option<String>,
+}
+
+/// How an operator checked the subject's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attestation {
+    /// How (`id-document`, `call-back`, `email-link`).
+    pub method: String,
+    /// The evidence (a note; sealed, it may name the person).
+    pub evidence: String,
+}
+
+/// A request to file.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    /// What is asked.
+    pub kind: RequestKind,
+    /// The subject's identifiers, as given.
+    pub identifiers: Identifiers,
+    /// The region national phone numbers are read in, if not the default.
+    pub region: Option<Region>,
+    /// Who files it.
+    pub actor: String,
+    /// Kind-specific parameters.
+    pub params: Params,
+    /// The identity check, when already done.
+    pub attestation: Option<Attestation>,
+}
+
+/// What one system's plan holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemPlan {
+    /// Per record found: what will be done.
+    pub items: Vec<PlanItem>,
+    /// Things the approver must look at (an identifier matching several
+    /// people).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Why this system could not be searched (the task searches again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One record of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanItem {
+    /// The record.
+    pub reference: RecordRef,
+    /// The connector's description (untrusted text).
+    pub summary: String,
+    /// What will be done to it.
+    pub action: Action,
+}
+
+/// What is done to a record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", content = "reason", rename_all = "kebab-case")]
+pub enum Action {
+    /// Deleted.
+    Delete,
+    /// Anonymised.
+    Anonymise,
+    /// Kept, for this reason (the connector's hold or a legal hold).
+    Retain(String),
+    /// Read (access, portability).
+    Export,
+    /// Corrected.
+    Rectify,
+    /// Restricted (through the system's `restrict`, by subject).
+    Restrict,
+}
+
+/// What one system's task found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemResult {
+    /// Per record: what the connector reported (and verified).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<Outcome>,
+    /// Records still found by the verifying search although erased.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub still_found: Vec<RecordRef>,
+    /// Corrections the verifying export does not show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<String>,
+    /// The records read (access, portability).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exported: Vec<Exported>,
+    /// Tickets of the system's asynchronous jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tickets: Vec<String>,
+    /// For a manual task: what to do in the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// When the result was verified, and how.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
+}
+
+/// Counts per system (plaintext in the store: no personal data).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Records found.
+    pub found: u32,
+    /// Records erased (deleted or anonymised), corrected, read or
+    /// restricted, as verified.
+    pub done: u32,
+    /// Records kept on purpose.
+    pub retained: u32,
+    /// Records that did not exist any more.
+    pub not_found: u32,
+    /// Records still there when they should not be.
+    pub failed: u32,
+}
+
+/// The rights service with its store: files requests and carries out
+/// operators' decisions. Cheap to share (`Arc`).
+pub struct Engine {
+    pub(crate) rights: Rights,
+    pub(crate) store: Store,
+    pub(crate) vault: Vault,
+    pub(crate) restrictions: RestrictionIndex,
+}
+
+/// A request as shown to an operator (no identifiers).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    /// Its id.
+    pub id: String,
+    /// What was asked.
+    pub kind: RequestKind,
+    /// Where it stands.
+    pub state: RequestState,
+    /// Who filed it.
+    pub requested_by: String,
+    /// Who approved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// Who attested the identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attested_by: Option<String>,
+    /// When it was received (ms since the epoch).
+    pub received_at: i64,
+    /// When it is due.
+    pub due_at: i64,
+    /// Months the deadline was extended by.
+    pub extended_months: i64,
+    /// Whether it is past due and not over.
+    pub overdue: bool,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finalized_at: Option<i64>,
+    /// The subject, as blind-index prefixes (for correlating with logs).
+    pub subject: Vec<String>,
+}
+
+/// One system of a request, as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemView {
+    /// The system.
+    pub system: String,
+    /// Where it stands.
+    pub state: SystemState,
+    /// Its connector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// Its plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<SystemPlan>,
+    /// Its result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<SystemResult>,
+    /// Counts.
+    pub counts: Counts,
+    /// The last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorView>,
+    /// Its task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskView>,
+}
+
+/// An error as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorView {
+    /// Its kind (`unavailable`, `timeout`, `lease-expired`).
+    pub kind: String,
+    /// What happened (masked, untrusted text).
+    pub message: String,
+}
+
+/// A task as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    /// Its operation.
+    pub operation: TaskOp,
+    /// Its stage.
+    pub stage: Stage,
+    /// Its state.
+    pub state: TaskState,
+    /// Attempts in this stage.
+    pub attempt: i64,
+    /// Attempts allowed.
+    pub max_attempts: i64,
+    /// Polls made.
+    pub polls: i64,
+    /// When it runs next.
+    pub scheduled_at: i64,
+}
+
+/// An event as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    /// When.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// From state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// To state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A request in full: itself, its systems, its events.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestDetail {
+    /// The request.
+    #[serde(flatten)]
+    pub request: RequestView,
+    /// Its systems.
+    pub systems: Vec<SystemView>,
+    /// Its history.
+    pub events: Vec<EventView>,
+}
+
+pub(crate) fn ctx<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> RecordContext<'a> {
+    RecordContext {
+        kind: "request",
+        request_id,
+        field,
+        row,
+    }
+}
+
+/// The deadline of Art. 12(3): the same day `months` later (the last day
+/// of that month when it has fewer days), same time of day.
+pub fn add_months(ms: i64, months: i64) -> i64 {
+    let day_ms = 86_400_000;
+    let days = ms.div_euclid(day_ms);
+    let time = ms.rem_euclid(day_ms);
+    let (y, m, d) = civil_from_days(days);
+    let total = y * 12 + (m - 1) + months;
+    let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+    let nd = d.min(days_in_month(ny, nm));
+    days_from_civil(ny, nm, nd) * day_ms + time
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+// Howard Hinnant's civil-date algorithms (public domain).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A date as `YYYY-MM-DD` (UTC).
+pub fn date(ms: i64) -> String {
+    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The blind indexes of a subject's identifiers (emails compared without
+/// case).
+pub(crate) fn subject_blind(vault: &Vault, subject: &Subject) -> Vec<BlindIndex> {
+    let mut out: Vec<BlindIndex> = subject
+        .emails
+        .iter()
+        .map(|e| vault.index("email", &e.to_lowercase()))
+        .chain(subject.phones.iter().map(|p| vault.index("phone", p)))
+        .chain(
+            subject
+                .external_ids
+                .iter()
+                .map(|x| vault.index(&format!("external:{}", x.namespace), &x.id)),
+        )
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// [`subject_blind`] in hex, as stored.
+pub(crate) fn subject_indexes(vault: &Vault, subject: &Subject) -> Vec<String> {
+    subject_blind(vault, subject)
+        .iter()
+        .map(BlindIndex::to_hex)
+        .collect()
+}
+
+impl Engine {
+    /// Open everything a configuration names: the store (migrated), the
+    /// keyring, and (with `connectors`) the systems' connectors.
+    pub async fn open(
+        config: crate::config::Config,
+        options: &OpenOptions,
+    ) -> Result<Engine, RequestError> {
+        let url = options
+            .db
+            .clone()
+            .unwrap_or_else(|| config.store_url.clone());
+        let dir = config.keys_dir.clone();
+        if !dir.join("keyring.json").exists() {
+            return Err(RequestError::Refused(format!(
+                "no keyring at {}: create one with `oubli keys init --dir {}` (or set `[keys] dir` in the config)",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let pass = options.passphrase.as_deref().map(String::as_str);
+        let keyring = Keyring::open(&dir, pass).map_err(|source| RequestError::Keyring {
+            dir: dir.display().to_string(),
+            source,
+        })?;
+        let store = Store::open(&url).await?;
+        let rights = if options.connectors {
+            Rights::open(
+                config,
+                super::Options {
+                    no_cache: options.no_cache,
+                    ..Default::default()
+                },
+            )
+            .await?
+        } else {
+            Rights::without_connectors(config)
+        };
+        Engine::new(rights, store, Arc::new(keyring)).await
+    }
+
+    /// The rights service on `store`, sealing with `keyring`.
+    pub async fn new(
+        rights: Rights,
+        store: Store,
+        keyring: Arc<Keyring>,
+    ) -> Result<Engine, RequestError> {
+        let vault = Vault::new(store.clone(), keyring);
+        let restrictions = RestrictionIndex::load(&store).await?;
+        Ok(Engine {
+            rights,
+            store,
+            vault,
+            restrictions,
+        })
+    }
+
+    /// The rights service underneath.
+    pub fn rights(&self) -> &Rights {
+        &self.rights
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The vault sealing the store's personal data.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The policy in force (a request uses its own snapshot).
+    pub fn policy(&self) -> &Policy {
+        &self.rights.config().policy
+    }
+
+    /// File a request: normalise the identifiers, seal them, snapshot the
+    /// policy, set the deadline, and queue its planning (unless the policy
+    /// wants the identity attested first). Restrictions, objections and
+    /// consent withdrawals take effect in the host's registry at once.
+    pub async fn file(&self, new: NewRequest) -> Result<RequestView, RequestError> {
+        let subject = self.rights.subject(&new.identifiers, new.region)?;
+        if subject.is_unsearchable() {
+            return Err(RequestError::Refused(
+                "give at least an email, a phone number or an external id: names alone are never enough to act on".into(),
+            ));
+        }
+        check_params(new.kind, &new.params, &self.rights)?;
+        valid_actor(&new.actor)?;
+        let policy = self.policy().clone();
+        let id = format!("r-{}", oubli_store::random_token(6)?);
+        let now = now_ms();
+        let subject_sealed = self
+            .vault
+            .seal_json(&ctx(&id, "subject", &id), &subject)
+            .await?;
+        let params_sealed = if new.params == Params::default() {
+            None
+        } else {
+            Some(
+                self.vault
+                    .seal_json(&ctx(&id, "params", &id), &new.params)
+                    .await?,
+            )
+        };
+        let verified = new.attestation.is_some() || !policy.attest_identity;
+        let attestation_sealed = match &new.attestation {
+            Some(a) => Some(
+                self.vault
+                    .seal_json(&ctx(&id, "reason", "attested"), a)
+                    .await?,
+            ),
+            None => None,
+        };
+        let row = RequestRow {
+            id: id.clone(),
+            kind: new.kind,
+            state: if verified {
+                RequestState::Verified
+            } else {
+                RequestState::Received
+            },
+            subject_sealed,
+            params_sealed,
+            policy: serde_json::to_string(&policy).expect("policy serialises"),
+            requested_by: new.actor.clone(),
+            approved_by: None,
+            attested_by: new.attestation.as_ref().map(|_| new.actor.clone()),
+            received_at: now,
+            due_at: add_months(now, 1),
+            extended_months: 0,
+            updated_at: now,
+            finalized_at: None,
+            summary: None,
+        };
+        let indexes = subject_indexes(&self.vault, &subject);
+        let mut tx = self.store.write().await?;
+        requests::insert(&mut tx, &row, &indexes).await?;
+        if let Some(sealed) = &attestation_sealed {
+            requests::event(
+                &mut tx,
+                &Event {
+                    request_id: &id,
+                    actor: &new.actor,
+                    action: "identity-attested",
+                    from: None,
+                    to: None,
+                    system: None,
+                    reason_sealed: Some(sealed),
+                },
+            )
+            .await?;
+        }
+        if verified {
+            tasks::enqueue(
+                &mut tx,
+                &id,
+                "",
+                TaskOp::Plan,
+                TaskState::Available,
+                i64::from(policy.max_attempts),
+                now,
+            )
+            .await?;
+        }
+        if let Some(scopes) = restriction_scopes(new.kind, &new.params) {
+            oubli_store::restrictions::add(&mut tx, &indexes, &scopes, &id).await?;
+        }
+        tx.commit().await?;
+        if restriction_scopes(new.kind, &new.params).is_some() {
+            self.restrictions.refresh(&self.store).await?;
+        }
+        tracing::info!(request = %id, kind = %new.kind, subject = %indexes.first().map(|h| &h[..8]).unwrap_or("-"), "request filed");
+        Ok(self.view(&row))
+    }
+
+    fn view(&self, row: &RequestRow) -> RequestView {
+        RequestView {
+            id: row.id.clone(),
+            kind: row.kind,
+            state: row.state,
+            requested_by: row.requested_by.clone(),
+            approved_by: row.approved_by.clone(),
+            attested_by: row.attested_by.clone(),
+            received_at: row.received_at,
+            due_at: row.due_at,
+            extended_months: row.extended_months,
+            overdue: !row.state.is_final() && row.due_at < now_ms(),
+            finalized_at: row.finalized_at,
+            subject: Vec::new(),
+        }
+    }
+
+    /// Record that `actor` checked the subject's identity, and queue the
+    /// planning.
+    pub async fn attest(
+        &self,
+        id: &str,
+        actor: &str,
+        attestation: &Attestation,
+    ) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        let policy = snapshot(&row)?;
+        let sealed = self
+            .vault
+            .seal_json(&ctx(id, "reason", "attested"), attestation)
+            .await?;
+        let mut tx = self.store.write().await?;
+        requests::transition(
+            &mut tx,
+            id,
+            &[RequestState::Received],
+            RequestState::Verified,
+            &Changes {
+                attested_by: Some(actor.to_string()),
+                ..Changes::default()
+            },
+            event(id, actor, "identity-attested", Some(&sealed)),
+        )
+        .await?;
+        tasks::enqueue(
+            &mut tx,
+            id,
+            "",
+            TaskOp::Plan,
+            TaskState::Available,
+            i64::from(policy.max_attempts),
+            now_ms(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Approve a planned request: its tasks are queued. Under four eyes the
+    /// approver must not be the requester.
+    pub async fn approve(&self, id: &str, actor: &str) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        let policy = snapshot(&row)?;
+        if row.state != RequestState::AwaitingApproval {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}, not awaiting approval",
+                row.state
+            )));
+        }
+        if policy.four_eyes && row.requested_by == actor {
+            return Err(RequestError::Refused(format!(
+                "{actor} filed request {id}: under four-eyes approval another operator must approve it"
+            )));
+        }
+        let mut tx = self.store.write().await?;
+        requests::transition(
+            &mut tx,
+            id,
+            &[RequestState::AwaitingApproval],
+            RequestState::Executing,
+            &Changes {
+                approved_by: Some(actor.to_string()),
+                ..Changes::default()
+            },
+            event(id, actor, "approved", None),
+        )
+        .await?;
+        queue_system_tasks(&mut tx, &row, &policy).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Refuse a planned request, with a reason.
+    pub async fn reject(&self, id: &str, actor: &str, reason: &str) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let reason = required("a reason", reason)?;
+        let sealed = self
+            .vault
+            .seal(&ctx(id, "reason", "rejected"), reason.as_bytes())
+            .await?;
+        let mut tx = self.store.write().await?;
+        requests::transition(
+            &mut tx,
+            id,
+            &[RequestState::AwaitingApproval, RequestState::Received],
+            RequestState::Rejected,
+            &Changes::default(),
+            event(id, actor, "rejected", Some(&sealed)),
+        )
+        .await?;
+        tasks::cancel_all(&mut tx, id).await?;
+        oubli_store::restrictions::lift(&mut tx, id).await?;
+        tx.commit().await?;
+        self.restrictions.refresh(&self.store).await?;
+        Ok(())
+    }
+
+    /// Withdraw a request that is not over; running tasks' late results are
+    /// refused.
+    pub async fn cancel(&self, id: &str, actor: &str, reason: &str) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let reason = required("a reason", reason)?;
+        let sealed = self
+            .vault
+            .seal(&ctx(id, "reason", "cancelled"), reason.as_bytes())
+            .await?;
+        let live: Vec<RequestState> = RequestState::ALL
+            .iter()
+            .copied()
+            .filter(|s| !s.is_final())
+            .collect();
+        let mut tx = self.store.write().await?;
+        requests::transition(
+            &mut tx,
+            id,
+            &live,
+            RequestState::Cancelled,
+            &Changes::default(),
+            event(id, actor, "cancelled", Some(&sealed)),
+        )
+        .await?;
+        tasks::cancel_all(&mut tx, id).await?;
+        for s in requests::systems_tx(&mut tx, id).await? {
+            if !matches!(s.state, SystemState::Done | SystemState::Nothing) {
+                requests::set_system_state(&mut tx, id, &s.system, SystemState::Cancelled).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Extend the deadline by `months` (Art. 12(3)), with the reason, and
+    /// how the subject was told.
+    pub async fn extend(
+        &self,
+        id: &str,
+        actor: &str,
+        months: u32,
+        reason: &str,
+        told: &str,
+    ) -> Result<RequestView, RequestError> {
+        valid_actor(actor)?;
+        let reason = required("a reason", reason)?;
+        let told = required("how the subject was told (--told)", told)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        let policy = snapshot(&row)?;
+        if row.state.is_final() {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}",
+                row.state
+            )));
+        }
+        let total = row.extended_months + i64::from(months);
+        if months == 0 || total > i64::from(policy.max_extension_months) {
+            return Err(RequestError::Refused(format!(
+                "a deadline may be extended by at most {} months in all; request {id} is already extended by {}",
+                policy.max_extension_months, row.extended_months
+            )));
+        }
+        let due = add_months(row.received_at, 1 + total);
+        let text = format!("{reason}\nsubject told: {told}");
+        let sealed = self
+            .vault
+            .seal(
+                &ctx(id, "reason", &reason_row("extended", None)),
+                text.as_bytes(),
+            )
+            .await?;
+        let mut tx = self.store.write().await?;
+        requests::transition(
+            &mut tx,
+            id,
+            &[row.state],
+            row.state,
+            &Changes {
+                deadline: Some((due, total)),
+                ..Changes::default()
+            },
+            event(id, actor, "extended", Some(&sealed)),
+        )
+        .await?;
+        tx.commit().await?;
+        let row = requests::get(self.store.pool(), id).await?;
+        Ok(self.view(&row))
+    }
+
+    /// Run a system's task again now (after needs-attention), with a fresh
+    /// attempt budget.
+    pub async fn retry(&self, id: &str, system: &str, actor: &str) -> Result<(), RequestError> {
+        self.operator_task(
+            id,
+            system,
+            actor,
+            &[TaskState::NeedsAttention],
+            TaskState::Available,
+            None,
+            "retried",
+            None,
+        )
+        .await
+    }
+
+    /// Give up on a system's task, with a reason; the request ends
+    /// partially completed.
+    pub async fn skip(
+        &self,
+        id: &str,
+        system: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), RequestError> {
+        let reason = required("a reason", reason)?;
+        self.operator_task(
+            id,
+            system,
+            actor,
+            &[
+                TaskState::NeedsAttention,
+                TaskState::Manual,
+                TaskState::Available,
+            ],
+            TaskState::Skipped,
+            None,
+            "skipped",
+            Some(reason),
+        )
+        .await
+    }
+
+    /// Mark a manual task as carried out in the system, with a note; the
+    /// task then verifies (re-locates after an erasure) before it counts.
+    pub async fn manual_done(
+        &self,
+        id: &str,
+        system: &str,
+        actor: &str,
+        note: &str,
+    ) -> Result<(), RequestError> {
+        let note = required("a note saying what was done", note)?;
+        self.operator_task(
+            id,
+            system,
+            actor,
+            &[TaskState::Manual],
+            TaskState::Available,
+            Some(Stage::Verify),
+            "manual-done",
+            Some(note),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn operator_task(
+        &self,
+        id: &str,
+        system: &str,
+        actor: &str,
+        from: &[TaskState],
+        to: TaskState,
+        stage: Option<Stage>,
+        action: &str,
+        reason: Option<&str>,
+    ) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        if row.state != RequestState::Executing {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}, not executing",
+                row.state
+            )));
+        }
+        let sealed = match reason {
+            Some(r) => Some(
+                self.vault
+                    .seal(
+                        &ctx(id, "reason", &reason_row(action, Some(system))),
+                        r.as_bytes(),
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
+        let mut tx = self.store.write().await?;
+        tasks::operator_set(&mut tx, id, system, from, to, stage).await?;
+        requests::event(
+            &mut tx,
+            &Event {
+                request_id: id,
+                actor,
+                action,
+                from: None,
+                to: None,
+                system: Some(system),
+                reason_sealed: sealed.as_deref(),
+            },
+        )
+        .await?;
+        if to == TaskState::Skipped {
+            requests::set_system_state(&mut tx, id, system, SystemState::Skipped).await?;
+            super::worker::settle(&mut tx, id, "operator").await?;
+        } else {
+            requests::set_system_state(&mut tx, id, system, SystemState::Running).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A request in full.
+    pub async fn show(&self, id: &str) -> Result<RequestDetail, RequestError> {
+        let row = requests::get(self.store.pool(), id).await?;
+        let mut request = self.view(&row);
+        if let Ok(subject) = self
+            .vault
+            .open_json::<Subject>(&ctx(id, "subject", id), &row.subject_sealed)
+            .await
+        {
+            request.subject = subject_indexes(&self.vault, &subject)
+                .iter()
+                .map(|h| h[..8].to_string())
+                .collect();
+        }
+        let tasks = tasks::for_request(self.store.pool(), id).await?;
+        let mut systems = Vec::new();
+        for s in requests::systems(self.store.pool(), id).await? {
+            let plan = match &s.plan_sealed {
+                Some(p) => Some(self.vault.open_json(&ctx(id, "plan", &s.system), p).await?),
+                None => None,
+            };
+            let result = match &s.result_sealed {
+                Some(p) => Some(
+                    self.vault
+                        .open_json(&ctx(id, "result", &s.system), p)
+                        .await?,
+                ),
+                None => None,
+            };
+            let task = tasks.iter().find(|t| t.system == s.system);
+            let error = match task
+                .and_then(error_of)
+                .or_else(|| s.error_kind.clone().map(|k| (k, s.error_sealed.clone())))
+            {
+                Some((kind, sealed)) => Some(ErrorView {
+                    kind,
+                    message: match sealed {
+                        Some(m) => String::from_utf8_lossy(
+                            &self.vault.open(&ctx(id, "error", &s.system), &m).await?,
+                        )
+                        .into_owned(),
+                        None => String::new(),
+                    },
+                }),
+                None => None,
+            };
+            systems.push(SystemView {
+                counts: serde_json::from_str(&s.counts).unwrap_or_default(),
+                system: s.system,
+                state: s.state,
+                connector: s.connector,
+                plan,
+                result,
+                error,
+                task: task.map(task_view),
+            });
+        }
+        let mut events = Vec::new();
+        for e in requests::events(self.store.pool(), id).await? {
+            let reason = match &e.reason_sealed {
+                Some(r) => {
+                    let row = reason_row(&e.action, e.system.as_deref());
+                    match self.vault.open(&ctx(id, "reason", &row), r).await {
+                        Ok(t) => Some(String::from_utf8_lossy(&t).into_owned()),
+                        Err(_) => Some("(sealed)".into()),
+                    }
+                }
+                None => None,
+            };
+            events.push(EventView {
+                at: e.at,
+                actor: e.actor,
+                action: e.action,
+                from: e.from,
+                to: e.to,
+                system: e.system,
+                reason,
+            });
+        }
+        Ok(RequestDetail {
+            request,
+            systems,
+            events,
+        })
+    }
+
+    /// Requests matching `filter`.
+    pub async fn list(&self, filter: &Filter) -> Result<Vec<RequestView>, RequestError> {
+        Ok(requests::list(self.store.pool(), filter)
+            .await?
+            .iter()
+            .map(|r| self.view(r))
+            .collect())
+    }
+
+    /// The ids of a subject's requests (found through blind indexes).
+    pub async fn requests_of(
+        &self,
+        given: &Identifiers,
+        region: Option<Region>,
+    ) -> Result<Vec<String>, RequestError> {
+        let subject = self.rights.subject(given, region)?;
+        let mut ids = Vec::new();
+        for h in subject_indexes(&self.vault, &subject) {
+            ids.extend(requests::by_index(self.store.pool(), &h).await?);
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// May this person be processed for `scope`? Answered from the
+    /// in-memory registry: no connector, no database round trip.
+    pub fn check_restriction(
+        &self,
+        given: &Identifiers,
+        region: Option<Region>,
+        scope: &str,
+    ) -> Result<CheckAnswer, RequestError> {
+        let subject = self.rights.subject(given, region)?;
+        Ok(self
+            .restrictions
+            .check(&subject_blind(&self.vault, &subject), scope))
+    }
+
+    /// The restriction registry.
+    pub fn restrictions(&self) -> &RestrictionIndex {
+        &self.restrictions
+    }
+}
+
+/// The row an operator's reason is sealed under: its action and system, so
+/// that a reason cannot be moved to another kind of event unnoticed.
+pub(crate) fn reason_row(action: &str, system: Option<&str>) -> String {
+    match action {
+        "identity-attested" => "attested".into(),
+        "rejected" | "cancelled" => action.into(),
+        _ => format!("{action}-{}", system.unwrap_or("")),
+    }
+}
+
+fn error_of(t: &TaskRow) -> Option<(String, Option<Vec<u8>>)> {
+    t.error_kind.clone().map(|k| (k, t.error_sealed.clone()))
+}
+
+fn task_view(t: &TaskRow) -> TaskView {
+    TaskView {
+        operation: t.op,
+        stage: t.stage,
+        state: t.state,
+        attempt: t.attempt,
+        max_attempts: t.max_attempts,
+        polls: t.polls,
+        scheduled_at: t.scheduled_at,
+    }
+}
+
+pub(crate) fn event<'a>(
+    request_id: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    reason_sealed: Option<&'a [u8]>,
+) -> Event<'a> {
+    Event {
+        request_id,
+        actor,
+        action,
+        from: None,
+        to: None,
+        system: None,
+        reason_sealed,
+    }
+}
+
+pub(crate) fn snapshot(row: &RequestRow) -> Result<Policy, RequestError> {
+    serde_json::from_str(&row.policy).map_err(|_| StoreError::Corrupt("policy snapshot").into())
+}
+
+fn required<'a>(what: &str, text: &'a str) -> Result<&'a str, RequestError> {
+    let t = text.trim();
+    if t.is_empty() {
+        Err(RequestError::Refused(format!("give {what}")))
+    } else {
+        Ok(t)
+    }
+}
+
+fn valid_actor(actor: &str) -> Result<(), RequestError> {
+    let ok = !actor.is_empty()
+        && actor.len() <= 64
+        && actor
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.@:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(RequestError::Refused(
+            "an operator name is 1 to 64 letters, digits or - _ . @ :".into(),
+        ))
+    }
+}
+
+/// The scopes a request sets in the restriction registry, if it is one
+/// that does.
+pub(crate) fn restriction_scopes(kind: RequestKind, params: &Params) -> Option<Vec<String>> {
+    match kind {
+        RequestKind::Restriction | RequestKind::Objection | RequestKind::ConsentWithdrawal => {
+            Some(if params.scope.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                params.scope.clone()
+            })
+        }
+        _ => None,
+    }
+}
+
+fn check_params(kind: RequestKind, params: &Params, rights: &Rights) -> Result<(), RequestError> {
+    match kind {
+        RequestKind::Rectification => {
+            if params.changes.is_empty() {
+                return Err(RequestError::Refused(
+                    "a rectification needs at least one correction (--set FIELD=VALUE)".into(),
+                ));
+            }
+            for c in &params.changes {
+                if let Some(s) = &c.system
+                    && !rights.config().systems.iter().any(|x| x.name() == s)
+                {
+                    return Err(RequestError::Refused(format!(
+                        "no system {s:?} in the configuration"
+                    )));
+                }
+                if c.field.trim().is_empty() {
+                    return Err(RequestError::Refused("a correction names a field".into()));
+                }
+            }
+        }
+        RequestKind::Objection | RequestKind::ConsentWithdrawal if params.scope.is_empty() => {
+            return Err(RequestError::Refused(format!(
+                "{kind} needs the purpose it concerns (--purpose direct-marketing, profiling, ...)"
+            )));
+        }
+        _ => {}
+    }
+    if !params.changes.is_empty() && kind != RequestKind::Rectification {
+        return Err(RequestError::Refused(format!(
+            "corrections only go with a rectification, not {kind}"
+        )));
+    }
+    for s in &params.scope {
+        if s.is_empty()
+            || s.len() > 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(RequestError::Refused(
+                "a scope or purpose is 1 to 64 letters, digits, dashes or underscores".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The operation a request's systems carry out.
+pub(crate) fn operation_of(kind: RequestKind) -> TaskOp {
+    match kind {
+        RequestKind::Access | RequestKind::Portability => TaskOp::Export,
+        RequestKind::Rectification => TaskOp::Rectify,
+        RequestKind::Erasure => TaskOp::Erase,
+        RequestKind::Restriction | RequestKind::Objection | RequestKind::ConsentWithdrawal => {
+            TaskOp::Restrict
+        }
+    }
+}
+
+/// Queue one task per planned system.
+pub(crate) async fn queue_system_tasks(
+    tx: &mut sqlx_tx::Tx,
+    row: &RequestRow,
+    policy: &Policy,
+) -> Result<(), RequestError> {
+    let op = operation_of(row.kind);
+    let now = now_ms();
+    for s in requests::systems_tx(tx, &row.id).await? {
+        if matches!(s.state, SystemState::Planned | SystemState::LocateFailed) {
+            tasks::enqueue(
+                tx,
+                &row.id,
+                &s.system,
+                op,
+                TaskState::Available,
+                i64::from(policy.max_attempts),
+                now,
+            )
+            .await?;
+            requests::set_system_state(tx, &row.id, &s.system, SystemState::Running).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) mod sqlx_tx {
+    /// A write transaction on the store.
+    pub type Tx = oubli_store::sqlx::Transaction<'static, oubli_store::sqlx::Any>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_later_is_the_same_day_or_the_last_of_the_month() {
+        let day = 86_400_000;
+        let jan31 = days_from_civil(2027, 1, 31) * day + 3_600_000;
+        assert_eq!(date(add_months(jan31, 1)), "2027-02-28");
+        assert_eq!(add_months(jan31, 1) % day, 3_600_000);
+        assert_eq!(
+            date(add_months(days_from_civil(2028, 1, 31) * day, 1)),
+            "2028-02-29"
+        );
+        assert_eq!(
+            date(add_months(days_from_civil(2026, 12, 1) * day, 1)),
+            "2027-01-01"
+        );
+        assert_eq!(
+            date(add_months(days_from_civil(2026, 11, 15) * day, 3)),
+            "2027-02-15"
+        );
+        assert_eq!(date(0), "1970-01-01");
+    }
+}

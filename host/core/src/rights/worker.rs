@@ -1,0 +1,1366 @@
+//! Workers: claim tasks from the store, carry them out through the
+//! connectors, verify, and write the outcome back under the lease.
+//!
+//! One task per (request, system, operation) goes through stages: `act`
+//! (the operation), `poll` (an asynchronous vendor job, polled on a
+//! schedule kept in the row), `verify` (search again after an erasure,
+//! export again after a rectification). Transient failures back off
+//! exponentially with jitter, the wait stored in the row; `rate-limited(n)`
+//! waits `n` seconds; a task past its attempts, or with a permanent error,
+//! goes to needs-attention with its last error. A system that cannot do
+//! the operation through its API gets a manual task: the operator does it
+//! by hand and says so, and the verifier still checks before it counts.
+//!
+//! Running a task twice is safe: an erasure run again (after a crash, or a
+//! lease that expired) searches first and asks the system to erase only
+//! what is still there; a vendor's ticket is written in the same
+//! transaction as the stage change, so an accepted job is polled, never
+//! submitted again.
+
+use super::engine::{
+    Action, Counts, Engine, PlanItem, RequestError, SystemPlan, SystemResult, ctx, operation_of,
+    queue_system_tasks, snapshot, sqlx_tx::Tx, subject_indexes,
+};
+use super::locate::SystemAnswer;
+use super::policy::Policy;
+use oubli_model::{
+    ConnectorError, EraseMode, Exported, Located, Operation, Outcome, RecordRef, Status, Subject,
+};
+use oubli_runtime::{CallError, Connector};
+use oubli_store::requests::{
+    self, Changes, Event, RequestKind, RequestRow, RequestState, SystemRow, SystemState,
+};
+use oubli_store::tasks::{self, Finish, Stage, TaskOp, TaskRow, TaskState};
+use oubli_store::{Backend, StoreError, now_ms};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Its name in `attempted_by` (host, process, random part).
+    pub id: String,
+    /// How long a claim is leased; renewed by heartbeats while a call runs.
+    pub lease: Duration,
+    /// Tasks claimed at once.
+    pub batch: usize,
+    /// The longest sleep when there is nothing to do.
+    pub idle: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            id: default_worker_id(),
+            lease: Duration::from_secs(60),
+            batch: 32,
+            idle: Duration::from_secs(2),
+        }
+    }
+}
+
+/// `host:pid:random`.
+pub fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    let rand = oubli_store::random_token(3).unwrap_or_default();
+    format!("{host}:{}:{rand}", std::process::id())
+}
+
+/// A worker over an engine.
+pub struct Worker {
+    engine: Arc<Engine>,
+    options: WorkerOptions,
+}
+
+/// What one attempt of a task came to.
+enum Progress {
+    /// The system's part is over.
+    Finished {
+        state: SystemState,
+        result: SystemResult,
+        counts: Counts,
+    },
+    /// Waiting for an asynchronous job.
+    Poll { result: SystemResult, polls: i64 },
+    /// An operator must act in the system.
+    Manual { result: SystemResult },
+    /// A failure; retried later if transient and within budget.
+    Failed {
+        stage: Stage,
+        result: Option<SystemResult>,
+        kind: String,
+        message: String,
+        transient: bool,
+        retry_after_ms: Option<i64>,
+    },
+    /// The plan task: systems planned, next state.
+    Planned {
+        systems: Vec<SystemRow>,
+        next: RequestState,
+    },
+    /// The request is over (cancelled meanwhile): drop the task.
+    Gone,
+}
+
+impl Progress {
+    fn failed(stage: Stage, result: Option<SystemResult>, e: &CallError) -> Progress {
+        let retry_after_ms = match e {
+            CallError::Connector(ConnectorError::RateLimited(s)) => {
+                Some(i64::from(*s).max(1) * 1000)
+            }
+            _ => None,
+        };
+        Progress::Failed {
+            stage,
+            result,
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+            transient: e.is_transient() || matches!(e, CallError::Trap(_)),
+            retry_after_ms,
+        }
+    }
+
+    fn permanent(stage: Stage, result: Option<SystemResult>, kind: &str, message: String) -> Self {
+        Progress::Failed {
+            stage,
+            result,
+            kind: kind.to_string(),
+            message,
+            transient: false,
+            retry_after_ms: None,
+        }
+    }
+}
+
+/// What a task needs to run.
+struct Cx {
+    row: RequestRow,
+    policy: Policy,
+    subject: Subject,
+    params: super::engine::Params,
+    plan: SystemPlan,
+    prior: Option<SystemResult>,
+}
+
+impl Worker {
+    /// A worker for `engine`.
+    pub fn new(engine: Arc<Engine>, options: WorkerOptions) -> Worker {
+        Worker { engine, options }
+    }
+
+    /// Put tasks whose lease expired back in the queue.
+    pub async fn rescue(&self) -> Result<(u64, u64), RequestError> {
+        Ok(tasks::rescue(&self.engine.store).await?)
+    }
+
+    /// Claim and run one batch; returns how many tasks it ran.
+    pub async fn run_once(&self) -> Result<usize, RequestError> {
+        let lease_ms = self.options.lease.as_millis() as i64;
+        let claimed = tasks::claim(
+            &self.engine.store,
+            &self.options.id,
+            lease_ms,
+            self.options.batch as i64,
+        )
+        .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let token = claimed[0].lease_token.clone().unwrap_or_default();
+        let ids: Vec<i64> = claimed.iter().map(|t| t.id).collect();
+        // Heartbeat while the batch runs: a slow but live call keeps its
+        // lease; a worker that dies stops renewing and is rescued.
+        let hb = {
+            let store = self.engine.store.clone();
+            let token = token.clone();
+            let ids = ids.clone();
+            let every = (self.options.lease / 3).max(Duration::from_millis(50));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    match tasks::heartbeat(&store, &ids, &token, lease_ms).await {
+                        Ok(n) if (n as usize) < ids.len() => {
+                            tracing::warn!(held = n, claimed = ids.len(), "some leases were lost");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("heartbeat failed: {e}"),
+                    }
+                }
+            })
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for (i, task) in claimed.iter().cloned().enumerate() {
+            let engine = self.engine.clone();
+            set.spawn(async move {
+                let progress = run_task(&engine, &task).await;
+                (i, progress)
+            });
+        }
+        let mut results: Vec<Option<Result<Progress, RequestError>>> =
+            (0..claimed.len()).map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((i, p)) => results[i] = Some(p),
+                Err(e) => tracing::error!("a task panicked: {e}"),
+            }
+        }
+        hb.abort();
+        // Seal outside the transaction, then write every outcome in one
+        // transaction: one durable commit per batch.
+        let mut writes = Vec::with_capacity(claimed.len());
+        for (task, result) in claimed.iter().zip(results) {
+            let progress = match result {
+                Some(Ok(p)) => p,
+                Some(Err(e)) => Progress::permanent(task.stage, None, "host", e.to_string()),
+                None => Progress::Failed {
+                    stage: task.stage,
+                    result: None,
+                    kind: "host".into(),
+                    message: "the task stopped without an answer".into(),
+                    transient: true,
+                    retry_after_ms: None,
+                },
+            };
+            writes.push(self.prepare(task, progress).await?);
+        }
+        let mut tx = self.engine.store.write().await?;
+        let actor = format!("worker:{}", self.options.id);
+        for w in &writes {
+            apply(&mut tx, self.engine.store.backend(), w, &token, &actor).await?;
+        }
+        tx.commit().await?;
+        Ok(claimed.len())
+    }
+
+    /// Run until `stop` resolves (or, with `until_idle`, until no task is
+    /// available or running), rescuing expired leases as it goes.
+    pub async fn run(
+        &self,
+        until_idle: bool,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<usize, RequestError> {
+        tokio::pin!(stop);
+        let mut total = 0;
+        let mut last_rescue = 0;
+        loop {
+            let now = now_ms();
+            if now - last_rescue > (self.options.lease.as_millis() as i64 / 2).max(1000) {
+                self.rescue().await?;
+                last_rescue = now;
+            }
+            let n = self.run_once().await?;
+            total += n;
+            if n > 0 {
+                continue;
+            }
+            if until_idle && !tasks::any_active(self.engine.store.pool()).await? {
+                return Ok(total);
+            }
+            let wait = match tasks::next_due(self.engine.store.pool()).await? {
+                Some(due) => Duration::from_millis((due - now_ms()).clamp(10, 60_000) as u64),
+                None => self.options.idle,
+            }
+            .min(self.options.idle);
+            tokio::select! {
+                _ = &mut stop => return Ok(total),
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn prepare(&self, task: &TaskRow, progress: Progress) -> Result<Write, RequestError> {
+        let vault = &self.engine.vault;
+        let id = &task.request_id;
+        let seal_result = async |r: &SystemResult| -> Result<Vec<u8>, RequestError> {
+            Ok(vault.seal_json(&ctx(id, "result", &task.system), r).await?)
+        };
+        let seal_error = async |m: &str| -> Result<Vec<u8>, RequestError> {
+            Ok(vault
+                .seal(&ctx(id, "error", &task.system), m.as_bytes())
+                .await?)
+        };
+        let policy_attempts = task.max_attempts;
+        Ok(match progress {
+            Progress::Gone => Write::Gone { task: task.clone() },
+            Progress::Planned { systems, next } => Write::Planned {
+                task: task.clone(),
+                systems,
+                next,
+            },
+            Progress::Finished {
+                state,
+                result,
+                counts,
+            } => Write::System {
+                task: task.clone(),
+                finish: Finish {
+                    state: TaskState::Done,
+                    stage: task.stage,
+                    scheduled_at: now_ms(),
+                    attempt: task.attempt,
+                    polls: task.polls,
+                    ticket_sealed: None,
+                    error: None,
+                },
+                system_state: state,
+                result: Some(seal_result(&result).await?),
+                counts: Some(counts),
+                action: Some(format!("{}-{}", task.op, state)),
+                settle: true,
+            },
+            Progress::Poll { result, polls } => {
+                let interval = snapshot_interval(&self.engine, task).await;
+                Write::System {
+                    task: task.clone(),
+                    finish: Finish {
+                        state: TaskState::Available,
+                        stage: Stage::Poll,
+                        scheduled_at: now_ms() + interval,
+                        attempt: 0,
+                        polls,
+                        ticket_sealed: Some(
+                            vault
+                                .seal_json(&ctx(id, "ticket", &task.system), &result.tickets)
+                                .await?,
+                        ),
+                        error: None,
+                    },
+                    system_state: SystemState::Running,
+                    result: Some(seal_result(&result).await?),
+                    counts: None,
+                    action: (task.stage != Stage::Poll).then(|| "job-accepted".to_string()),
+                    settle: false,
+                }
+            }
+            Progress::Manual { result } => {
+                let text = result.instructions.clone().unwrap_or_default();
+                Write::System {
+                    task: task.clone(),
+                    finish: Finish {
+                        state: TaskState::Manual,
+                        stage: Stage::Act,
+                        scheduled_at: now_ms(),
+                        attempt: 0,
+                        polls: task.polls,
+                        ticket_sealed: None,
+                        error: Some(("manual".into(), seal_error(&text).await?)),
+                    },
+                    system_state: SystemState::NeedsAttention,
+                    result: Some(seal_result(&result).await?),
+                    counts: None,
+                    action: Some("manual-task".into()),
+                    settle: false,
+                }
+            }
+            Progress::Failed {
+                stage,
+                result,
+                kind,
+                message,
+                transient,
+                retry_after_ms,
+            } => {
+                let policy = request_policy(&self.engine, task).await;
+                // `attempt` counts attempts in the stage the task was in; a
+                // failure in a new stage (verify after act) starts at 1.
+                let attempt = if stage == task.stage { task.attempt } else { 1 };
+                let give_up = !transient || attempt >= policy_attempts;
+                let wait = retry_after_ms
+                    .unwrap_or_else(|| policy.backoff_ms(attempt as u32, jitter()) as i64);
+                tracing::info!(
+                    request = %task.request_id, system = %task.system, op = %task.op, kind = %kind,
+                    attempt, give_up, "task attempt failed"
+                );
+                Write::System {
+                    task: task.clone(),
+                    finish: Finish {
+                        state: if give_up {
+                            TaskState::NeedsAttention
+                        } else {
+                            TaskState::Available
+                        },
+                        stage,
+                        scheduled_at: now_ms() + if give_up { 0 } else { wait },
+                        attempt,
+                        polls: task.polls,
+                        ticket_sealed: None,
+                        error: Some((kind, seal_error(&message).await?)),
+                    },
+                    system_state: if give_up {
+                        SystemState::NeedsAttention
+                    } else {
+                        SystemState::Running
+                    },
+                    result: match &result {
+                        Some(r) => Some(seal_result(r).await?),
+                        None => None,
+                    },
+                    counts: None,
+                    action: give_up.then(|| "needs-attention".to_string()),
+                    settle: false,
+                }
+            }
+        })
+    }
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    let _ = oubli_crypto::random(&mut b);
+    f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+}
+
+async fn request_policy(engine: &Engine, task: &TaskRow) -> Policy {
+    match requests::get(engine.store.pool(), &task.request_id).await {
+        Ok(row) => snapshot(&row).unwrap_or_default(),
+        Err(_) => Policy::default(),
+    }
+}
+
+async fn snapshot_interval(engine: &Engine, task: &TaskRow) -> i64 {
+    request_policy(engine, task).await.poll_interval_ms as i64
+}
+
+/// A prepared write of one task's outcome.
+enum Write {
+    Gone {
+        task: TaskRow,
+    },
+    Planned {
+        task: TaskRow,
+        systems: Vec<SystemRow>,
+        next: RequestState,
+    },
+    System {
+        task: TaskRow,
+        finish: Finish,
+        system_state: SystemState,
+        result: Option<Vec<u8>>,
+        counts: Option<Counts>,
+        action: Option<String>,
+        settle: bool,
+    },
+}
+
+async fn apply(
+    tx: &mut Tx,
+    backend: Backend,
+    w: &Write,
+    token: &str,
+    actor: &str,
+) -> Result<(), RequestError> {
+    let finished = |task: &TaskRow| Finish {
+        state: TaskState::Done,
+        stage: task.stage,
+        scheduled_at: now_ms(),
+        attempt: task.attempt,
+        polls: task.polls,
+        ticket_sealed: None,
+        error: None,
+    };
+    match w {
+        Write::Gone { task } => {
+            let mut f = finished(task);
+            f.state = TaskState::Cancelled;
+            refused(tasks::finish(tx, task.id, token, &f).await)?;
+        }
+        Write::Planned {
+            task,
+            systems,
+            next,
+        } => {
+            if refused(tasks::finish(tx, task.id, token, &finished(task)).await)?.is_none() {
+                return Ok(());
+            }
+            let row = requests::get_tx(tx, &task.request_id).await?;
+            if row.state.is_final() {
+                return Ok(());
+            }
+            for s in systems {
+                requests::put_system(tx, &task.request_id, s).await?;
+            }
+            requests::transition(
+                tx,
+                &task.request_id,
+                &[RequestState::Verified, RequestState::Planning],
+                *next,
+                &Changes::default(),
+                super::engine::event(&task.request_id, actor, "planned", None),
+            )
+            .await?;
+            if *next == RequestState::Executing {
+                let policy = snapshot(&row)?;
+                queue_system_tasks(tx, &row, &policy).await?;
+                settle_locked(tx, backend, &task.request_id, actor).await?;
+            }
+        }
+        Write::System {
+            task,
+            finish,
+            system_state,
+            result,
+            counts,
+            action,
+            settle: do_settle,
+        } => {
+            if refused(tasks::finish(tx, task.id, token, finish).await)?.is_none() {
+                return Ok(());
+            }
+            let counts_json = match counts {
+                Some(c) => serde_json::to_string(c).expect("counts serialise"),
+                None => current_counts(tx, &task.request_id, &task.system).await?,
+            };
+            requests::set_system_result(
+                tx,
+                &task.request_id,
+                &task.system,
+                *system_state,
+                result.as_deref(),
+                finish
+                    .error
+                    .as_ref()
+                    .map(|(k, m)| (k.as_str(), m.as_slice())),
+                &counts_json,
+            )
+            .await?;
+            if let Some(action) = action {
+                requests::event(
+                    tx,
+                    &Event {
+                        request_id: &task.request_id,
+                        actor,
+                        action,
+                        from: None,
+                        to: None,
+                        system: Some(&task.system),
+                        reason_sealed: None,
+                    },
+                )
+                .await?;
+            }
+            if *do_settle {
+                settle_locked(tx, backend, &task.request_id, actor).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Ok(None)` for a write refused because the lease was lost (logged, not
+/// an error: another worker holds the task now).
+fn refused(r: Result<(), StoreError>) -> Result<Option<()>, RequestError> {
+    match r {
+        Ok(()) => Ok(Some(())),
+        Err(StoreError::Conflict(m)) => {
+            tracing::warn!("{m}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn current_counts(
+    tx: &mut Tx,
+    request_id: &str,
+    system: &str,
+) -> Result<String, RequestError> {
+    Ok(requests::systems_tx(tx, request_id)
+        .await?
+        .into_iter()
+        .find(|s| s.system == system)
+        .map(|s| s.counts)
+        .unwrap_or_else(|| "{}".into()))
+}
+
+async fn settle_locked(
+    tx: &mut Tx,
+    backend: Backend,
+    request_id: &str,
+    actor: &str,
+) -> Result<(), RequestError> {
+    // Two workers finishing a request's last two tasks at once: on
+    // PostgreSQL, the second waits on this row lock and then sees the
+    // first's task as finished, so exactly one of them settles.
+    requests::lock(tx, request_id, backend == Backend::Postgres).await?;
+    settle(tx, request_id, actor).await
+}
+
+/// End a request whose tasks are all over: completed when every system did
+/// its part (or had nothing), partially completed when some did not, failed
+/// when none did.
+pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result<(), RequestError> {
+    let row = requests::get_tx(tx, request_id).await?;
+    if row.state != RequestState::Executing {
+        return Ok(());
+    }
+    let tasks = tasks::for_request_tx(tx, request_id).await?;
+    if tasks
+        .iter()
+        .any(|t| t.op != TaskOp::Plan && !t.state.is_final())
+    {
+        return Ok(());
+    }
+    let systems = requests::systems_tx(tx, request_id).await?;
+    let good = |s: &SystemRow| matches!(s.state, SystemState::Done | SystemState::Nothing);
+    let did = systems
+        .iter()
+        .filter(|s| s.state == SystemState::Done)
+        .count();
+    let state = if systems.iter().all(good) {
+        RequestState::Completed
+    } else if did > 0 || systems.iter().any(|s| s.state == SystemState::Partial) {
+        RequestState::PartiallyCompleted
+    } else {
+        RequestState::Failed
+    };
+    let summary: BTreeMap<&str, &str> = systems
+        .iter()
+        .map(|s| (s.system.as_str(), s.state.as_str()))
+        .collect();
+    requests::transition(
+        tx,
+        request_id,
+        &[RequestState::Executing],
+        state,
+        &Changes {
+            summary: Some(serde_json::to_string(&summary).expect("summary serialises")),
+            ..Changes::default()
+        },
+        super::engine::event(request_id, actor, "settled", None),
+    )
+    .await?;
+    tracing::info!(request = %request_id, state = %state, "request settled");
+    Ok(())
+}
+
+async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress, RequestError> {
+    let row = requests::get(engine.store.pool(), &task.request_id).await?;
+    if row.state.is_final() {
+        return Ok(Progress::Gone);
+    }
+    let policy = snapshot(&row)?;
+    let id = row.id.clone();
+    let subject: Subject = engine
+        .vault
+        .open_json(&ctx(&id, "subject", &id), &row.subject_sealed)
+        .await?;
+    let params = match &row.params_sealed {
+        Some(p) => engine.vault.open_json(&ctx(&id, "params", &id), p).await?,
+        None => super::engine::Params::default(),
+    };
+    if task.op == TaskOp::Plan {
+        return plan(engine, row, &policy, &subject).await;
+    }
+    let system = requests::systems(engine.store.pool(), &id)
+        .await?
+        .into_iter()
+        .find(|s| s.system == task.system)
+        .ok_or(StoreError::Corrupt("task without its system"))?;
+    let plan: SystemPlan = match &system.plan_sealed {
+        Some(p) => {
+            engine
+                .vault
+                .open_json(&ctx(&id, "plan", &task.system), p)
+                .await?
+        }
+        None => SystemPlan::default(),
+    };
+    let prior: Option<SystemResult> = match &system.result_sealed {
+        Some(p) => Some(
+            engine
+                .vault
+                .open_json(&ctx(&id, "result", &task.system), p)
+                .await?,
+        ),
+        None => None,
+    };
+    let connector = match engine.rights.registry().loaded(&task.system) {
+        Some(Ok(c)) => c.clone(),
+        Some(Err(e)) => {
+            return Ok(Progress::permanent(
+                task.stage,
+                prior,
+                "refused",
+                e.to_string(),
+            ));
+        }
+        None => {
+            return Ok(Progress::permanent(
+                task.stage,
+                prior,
+                "refused",
+                "the system is no longer configured".into(),
+            ));
+        }
+    };
+    let cx = Cx {
+        row,
+        policy,
+        subject,
+        params,
+        plan,
+        prior,
+    };
+    Ok(match task.op {
+        TaskOp::Plan => unreachable!("handled above"),
+        TaskOp::Erase => erase(&cx, task, &connector).await,
+        TaskOp::Export => export(&cx, task, &connector).await,
+        TaskOp::Rectify => rectify(&cx, task, &connector).await,
+        TaskOp::Restrict => restrict(&cx, task, &connector).await,
+    })
+}
+
+/// Locate everywhere, decide per record, store the plan.
+async fn plan(
+    engine: &Engine,
+    row: RequestRow,
+    policy: &Policy,
+    subject: &Subject,
+) -> Result<Progress, RequestError> {
+    {
+        let mut tx = engine.store.write().await?;
+        if row.state == RequestState::Verified {
+            requests::transition(
+                &mut tx,
+                &row.id,
+                &[RequestState::Verified],
+                RequestState::Planning,
+                &Changes::default(),
+                super::engine::event(&row.id, "worker", "planning", None),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    let report = engine.rights.locate(subject).await;
+    let op = operation_of(row.kind);
+    let mut systems = Vec::new();
+    let mut anything = false;
+    let mut failures = false;
+    for r in report.systems {
+        let mut out = SystemRow {
+            system: r.system.clone(),
+            state: SystemState::Planned,
+            connector: r.connector.clone(),
+            plan_sealed: None,
+            result_sealed: None,
+            error_kind: None,
+            error_sealed: None,
+            counts: "{}".into(),
+            updated_at: now_ms(),
+        };
+        let mut plan = SystemPlan::default();
+        let mut counts = Counts::default();
+        match r.answer {
+            SystemAnswer::Disabled => continue,
+            SystemAnswer::Refused { error } => {
+                out.state = SystemState::Unavailable;
+                out.error_kind = Some("refused".into());
+                out.error_sealed = Some(
+                    engine
+                        .vault
+                        .seal(&ctx(&row.id, "error", &r.system), error.as_bytes())
+                        .await?,
+                );
+                failures = true;
+            }
+            SystemAnswer::Failed { kind, error, .. } => {
+                out.state = SystemState::LocateFailed;
+                plan.error = Some(format!("{kind}: {error}"));
+                out.error_kind = Some(kind);
+                out.error_sealed = Some(
+                    engine
+                        .vault
+                        .seal(&ctx(&row.id, "error", &r.system), error.as_bytes())
+                        .await?,
+                );
+                anything = true;
+            }
+            SystemAnswer::Found { records } => {
+                counts.found = records.len() as u32;
+                plan.items = plan_items(policy, &r.system, op, &records);
+                plan.warnings = shared_identifier_warnings(&records);
+                if op == TaskOp::Restrict || !plan.items.is_empty() {
+                    anything = true;
+                } else {
+                    out.state = SystemState::Nothing;
+                }
+                counts.retained = plan
+                    .items
+                    .iter()
+                    .filter(|i| matches!(i.action, Action::Retain(_)))
+                    .count() as u32;
+            }
+        }
+        out.counts = serde_json::to_string(&counts).expect("counts serialise");
+        out.plan_sealed = Some(
+            engine
+                .vault
+                .seal_json(&ctx(&row.id, "plan", &r.system), &plan)
+                .await?,
+        );
+        systems.push(out);
+    }
+    let needs_approval = row.kind == RequestKind::Erasure && policy.four_eyes;
+    let next = if needs_approval && (anything || failures) {
+        RequestState::AwaitingApproval
+    } else {
+        RequestState::Executing
+    };
+    tracing::info!(request = %row.id, systems = systems.len(), subject = %subject_indexes(&engine.vault, subject).first().map(|h| &h[..8]).unwrap_or("-"), "planned");
+    Ok(Progress::Planned { systems, next })
+}
+
+fn plan_items(policy: &Policy, system: &str, op: TaskOp, records: &[Located]) -> Vec<PlanItem> {
+    records
+        .iter()
+        .map(|l| {
+            let action = match op {
+                TaskOp::Erase => {
+                    if let Some(reason) = &l.hold {
+                        Action::Retain(reason.clone())
+                    } else if let Some(h) = policy.hold(system, &l.reference.kind) {
+                        Action::Retain(h.reason.clone())
+                    } else {
+                        match policy.erase_mode(system, &l.reference.kind) {
+                            EraseMode::Delete => Action::Delete,
+                            EraseMode::Anonymise => Action::Anonymise,
+                        }
+                    }
+                }
+                TaskOp::Export => Action::Export,
+                TaskOp::Rectify => Action::Rectify,
+                TaskOp::Restrict | TaskOp::Plan => Action::Restrict,
+            };
+            PlanItem {
+                reference: l.reference.clone(),
+                summary: l.summary.clone(),
+                action,
+            }
+        })
+        .collect()
+}
+
+/// Several person records (contacts, customers) matching one subject in one
+/// system usually means an identifier shared by several people (a family
+/// email, a switchboard number): the approver must look before erasing.
+fn shared_identifier_warnings(records: &[Located]) -> Vec<String> {
+    let mut per_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in records {
+        let k = l.reference.kind.as_str();
+        if ["contact", "customer", "person", "lead", "user"]
+            .iter()
+            .any(|p| k.contains(p))
+        {
+            *per_kind.entry(k).or_default() += 1;
+        }
+    }
+    per_kind
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, n)| {
+            format!("{n} {k} records match: the identifiers may be shared by several people; check before erasing")
+        })
+        .collect()
+}
+
+fn targets(plan: &SystemPlan) -> Vec<(RecordRef, EraseMode)> {
+    plan.items
+        .iter()
+        .filter_map(|i| match i.action {
+            Action::Delete => Some((i.reference.clone(), EraseMode::Delete)),
+            Action::Anonymise => Some((i.reference.clone(), EraseMode::Anonymise)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn retained(plan: &SystemPlan) -> Vec<Outcome> {
+    plan.items
+        .iter()
+        .filter_map(|i| match &i.action {
+            Action::Retain(r) => Some(Outcome {
+                reference: i.reference.clone(),
+                status: Status::Retained(r.clone()),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn instructions(op: &str, connector: &Connector, why: &str, refs: &[PlanItem]) -> String {
+    let mut text = format!(
+        "{} ({}) cannot {op} through its API: {why}\nDo it by hand in the system, then run `oubli request done ID --system SYSTEM --note …`.",
+        connector.manifest().name,
+        connector.manifest().id
+    );
+    for i in refs {
+        text.push_str(&format!("\n- {} {}", i.reference.kind, i.reference.id));
+    }
+    text
+}
+
+async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let fs = connector.for_subject(&cx.subject);
+    let mut result = cx.prior.clone().unwrap_or_default();
+    let mut plan = cx.plan.clone();
+    match task.stage {
+        Stage::Act => {
+            result = SystemResult::default();
+            let mut goal = targets(&plan);
+            // A second attempt (after a crash or an expired lease), or a
+            // system that could not be searched when planning: search now,
+            // and erase only what is still there.
+            if task.attempt > 1 || plan.error.is_some() {
+                let found = match connector.locate(&cx.subject).await {
+                    Ok(f) => f,
+                    Err(e) => return Progress::failed(Stage::Act, None, &e),
+                };
+                if plan.error.is_some() {
+                    plan.items = plan_items(&cx.policy, &task.system, TaskOp::Erase, &found);
+                    goal = targets(&plan);
+                    result.verified = Some(
+                        "planned at execution: the system could not be searched when planning"
+                            .into(),
+                    );
+                }
+                let here: BTreeSet<&RecordRef> = found.iter().map(|l| &l.reference).collect();
+                let (still, gone): (Vec<_>, Vec<_>) =
+                    goal.into_iter().partition(|(r, _)| here.contains(r));
+                result
+                    .outcomes
+                    .extend(gone.into_iter().map(|(r, _)| Outcome {
+                        reference: r,
+                        status: Status::NotFound,
+                    }));
+                goal = still;
+            }
+            result.outcomes.extend(retained(&plan));
+            if !goal.is_empty() {
+                if !connector.offers(Operation::Erase) {
+                    let items: Vec<PlanItem> = plan
+                        .items
+                        .iter()
+                        .filter(|i| goal.iter().any(|(r, _)| *r == i.reference))
+                        .cloned()
+                        .collect();
+                    result.instructions = Some(instructions(
+                        "erase",
+                        connector,
+                        "it does not offer `erase`",
+                        &items,
+                    ));
+                    return Progress::Manual { result };
+                }
+                for mode in [EraseMode::Delete, EraseMode::Anonymise] {
+                    let refs: Vec<RecordRef> = goal
+                        .iter()
+                        .filter(|(_, m)| *m == mode)
+                        .map(|(r, _)| r.clone())
+                        .collect();
+                    if refs.is_empty() {
+                        continue;
+                    }
+                    match fs.erase(&refs, mode).await {
+                        Ok(outcomes) => {
+                            let asked: BTreeSet<&RecordRef> = refs.iter().collect();
+                            result.outcomes.extend(
+                                outcomes
+                                    .into_iter()
+                                    .filter(|o| asked.contains(&o.reference)),
+                            );
+                        }
+                        Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                            let items: Vec<PlanItem> = plan
+                                .items
+                                .iter()
+                                .filter(|i| refs.contains(&i.reference))
+                                .cloned()
+                                .collect();
+                            result.instructions =
+                                Some(instructions("erase", connector, &why, &items));
+                            return Progress::Manual { result };
+                        }
+                        Err(e) => return Progress::failed(Stage::Act, None, &e),
+                    }
+                }
+            }
+            let tickets = pending_tickets(&result.outcomes);
+            if !tickets.is_empty() {
+                result.tickets = tickets;
+                return Progress::Poll { result, polls: 0 };
+            }
+            verify_erasure(cx, connector, &plan, result).await
+        }
+        Stage::Poll => match poll_all(&fs, &mut result).await {
+            Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
+            Ok(true) => {
+                if task.polls + 1 >= i64::from(cx.policy.max_polls) {
+                    let polls = task.polls + 1;
+                    Progress::permanent(
+                        Stage::Poll,
+                        Some(result),
+                        "job-unfinished",
+                        format!("the system's job is still pending after {polls} polls"),
+                    )
+                } else {
+                    Progress::Poll {
+                        result,
+                        polls: task.polls + 1,
+                    }
+                }
+            }
+            Ok(false) => verify_erasure(cx, connector, &plan, result).await,
+        },
+        Stage::Verify => verify_erasure(cx, connector, &plan, result).await,
+    }
+}
+
+fn pending_tickets(outcomes: &[Outcome]) -> Vec<String> {
+    let mut t: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.status {
+            Status::Pending(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Poll every ticket; replace the pending outcomes with what the jobs say.
+/// Returns whether anything is still pending.
+async fn poll_all(
+    fs: &oubli_runtime::ForSubject<'_>,
+    result: &mut SystemResult,
+) -> Result<bool, CallError> {
+    for ticket in result.tickets.clone() {
+        let outcomes = fs.poll(&ticket).await?;
+        for o in outcomes {
+            if let Some(slot) = result
+                .outcomes
+                .iter_mut()
+                .find(|x| x.reference == o.reference && x.status == Status::Pending(ticket.clone()))
+            {
+                slot.status = o.status;
+            }
+        }
+    }
+    let pending = pending_tickets(&result.outcomes);
+    result.tickets = pending.clone();
+    Ok(!pending.is_empty())
+}
+
+/// Search again: anything planned for erasure and still found is a
+/// failure, whatever the system reported.
+async fn verify_erasure(
+    cx: &Cx,
+    connector: &Connector,
+    plan: &SystemPlan,
+    mut result: SystemResult,
+) -> Progress {
+    let found = match connector.locate(&cx.subject).await {
+        Ok(f) => f,
+        Err(e) => return Progress::failed(Stage::Verify, Some(result), &e),
+    };
+    let here: BTreeSet<&RecordRef> = found.iter().map(|l| &l.reference).collect();
+    let mut counts = Counts {
+        found: plan.items.len() as u32,
+        ..Counts::default()
+    };
+    result.still_found.clear();
+    for (r, _) in targets(plan) {
+        let reported = result
+            .outcomes
+            .iter()
+            .find(|o| o.reference == r)
+            .map(|o| &o.status);
+        if here.contains(&r) {
+            match reported {
+                Some(Status::Retained(_)) => counts.retained += 1,
+                _ => {
+                    result.still_found.push(r.clone());
+                    counts.failed += 1;
+                }
+            }
+        } else {
+            match reported {
+                Some(Status::NotFound) => counts.not_found += 1,
+                Some(Status::Retained(_)) => counts.retained += 1,
+                _ => {
+                    counts.done += 1;
+                    // Gone, whatever the system said (or did not say): the
+                    // search confirms it.
+                    if let Some(o) = result.outcomes.iter_mut().find(|o| o.reference == r) {
+                        o.status = Status::Done;
+                    } else {
+                        result.outcomes.push(Outcome {
+                            reference: r.clone(),
+                            status: Status::Done,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    counts.retained += plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.action, Action::Retain(_)))
+        .count() as u32;
+    result.verified = Some(format!(
+        "searched again at {}: {} of the erased records still found",
+        super::engine::date(now_ms()),
+        result.still_found.len()
+    ));
+    Progress::Finished {
+        state: if result.still_found.is_empty() {
+            SystemState::Done
+        } else {
+            SystemState::Partial
+        },
+        result,
+        counts,
+    }
+}
+
+async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let mut result = cx.prior.clone().unwrap_or_default();
+    if task.stage == Stage::Verify {
+        // A manual export, marked done by an operator.
+        let counts = Counts {
+            found: cx.plan.items.len() as u32,
+            done: cx.plan.items.len() as u32,
+            ..Counts::default()
+        };
+        return Progress::Finished {
+            state: SystemState::Done,
+            result,
+            counts,
+        };
+    }
+    if !connector.offers(Operation::Export) {
+        result.instructions = Some(instructions(
+            "export",
+            connector,
+            "it does not offer `export`",
+            &cx.plan.items,
+        ));
+        return Progress::Manual { result };
+    }
+    let refs: Vec<RecordRef> = cx.plan.items.iter().map(|i| i.reference.clone()).collect();
+    let fs = connector.for_subject(&cx.subject);
+    let mut exported: Vec<Exported> = Vec::with_capacity(refs.len());
+    for chunk in refs.chunks(50) {
+        match fs.export(chunk).await {
+            Ok(mut e) => exported.append(&mut e),
+            Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                result.instructions = Some(instructions("export", connector, &why, &cx.plan.items));
+                return Progress::Manual { result };
+            }
+            Err(e) => return Progress::failed(Stage::Act, None, &e),
+        }
+    }
+    if cx.row.kind == RequestKind::Portability {
+        let portable: BTreeSet<&str> = connector
+            .manifest()
+            .categories
+            .iter()
+            .filter(|c| c.portable)
+            .map(|c| c.name.as_str())
+            .collect();
+        for e in &mut exported {
+            e.fields.retain(|f| portable.contains(f.category.as_str()));
+        }
+    }
+    let counts = Counts {
+        found: refs.len() as u32,
+        done: exported.len() as u32,
+        not_found: refs.len().saturating_sub(exported.len()) as u32,
+        ..Counts::default()
+    };
+    result.exported = exported;
+    result.verified = Some("read back from the system".into());
+    Progress::Finished {
+        state: SystemState::Done,
+        result,
+        counts,
+    }
+}
+
+async fn rectify(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let mut result = cx.prior.clone().unwrap_or_default();
+    let changes: Vec<oubli_model::Change> = cx
+        .params
+        .changes
+        .iter()
+        .filter(|c| c.system.as_deref().is_none_or(|s| s == task.system))
+        .map(|c| oubli_model::Change {
+            field: c.field.clone(),
+            new_value: c.new_value.clone(),
+        })
+        .collect();
+    if changes.is_empty() || cx.plan.items.is_empty() {
+        return Progress::Finished {
+            state: SystemState::Nothing,
+            result,
+            counts: Counts::default(),
+        };
+    }
+    let fs = connector.for_subject(&cx.subject);
+    if task.stage == Stage::Act {
+        result = SystemResult::default();
+        if !connector.offers(Operation::Rectify) {
+            result.instructions = Some(instructions(
+                "rectify",
+                connector,
+                "it does not offer `rectify`",
+                &cx.plan.items,
+            ));
+            return Progress::Manual { result };
+        }
+        for item in &cx.plan.items {
+            match fs.rectify(&item.reference, &changes).await {
+                Ok(o) => result.outcomes.push(o),
+                Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                    result.instructions =
+                        Some(instructions("rectify", connector, &why, &cx.plan.items));
+                    return Progress::Manual { result };
+                }
+                Err(e) => return Progress::failed(Stage::Act, None, &e),
+            }
+        }
+    }
+    // Verify: read the records back and compare.
+    let refs: Vec<RecordRef> = cx.plan.items.iter().map(|i| i.reference.clone()).collect();
+    let exported = match fs.export(&refs).await {
+        Ok(e) => e,
+        Err(e) => return Progress::failed(Stage::Verify, Some(result), &e),
+    };
+    result.mismatches.clear();
+    let mut counts = Counts {
+        found: refs.len() as u32,
+        ..Counts::default()
+    };
+    for r in &refs {
+        let Some(e) = exported.iter().find(|e| &e.reference == r) else {
+            counts.not_found += 1;
+            continue;
+        };
+        let mut ok = true;
+        for c in &changes {
+            let now = e
+                .fields
+                .iter()
+                .find(|f| f.name == c.field)
+                .map(|f| f.value.as_str());
+            let matches = match (&c.new_value, now) {
+                (Some(v), Some(n)) => v == n,
+                (None, None) => true,
+                (None, Some(n)) => n.is_empty(),
+                (Some(_), None) => false,
+            };
+            if !matches {
+                ok = false;
+                result.mismatches.push(format!(
+                    "{} {}: field {} does not hold the new value",
+                    r.kind, r.id, c.field
+                ));
+            }
+        }
+        if ok {
+            counts.done += 1;
+        } else {
+            counts.failed += 1;
+        }
+    }
+    result.verified = Some("read back from the system".into());
+    Progress::Finished {
+        state: if result.mismatches.is_empty() {
+            SystemState::Done
+        } else {
+            SystemState::Partial
+        },
+        result,
+        counts,
+    }
+}
+
+async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let mut result = cx.prior.clone().unwrap_or_default();
+    let scope = super::engine::restriction_scopes(cx.row.kind, &cx.params).unwrap_or_default();
+    match task.stage {
+        Stage::Verify => Progress::Finished {
+            state: SystemState::Done,
+            result,
+            counts: Counts {
+                done: 1,
+                ..Counts::default()
+            },
+        },
+        Stage::Poll => {
+            let fs = connector.for_subject(&cx.subject);
+            match poll_all(&fs, &mut result).await {
+                Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
+                Ok(true) => Progress::Poll {
+                    result,
+                    polls: task.polls + 1,
+                },
+                Ok(false) => restricted(result),
+            }
+        }
+        Stage::Act => {
+            if !connector.offers(Operation::Restrict) {
+                result.instructions = Some(instructions(
+                    &format!("restrict processing ({})", scope.join(", ")),
+                    connector,
+                    "it does not offer `restrict`",
+                    &cx.plan.items,
+                ));
+                return Progress::Manual { result };
+            }
+            match connector.restrict(&cx.subject, &scope, true).await {
+                Ok(outcomes) => {
+                    result.outcomes = outcomes;
+                    let tickets = pending_tickets(&result.outcomes);
+                    if !tickets.is_empty() {
+                        result.tickets = tickets;
+                        return Progress::Poll { result, polls: 0 };
+                    }
+                    restricted(result)
+                }
+                Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                    result.instructions = Some(instructions(
+                        &format!("restrict processing ({})", scope.join(", ")),
+                        connector,
+                        &why,
+                        &cx.plan.items,
+                    ));
+                    Progress::Manual { result }
+                }
+                Err(e) => Progress::failed(Stage::Act, None, &e),
+            }
+        }
+    }
+}
+
+fn restricted(result: SystemResult) -> Progress {
+    let mut counts = Counts::default();
+    for o in &result.outcomes {
+        match o.status {
+            Status::Done => counts.done += 1,
+            Status::Retained(_) => counts.retained += 1,
+            Status::NotFound => counts.not_found += 1,
+            Status::Pending(_) => counts.failed += 1,
+        }
+    }
+    Progress::Finished {
+        state: SystemState::Done,
+        result,
+        counts,
+    }
+}

@@ -1,0 +1,585 @@
+//! The rights engine end to end, on a real store (a SQLite file, and
+//! PostgreSQL when `OUBLI_TEST_PG` is set, as in CI), with a real connector
+//! (`example-rest`, sandboxed) against a REST stand-in that counts what it
+//! is asked and can fail, throttle, slow down, or lie.
+
+use oubli_core::config::Config;
+use oubli_core::crypto::keyring::Keyring;
+use oubli_core::identifiers::Identifiers;
+use oubli_core::model::Status;
+use oubli_core::rights::engine::{
+    Attestation, Correction, Engine, NewRequest, OpenOptions, Params, RequestDetail, RequestError,
+};
+use oubli_core::rights::worker::{Worker, WorkerOptions};
+use oubli_core::store::requests::{RequestKind, RequestState, SystemState};
+use oubli_core::store::tasks::{self, TaskState};
+use oubli_testing::people_directory::{self, Directory};
+use oubli_testing::plugins;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const EMAIL: &str = "ada+calls@example.com";
+const PHONE: &str = "+33612345678";
+
+struct World {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    addr: SocketAddr,
+    people: Arc<Directory>,
+}
+
+impl World {
+    async fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        Keyring::init(&path.join("oubli-keys"), None).unwrap();
+        std::fs::write(path.join("token"), "dir-token").unwrap();
+        let (addr, people) = people_directory::serve().await;
+        World {
+            _dir: dir,
+            dir: path,
+            addr,
+            people,
+        }
+    }
+
+    fn config(&self, url: &str, policy: &str) -> Config {
+        let text = format!(
+            r#"
+[store]
+url = "{url}"
+
+[systems.directory]
+connector = "{component}"
+allow_hosts = ["http://{addr}"]
+allow_loopback = true
+config = {{ base_url = "http://{addr}/api" }}
+secrets = {{ token = {{ file = "token" }} }}
+
+[policy]
+{policy}
+{defaults}
+"#,
+            defaults = [
+                "backoff = \"20ms\"",
+                "max_backoff = \"100ms\"",
+                "poll_interval = \"20ms\""
+            ]
+            .iter()
+            .filter(|d| !policy.contains(d.split(' ').next().unwrap()))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n"),
+            component = plugins::EXAMPLE_REST,
+            addr = self.addr,
+        );
+        Config::parse(&self.dir.join("oubli.toml"), &text).unwrap()
+    }
+
+    async fn engine(&self, url: &str, policy: &str) -> Arc<Engine> {
+        Arc::new(
+            Engine::open(
+                self.config(url, policy),
+                &OpenOptions {
+                    connectors: true,
+                    ..OpenOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+        )
+    }
+}
+
+fn ada() -> Identifiers {
+    Identifiers {
+        emails: vec![EMAIL.into()],
+        phones: vec![PHONE.into()],
+        ..Identifiers::default()
+    }
+}
+
+fn request(kind: RequestKind, actor: &str, params: Params) -> NewRequest {
+    NewRequest {
+        kind,
+        identifiers: ada(),
+        region: None,
+        actor: actor.into(),
+        params,
+        attestation: None,
+    }
+}
+
+fn worker(engine: &Arc<Engine>) -> Worker {
+    Worker::new(
+        engine.clone(),
+        WorkerOptions {
+            lease: Duration::from_secs(10),
+            batch: 8,
+            idle: Duration::from_millis(20),
+            ..WorkerOptions::default()
+        },
+    )
+}
+
+async fn run(engine: &Arc<Engine>) {
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        worker(engine).run(true, std::future::pending()),
+    )
+    .await
+    .expect("the worker finished in time")
+    .unwrap();
+}
+
+fn system<'a>(d: &'a RequestDetail, name: &str) -> &'a oubli_core::rights::engine::SystemView {
+    d.systems.iter().find(|s| s.system == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_is_planned_approved_by_another_operator_carried_out_and_verified() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let engine = w.engine(&url, "").await;
+        let filed = engine
+            .file(request(RequestKind::Erasure, "alice", Params::default()))
+            .await
+            .unwrap();
+        assert_eq!(filed.state, RequestState::Verified, "{backend}");
+        run(&engine).await;
+        let d = engine.show(&filed.id).await.unwrap();
+        assert_eq!(d.request.state, RequestState::AwaitingApproval, "{backend}");
+        let dir = system(&d, "directory");
+        let plan = dir.plan.as_ref().unwrap();
+        // p1 is erased; p2 shares the phone number and is under the
+        // system's legal hold: retained, with its reason.
+        assert_eq!(plan.items.len(), 2, "{backend}");
+        assert!(
+            plan.warnings.iter().any(|w| w.contains("shared")),
+            "{backend}: {plan:?}"
+        );
+        assert!(w.people.has("p1"), "nothing is erased before approval");
+
+        // Four eyes: not by the requester; then by another operator.
+        let own = engine.approve(&filed.id, "alice").await.unwrap_err();
+        assert!(own.to_string().contains("another operator"), "{own}");
+        assert_eq!(
+            engine.show(&filed.id).await.unwrap().request.state,
+            RequestState::AwaitingApproval
+        );
+        engine.approve(&filed.id, "bob").await.unwrap();
+        let twice = engine.approve(&filed.id, "carol").await.unwrap_err();
+        assert!(
+            twice.to_string().contains("not awaiting approval"),
+            "{twice}"
+        );
+        run(&engine).await;
+
+        let d = engine.show(&filed.id).await.unwrap();
+        assert_eq!(
+            d.request.state,
+            RequestState::Completed,
+            "{backend}: {d:#?}"
+        );
+        assert_eq!(d.request.approved_by.as_deref(), Some("bob"));
+        let dir = system(&d, "directory");
+        assert_eq!(dir.state, SystemState::Done);
+        assert_eq!((dir.counts.done, dir.counts.retained), (1, 1), "{backend}");
+        let result = dir.result.as_ref().unwrap();
+        assert!(result.still_found.is_empty());
+        assert!(result.verified.is_some());
+        assert!(result.outcomes.iter().any(|o| o.reference.id == "p2"
+            && matches!(&o.status, Status::Retained(r) if r.contains("unpaid invoice"))));
+        assert!(!w.people.has("p1"), "{backend}");
+        assert!(w.people.has("p2") && w.people.has("p3"));
+        assert_eq!(w.people.erasures_of("p1"), 1, "{backend}: asked once");
+        let actions: Vec<&str> = d.events.iter().map(|e| e.action.as_str()).collect();
+        for a in ["filed", "planned", "approved", "settled"] {
+            assert!(actions.contains(&a), "{backend}: {actions:?}");
+        }
+        engine.store().close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verifier_catches_a_system_that_says_it_erased_but_did_not() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        w.people.lie.store(true, Ordering::SeqCst);
+        let engine = w.engine(&url, "four_eyes = false").await;
+        let filed = engine
+            .file(request(RequestKind::Erasure, "alice", Params::default()))
+            .await
+            .unwrap();
+        run(&engine).await;
+        let d = engine.show(&filed.id).await.unwrap();
+        assert_eq!(
+            d.request.state,
+            RequestState::PartiallyCompleted,
+            "{backend}"
+        );
+        let dir = system(&d, "directory");
+        assert_eq!(dir.state, SystemState::Partial);
+        let result = dir.result.as_ref().unwrap();
+        assert_eq!(result.still_found.len(), 1, "{backend}");
+        assert_eq!(result.still_found[0].id, "p1");
+        assert_eq!(dir.counts.failed, 1);
+        engine.store().close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_back_off_durably_then_need_attention_then_an_operator_retries() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let engine = w
+            .engine(
+                &url,
+                "four_eyes = false\nmax_attempts = 2\nbackoff = \"1s\"\nmax_backoff = \"1s\"",
+            )
+            .await;
+        let filed = engine
+            .file(request(RequestKind::Access, "alice", Params::default()))
+            .await
+            .unwrap();
+        let worker = worker(&engine);
+        worker.run_once().await.unwrap(); // the plan
+        // The system goes down: the export fails, and the next attempt is
+        // scheduled in the row, not run at once.
+        w.people.unavailable.store(1000, Ordering::SeqCst);
+        assert_eq!(worker.run_once().await.unwrap(), 1);
+        let t = tasks::for_request(engine.store().pool(), &filed.id)
+            .await
+            .unwrap();
+        let export = t.iter().find(|t| t.system == "directory").unwrap();
+        assert_eq!(export.state, TaskState::Available, "{backend}");
+        assert!(
+            export.scheduled_at > oubli_core::store::now_ms() + 200,
+            "{backend}: backed off"
+        );
+        assert_eq!(export.error_kind.as_deref(), Some("unavailable"));
+        // A restarted worker (a new engine on the same store) does not run
+        // it before its time.
+        let again = w.engine(&url, "").await;
+        assert_eq!(
+            super_worker(&again).run_once().await.unwrap(),
+            0,
+            "{backend}"
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(super_worker(&again).run_once().await.unwrap(), 1);
+        let d = again.show(&filed.id).await.unwrap();
+        let dir = system(&d, "directory");
+        assert_eq!(
+            dir.state,
+            SystemState::NeedsAttention,
+            "{backend}: past its budget"
+        );
+        assert_eq!(dir.error.as_ref().unwrap().kind, "unavailable");
+        assert_eq!(d.request.state, RequestState::Executing);
+        // Nothing runs it any more until an operator says so.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(super_worker(&again).run_once().await.unwrap(), 0);
+        w.people.unavailable.store(0, Ordering::SeqCst);
+        let no_reason = again
+            .skip(&filed.id, "directory", "bob", " ")
+            .await
+            .unwrap_err();
+        assert!(no_reason.to_string().contains("reason"));
+        again.retry(&filed.id, "directory", "bob").await.unwrap();
+        run(&again).await;
+        let d = again.show(&filed.id).await.unwrap();
+        assert_eq!(d.request.state, RequestState::Completed, "{backend}");
+        let exported = &system(&d, "directory").result.as_ref().unwrap().exported;
+        assert_eq!(exported.len(), 2, "{backend}");
+        engine.store().close().await;
+        again.store().close().await;
+    }
+}
+
+fn super_worker(engine: &Arc<Engine>) -> Worker {
+    worker(engine)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rectification_restriction_and_manual_tasks() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let engine = w.engine(&url, "four_eyes = false").await;
+        // Rectification: corrected, then read back.
+        let rect = engine
+            .file(NewRequest {
+                identifiers: Identifiers {
+                    emails: vec![EMAIL.into()],
+                    ..Identifiers::default()
+                },
+                ..request(
+                    RequestKind::Rectification,
+                    "alice",
+                    Params {
+                        changes: vec![Correction {
+                            system: None,
+                            field: "name".into(),
+                            new_value: Some("Ada King".into()),
+                        }],
+                        ..Params::default()
+                    },
+                )
+            })
+            .await
+            .unwrap();
+        run(&engine).await;
+        let d = engine.show(&rect.id).await.unwrap();
+        assert_eq!(
+            d.request.state,
+            RequestState::Completed,
+            "{backend}: {d:#?}"
+        );
+        assert_eq!(w.people.get("p1").unwrap()["name"], "Ada King");
+        assert_eq!(system(&d, "directory").counts.done, 1);
+
+        // Restriction: the registry answers at once; the system has no
+        // `restrict`, so an operator does it by hand, and says so.
+        let restr = engine
+            .file(request(
+                RequestKind::Objection,
+                "alice",
+                Params {
+                    scope: vec!["direct-marketing".into()],
+                    ..Params::default()
+                },
+            ))
+            .await
+            .unwrap();
+        let check = engine
+            .check_restriction(&ada(), None, "direct-marketing")
+            .unwrap();
+        assert!(!check.allowed, "{backend}");
+        assert!(
+            engine
+                .check_restriction(&ada(), None, "billing")
+                .unwrap()
+                .allowed
+        );
+        run(&engine).await;
+        let d = engine.show(&restr.id).await.unwrap();
+        let dir = system(&d, "directory");
+        assert_eq!(dir.state, SystemState::NeedsAttention, "{backend}");
+        let text = dir.result.as_ref().unwrap().instructions.clone().unwrap();
+        assert!(text.contains("does not offer `restrict`"), "{text}");
+        assert_eq!(
+            d.request.state,
+            RequestState::Executing,
+            "a manual task is not done"
+        );
+        let no_note = engine
+            .manual_done(&restr.id, "directory", "bob", "")
+            .await
+            .unwrap_err();
+        assert!(no_note.to_string().contains("note"));
+        engine
+            .manual_done(
+                &restr.id,
+                "directory",
+                "bob",
+                "opt-out ticked in the admin UI",
+            )
+            .await
+            .unwrap();
+        run(&engine).await;
+        let d = engine.show(&restr.id).await.unwrap();
+        assert_eq!(d.request.state, RequestState::Completed, "{backend}");
+        assert!(d.events.iter().any(|e| e.action == "manual-done"
+            && e.reason.as_deref() == Some("opt-out ticked in the admin UI")));
+        engine.store().close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_operator_input_is_refused_in_one_line_and_changes_nothing() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let engine = w.engine(&url, "attest_identity = true").await;
+        let unknown = engine.approve("r-nosuch", "bob").await.unwrap_err();
+        assert_eq!(unknown.to_string(), "no request r-nosuch", "{backend}");
+        let bad_phone = engine
+            .file(NewRequest {
+                identifiers: Identifiers {
+                    phones: vec!["12".into()],
+                    ..Identifiers::default()
+                },
+                ..request(RequestKind::Erasure, "alice", Params::default())
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(bad_phone, RequestError::Identifiers(_)),
+            "{bad_phone}"
+        );
+        assert!(!bad_phone.to_string().contains('\n'));
+        let names_only = engine
+            .file(NewRequest {
+                identifiers: Identifiers {
+                    names: vec!["Ada".into()],
+                    ..Identifiers::default()
+                },
+                ..request(RequestKind::Erasure, "alice", Params::default())
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            names_only.to_string().contains("not enough"),
+            "{names_only}"
+        );
+        let no_purpose = engine
+            .file(request(RequestKind::Objection, "alice", Params::default()))
+            .await
+            .unwrap_err();
+        assert!(no_purpose.to_string().contains("purpose"));
+
+        // Identity first, when the policy says so: nothing is planned.
+        let r = engine
+            .file(request(RequestKind::Erasure, "alice", Params::default()))
+            .await
+            .unwrap();
+        assert_eq!(r.state, RequestState::Received);
+        assert_eq!(worker(&engine).run_once().await.unwrap(), 0, "{backend}");
+        let early = engine.approve(&r.id, "bob").await.unwrap_err();
+        assert!(early.to_string().contains("received"), "{early}");
+        engine
+            .attest(
+                &r.id,
+                "alice",
+                &Attestation {
+                    method: "call-back".into(),
+                    evidence: "called back on the number on file".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(worker(&engine).run_once().await.unwrap(), 1);
+
+        // Extensions: two months in all, with a reason and the subject told.
+        let no_reason = engine
+            .extend(&r.id, "alice", 1, "", "letter")
+            .await
+            .unwrap_err();
+        assert!(no_reason.to_string().contains("reason"));
+        let e = engine
+            .extend(&r.id, "alice", 2, "many requests", "email of 2 Dec")
+            .await
+            .unwrap();
+        assert_eq!(e.extended_months, 2);
+        let before = engine.show(&r.id).await.unwrap().request.due_at;
+        let past = engine
+            .extend(&r.id, "alice", 1, "more", "letter")
+            .await
+            .unwrap_err();
+        assert!(past.to_string().contains("at most 2 months"), "{past}");
+        assert_eq!(engine.show(&r.id).await.unwrap().request.due_at, before);
+
+        // Cancelled: its tasks go too.
+        engine
+            .cancel(&r.id, "alice", "subject withdrew")
+            .await
+            .unwrap();
+        let d = engine.show(&r.id).await.unwrap();
+        assert_eq!(d.request.state, RequestState::Cancelled);
+        let again = engine.cancel(&r.id, "alice", "twice").await.unwrap_err();
+        assert!(again.to_string().contains("cancelled"), "{again}");
+        let bad_actor = engine.approve(&r.id, "bob\n[ok]").await.unwrap_err();
+        assert!(bad_actor.to_string().contains("operator name"));
+        engine.store().close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_keeps_the_policy_it_was_filed_under() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let filed_under = w
+            .engine(&url, "four_eyes = false\nerase_mode = \"anonymise\"")
+            .await;
+        let r = filed_under
+            .file(request(RequestKind::Erasure, "alice", Params::default()))
+            .await
+            .unwrap();
+        filed_under.store().close().await;
+        // The config now says delete; the request was filed under anonymise.
+        let now = w
+            .engine(&url, "four_eyes = false\nerase_mode = \"delete\"")
+            .await;
+        run(&now).await;
+        let d = now.show(&r.id).await.unwrap();
+        let plan = system(&d, "directory").plan.clone().unwrap();
+        assert!(
+            plan.items.iter().any(|i| i.reference.id == "p1"
+                && i.action == oubli_core::rights::engine::Action::Anonymise),
+            "{backend}: {plan:?}"
+        );
+        // Anonymised, so the record is still there, emptied.
+        assert_eq!(w.people.get("p1").unwrap()["email"], "", "{backend}");
+        assert_eq!(d.request.state, RequestState::Completed);
+        now.store().close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_identifier_is_stored_in_the_clear() {
+    let w = World::new().await;
+    let url = w.dir.join("clear.db").display().to_string();
+    let engine = w.engine(&url, "four_eyes = false").await;
+    let params = Params {
+        scope: vec!["all".into()],
+        ..Params::default()
+    };
+    for kind in [
+        RequestKind::Erasure,
+        RequestKind::Restriction,
+        RequestKind::Access,
+    ] {
+        let mut req = request(kind, "alice", params.clone());
+        req.identifiers.names = vec!["Ada Lovelace".into()];
+        req.attestation = Some(Attestation {
+            method: "id-document".into(),
+            evidence: "passport of Ada Lovelace checked".into(),
+        });
+        engine.file(req).await.unwrap();
+    }
+    run(&engine).await;
+    engine.store().close().await;
+    let mut bytes = Vec::new();
+    for f in std::fs::read_dir(&w.dir).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("clear.db")
+        {
+            bytes.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    assert!(bytes.len() > 10_000, "the store was written");
+    let hay = String::from_utf8_lossy(&bytes).to_lowercase();
+    for needle in [
+        "ada+calls",
+        "example.com",
+        "612345678",
+        "lovelace",
+        "passport",
+        "prefers email",
+    ] {
+        assert!(
+            !hay.contains(needle),
+            "{needle} is in the store in the clear"
+        );
+    }
+}

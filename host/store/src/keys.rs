@@ -1,0 +1,300 @@
+//! Per-request data keys, kept wrapped in the store (`data_keys`), and the
+//! [`Vault`] that seals and opens personal data with them.
+//!
+//! A data key is created on a request's first sealed value, wrapped under
+//! the keyring's active KEK and written in its own short transaction
+//! (`INSERT … ON CONFLICT DO NOTHING`, then read back, so that two workers
+//! sealing for the same new request agree on one key). Shredding deletes a
+//! request's wrapped keys and records a tombstone in one transaction: every
+//! sealed value of that request, in the database and in its backups, becomes
+//! unreadable. Rotation rewraps keys, one request per transaction, and never
+//! touches a sealed value.
+
+use super::{Store, StoreError, now_ms};
+use oubli_crypto::CryptoError;
+use oubli_crypto::blind::BlindIndex;
+use oubli_crypto::envelope::{DataKey, RecordContext, WrappedDataKey, sealed_key_id};
+use oubli_crypto::keyring::Keyring;
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use zeroize::Zeroizing;
+
+/// How many unwrapped data keys a process keeps in memory.
+const CACHE: usize = 1024;
+
+/// Seals and opens a request's personal data with its data keys.
+#[derive(Clone)]
+pub struct Vault {
+    store: Store,
+    keyring: Arc<Keyring>,
+    cache: Arc<Mutex<HashMap<String, Arc<DataKey>>>>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Vault")
+    }
+}
+
+/// What the store's keys look like, for display.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeyStats {
+    /// Requests with data keys.
+    pub requests_with_keys: i64,
+    /// Data keys not under the active KEK (a rotation to finish).
+    pub keys_to_rewrap: i64,
+    /// Requests crypto-shredded.
+    pub shredded: i64,
+}
+
+impl Vault {
+    /// Seal and open with `store`'s data keys, under `keyring`'s KEKs.
+    pub fn new(store: Store, keyring: Arc<Keyring>) -> Vault {
+        Vault {
+            store,
+            keyring,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The blind index of a normalised identifier of `kind` (`email`,
+    /// `phone`, `external:<namespace>`).
+    pub fn index(&self, kind: &str, normalised: &str) -> BlindIndex {
+        self.keyring.index_key().index(kind, normalised)
+    }
+
+    async fn shredded(&self, request_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT 1 FROM shredded WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(self.store.pool())
+            .await?
+            .is_some())
+    }
+
+    async fn load(&self, request_id: &str) -> Result<Vec<WrappedDataKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, kek_id, wrapped FROM data_keys WHERE request_id = $1 ORDER BY created_at, key_id",
+        )
+        .bind(request_id)
+        .fetch_all(self.store.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WrappedDataKey {
+                    id: r.try_get("key_id")?,
+                    kek_id: r.try_get("kek_id")?,
+                    wrapped: r.try_get("wrapped")?,
+                })
+            })
+            .collect()
+    }
+
+    fn unwrap(&self, request_id: &str, w: &WrappedDataKey) -> Result<DataKey, StoreError> {
+        Ok(self.keyring.kek(&w.kek_id)?.unwrap(request_id, w)?)
+    }
+
+    fn remember(&self, request_id: &str, key: DataKey) -> Arc<DataKey> {
+        let key = Arc::new(key);
+        let mut cache = self.cache.lock().expect("key cache");
+        if cache.len() >= CACHE {
+            cache.clear();
+        }
+        cache.insert(request_id.to_string(), key.clone());
+        key
+    }
+
+    /// The request's current data key, created on first use.
+    async fn current(&self, request_id: &str) -> Result<Arc<DataKey>, StoreError> {
+        if let Some(k) = self.cache.lock().expect("key cache").get(request_id) {
+            return Ok(k.clone());
+        }
+        if self.shredded(request_id).await? {
+            return Err(CryptoError::Shredded(request_id.to_string()).into());
+        }
+        if let Some(w) = self.load(request_id).await?.last() {
+            let key = self.unwrap(request_id, w)?;
+            return Ok(self.remember(request_id, key));
+        }
+        let key = DataKey::generate()?;
+        let w = self.keyring.active_kek()?.wrap(request_id, &key)?;
+        let mut tx = self.store.write().await?;
+        sqlx::query(
+            "INSERT INTO data_keys (request_id, key_id, kek_id, wrapped, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(request_id)
+        .bind(&w.id)
+        .bind(&w.kek_id)
+        .bind(&w.wrapped)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        // Another process may have created one first: use the stored one.
+        let stored = self.load(request_id).await?;
+        let w = stored.last().ok_or(StoreError::Corrupt("data key"))?;
+        let key = self.unwrap(request_id, w)?;
+        Ok(self.remember(request_id, key))
+    }
+
+    /// Seal `plaintext` for `ctx`.
+    pub async fn seal(
+        &self,
+        ctx: &RecordContext<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        Ok(self.current(ctx.request_id).await?.seal(ctx, plaintext)?)
+    }
+
+    /// Seal a value as JSON.
+    pub async fn seal_json<T: serde::Serialize>(
+        &self,
+        ctx: &RecordContext<'_>,
+        value: &T,
+    ) -> Result<Vec<u8>, StoreError> {
+        let json =
+            Zeroizing::new(serde_json::to_vec(value).map_err(|_| StoreError::Corrupt("value"))?);
+        self.seal(ctx, &json).await
+    }
+
+    /// Open a value sealed by [`Vault::seal`].
+    pub async fn open(
+        &self,
+        ctx: &RecordContext<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let id = sealed_key_id(sealed)?;
+        let cached = self
+            .cache
+            .lock()
+            .expect("key cache")
+            .get(ctx.request_id)
+            .filter(|k| k.id() == id)
+            .cloned();
+        let key = match cached {
+            Some(k) => k,
+            None => {
+                if self.shredded(ctx.request_id).await? {
+                    return Err(CryptoError::Shredded(ctx.request_id.to_string()).into());
+                }
+                let keys = self.load(ctx.request_id).await?;
+                let w = keys
+                    .iter()
+                    .find(|k| k.id == id)
+                    .ok_or_else(|| CryptoError::UnknownKey(id.clone()))?;
+                Arc::new(self.unwrap(ctx.request_id, w)?)
+            }
+        };
+        Ok(key.open(ctx, sealed)?)
+    }
+
+    /// Open a value sealed by [`Vault::seal_json`].
+    pub async fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        ctx: &RecordContext<'_>,
+        sealed: &[u8],
+    ) -> Result<T, StoreError> {
+        let plain = self.open(ctx, sealed).await?;
+        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(static_kind(ctx.field)))
+    }
+
+    /// Crypto-shred a request: destroy its data keys and remember that it
+    /// was shredded, in one transaction. Returns whether it had keys.
+    pub async fn shred(&self, request_id: &str) -> Result<bool, StoreError> {
+        self.cache.lock().expect("key cache").remove(request_id);
+        let mut tx = self.store.write().await?;
+        let deleted = sqlx::query("DELETE FROM data_keys WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("INSERT INTO shredded (request_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(request_id)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    /// Rewrap every data key not under the active KEK, one request per
+    /// transaction (so an interrupted rotation resumes where it stopped).
+    /// Returns how many keys were rewrapped.
+    pub async fn rewrap(&self) -> Result<usize, StoreError> {
+        let active = self.keyring.active_kek()?;
+        let requests: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT request_id FROM data_keys WHERE kek_id <> $1 ORDER BY request_id",
+        )
+        .bind(active.id())
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut done = 0;
+        for request_id in requests {
+            let mut tx = self.store.write().await?;
+            let rows = sqlx::query(
+                "SELECT key_id, kek_id, wrapped FROM data_keys WHERE request_id = $1 AND kek_id <> $2",
+            )
+            .bind(&request_id)
+            .bind(active.id())
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in rows {
+                let w = WrappedDataKey {
+                    id: r.try_get("key_id")?,
+                    kek_id: r.try_get("kek_id")?,
+                    wrapped: r.try_get("wrapped")?,
+                };
+                let key = self.unwrap(&request_id, &w)?;
+                let new = active.wrap(&request_id, &key)?;
+                sqlx::query(
+                    "UPDATE data_keys SET kek_id = $1, wrapped = $2 WHERE request_id = $3 AND key_id = $4",
+                )
+                .bind(&new.kek_id)
+                .bind(&new.wrapped)
+                .bind(&request_id)
+                .bind(&w.id)
+                .execute(&mut *tx)
+                .await?;
+                done += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    /// How many requests have keys, how many keys await a rewrap, how many
+    /// requests were shredded.
+    pub async fn stats(&self) -> Result<KeyStats, StoreError> {
+        let active = self.keyring.active_kek()?.id().to_string();
+        let pool = self.store.pool();
+        Ok(KeyStats {
+            requests_with_keys: sqlx::query_scalar(
+                "SELECT COUNT(DISTINCT request_id) FROM data_keys",
+            )
+            .fetch_one(pool)
+            .await?,
+            keys_to_rewrap: sqlx::query_scalar("SELECT COUNT(*) FROM data_keys WHERE kek_id <> $1")
+                .bind(active)
+                .fetch_one(pool)
+                .await?,
+            shredded: sqlx::query_scalar("SELECT COUNT(*) FROM shredded")
+                .fetch_one(pool)
+                .await?,
+        })
+    }
+}
+
+fn static_kind(field: &str) -> &'static str {
+    match field {
+        "subject" => "subject",
+        "params" => "request parameters",
+        "plan" => "plan",
+        "result" => "result",
+        _ => "sealed value",
+    }
+}

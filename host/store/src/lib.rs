@@ -1,0 +1,263 @@
+//! The durable store of oubli: requests and their per-system plans and
+//! results, the task table the workers claim from, the request events, the
+//! per-request data keys (wrapped) and the restriction registry.
+//!
+//! One code path for two engines, through sqlx's `Any` driver: a SQLite file
+//! (the default: WAL, `synchronous=FULL`, every write transaction opened with
+//! `BEGIN IMMEDIATE` so that concurrent writers wait for the lock instead of
+//! failing busy halfway) or a PostgreSQL server (`postgres://…`, where
+//! several workers on several machines claim tasks with `FOR UPDATE SKIP
+//! LOCKED`). The schema is ours and embedded ([`migrations`]); each engine
+//! has its own spelling of the same tables.
+//!
+//! Personal data is never written in the clear: it goes into `*_sealed`
+//! columns, sealed by [`keys::Vault`] under the request's data key and bound
+//! to its table, column and row; lookups use blind indexes. Timestamps are
+//! milliseconds since the Unix epoch.
+
+pub mod keys;
+pub mod migrations;
+pub mod requests;
+pub mod restrictions;
+pub mod tasks;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use sqlx;
+
+/// A store error: one line, never personal data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database URL or file is not usable.
+    #[error("database {0}")]
+    Open(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The database was written by a newer oubli.
+    #[error(
+        "the database is at schema version {found}, newer than this oubli ({known}): upgrade oubli"
+    )]
+    TooNew {
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// A row does not exist.
+    #[error("no {what} {id}")]
+    NotFound {
+        /// What was looked up (`request`).
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A write was refused because the row changed meanwhile (a lease that
+    /// expired and was taken over, a request whose state moved on).
+    #[error("{0}")]
+    Conflict(String),
+    /// Sealing or opening failed (a missing or wrong key, a shredded
+    /// request, a tampered value).
+    #[error("{0}")]
+    Crypto(#[from] oubli_crypto::CryptoError),
+    /// A stored value could not be read back.
+    #[error("a stored {0} could not be read: the database was edited by hand or is damaged")]
+    Corrupt(&'static str),
+}
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A handle on the store: cheap to clone (a connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How long a SQLite writer waits for the lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Store {
+    /// Open (creating it if needed) the store at `url` and bring its schema
+    /// up to date: `postgres://…` or `postgresql://…` for PostgreSQL,
+    /// `sqlite://PATH` or a plain file path for SQLite.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            if path.is_empty() {
+                return Err(StoreError::Open("path is empty".into()));
+            }
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                && !dir.is_dir()
+            {
+                return Err(StoreError::Open(format!(
+                    "{path}: directory {} does not exist",
+                    dir.display()
+                )));
+            }
+            // `mode=rwc`: create the file when missing.
+            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        };
+        // Validate the URL before the pool hides it behind a timeout.
+        sqlx::any::AnyConnectOptions::from_str(&url).map_err(|e| {
+            StoreError::Open(format!("URL is not valid: {}", redact(&e.to_string())))
+        })?;
+        let options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 8,
+            })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer. FULL: a commit
+                        // is on disk when it returns (the task log must
+                        // survive a power cut). Foreign keys are off by
+                        // default in SQLite.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL".to_string(),
+                            "PRAGMA synchronous = FULL".to_string(),
+                            "PRAGMA foreign_keys = ON".to_string(),
+                            format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()),
+                        ] {
+                            sqlx::Executor::execute(&mut *conn, pragma.as_str()).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            });
+        let pool = options
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Open(redact(&e.to_string())))?;
+        let store = Store { pool, backend };
+        migrations::run(&store).await?;
+        Ok(store)
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for reads.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Begin a write transaction: `BEGIN IMMEDIATE` on SQLite, which takes
+    /// the write lock at once (waiting up to the busy timeout) so that a
+    /// transaction never fails halfway because another writer got there
+    /// first.
+    pub async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Close the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database error message without a password that a URL may carry.
+fn redact(message: &str) -> String {
+    // `scheme://user:password@host`: keep the user, hide the password.
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find("://") {
+        out.push_str(&rest[..i + 3]);
+        rest = &rest[i + 3..];
+        let end = rest.find(['/', ' ', '?']).unwrap_or(rest.len());
+        let authority = &rest[..end];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            out.push_str(user);
+            if userinfo.contains(':') {
+                out.push_str(":***");
+            }
+            out.push_str(&authority[at..]);
+        } else {
+            out.push_str(authority);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A random token (lease tokens, request ids): `bytes` random bytes in
+/// lowercase base32, no padding.
+pub fn random_token(bytes: usize) -> Result<String, StoreError> {
+    let mut buf = vec![0u8; bytes];
+    oubli_crypto::random(&mut buf)?;
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in buf {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_hidden() {
+        assert_eq!(
+            redact("cannot reach postgres://oubli:s3cret@db:5432/x"),
+            "cannot reach postgres://oubli:***@db:5432/x"
+        );
+        assert_eq!(redact("postgres://db/x"), "postgres://db/x");
+    }
+
+    #[test]
+    fn tokens_are_base32() {
+        let t = random_token(10).unwrap();
+        assert_eq!(t.len(), 16);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        assert_ne!(t, random_token(10).unwrap());
+    }
+}

@@ -1,0 +1,58 @@
+//! The schema, embedded: each version in SQLite's and PostgreSQL's spelling,
+//! applied in order inside one write transaction each, recorded in
+//! `oubli_schema`. A database newer than this build is refused rather than
+//! half-understood.
+
+use super::{Backend, Store, StoreError, now_ms};
+
+/// (version, SQLite, PostgreSQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// The newest schema version this build knows.
+pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Bring the schema up to date.
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let mut tx = store.write().await?;
+    // Several processes may open a fresh database at once: on PostgreSQL,
+    // serialise them on an advisory lock held until commit (SQLite's BEGIN
+    // IMMEDIATE already does).
+    if store.backend() == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(7366221405)")
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS oubli_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM oubli_schema")
+        .fetch_one(&mut *tx)
+        .await?;
+    if current > LATEST {
+        return Err(StoreError::TooNew {
+            found: current,
+            known: LATEST,
+        });
+    }
+    for (version, sqlite, postgres) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let sql = match store.backend() {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        };
+        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO oubli_schema (version, applied_at) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version, "database schema migrated");
+    }
+    tx.commit().await?;
+    Ok(())
+}
