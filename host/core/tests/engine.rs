@@ -113,10 +113,14 @@ fn request(kind: RequestKind, actor: &str, params: Params) -> NewRequest {
 }
 
 fn worker(engine: &Arc<Engine>) -> Worker {
+    worker_leased(engine, Duration::from_secs(10))
+}
+
+fn worker_leased(engine: &Arc<Engine>, lease: Duration) -> Worker {
     Worker::new(
         engine.clone(),
         WorkerOptions {
-            lease: Duration::from_secs(10),
+            lease,
             batch: 8,
             idle: Duration::from_millis(20),
             ..WorkerOptions::default()
@@ -581,5 +585,88 @@ async fn no_identifier_is_stored_in_the_clear() {
             !hay.contains(needle),
             "{needle} is in the store in the clear"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_but_live_call_keeps_its_lease_and_a_second_worker_does_not_run_it() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        // Every answer takes 1.5 s; leases last 0.6 s: only heartbeats keep
+        // the task with the worker that holds it.
+        w.people.delay_ms.store(1500, Ordering::SeqCst);
+        let a = w.engine(&url, "four_eyes = false").await;
+        let b = w.engine(&url, "four_eyes = false").await;
+        let filed = a
+            .file(request(RequestKind::Erasure, "alice", Params::default()))
+            .await
+            .unwrap();
+        let lease = Duration::from_millis(600);
+        let (wa, wb) = (worker_leased(&a, lease), worker_leased(&b, lease));
+        let (ra, rb) = tokio::join!(
+            wa.run(true, std::future::pending()),
+            wb.run(true, std::future::pending())
+        );
+        ra.unwrap();
+        rb.unwrap();
+        let d = a.show(&filed.id).await.unwrap();
+        assert_eq!(
+            d.request.state,
+            RequestState::Completed,
+            "{backend}: {d:#?}"
+        );
+        assert_eq!(w.people.erasures_of("p1"), 1, "{backend}: erased once");
+        assert!(!d.events.iter().any(|e| e.action == "needs-attention"));
+        a.store().close().await;
+        b.store().close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cancelled_while_its_task_runs_ends_cancelled() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let engine = w.engine(&url, "four_eyes = false").await;
+        let filed = engine
+            .file(request(RequestKind::Erasure, "alice", Params::default()))
+            .await
+            .unwrap();
+        worker(&engine).run_once().await.unwrap(); // plan
+        w.people.delay_ms.store(800, Ordering::SeqCst);
+        let running = {
+            let engine = engine.clone();
+            tokio::spawn(async move { worker(&engine).run_once().await.unwrap() })
+        };
+        // Wait until the erase task is claimed, then cancel.
+        loop {
+            let t = tasks::for_request(engine.store().pool(), &filed.id)
+                .await
+                .unwrap();
+            if t.iter()
+                .any(|t| t.system == "directory" && t.state == TaskState::Running)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        engine
+            .cancel(&filed.id, "alice", "the subject withdrew the request")
+            .await
+            .unwrap();
+        assert_eq!(running.await.unwrap(), 1);
+        let d = engine.show(&filed.id).await.unwrap();
+        assert_eq!(d.request.state, RequestState::Cancelled, "{backend}");
+        let t = tasks::for_request(engine.store().pool(), &filed.id)
+            .await
+            .unwrap();
+        assert!(
+            t.iter()
+                .all(|t| t.state == TaskState::Cancelled || t.op == tasks::TaskOp::Plan),
+            "{backend}: {t:?}"
+        );
+        assert_eq!(system(&d, "directory").state, SystemState::Cancelled);
+        engine.store().close().await;
     }
 }

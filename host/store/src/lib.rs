@@ -123,10 +123,23 @@ impl Store {
             // `mode=rwc`: create the file when missing.
             (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
         };
-        // Validate the URL before the pool hides it behind a timeout.
+        // Validate the URL, and reach the server once, before the pool
+        // hides a refused connection behind its acquire timeout.
         sqlx::any::AnyConnectOptions::from_str(&url).map_err(|e| {
             StoreError::Open(format!("URL is not valid: {}", redact(&e.to_string())))
         })?;
+        if backend == Backend::Postgres {
+            let probe = tokio::time::timeout(
+                Duration::from_secs(10),
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&url),
+            )
+            .await
+            .map_err(|_| StoreError::Open(format!("{}: no answer within 10 s", redact(&url))))?
+            .map_err(|e| {
+                StoreError::Open(format!("{}: {}", redact(&url), redact(&e.to_string())))
+            })?;
+            sqlx::Connection::close(probe).await.ok();
+        }
         let options = AnyPoolOptions::new()
             .max_connections(match backend {
                 Backend::Sqlite => 4,
@@ -259,5 +272,17 @@ mod tests {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         );
         assert_ne!(t, random_token(10).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod send_checks {
+    #[allow(dead_code)]
+    fn futures_are_send(s: &super::Store) {
+        fn send<T: Send>(_: T) {}
+        send(super::Store::open("x"));
+        send(s.write());
+        send(super::tasks::claim(s, "a", 1, 1));
+        send(super::migrations::run(s));
     }
 }

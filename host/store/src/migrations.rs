@@ -26,10 +26,10 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::raw_sql(
+    script(
+        &mut tx,
         "CREATE TABLE IF NOT EXISTS oubli_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
-    .execute(&mut *tx)
     .await?;
     let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM oubli_schema")
         .fetch_one(&mut *tx)
@@ -45,7 +45,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
             Backend::Sqlite => sqlite,
             Backend::Postgres => postgres,
         };
-        sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        script(&mut tx, sql).await?;
         sqlx::query("INSERT INTO oubli_schema (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
             .bind(now_ms())
@@ -54,5 +54,17 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         tracing::info!(version, "database schema migrated");
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// Run a script of several statements, without parameters (SQLite runs
+/// them one by one, PostgreSQL through its simple-query protocol). Not
+/// `sqlx::raw_sql`: its future is not provably `Send`, which would keep
+/// `Store::open` off spawned tasks.
+async fn script(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    sql: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(&mut **tx, sql).await?;
     Ok(())
 }

@@ -1364,3 +1364,14 @@ fn restricted(result: SystemResult) -> Progress {
         counts,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The worker can be spawned (the HTTP service runs it on its own task).
+    #[allow(dead_code)]
+    fn worker_futures_are_send(w: &super::Worker) {
+        fn send<T: Send>(_: T) {}
+        send(w.run_once());
+        send(w.run(true, std::future::pending()));
+    }
+}

@@ -1,0 +1,330 @@
+//! The store on both engines (PostgreSQL when `OUBLI_TEST_PG` is set): the
+//! task table's leases, the rescuer, concurrent claimers, data keys.
+
+use oubli_crypto::envelope::RecordContext;
+use oubli_crypto::keyring::Keyring;
+use oubli_store::keys::Vault;
+use oubli_store::requests::{self, RequestKind, RequestRow, RequestState};
+use oubli_store::tasks::{self, Finish, Stage, TaskOp, TaskState};
+use oubli_store::{Store, StoreError, now_ms};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn request(store: &Store, id: &str) {
+    let row = RequestRow {
+        id: id.into(),
+        kind: RequestKind::Erasure,
+        state: RequestState::Executing,
+        subject_sealed: vec![0],
+        params_sealed: None,
+        policy: "{}".into(),
+        requested_by: "alice".into(),
+        approved_by: None,
+        attested_by: None,
+        received_at: now_ms(),
+        due_at: now_ms(),
+        extended_months: 0,
+        updated_at: now_ms(),
+        finalized_at: None,
+        summary: None,
+    };
+    let mut tx = store.write().await.unwrap();
+    requests::insert(&mut tx, &row, &[]).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn enqueue(store: &Store, id: &str, systems: usize, max_attempts: i64) {
+    let mut tx = store.write().await.unwrap();
+    for i in 0..systems {
+        tasks::enqueue(
+            &mut tx,
+            id,
+            &format!("s{i}"),
+            TaskOp::Erase,
+            TaskState::Available,
+            max_attempts,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+fn done(t: &tasks::TaskRow) -> Finish {
+    Finish {
+        state: TaskState::Done,
+        stage: Stage::Act,
+        scheduled_at: now_ms(),
+        attempt: t.attempt,
+        polls: 0,
+        ticket_sealed: None,
+        error: None,
+    }
+}
+
+async fn finish(store: &Store, t: &tasks::TaskRow, f: &Finish) -> Result<(), StoreError> {
+    let mut tx = store.write().await.unwrap();
+    let r = tasks::finish(&mut tx, t.id, t.lease_token.as_deref().unwrap(), f).await;
+    tx.commit().await.unwrap();
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_keep_a_task_to_one_worker_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+        let store = Store::open(&url).await.unwrap();
+        request(&store, "r-1").await;
+        enqueue(&store, "r-1", 1, 2).await;
+        // Enqueueing again is a no-op (the unique key).
+        enqueue(&store, "r-1", 1, 2).await;
+
+        let a = tasks::claim(&store, "a", 300, 10).await.unwrap();
+        assert_eq!(a.len(), 1, "{backend}");
+        assert_eq!(a[0].attempt, 1);
+        assert!(
+            tasks::claim(&store, "b", 300, 10).await.unwrap().is_empty(),
+            "{backend}: leased"
+        );
+        // A heartbeat keeps it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let token = a[0].lease_token.clone().unwrap();
+        assert_eq!(
+            tasks::heartbeat(&store, &[a[0].id], &token, 300)
+                .await
+                .unwrap(),
+            1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            tasks::rescue(&store).await.unwrap(),
+            (0, 0),
+            "{backend}: still leased"
+        );
+        // Without heartbeats it expires and is rescued, then taken by b.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(tasks::rescue(&store).await.unwrap(), (1, 0), "{backend}");
+        let b = tasks::claim(&store, "b", 300, 10).await.unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].attempt, 2);
+        assert_eq!(b[0].attempted_by.as_deref(), Some("b"));
+        // a's late result is refused; its heartbeat holds nothing.
+        let late = finish(&store, &a[0], &done(&a[0])).await.unwrap_err();
+        assert!(matches!(late, StoreError::Conflict(_)), "{backend}: {late}");
+        assert_eq!(
+            tasks::heartbeat(&store, &[a[0].id], &token, 300)
+                .await
+                .unwrap(),
+            0
+        );
+        // b's lease expires too: at its last attempt it needs attention
+        // rather than going back to the queue.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(tasks::rescue(&store).await.unwrap(), (0, 1), "{backend}");
+        let t = &tasks::for_request(store.pool(), "r-1").await.unwrap()[0];
+        assert_eq!(t.state, TaskState::NeedsAttention);
+        assert_eq!(t.error_kind.as_deref(), Some("lease-expired"));
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rescuer_never_touches_a_task_that_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+        let store = Store::open(&url).await.unwrap();
+        request(&store, "r-1").await;
+        enqueue(&store, "r-1", 1, 5).await;
+        let a = tasks::claim(&store, "a", 100, 10).await.unwrap();
+        finish(&store, &a[0], &done(&a[0])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(tasks::rescue(&store).await.unwrap(), (0, 0), "{backend}");
+        let t = &tasks::for_request(store.pool(), "r-1").await.unwrap()[0];
+        assert_eq!(t.state, TaskState::Done);
+        assert!(t.finalized_at.is_some());
+        // Not claimable either.
+        assert!(tasks::claim(&store, "b", 100, 10).await.unwrap().is_empty());
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_schedule_is_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+        let store = Store::open(&url).await.unwrap();
+        request(&store, "r-1").await;
+        enqueue(&store, "r-1", 1, 5).await;
+        let a = tasks::claim(&store, "a", 10_000, 10).await.unwrap();
+        let mut f = done(&a[0]);
+        f.state = TaskState::Available;
+        f.scheduled_at = now_ms() + 400;
+        finish(&store, &a[0], &f).await.unwrap();
+        store.close().await;
+        let reopened = Store::open(&url).await.unwrap();
+        assert!(
+            tasks::claim(&reopened, "b", 10_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}"
+        );
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert_eq!(
+            tasks::claim(&reopened, "b", 10_000, 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        reopened.close().await;
+    }
+}
+
+/// Claim and finish in batches until nothing is left; what it ran.
+async fn claimer(url: String, name: &'static str) -> Vec<i64> {
+    let store = Store::open(&url).await.unwrap();
+    let mut ran = Vec::new();
+    loop {
+        let claimed = tasks::claim(&store, name, 30_000, 25).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        let mut tx = store.write().await.unwrap();
+        finish_all(&mut tx, &claimed).await;
+        tx.commit().await.unwrap();
+        ran.extend(claimed.iter().map(|t| t.id));
+    }
+    store.close().await;
+    ran
+}
+
+async fn finish_all(
+    tx: &mut oubli_store::sqlx::Transaction<'static, oubli_store::sqlx::Any>,
+    claimed: &[tasks::TaskRow],
+) {
+    for t in claimed {
+        tasks::finish(tx, t.id, t.lease_token.as_deref().unwrap(), &done(t))
+            .await
+            .unwrap();
+    }
+}
+
+/// Two claimers with their own connection pools (two processes, as far as
+/// the database can tell) share 1,000 tasks: each runs exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_claimers_share_a_thousand_tasks_none_twice_none_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+        let t0 = std::time::Instant::now();
+        let setup = Store::open(&url).await.unwrap();
+        for r in 0..100 {
+            request(&setup, &format!("r-{r}")).await;
+            enqueue(&setup, &format!("r-{r}"), 10, 5).await;
+        }
+        setup.close().await;
+        eprintln!("{backend}: setup {:?}", t0.elapsed());
+        let t0 = std::time::Instant::now();
+        let mut handles = Vec::new();
+        for name in ["a", "b"] {
+            let url = url.clone();
+            handles.push(tokio::spawn(claimer(url, name)));
+        }
+        let mut all = Vec::new();
+        let mut per = Vec::new();
+        for h in handles {
+            let ran = h.await.unwrap();
+            per.push(ran.len());
+            all.extend(ran);
+        }
+        let unique: HashSet<i64> = all.iter().copied().collect();
+        assert_eq!(all.len(), 1000, "{backend}: {per:?}");
+        assert_eq!(unique.len(), 1000, "{backend}: a task ran twice");
+        eprintln!("{backend}: claimers ran {per:?} in {:?}", t0.elapsed());
+        let store = Store::open(&url).await.unwrap();
+        let counts = tasks::count_by_state(store.pool()).await.unwrap();
+        assert_eq!(counts, vec![("done".to_string(), 1000)], "{backend}");
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_keys_live_wrapped_in_the_store_and_shredding_ends_every_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring_dir = dir.path().join("keys");
+    Keyring::init(&ring_dir, None).unwrap();
+    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+        let store = Store::open(&url).await.unwrap();
+        let vault = Vault::new(
+            store.clone(),
+            Arc::new(Keyring::open(&ring_dir, None).unwrap()),
+        );
+        let ctx = RecordContext {
+            kind: "request",
+            request_id: "r-1",
+            field: "subject",
+            row: "r-1",
+        };
+        let sealed = vault.seal(&ctx, b"ada@example.com").await.unwrap();
+        assert_eq!(
+            &vault.open(&ctx, &sealed).await.unwrap()[..],
+            b"ada@example.com"
+        );
+        // Bound to its row: the same bytes under another row do not open.
+        let other = RecordContext { row: "r-2", ..ctx };
+        assert!(vault.open(&other, &sealed).await.is_err(), "{backend}");
+        // A backup taken now…
+        let backup = sealed.clone();
+        let stats = vault.stats().await.unwrap();
+        assert_eq!((stats.requests_with_keys, stats.keys_to_rewrap), (1, 0));
+
+        // Rotation: a new KEK; the data key is rewrapped, the value is not
+        // touched and still opens (in a fresh process, without the cache).
+        let mut ring = Keyring::open(&ring_dir, None).unwrap();
+        ring.rotate(None).unwrap();
+        let rotated = Vault::new(
+            store.clone(),
+            Arc::new(Keyring::open(&ring_dir, None).unwrap()),
+        );
+        assert_eq!(
+            rotated.stats().await.unwrap().keys_to_rewrap,
+            1,
+            "{backend}"
+        );
+        assert_eq!(rotated.rewrap().await.unwrap(), 1);
+        assert_eq!(rotated.stats().await.unwrap().keys_to_rewrap, 0);
+        assert_eq!(
+            &rotated.open(&ctx, &sealed).await.unwrap()[..],
+            b"ada@example.com"
+        );
+
+        // Shredding: the value and its backup are unreadable for good, and
+        // no new key is created for that request.
+        assert!(rotated.shred("r-1").await.unwrap());
+        let fresh = Vault::new(
+            store.clone(),
+            Arc::new(Keyring::open(&ring_dir, None).unwrap()),
+        );
+        let e = fresh.open(&ctx, &backup).await.unwrap_err();
+        assert!(e.to_string().contains("crypto-shredded"), "{backend}: {e}");
+        assert!(fresh.seal(&ctx, b"again").await.is_err());
+        assert_eq!(fresh.stats().await.unwrap().shredded, 1);
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_bad_location_is_one_clear_line() {
+    let e = Store::open("/nonexistent/dir/oubli.db").await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "database /nonexistent/dir/oubli.db: directory /nonexistent/dir does not exist"
+    );
+    let e = Store::open("postgres://oubli:s3cret@127.0.0.1:1/x")
+        .await
+        .unwrap_err();
+    assert!(!e.to_string().contains("s3cret"), "{e}");
+    assert!(!e.to_string().contains('\n'));
+}
