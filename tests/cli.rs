@@ -631,6 +631,24 @@ fn the_demo_runs_from_a_copied_binary_in_an_empty_directory() {
         );
     }
     assert!(text.contains("SHA-256 matches"), "{text}");
+    // The demo's requests: an access and an erasure, approved by a second
+    // operator, carried out and verified; the Genesys job polled.
+    assert!(text.contains("erasure: completed"), "{text}");
+    assert!(text.contains("asynchronous job, polled"), "{text}");
+    assert!(text.contains("kept dnc-entry"), "{text}");
+    let listed = Command::new(&bin)
+        .args(["requests", "--json", "--config"])
+        .arg(work.join("oubli-demo/oubli.toml"))
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed.iter().all(|r| r["state"] == "completed"),
+        "{listed:?}"
+    );
     for f in [
         "oubli.toml",
         "connectors/genesys-cloud.wasm",
@@ -639,6 +657,8 @@ fn the_demo_runs_from_a_copied_binary_in_an_empty_directory() {
         "keys/demo-recipient.pem",
         "export.oubli",
         "export.zip",
+        "oubli.db",
+        "oubli-keys/keyring.json",
     ] {
         assert!(out_dir.join(f).exists(), "{f} missing");
     }

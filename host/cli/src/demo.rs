@@ -18,14 +18,20 @@ use crate::render;
 use anyhow::{Context, Result, bail};
 use oubli_core::config::Config;
 use oubli_core::crypto::file::{self, Recipient};
+use oubli_core::crypto::keyring::Keyring;
 use oubli_core::crypto::keyring::write_key_pair;
 use oubli_core::identifiers::Identifiers;
+use oubli_core::model::{Status, for_display};
+use oubli_core::rights::engine::{Action, Attestation, Engine, NewRequest, Params, date};
 use oubli_core::rights::export::{CHUNK, Hashing};
 use oubli_core::rights::{self, Rights};
+use oubli_core::store::Store;
+use oubli_core::store::requests::{RequestKind, RequestState};
 use oubli_sandbox::{Options, Sandbox};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Run the demo into `out`.
@@ -58,7 +64,13 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
         .write_secrets(&secrets)
         .with_context(|| format!("cannot write {}", secrets.display()))?;
     let config_path = out.join("oubli.toml");
-    std::fs::write(&config_path, sandbox.config_toml(&connectors, &secrets))
+    // The policy the demo's requests run under: erasures approved by a
+    // second operator; the stand-in's asynchronous GDPR job polled often.
+    let config_text = format!(
+        "{}\n[policy]\nfour_eyes = true\npoll_interval = \"250ms\"\nbackoff = \"500ms\"\n",
+        sandbox.config_toml(&connectors, &secrets)
+    );
+    std::fs::write(&config_path, config_text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let rights = Rights::open(
         Config::load(&config_path)?,
@@ -179,22 +191,140 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
     outln!(
         "\n{} ({} bytes) is encrypted to key {key_id};\n\
          decrypted again into {} ({} entries, SHA-256 matches what was written).\n\
-         Also in {}: oubli.toml, connectors/, secrets/, keys/. Done in {:.1} s.",
+         Also in {}: oubli.toml, connectors/, secrets/, keys/.",
         encrypted.display(),
         enc_len,
         decrypted.display(),
         entries,
         out.display(),
-        started.elapsed().as_secs_f64()
     );
     let failed = report.has_failures()
         || found
             .systems
             .iter()
             .any(|r| !matches!(r.answer, rights::locate::SystemAnswer::Found { .. }));
-    Ok(if failed {
+    let requests_ok = requests(&out, rights, &person).await?;
+    outln!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
+    Ok(if failed || !requests_ok {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// File an access request and an erasure for the demo person, approve the
+/// erasure as a second operator, carry both out (the Genesys stand-in's
+/// GDPR job polled through its states), verify, and say what happened.
+/// Returns whether both completed.
+async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) -> Result<bool> {
+    let keys = out.join("oubli-keys");
+    let keyring = if keys.join("keyring.json").exists() {
+        Keyring::open(&keys, None)?
+    } else {
+        Keyring::init(&keys, None)?
+    };
+    let db = out.join("oubli.db");
+    let store = Store::open(&db.display().to_string()).await?;
+    let engine = Arc::new(Engine::new(rights, store, Arc::new(keyring)).await?);
+    let identifiers = Identifiers {
+        emails: vec![person.email.clone()],
+        phones: vec![person.phone_national()],
+        ..Default::default()
+    };
+    let file = |kind, actor: &str| NewRequest {
+        kind,
+        identifiers: identifiers.clone(),
+        region: None,
+        actor: actor.into(),
+        params: Params::default(),
+        attestation: Some(Attestation {
+            method: "call-back".into(),
+            evidence: "called back on the number on file".into(),
+        }),
+    };
+
+    outln!("\nNow as requests, kept in {}:\n", db.display());
+    let access = engine.file(file(RequestKind::Access, "alice")).await?;
+    crate::requests::drive(&engine, &access.id).await?;
+    let erasure = engine.file(file(RequestKind::Erasure, "alice")).await?;
+    crate::requests::drive(&engine, &erasure.id).await?;
+    let planned = engine.show(&erasure.id).await?;
+    outln!(
+        "{} access request by alice: {}.",
+        access.id,
+        engine.show(&access.id).await?.request.state
+    );
+    outln!(
+        "{} erasure request by alice: {}; the plan:",
+        erasure.id,
+        planned.request.state
+    );
+    for s in &planned.systems {
+        let Some(plan) = &s.plan else { continue };
+        let erase = plan
+            .items
+            .iter()
+            .filter(|i| matches!(i.action, Action::Delete | Action::Anonymise))
+            .count();
+        let keep = plan.items.len() - erase;
+        outln!("  {:12} erase {erase}, keep {keep}", s.system);
+    }
+    engine.approve(&erasure.id, "bob").await?;
+    outln!("approved by bob (four eyes: alice filed it, so alice could not).");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        crate::requests::drive(&engine, &erasure.id).await?;
+        let state = engine.show(&erasure.id).await?.request.state;
+        if state.is_final() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done = engine.show(&erasure.id).await?;
+    outln!(
+        "\n{} erasure: {}, due {}; verified by searching every system again:\n",
+        erasure.id,
+        done.request.state,
+        date(done.request.due_at)
+    );
+    for s in &done.systems {
+        let c = &s.counts;
+        let polls = s.task.as_ref().map(|t| t.polls).unwrap_or(0);
+        outln!(
+            "  {:12} {:8} erased {}, retained {}, still found {}{}",
+            s.system,
+            s.state.as_str(),
+            c.done,
+            c.retained,
+            c.failed,
+            if polls > 0 {
+                format!(" (asynchronous job, polled {polls} times)")
+            } else {
+                String::new()
+            }
+        );
+        if let Some(r) = &s.result {
+            for o in &r.outcomes {
+                if let Status::Retained(why) = &o.status {
+                    outln!(
+                        "  {:12}   kept {} {}: {}",
+                        "",
+                        for_display(&o.reference.kind, 40),
+                        for_display(&o.reference.id, 40),
+                        for_display(why, 200)
+                    );
+                }
+            }
+        }
+    }
+    outln!(
+        "\nList them: oubli requests --config {}\nShow one:  oubli request show {} --config {}",
+        out.join("oubli.toml").display(),
+        erasure.id,
+        out.join("oubli.toml").display()
+    );
+    let ok = engine.show(&access.id).await?.request.state == RequestState::Completed
+        && done.request.state == RequestState::Completed;
+    engine.store().close().await;
+    Ok(ok)
 }

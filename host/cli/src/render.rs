@@ -254,13 +254,12 @@ pub fn request(d: &RequestDetail) -> String {
                 .map(|r| r.outcomes.as_slice())
                 .unwrap_or(&[]);
             for item in &plan.items {
-                let planned = match &item.action {
-                    Action::Retain(why) => format!("retain ({})", t(why)),
-                    a => wire_name(a),
+                let outcome = outcomes.iter().find(|o| o.reference == item.reference);
+                let planned = match (&item.action, outcome) {
+                    (Action::Retain(why), None) => format!("retain ({})", t(why)),
+                    (a, _) => a.label().to_string(),
                 };
-                let outcome = outcomes
-                    .iter()
-                    .find(|o| o.reference == item.reference)
+                let outcome = outcome
                     .map(|o| match &o.status {
                         Status::Done => " -> done".to_string(),
                         Status::NotFound => " -> not found".to_string(),
@@ -270,10 +269,9 @@ pub fn request(d: &RequestDetail) -> String {
                     .unwrap_or_default();
                 let _ = writeln!(
                     s,
-                    "    {} {}: {}{outcome}  {}",
+                    "    {} {} ({}): {planned}{outcome}",
                     t(&item.reference.kind),
                     t(&item.reference.id),
-                    planned,
                     t(&item.summary)
                 );
             }

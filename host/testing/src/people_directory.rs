@@ -30,6 +30,14 @@ pub struct Directory {
     pub delay_ms: AtomicUsize,
     /// Whether DELETE answers 204 without deleting.
     pub lie: AtomicBool,
+    /// Milliseconds a DELETE waits before it deletes (a client that goes
+    /// away meanwhile leaves the record in place).
+    pub delete_delay_before_ms: AtomicUsize,
+    /// Milliseconds a DELETE waits after it deleted, before it answers (a
+    /// client that goes away meanwhile never hears that it was done).
+    pub delete_delay_after_ms: AtomicUsize,
+    /// DELETE requests that arrived (whether or not they were carried out).
+    pub deletes_started: AtomicUsize,
     /// Requests received.
     pub requests: AtomicUsize,
     /// DELETE and anonymise requests received, per id.
@@ -162,17 +170,29 @@ async fn delete(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -
     if let Some(r) = d.fault().await {
         return r;
     }
-    *d.erasures.lock().unwrap().entry(id.clone()).or_default() += 1;
-    let mut people = d.people.lock().unwrap();
-    match people.iter().position(|p| p["id"] == id.as_str()) {
-        Some(i) if !people[i]["legal_hold"].is_null() => StatusCode::CONFLICT.into_response(),
-        Some(_) if d.lie.load(Ordering::SeqCst) => StatusCode::NO_CONTENT.into_response(),
-        Some(i) => {
-            people.remove(i);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        None => StatusCode::NOT_FOUND.into_response(),
+    d.deletes_started.fetch_add(1, Ordering::SeqCst);
+    let before = d.delete_delay_before_ms.load(Ordering::SeqCst);
+    if before > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(before as u64)).await;
     }
+    *d.erasures.lock().unwrap().entry(id.clone()).or_default() += 1;
+    let status = {
+        let mut people = d.people.lock().unwrap();
+        match people.iter().position(|p| p["id"] == id.as_str()) {
+            Some(i) if !people[i]["legal_hold"].is_null() => StatusCode::CONFLICT,
+            Some(_) if d.lie.load(Ordering::SeqCst) => StatusCode::NO_CONTENT,
+            Some(i) => {
+                people.remove(i);
+                StatusCode::NO_CONTENT
+            }
+            None => StatusCode::NOT_FOUND,
+        }
+    };
+    let after = d.delete_delay_after_ms.load(Ordering::SeqCst);
+    if after > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(after as u64)).await;
+    }
+    status.into_response()
 }
 
 async fn anonymise(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>) -> Response {

@@ -172,6 +172,20 @@ pub enum Action {
     Restrict,
 }
 
+impl Action {
+    /// Its name (`delete`, `retain`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Action::Delete => "delete",
+            Action::Anonymise => "anonymise",
+            Action::Retain(_) => "retain",
+            Action::Export => "export",
+            Action::Rectify => "rectify",
+            Action::Restrict => "restrict",
+        }
+    }
+}
+
 /// What one system's task found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SystemResult {
@@ -1002,7 +1016,10 @@ impl Engine {
                 Some(r) => {
                     let row = reason_row(&e.action, e.system.as_deref());
                     match self.vault.open(&ctx(id, "reason", &row), r).await {
-                        Ok(t) => Some(String::from_utf8_lossy(&t).into_owned()),
+                        Ok(t) => Some(match serde_json::from_slice::<Attestation>(&t) {
+                            Ok(a) => format!("{}: {}", a.method, a.evidence),
+                            Err(_) => String::from_utf8_lossy(&t).into_owned(),
+                        }),
                         Err(_) => Some("(sealed)".into()),
                     }
                 }

@@ -1,0 +1,389 @@
+//! Requests through the `oubli` binary: filed, listed, approved, carried
+//! out by `oubli worker` processes, and a worker killed (SIGKILL) at the
+//! worst moments, then restarted: every request still ends, and the system
+//! was asked to erase each record exactly once.
+
+use oubli_core::store::Store;
+use oubli_core::store::tasks::{self, TaskState};
+use oubli_testing::people_directory::{self, Directory};
+use oubli_testing::plugins as built_plugins;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+struct Site {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    people: Arc<Directory>,
+}
+
+impl Site {
+    async fn new(policy: &str) -> Site {
+        let (addr, people) = people_directory::serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
+        let config = dir.path().join("oubli.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[identifiers]\ndefault_region = \"FR\"\n\n\
+                 [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://{addr}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://{addr}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
+                 [policy]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n{policy}\n",
+                built_plugins::EXAMPLE_REST,
+            ),
+        )
+        .unwrap();
+        let site = Site {
+            dir,
+            config,
+            people,
+        };
+        let keys = site.dir.path().join("oubli-keys");
+        let out = site
+            .oubli(&["keys", "init", "--dir", keys.to_str().unwrap()])
+            .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        site
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_oubli"));
+        c.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("OUBLI_LOG", "debug")
+            .env_remove("OUBLI_CONFIG")
+            .env_remove("OUBLI_DB")
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn oubli(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_oubli"));
+        c.args(args)
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env_remove("OUBLI_CONFIG");
+        c.output().await.unwrap()
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.unwrap()
+    }
+
+    async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("oubli.db")
+    }
+
+    async fn store(&self) -> Store {
+        Store::open(&self.db().display().to_string()).await.unwrap()
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const EMAIL: &str = "ada+calls@example.com";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_files_lists_approves_and_a_worker_finishes() {
+    let site = Site::new("").await;
+    let filed = site
+        .json(&["request", "erase", "--email", EMAIL, "--as", "alice"])
+        .await;
+    let id = filed["id"].as_str().unwrap().to_string();
+    assert_eq!(filed["state"], "awaiting-approval", "{filed:#}");
+    assert_eq!(
+        filed["systems"][0]["plan"]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Listings: human and JSON; by state, due soon, by subject.
+    let out = site.run(&["requests"]).await;
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
+    let waiting = site
+        .json(&["requests", "--state", "awaiting-approval"])
+        .await;
+    assert_eq!(waiting.as_array().unwrap().len(), 1);
+    let soon = site.json(&["requests", "--due-within", "40d"]).await;
+    assert_eq!(soon.as_array().unwrap().len(), 1);
+    let overdue = site.json(&["requests", "--overdue"]).await;
+    assert!(overdue.as_array().unwrap().is_empty());
+    let mine = site
+        .json(&["requests", "--email", "ADA+calls@Example.com"])
+        .await;
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        1,
+        "emails compare without case"
+    );
+
+    // Four eyes, in one line and exit 2; the state is unchanged.
+    let own = site
+        .run(&["request", "approve", &id, "--as", "alice"])
+        .await;
+    assert_eq!(own.status.code(), Some(2));
+    let err = text(&own.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("another operator"), "{err}");
+    let unknown = site.run(&["request", "show", "r-nosuch"]).await;
+    assert_eq!(text(&unknown.stderr).trim(), "oubli: no request r-nosuch");
+    let approved = site.json(&["request", "approve", &id, "--as", "bob"]).await;
+    assert_eq!(approved["state"], "executing");
+
+    let worker = site.run(&["worker", "--until-idle"]).await;
+    assert!(worker.status.success(), "{}", text(&worker.stderr));
+    let done = site.json(&["request", "show", &id]).await;
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(done["systems"][0]["counts"]["done"], 1);
+    assert!(!site.people.has("p1"));
+
+    // The restriction registry, as a dialer asks before a call.
+    let restrict = site
+        .json(&[
+            "request",
+            "object",
+            "--phone",
+            "06 12 34 56 78",
+            "--purpose",
+            "direct-marketing",
+            "--as",
+            "alice",
+            "--no-wait",
+        ])
+        .await;
+    assert_eq!(restrict["kind"], "objection");
+    let check = site
+        .run(&[
+            "restriction",
+            "check",
+            "--phone",
+            "+33 6 12 34 56 78",
+            "--scope",
+            "direct-marketing",
+        ])
+        .await;
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
+    assert!(text(&check.stdout).contains("restricted: direct-marketing"));
+    let other = site
+        .run(&["restriction", "check", "--phone", "+33 6 99 88 77 66"])
+        .await;
+    assert_eq!(other.status.code(), Some(0));
+
+    // Nothing personal in the log or the database, in the clear.
+    let mut hay = text(&worker.stderr);
+    for f in std::fs::read_dir(site.dir.path()).unwrap() {
+        let p = f.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("oubli.db")
+        {
+            hay.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+        }
+    }
+    for needle in ["ada+calls", "612345678", "12 34 56 78", "Ada Lovelace"] {
+        assert!(!hay.contains(needle), "{needle} in the clear");
+    }
+}
+
+async fn wait_for(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ok().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn file_erasure(site: &Site) -> String {
+    let filed = site
+        .json(&[
+            "request",
+            "erase",
+            "--email",
+            EMAIL,
+            "--as",
+            "alice",
+            "--no-wait",
+        ])
+        .await;
+    filed["id"].as_str().unwrap().to_string()
+}
+
+async fn erase_task_state(store: &Store, id: &str) -> Option<TaskState> {
+    tasks::for_request(store.pool(), id)
+        .await
+        .unwrap()
+        .iter()
+        .find(|t| t.system == "directory")
+        .map(|t| t.state)
+}
+
+/// Kill a worker at `moment`, restart one, and check the request still
+/// ends completed with a single erasure of the record.
+async fn killed_worker_case(before_vendor: bool) {
+    let site = Site::new("four_eyes = false").await;
+    let id = file_erasure(&site).await;
+    if before_vendor {
+        site.people
+            .delete_delay_before_ms
+            .store(1500, Ordering::SeqCst);
+    } else {
+        site.people
+            .delete_delay_after_ms
+            .store(1500, Ordering::SeqCst);
+    }
+    let mut first = site
+        .command(&["worker", "--lease", "2s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let people = site.people.clone();
+    if before_vendor {
+        // The DELETE is on its way but not carried out.
+        wait_for("the DELETE to arrive", async || {
+            people.deletes_started.load(Ordering::SeqCst) == 1
+        })
+        .await;
+        assert_eq!(people.erasures_of("p1"), 0);
+    } else {
+        // Carried out; the worker has not heard back.
+        wait_for("the DELETE to be carried out", async || {
+            people.erasures_of("p1") == 1
+        })
+        .await;
+    }
+    let store = site.store().await;
+    assert_eq!(
+        erase_task_state(&store, &id).await,
+        Some(TaskState::Running)
+    );
+    first.kill().await.unwrap(); // SIGKILL
+    first.wait().await.unwrap();
+    site.people
+        .delete_delay_before_ms
+        .store(0, Ordering::SeqCst);
+    site.people.delete_delay_after_ms.store(0, Ordering::SeqCst);
+
+    // A new worker rescues the task once its lease expired, searches first,
+    // and erases only what is still there.
+    let second = site.run(&["worker", "--until-idle", "--lease", "2s"]).await;
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let done = site.json(&["request", "show", &id]).await;
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert!(!site.people.has("p1"));
+    assert_eq!(
+        site.people.erasures_of("p1"),
+        1,
+        "the system carried out one erasure of p1"
+    );
+    let events: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(events.contains(&"settled"), "{events:?}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_before_the_vendor_acted_is_rescued_and_erases_once() {
+    killed_worker_case(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_after_the_vendor_acted_is_rescued_and_never_asks_twice() {
+    killed_worker_case(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_on_one_sqlite_file_share_the_work() {
+    let site = Site::new("four_eyes = false").await;
+    // Twenty people, twenty erasures.
+    for i in 0..20 {
+        site.people.add(serde_json::json!({
+            "id": format!("q{i}"), "name": format!("Person {i}"), "email": format!("person{i}@example.net"),
+            "phone": "", "notes": "", "created_at": null, "legal_hold": null
+        }));
+    }
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let email = format!("person{i}@example.net");
+        let filed = site
+            .json(&[
+                "request",
+                "erase",
+                "--email",
+                &email,
+                "--as",
+                "alice",
+                "--no-wait",
+            ])
+            .await;
+        ids.push(filed["id"].as_str().unwrap().to_string());
+    }
+    let a = site
+        .command(&["worker", "--until-idle", "--batch", "2"])
+        .output();
+    let b = site
+        .command(&["worker", "--until-idle", "--batch", "2"])
+        .output();
+    let (a, b) = tokio::join!(a, b);
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        text(&a.stderr),
+        text(&b.stderr)
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let d = site.json(&["request", "show", id]).await;
+        assert_eq!(d["state"], "completed", "{d:#}");
+        assert_eq!(
+            site.people.erasures_of(&format!("q{i}")),
+            1,
+            "q{i} erased once"
+        );
+    }
+    let ran = |o: &Output| -> usize {
+        text(&o.stderr)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("worker ran ")?
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        ran(&a) + ran(&b),
+        40,
+        "20 plans and 20 erasures, each run once"
+    );
+}
