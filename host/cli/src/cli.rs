@@ -5,7 +5,7 @@
 //! Words: a *system* is a configured connection (`[systems.NAME]`), a
 //! *connector* the plugin component it runs.
 
-use crate::{render, requests};
+use crate::{bulk, render, requests};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli_core::config::Config;
@@ -82,6 +82,9 @@ enum Command {
         #[command(flatten)]
         worker: requests::WorkerArgs,
     },
+    /// Many requests at once: `bulk erase --from FILE.csv`, `bulk approve`.
+    #[command(subcommand)]
+    Bulk(BulkCommand),
     /// The restriction registry: may this person be processed?
     Restriction {
         #[command(flatten)]
@@ -126,6 +129,27 @@ struct LocateArgs {
     cache: CacheArgs,
 }
 
+#[derive(Subcommand)]
+enum BulkCommand {
+    /// File an erasure request for every row of a CSV file (header row:
+    /// email, phone, external_id, name, region); resumable, with a per-row
+    /// report.
+    Erase {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        #[command(flatten)]
+        bulk: bulk::BulkArgs,
+    },
+    /// Approve every request of a bulk report that awaits approval (as a
+    /// second operator under four eyes).
+    Approve {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        #[command(flatten)]
+        approve: bulk::ApproveArgs,
+    },
+}
+
 #[derive(Args)]
 struct KeyringArgs {
     /// The keyring directory.
@@ -151,6 +175,10 @@ enum KeysCommand {
         /// Only rewrap data keys still under an old key-encryption key.
         #[arg(long)]
         resume: bool,
+        /// The store whose requests' data keys to rewrap (a SQLite file or
+        /// a postgres:// URL), one request per transaction.
+        #[arg(long, env = "OUBLI_DB")]
+        db: Option<String>,
     },
     /// Manage export recipients (the DPO, a subject's own key).
     #[command(subcommand)]
@@ -330,6 +358,12 @@ pub fn run() -> Result<ExitCode> {
         Command::Restriction { engine, command } => {
             rt.block_on(requests::restriction(engine, command))
         }
+        Command::Bulk(BulkCommand::Erase { engine, bulk }) => {
+            rt.block_on(bulk::erase(engine, bulk))
+        }
+        Command::Bulk(BulkCommand::Approve { engine, approve }) => {
+            rt.block_on(bulk::approve(engine, approve))
+        }
         Command::Keys(cmd) => keys(cmd),
         Command::Encrypt(args) | Command::Export(FileCommand::Encrypt(args)) => encrypt(args),
         Command::Decrypt(args) | Command::Export(FileCommand::Decrypt(args)) => decrypt(args),
@@ -438,7 +472,11 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     .display()
             );
         }
-        KeysCommand::Rotate { keyring, resume } => {
+        KeysCommand::Rotate {
+            keyring,
+            resume,
+            db,
+        } => {
             let mut ring = Keyring::open(&keyring.dir, pass)?;
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
@@ -455,8 +493,28 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
             }
             let store = data_key_store(&keyring.dir)?;
             let keys = DataKeys::new(&ring, &store);
-            let n = keys.rewrap(progress)?;
+            let mut n = keys.rewrap(progress)?;
             bar.finish_and_clear();
+            let mut left = keys.stats()?.keys_to_rewrap;
+            if let Some(url) = db {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let ring = Keyring::open(&keyring.dir, pass)?;
+                let (rewrapped, remaining) = rt.block_on(async {
+                    let store = oubli_core::store::Store::open(&url).await?;
+                    let vault = oubli_core::store::keys::Vault::new(
+                        store.clone(),
+                        std::sync::Arc::new(ring),
+                    );
+                    let n = vault.rewrap().await?;
+                    let left = vault.stats().await?.keys_to_rewrap;
+                    store.close().await;
+                    anyhow::Ok((n, left))
+                })?;
+                n += rewrapped;
+                left += remaining as usize;
+            }
             let list = ring.list();
             if !resume {
                 outln!(
@@ -465,10 +523,7 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     list.active_kek
                 );
             }
-            outln!(
-                "rewrapped {n} data keys; {} left under old keys",
-                keys.stats()?.keys_to_rewrap
-            );
+            outln!("rewrapped {n} data keys; {left} left under old keys");
         }
         KeysCommand::Recipient(RecipientCommand::Add {
             name,

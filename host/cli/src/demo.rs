@@ -232,6 +232,7 @@ async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) ->
         ..Default::default()
     };
     let file = |kind, actor: &str| NewRequest {
+        id: None,
         kind,
         identifiers: identifiers.clone(),
         region: None,

@@ -348,6 +348,11 @@ fn passphrase() -> Option<zeroize::Zeroizing<String>> {
         .map(zeroize::Zeroizing::new)
 }
 
+/// Open the engine the arguments name.
+pub async fn open(args: &EngineArgs, connectors: bool) -> Result<Arc<Engine>> {
+    engine(args, connectors).await
+}
+
 async fn engine(args: &EngineArgs, connectors: bool) -> Result<Arc<Engine>> {
     let config = Config::load(&args.config)?;
     Ok(Arc::new(
@@ -459,6 +464,7 @@ pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> 
     let engine = engine(&args, !file.no_wait).await?;
     let view = engine
         .file(NewRequest {
+            id: None,
             kind,
             identifiers: file.subject.identifiers(),
             region: file.subject.region,

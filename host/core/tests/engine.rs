@@ -103,6 +103,7 @@ fn ada() -> Identifiers {
 
 fn request(kind: RequestKind, actor: &str, params: Params) -> NewRequest {
     NewRequest {
+        id: None,
         kind,
         identifiers: ada(),
         region: None,
@@ -319,6 +320,7 @@ async fn rectification_restriction_and_manual_tasks() {
         // Rectification: corrected, then read back.
         let rect = engine
             .file(NewRequest {
+                id: None,
                 identifiers: Identifiers {
                     emails: vec![EMAIL.into()],
                     ..Identifiers::default()
@@ -415,6 +417,7 @@ async fn bad_operator_input_is_refused_in_one_line_and_changes_nothing() {
         assert_eq!(unknown.to_string(), "no request r-nosuch", "{backend}");
         let bad_phone = engine
             .file(NewRequest {
+                id: None,
                 identifiers: Identifiers {
                     phones: vec!["12".into()],
                     ..Identifiers::default()
@@ -430,6 +433,7 @@ async fn bad_operator_input_is_refused_in_one_line_and_changes_nothing() {
         assert!(!bad_phone.to_string().contains('\n'));
         let names_only = engine
             .file(NewRequest {
+                id: None,
                 identifiers: Identifiers {
                     names: vec!["Ada".into()],
                     ..Identifiers::default()

@@ -115,6 +115,10 @@ pub struct Attestation {
 /// A request to file.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
+    /// Its id, when the caller derives one (a bulk file's row, an API
+    /// idempotency key): filing the same id twice is refused as a
+    /// conflict, never a second request. Default: a random `r-…` id.
+    pub id: Option<String>,
     /// What is asked.
     pub kind: RequestKind,
     /// The subject's identifiers, as given.
@@ -537,7 +541,18 @@ impl Engine {
         check_params(new.kind, &new.params, &self.rights)?;
         valid_actor(&new.actor)?;
         let policy = self.policy().clone();
-        let id = format!("r-{}", oubli_store::random_token(6)?);
+        let id = match &new.id {
+            Some(id) => {
+                valid_request_id(id)?;
+                if requests::get(self.store.pool(), id).await.is_ok() {
+                    return Err(
+                        StoreError::Conflict(format!("request {id} was already filed")).into(),
+                    );
+                }
+                id.clone()
+            }
+            None => format!("r-{}", oubli_store::random_token(6)?),
+        };
         let now = now_ms();
         let subject_sealed = self
             .vault
@@ -1140,6 +1155,21 @@ fn required<'a>(what: &str, text: &'a str) -> Result<&'a str, RequestError> {
         Err(RequestError::Refused(format!("give {what}")))
     } else {
         Ok(t)
+    }
+}
+
+fn valid_request_id(id: &str) -> Result<(), RequestError> {
+    let ok = id.len() >= 3
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RequestError::Refused(
+            "a request id is 3 to 64 lowercase letters, digits, dashes or underscores".into(),
+        ))
     }
 }
 
