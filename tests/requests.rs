@@ -192,6 +192,37 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
         .await;
     assert_eq!(other.status.code(), Some(0));
 
+    // Pausing a system, and shredding a finished request.
+    let paused = site
+        .run(&[
+            "systems",
+            "pause",
+            "directory",
+            "--reason",
+            "maintenance",
+            "--as",
+            "bob",
+        ])
+        .await;
+    assert!(paused.status.success(), "{}", text(&paused.stderr));
+    let listed = site.run(&["systems", "paused"]).await;
+    assert!(
+        text(&listed.stdout).contains("directory  paused by bob"),
+        "{}",
+        text(&listed.stdout)
+    );
+    let resumed = site
+        .run(&["systems", "resume", "directory", "--as", "bob"])
+        .await;
+    assert!(text(&resumed.stdout).contains("directory resumed"));
+    let shredded = site.json(&["request", "shred", &id, "--as", "dpo"]).await;
+    assert_eq!(shredded["state"], "completed");
+    assert!(
+        shredded["subject"].as_array().unwrap().is_empty(),
+        "{shredded:#}"
+    );
+    assert!(shredded["systems"][0].get("plan").is_none());
+
     // Nothing personal in the log or the database, in the clear.
     let mut hay = text(&worker.stderr);
     for f in std::fs::read_dir(site.dir.path()).unwrap() {

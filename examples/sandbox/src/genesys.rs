@@ -119,6 +119,14 @@ pub struct GenesysData {
     next_request: u64,
 }
 
+impl GenesysData {
+    /// How many GDPR requests were submitted (a test checks an erasure is
+    /// never submitted twice).
+    pub fn gdpr_requests(&self) -> usize {
+        self.requests.len()
+    }
+}
+
 /// The stand-in's shared state.
 #[derive(Debug)]
 pub struct Genesys {

@@ -273,6 +273,33 @@ enum SystemsCommand {
     /// Load every configured system's connector and report, one line each,
     /// whether it is usable. Exits with status 1 if any is refused.
     Check(CheckArgs),
+    /// Pause a system: its queued tasks wait, unclaimed, until it is
+    /// resumed (running ones finish).
+    Pause {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        /// The system.
+        system: String,
+        #[command(flatten)]
+        actor: requests::ActorArgs,
+        /// Why (a maintenance window, an outage).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Resume a paused system.
+    Resume {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+        /// The system.
+        system: String,
+        #[command(flatten)]
+        actor: requests::ActorArgs,
+    },
+    /// List the paused systems.
+    Paused {
+        #[command(flatten)]
+        engine: requests::EngineArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -350,6 +377,30 @@ pub fn run() -> Result<ExitCode> {
         Command::Locate(args) => rt.block_on(locate(args)),
         Command::Connector(ConnectorCommand::Inspect(args))
         | Command::Plugin(PluginCommand::Inspect(args)) => rt.block_on(inspect(args)),
+        Command::Systems(SystemsCommand::Pause {
+            engine,
+            system,
+            actor,
+            reason,
+        }) => rt.block_on(requests::pause(
+            engine,
+            requests::PauseCommand::Pause {
+                system,
+                actor,
+                reason,
+            },
+        )),
+        Command::Systems(SystemsCommand::Resume {
+            engine,
+            system,
+            actor,
+        }) => rt.block_on(requests::pause(
+            engine,
+            requests::PauseCommand::Resume { system, actor },
+        )),
+        Command::Systems(SystemsCommand::Paused { engine }) => {
+            rt.block_on(requests::pause(engine, requests::PauseCommand::Paused))
+        }
         Command::Systems(SystemsCommand::Check(args))
         | Command::Plugin(PluginCommand::Check(args)) => rt.block_on(check(args)),
         Command::Request { engine, command } => rt.block_on(requests::request(engine, command)),

@@ -225,6 +225,9 @@ pub fn request(d: &RequestDetail) -> String {
             c.not_found,
             c.failed
         );
+        if let Some(reason) = &sys.paused {
+            let _ = writeln!(s, "    PAUSED: {}", t(reason));
+        }
         if let Some(task) = &sys.task
             && !task.state.is_final()
         {

@@ -249,6 +249,15 @@ pub enum RequestCommand {
         #[arg(long, default_value = "")]
         told: String,
     },
+    /// Crypto-shred a request that is over: its identifiers, plan, results
+    /// and notes become unreadable everywhere, backups included; its id,
+    /// states, dates and counts remain.
+    Shred {
+        /// The request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
     /// Withdraw a request that is not over.
     Cancel {
         /// The request id.
@@ -563,6 +572,10 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
             engine.cancel(&id, &actor.name(), &reason).await?;
             id
         }
+        RequestCommand::Shred { id, actor } => {
+            engine.shred(&id, &actor.name()).await?;
+            id
+        }
         _ => unreachable!("filing commands are handled by `request`"),
     };
     show(&engine, &id, args.json).await
@@ -676,4 +689,70 @@ pub async fn restriction(args: EngineArgs, cmd: RestrictionCommand) -> Result<Ex
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What `oubli systems pause|resume|paused` asks.
+pub enum PauseCommand {
+    /// Pause a system.
+    Pause {
+        /// The system.
+        system: String,
+        /// Who.
+        actor: ActorArgs,
+        /// Why.
+        reason: String,
+    },
+    /// Resume it.
+    Resume {
+        /// The system.
+        system: String,
+        /// Who.
+        actor: ActorArgs,
+    },
+    /// List the paused systems.
+    Paused,
+}
+
+/// `oubli systems pause|resume|paused`
+pub async fn pause(args: EngineArgs, cmd: PauseCommand) -> Result<ExitCode> {
+    let engine = engine(&args, false).await?;
+    match cmd {
+        PauseCommand::Pause {
+            system,
+            actor,
+            reason,
+        } => {
+            let new = engine.pause_system(&system, &actor.name(), &reason).await?;
+            outln!(
+                "{system} {}",
+                if new { "paused" } else { "was already paused" }
+            );
+        }
+        PauseCommand::Resume { system, actor } => {
+            let was = engine.resume_system(&system, &actor.name()).await?;
+            outln!(
+                "{system} {}",
+                if was { "resumed" } else { "was not paused" }
+            );
+        }
+        PauseCommand::Paused => {
+            let paused = engine.paused_systems().await?;
+            if args.json {
+                outln!("{}", serde_json::to_string_pretty(&paused)?);
+            } else if paused.is_empty() {
+                outln!("no system is paused");
+            } else {
+                for p in paused {
+                    outln!(
+                        "{}  paused by {} on {}: {}",
+                        p.system,
+                        p.paused_by,
+                        oubli_core::rights::engine::date(p.paused_at),
+                        oubli_core::model::for_display(&p.reason, 200)
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

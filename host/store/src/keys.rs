@@ -69,6 +69,11 @@ impl Vault {
         self.keyring.index_key().index(kind, normalised)
     }
 
+    /// Whether a request was crypto-shredded.
+    pub async fn is_shredded(&self, request_id: &str) -> Result<bool, StoreError> {
+        self.shredded(request_id).await
+    }
+
     async fn shredded(&self, request_id: &str) -> Result<bool, StoreError> {
         Ok(sqlx::query("SELECT 1 FROM shredded WHERE request_id = $1")
             .bind(request_id)

@@ -195,7 +195,8 @@ pub async fn claim(
     };
     let sql = format!(
         "UPDATE tasks SET state = 'running', lease_token = $1, lease_expires_at = $2, attempted_by = $3, attempt = attempt + 1, updated_at = $4 \
-         WHERE id IN (SELECT id FROM tasks WHERE state = 'available' AND scheduled_at <= $4 ORDER BY scheduled_at, id LIMIT $5{lock}) \
+         WHERE id IN (SELECT id FROM tasks WHERE state = 'available' AND scheduled_at <= $4 \
+         AND system NOT IN (SELECT system FROM paused_systems) ORDER BY scheduled_at, id LIMIT $5{lock}) \
          RETURNING {COLUMNS}"
     );
     let mut tx = store.write().await?;
@@ -432,18 +433,84 @@ pub async fn count_by_state(pool: &AnyPool) -> Result<Vec<(String, i64)>, StoreE
 /// When the next available task is due, if any (a worker sleeps until then).
 pub async fn next_due(pool: &AnyPool) -> Result<Option<i64>, StoreError> {
     Ok(
-        sqlx::query_scalar("SELECT MIN(scheduled_at) FROM tasks WHERE state = 'available'")
+        sqlx::query_scalar(
+            "SELECT MIN(scheduled_at) FROM tasks WHERE state = 'available' AND system NOT IN (SELECT system FROM paused_systems)",
+        )
             .fetch_one(pool)
             .await?,
     )
 }
 
-/// Whether any task is available or running (a worker run "until idle"
-/// stops when none is).
+/// Whether any task is running, or available in a system that is not
+/// paused (a worker run "until idle" stops when none is).
 pub async fn any_active(pool: &AnyPool) -> Result<bool, StoreError> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE state IN ('available', 'running')")
-            .fetch_one(pool)
-            .await?;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tasks WHERE state = 'running' \
+         OR (state = 'available' AND system NOT IN (SELECT system FROM paused_systems))",
+    )
+    .fetch_one(pool)
+    .await?;
     Ok(n > 0)
+}
+
+/// A paused system.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Paused {
+    /// The system.
+    pub system: String,
+    /// Who paused it.
+    pub paused_by: String,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub paused_at: i64,
+}
+
+/// Pause a system: its tasks are not claimed until it is resumed (running
+/// ones finish). Returns whether it was not paused already.
+pub async fn pause(
+    tx: &mut Transaction<'static, Any>,
+    system: &str,
+    by: &str,
+    reason: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO paused_systems (system, paused_by, reason, paused_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(system)
+    .bind(by)
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Resume a paused system; returns whether it was paused.
+pub async fn resume(tx: &mut Transaction<'static, Any>, system: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query("DELETE FROM paused_systems WHERE system = $1")
+        .bind(system)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// The paused systems.
+pub async fn paused(pool: &AnyPool) -> Result<Vec<Paused>, StoreError> {
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT system, paused_by, reason, paused_at FROM paused_systems ORDER BY system",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(system, paused_by, reason, paused_at)| Paused {
+            system,
+            paused_by,
+            reason,
+            paused_at,
+        })
+        .collect())
 }

@@ -297,6 +297,9 @@ pub struct SystemView {
     /// Its task.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<TaskView>,
+    /// Why the system is paused, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
 }
 
 /// An error as shown.
@@ -968,10 +971,12 @@ impl Engine {
         Ok(())
     }
 
-    /// A request in full.
+    /// A request in full (of a shredded request, what is not sealed).
     pub async fn show(&self, id: &str) -> Result<RequestDetail, RequestError> {
         let row = requests::get(self.store.pool(), id).await?;
         let mut request = self.view(&row);
+        let paused = tasks::paused(self.store.pool()).await?;
+        let shredded = self.vault.is_shredded(id).await?;
         if let Ok(subject) = self
             .vault
             .open_json::<Subject>(&ctx(id, "subject", id), &row.subject_sealed)
@@ -986,16 +991,18 @@ impl Engine {
         let mut systems = Vec::new();
         for s in requests::systems(self.store.pool(), id).await? {
             let plan = match &s.plan_sealed {
-                Some(p) => Some(self.vault.open_json(&ctx(id, "plan", &s.system), p).await?),
-                None => None,
+                Some(p) if !shredded => {
+                    Some(self.vault.open_json(&ctx(id, "plan", &s.system), p).await?)
+                }
+                _ => None,
             };
             let result = match &s.result_sealed {
-                Some(p) => Some(
+                Some(p) if !shredded => Some(
                     self.vault
                         .open_json(&ctx(id, "result", &s.system), p)
                         .await?,
                 ),
-                None => None,
+                _ => None,
             };
             let task = tasks.iter().find(|t| t.system == s.system);
             let error = match task
@@ -1005,6 +1012,7 @@ impl Engine {
                 Some((kind, sealed)) => Some(ErrorView {
                     kind,
                     message: match sealed {
+                        Some(_) if shredded => "(shredded)".into(),
                         Some(m) => String::from_utf8_lossy(
                             &self.vault.open(&ctx(id, "error", &s.system), &m).await?,
                         )
@@ -1015,6 +1023,10 @@ impl Engine {
                 None => None,
             };
             systems.push(SystemView {
+                paused: paused
+                    .iter()
+                    .find(|p| p.system == s.system)
+                    .map(|p| p.reason.clone()),
                 counts: serde_json::from_str(&s.counts).unwrap_or_default(),
                 system: s.system,
                 state: s.state,
@@ -1094,6 +1106,77 @@ impl Engine {
         Ok(self
             .restrictions
             .check(&subject_blind(&self.vault, &subject), scope))
+    }
+
+    /// Pause a system: its queued tasks wait, unclaimed, until it is
+    /// resumed (tasks already running finish). The reason is about the
+    /// system (a maintenance window), not a person: it is stored as is.
+    pub async fn pause_system(
+        &self,
+        system: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<bool, RequestError> {
+        valid_actor(actor)?;
+        let reason = required("a reason", reason)?;
+        self.known_system(system)?;
+        let mut tx = self.store.write().await?;
+        let paused = tasks::pause(&mut tx, system, actor, reason).await?;
+        tx.commit().await?;
+        tracing::info!(system, actor, "system paused");
+        Ok(paused)
+    }
+
+    /// Resume a paused system.
+    pub async fn resume_system(&self, system: &str, actor: &str) -> Result<bool, RequestError> {
+        valid_actor(actor)?;
+        self.known_system(system)?;
+        let mut tx = self.store.write().await?;
+        let resumed = tasks::resume(&mut tx, system).await?;
+        tx.commit().await?;
+        tracing::info!(system, actor, "system resumed");
+        Ok(resumed)
+    }
+
+    /// The paused systems.
+    pub async fn paused_systems(&self) -> Result<Vec<tasks::Paused>, RequestError> {
+        Ok(tasks::paused(self.store.pool()).await?)
+    }
+
+    fn known_system(&self, system: &str) -> Result<(), RequestError> {
+        if self
+            .rights
+            .config()
+            .systems
+            .iter()
+            .any(|s| s.name() == system)
+        {
+            Ok(())
+        } else {
+            Err(RequestError::Refused(format!(
+                "no system {system:?} in the configuration"
+            )))
+        }
+    }
+
+    /// Crypto-shred a request that is over: destroy its data keys, so its
+    /// sealed data (identifiers, plans, results, notes), in the store and in
+    /// every backup, can never be read again. What stays readable: its id,
+    /// kind, states, dates, counts and events without their reasons.
+    pub async fn shred(&self, id: &str, actor: &str) -> Result<bool, RequestError> {
+        valid_actor(actor)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        if !row.state.is_final() {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}: only a request that is over can be shredded",
+                row.state
+            )));
+        }
+        let had = self.vault.shred(id).await?;
+        let mut tx = self.store.write().await?;
+        requests::event(&mut tx, &event(id, actor, "shredded", None)).await?;
+        tx.commit().await?;
+        Ok(had)
     }
 
     /// The restriction registry.

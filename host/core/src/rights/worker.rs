@@ -1212,38 +1212,100 @@ async fn rectify(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
         };
     }
     let fs = connector.for_subject(&cx.subject);
-    if task.stage == Stage::Act {
-        result = SystemResult::default();
-        if !connector.offers(Operation::Rectify) {
-            result.instructions = Some(instructions(
-                "rectify",
-                connector,
-                "it does not offer `rectify`",
-                &cx.plan.items,
-            ));
-            return Progress::Manual { result };
-        }
-        for item in &cx.plan.items {
-            match fs.rectify(&item.reference, &changes).await {
-                Ok(o) => result.outcomes.push(o),
-                Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
-                    result.instructions =
-                        Some(instructions("rectify", connector, &why, &cx.plan.items));
-                    return Progress::Manual { result };
-                }
-                Err(e) => return Progress::failed(Stage::Act, None, &e),
+    let all: Vec<RecordRef> = cx.plan.items.iter().map(|i| i.reference.clone()).collect();
+    match task.stage {
+        Stage::Act => {
+            result = SystemResult::default();
+            if !connector.offers(Operation::Rectify) {
+                result.instructions = Some(instructions(
+                    "rectify",
+                    connector,
+                    "it does not offer `rectify`",
+                    &cx.plan.items,
+                ));
+                return Progress::Manual { result };
             }
+            // Only the records that hold one of the fields are corrected (a
+            // contact has a first name, a ticket does not).
+            let before = match fs.export(&all).await {
+                Ok(e) => e,
+                Err(e) => return Progress::failed(Stage::Act, None, &e),
+            };
+            let targets: Vec<RecordRef> = before
+                .iter()
+                .filter(|e| {
+                    e.fields
+                        .iter()
+                        .any(|f| changes.iter().any(|c| c.field == f.name))
+                })
+                .map(|e| e.reference.clone())
+                .collect();
+            if targets.is_empty() {
+                result.verified = Some("no record here holds the fields to correct".into());
+                return Progress::Finished {
+                    state: SystemState::Nothing,
+                    result,
+                    counts: Counts {
+                        found: all.len() as u32,
+                        ..Counts::default()
+                    },
+                };
+            }
+            for r in &targets {
+                match fs.rectify(r, &changes).await {
+                    Ok(o) => result.outcomes.push(o),
+                    Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                        result.instructions =
+                            Some(instructions("rectify", connector, &why, &cx.plan.items));
+                        return Progress::Manual { result };
+                    }
+                    Err(e) => return Progress::failed(Stage::Act, None, &e),
+                }
+            }
+            let tickets = pending_tickets(&result.outcomes);
+            if !tickets.is_empty() {
+                result.tickets = tickets;
+                return Progress::Poll { result, polls: 0 };
+            }
+            verify_rectification(&fs, &changes, &all, result).await
         }
+        Stage::Poll => match poll_all(&fs, &mut result).await {
+            Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
+            Ok(true) => Progress::Poll {
+                result,
+                polls: task.polls + 1,
+            },
+            Ok(false) => verify_rectification(&fs, &changes, &all, result).await,
+        },
+        Stage::Verify => verify_rectification(&fs, &changes, &all, result).await,
     }
-    // Verify: read the records back and compare.
-    let refs: Vec<RecordRef> = cx.plan.items.iter().map(|i| i.reference.clone()).collect();
+}
+
+/// Read the corrected records back: every corrected field must hold its new
+/// value. The records checked are those corrected (or, after a manual
+/// correction, every record that holds one of the fields).
+async fn verify_rectification(
+    fs: &oubli_runtime::ForSubject<'_>,
+    changes: &[oubli_model::Change],
+    all: &[RecordRef],
+    mut result: SystemResult,
+) -> Progress {
+    let refs: Vec<RecordRef> = if result.outcomes.is_empty() {
+        all.to_vec()
+    } else {
+        result
+            .outcomes
+            .iter()
+            .map(|o| o.reference.clone())
+            .collect()
+    };
     let exported = match fs.export(&refs).await {
         Ok(e) => e,
         Err(e) => return Progress::failed(Stage::Verify, Some(result), &e),
     };
     result.mismatches.clear();
     let mut counts = Counts {
-        found: refs.len() as u32,
+        found: all.len() as u32,
         ..Counts::default()
     };
     for r in &refs {
@@ -1251,8 +1313,15 @@ async fn rectify(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
             counts.not_found += 1;
             continue;
         };
+        if !e
+            .fields
+            .iter()
+            .any(|f| changes.iter().any(|c| c.field == f.name))
+        {
+            continue;
+        }
         let mut ok = true;
-        for c in &changes {
+        for c in changes {
             let now = e
                 .fields
                 .iter()

@@ -1,0 +1,396 @@
+//! Every request kind carried to its end against the four reference
+//! connectors and their stand-ins (Genesys Cloud with its asynchronous GDPR
+//! jobs, the dialer, the JMAP mailbox, the CRM), on a SQLite store.
+
+use oubli_core::config::Config;
+use oubli_core::crypto::keyring::Keyring;
+use oubli_core::identifiers::Identifiers;
+use oubli_core::rights::engine::{
+    Correction, Engine, NewRequest, OpenOptions, Params, RequestDetail,
+};
+use oubli_core::rights::worker::{Worker, WorkerOptions};
+use oubli_core::store::requests::{RequestKind, RequestState, SystemState};
+use oubli_sandbox::{Options, Sandbox};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct World {
+    sandbox: Sandbox,
+    _dir: tempfile::TempDir,
+    engine: Arc<Engine>,
+}
+
+async fn world() -> World {
+    let sandbox = Sandbox::start(Options {
+        people: 40,
+        gdpr_step: Duration::from_millis(30),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    sandbox.write_secrets(&dir.path().join("secrets")).unwrap();
+    let plugins = Path::new(oubli_testing::plugins::GENESYS_CLOUD)
+        .parent()
+        .unwrap();
+    let text = sandbox.config_toml(plugins, &dir.path().join("secrets"))
+        + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n";
+    let path = dir.path().join("oubli.toml");
+    std::fs::write(&path, text).unwrap();
+    Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
+    let engine = Arc::new(
+        Engine::open(
+            Config::load(&path).unwrap(),
+            &OpenOptions {
+                connectors: true,
+                ..OpenOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    World {
+        sandbox,
+        _dir: dir,
+        engine,
+    }
+}
+
+impl World {
+    fn person(&self) -> Identifiers {
+        let p = self.sandbox.demo_person();
+        Identifiers {
+            emails: vec![p.email.clone()],
+            phones: vec![p.phone_national()],
+            ..Identifiers::default()
+        }
+    }
+
+    async fn run(&self, kind: RequestKind, params: Params) -> RequestDetail {
+        let filed = self
+            .engine
+            .file(NewRequest {
+                id: None,
+                kind,
+                identifiers: self.person(),
+                region: None,
+                actor: "alice".into(),
+                params,
+                attestation: None,
+            })
+            .await
+            .unwrap();
+        self.drain().await;
+        self.engine.show(&filed.id).await.unwrap()
+    }
+
+    async fn drain(&self) {
+        let w = Worker::new(
+            self.engine.clone(),
+            WorkerOptions {
+                idle: Duration::from_millis(10),
+                ..WorkerOptions::default()
+            },
+        );
+        if tokio::time::timeout(Duration::from_secs(60), w.run(true, std::future::pending()))
+            .await
+            .is_err()
+        {
+            let counts = oubli_core::store::tasks::count_by_state(self.engine.store().pool())
+                .await
+                .unwrap();
+            panic!("not drained in 60 s: tasks {counts:?}");
+        }
+    }
+}
+
+fn system<'a>(d: &'a RequestDetail, name: &str) -> &'a oubli_core::rights::engine::SystemView {
+    d.systems
+        .iter()
+        .find(|s| s.system == name)
+        .unwrap_or_else(|| panic!("no system {name}: {d:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_and_portability_read_every_system() {
+    let w = world().await;
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    for s in ["genesys", "dialer", "support-mail", "crm"] {
+        let s = system(&d, s);
+        assert_eq!(s.state, SystemState::Done);
+        assert!(
+            !s.result.as_ref().unwrap().exported.is_empty(),
+            "{}",
+            s.system
+        );
+    }
+    let p = w.run(RequestKind::Portability, Params::default()).await;
+    assert_eq!(p.request.state, RequestState::Completed);
+    // Only categories the connectors mark portable.
+    let all: usize = d
+        .systems
+        .iter()
+        .flat_map(|s| &s.result.as_ref().unwrap().exported)
+        .map(|e| e.fields.len())
+        .sum();
+    let portable: usize = p
+        .systems
+        .iter()
+        .flat_map(|s| &s.result.as_ref().unwrap().exported)
+        .map(|e| e.fields.len())
+        .sum();
+    assert!(portable < all, "{portable} of {all} fields are portable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_waits_for_the_vendors_job_and_verifies_everywhere() {
+    let w = world().await;
+    let d = w.run(RequestKind::Erasure, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let genesys = system(&d, "genesys");
+    assert!(
+        genesys.task.as_ref().unwrap().polls >= 1,
+        "the GDPR job was polled"
+    );
+    assert!(d.events.iter().any(|e| e.action == "job-accepted"));
+    // The dialer keeps its do-not-call entry, with its reason.
+    let dialer = system(&d, "dialer");
+    assert!(dialer.counts.retained >= 1);
+    for s in &d.systems {
+        assert!(
+            s.result.as_ref().unwrap().still_found.is_empty(),
+            "{}",
+            s.system
+        );
+    }
+    // Searching again finds nothing that was erased.
+    let subject = w.engine.rights().subject(&w.person(), None).unwrap();
+    let after = w.engine.rights().locate(&subject).await;
+    for r in &after.systems {
+        if let oubli_core::rights::locate::SystemAnswer::Found { records } = &r.answer {
+            assert!(
+                records.iter().all(|l| l.hold.is_some()),
+                "{}: {records:?}",
+                r.system
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rectification_corrects_the_records_that_hold_the_field() {
+    let w = world().await;
+    let d = w
+        .run(
+            RequestKind::Rectification,
+            Params {
+                changes: vec![Correction {
+                    system: Some("crm".into()),
+                    field: "firstname".into(),
+                    new_value: Some("Adélaïde".into()),
+                }],
+                ..Params::default()
+            },
+        )
+        .await;
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let crm = system(&d, "crm");
+    assert_eq!(crm.state, SystemState::Done);
+    assert!(crm.counts.done >= 1, "{:?}", crm.counts);
+    assert!(crm.result.as_ref().unwrap().mismatches.is_empty());
+    // The other systems had no correction to make.
+    assert_eq!(system(&d, "dialer").state, SystemState::Nothing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restriction_objection_and_withdrawal_reach_the_systems_or_a_person() {
+    let w = world().await;
+    for (kind, scope) in [
+        (RequestKind::Restriction, vec![]),
+        (RequestKind::Objection, vec!["direct-marketing".to_string()]),
+        (
+            RequestKind::ConsentWithdrawal,
+            vec!["marketing-calls".to_string()],
+        ),
+    ] {
+        let d = w
+            .run(
+                kind,
+                Params {
+                    scope,
+                    ..Params::default()
+                },
+            )
+            .await;
+        // The dialer (DNC list) and the CRM (a property) restrict through
+        // their API; the others cannot, and get a manual task.
+        assert_eq!(
+            system(&d, "dialer").state,
+            SystemState::Done,
+            "{kind}: {d:#?}"
+        );
+        assert_eq!(system(&d, "crm").state, SystemState::Done, "{kind}");
+        let manual: Vec<&str> = d
+            .systems
+            .iter()
+            .filter(|s| s.state == SystemState::NeedsAttention)
+            .map(|s| s.system.as_str())
+            .collect();
+        assert!(!manual.is_empty(), "{kind}");
+        assert_eq!(d.request.state, RequestState::Executing, "{kind}");
+        for s in &manual {
+            w.engine
+                .manual_done(&d.request.id, s, "bob", "restricted in the admin console")
+                .await
+                .unwrap();
+        }
+        w.drain().await;
+        let d = w.engine.show(&d.request.id).await.unwrap();
+        assert_eq!(d.request.state, RequestState::Completed, "{kind}: {d:#?}");
+        let check = w
+            .engine
+            .check_restriction(&w.person(), None, "direct-marketing")
+            .unwrap();
+        assert!(!check.allowed, "{kind}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_system_waits_and_a_shredded_request_keeps_only_its_bones() {
+    let w = world().await;
+    let no_reason = w.engine.pause_system("crm", "bob", "").await.unwrap_err();
+    assert!(no_reason.to_string().contains("reason"));
+    let unknown = w.engine.pause_system("nope", "bob", "x").await.unwrap_err();
+    assert!(unknown.to_string().contains("no system"));
+    assert!(
+        w.engine
+            .pause_system("crm", "bob", "CRM maintenance window")
+            .await
+            .unwrap()
+    );
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    assert_eq!(
+        d.request.state,
+        RequestState::Executing,
+        "the crm task waits"
+    );
+    let crm = system(&d, "crm");
+    assert_eq!(crm.paused.as_deref(), Some("CRM maintenance window"));
+    assert_eq!(crm.state, SystemState::Running);
+    assert_eq!(system(&d, "dialer").state, SystemState::Done);
+    assert!(w.engine.resume_system("crm", "bob").await.unwrap());
+    w.drain().await;
+    let d = w.engine.show(&d.request.id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed);
+
+    let shredded = w.engine.shred(&d.request.id, "dpo").await.unwrap();
+    assert!(shredded);
+    let after = w.engine.show(&d.request.id).await.unwrap();
+    assert_eq!(after.request.state, RequestState::Completed);
+    assert!(after.request.subject.is_empty(), "the identifiers are gone");
+    assert!(
+        after
+            .systems
+            .iter()
+            .all(|s| s.plan.is_none() && s.result.is_none())
+    );
+    assert_eq!(system(&after, "dialer").counts, system(&d, "dialer").counts);
+    assert!(after.events.iter().any(|e| e.action == "shredded"));
+    // Only a request that is over can be shredded.
+    let live = w
+        .engine
+        .file(NewRequest {
+            id: None,
+            kind: RequestKind::Access,
+            identifiers: w.person(),
+            region: None,
+            actor: "alice".into(),
+            params: Params::default(),
+            attestation: None,
+        })
+        .await
+        .unwrap();
+    let e = w.engine.shred(&live.id, "dpo").await.unwrap_err();
+    assert!(e.to_string().contains("only a request that is over"), "{e}");
+}
+
+/// The Genesys job is polled on a schedule kept in the row: two workers
+/// that are stopped and started again and again (new engines on the same
+/// store, as after a restart) neither lose the poll nor submit the job
+/// twice. (Killed mid-call rather than stopped between batches, see
+/// tests/requests.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_polled_job_survives_restarts_and_two_workers_and_is_submitted_once() {
+    // How many GDPR jobs one uninterrupted erasure submits (the connector
+    // may submit one per identity it found).
+    let clean = world().await;
+    let d = clean.run(RequestKind::Erasure, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed);
+    let expected = clean.sandbox.genesys.data.lock().unwrap().gdpr_requests();
+    assert!(expected >= 1);
+
+    let w = world().await;
+    // Slow jobs: each status step takes 150 ms, several polls needed.
+    *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(150);
+    let before = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
+    let filed = w
+        .engine
+        .file(NewRequest {
+            id: None,
+            kind: RequestKind::Erasure,
+            identifiers: w.person(),
+            region: None,
+            actor: "alice".into(),
+            params: Params::default(),
+            attestation: None,
+        })
+        .await
+        .unwrap();
+    let config = w.engine.rights().config().clone();
+    for round in 0..40 {
+        // Two fresh workers, each on its own engine (its own pool, its own
+        // connectors), run one batch each, at once, then stop.
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let engine = Arc::new(
+                Engine::open(
+                    config.clone(),
+                    &OpenOptions {
+                        connectors: true,
+                        ..OpenOptions::default()
+                    },
+                )
+                .await
+                .unwrap(),
+            );
+            let worker = Worker::new(
+                engine,
+                WorkerOptions {
+                    lease: Duration::from_millis(500),
+                    idle: Duration::from_millis(10),
+                    ..WorkerOptions::default()
+                },
+            );
+            runs.push(tokio::spawn(async move {
+                worker.rescue().await.unwrap();
+                worker.run_once().await.unwrap()
+            }));
+        }
+        for r in runs {
+            r.await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let state = w.engine.show(&filed.id).await.unwrap().request.state;
+        if state.is_final() {
+            assert_eq!(state, RequestState::Completed, "round {round}");
+            break;
+        }
+    }
+    let d = w.engine.show(&filed.id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let submitted = w.sandbox.genesys.data.lock().unwrap().gdpr_requests() - before;
+    assert_eq!(submitted, expected, "no GDPR job was submitted twice");
+    assert!(system(&d, "genesys").task.as_ref().unwrap().polls >= 2);
+}
