@@ -12,7 +12,7 @@ use oubli_core::config::Config;
 use oubli_core::crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
 use oubli_core::crypto::file::{self, Recipient};
 use oubli_core::crypto::keyring::{KeyList, Keyring};
-use oubli_core::identifiers::{IdentifierError, Identifiers, Region};
+use oubli_core::identifiers::{IdentifierError, Region};
 use oubli_core::rights::{self, Rights};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,24 +105,8 @@ struct LocateArgs {
     /// The configuration file.
     #[arg(long, short, env = "OUBLI_CONFIG", default_value = "oubli.toml")]
     config: PathBuf,
-    /// An email address of the person (repeatable).
-    #[arg(long)]
-    email: Vec<String>,
-    /// A phone number, international (+33...) or national with a region
-    /// (repeatable).
-    #[arg(long)]
-    phone: Vec<String>,
-    /// A full name: a hint for systems that search by name, never enough
-    /// alone (repeatable).
-    #[arg(long)]
-    name: Vec<String>,
-    /// A system-specific id, `namespace:id` (repeatable).
-    #[arg(long = "external-id")]
-    external_id: Vec<String>,
-    /// Region for national phone numbers (ISO 3166, e.g. FR); overrides
-    /// `[identifiers] default_region`.
-    #[arg(long, value_parser = parse_region)]
-    region: Option<Region>,
+    #[command(flatten)]
+    subject: requests::SubjectArgs,
     #[command(flatten)]
     output: Output,
     #[command(flatten)]
@@ -452,16 +436,11 @@ async fn service(config: &Path, no_cache: bool) -> Result<Rights> {
 }
 
 async fn locate(args: LocateArgs) -> Result<ExitCode> {
-    let given = Identifiers {
-        emails: args.email,
-        phones: args.phone,
-        names: args.name,
-        external_ids: args.external_id,
-    };
+    let given = args.subject.identifiers();
     // Check the identifiers before loading any connector.
     let config = Config::load(&args.config)?;
     let subject = given
-        .normalise(args.region.or(config.identifiers.default_region))
+        .normalise(args.subject.region.or(config.identifiers.default_region))
         .map_err(with_flag)?;
     let rights = Rights::open(
         config,

@@ -61,28 +61,32 @@ impl ActorArgs {
     }
 }
 
-/// The subject's identifiers.
+/// The subject's identifiers (`locate` and every request kind).
 #[derive(Args, Clone)]
 pub struct SubjectArgs {
     /// An email address (repeatable).
     #[arg(long)]
     email: Vec<String>,
-    /// A phone number, international or national (repeatable).
+    /// A phone number, international (+33...) or national with a region
+    /// (repeatable).
     #[arg(long)]
     phone: Vec<String>,
-    /// A full name: a hint only (repeatable).
+    /// A full name: a hint for systems that search by name, never enough
+    /// alone (repeatable).
     #[arg(long)]
     name: Vec<String>,
     /// A system-specific id, `namespace:id` (repeatable).
     #[arg(long = "external-id")]
     external_id: Vec<String>,
-    /// Region for national phone numbers (ISO 3166).
+    /// Region for national phone numbers (ISO 3166, e.g. FR); overrides
+    /// `[identifiers] default_region`.
     #[arg(long, value_parser = crate::cli::parse_region)]
-    region: Option<Region>,
+    pub region: Option<Region>,
 }
 
 impl SubjectArgs {
-    fn identifiers(&self) -> Identifiers {
+    /// The identifiers as given.
+    pub fn identifiers(&self) -> Identifiers {
         Identifiers {
             emails: self.email.clone(),
             phones: self.phone.clone(),
@@ -427,6 +431,13 @@ pub async fn drive(engine: &Arc<Engine>, id: &str) -> Result<()> {
     }
 }
 
+fn scoped(scope: Vec<String>) -> Params {
+    Params {
+        scope,
+        ..Params::default()
+    }
+}
+
 /// `oubli request …`
 pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
     let (kind, file, params) = match cmd {
@@ -444,30 +455,11 @@ pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> 
                 },
             )
         }
-        RequestCommand::Restrict { file, scope } => (
-            RequestKind::Restriction,
-            file,
-            Params {
-                scope,
-                ..Params::default()
-            },
-        ),
-        RequestCommand::Object { file, purpose } => (
-            RequestKind::Objection,
-            file,
-            Params {
-                scope: purpose,
-                ..Params::default()
-            },
-        ),
-        RequestCommand::WithdrawConsent { file, purpose } => (
-            RequestKind::ConsentWithdrawal,
-            file,
-            Params {
-                scope: purpose,
-                ..Params::default()
-            },
-        ),
+        RequestCommand::Restrict { file, scope } => (RequestKind::Restriction, file, scoped(scope)),
+        RequestCommand::Object { file, purpose } => (RequestKind::Objection, file, scoped(purpose)),
+        RequestCommand::WithdrawConsent { file, purpose } => {
+            (RequestKind::ConsentWithdrawal, file, scoped(purpose))
+        }
         other => return decide(args, other).await,
     };
     let engine = engine(&args, !file.no_wait).await?;

@@ -7,7 +7,7 @@
 
 use super::{StoreError, now_ms};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use std::fmt;
 
 macro_rules! string_enum {
@@ -213,11 +213,23 @@ pub async fn insert(
 
 /// A request by id.
 pub async fn get(pool: &AnyPool, id: &str) -> Result<RequestRow, StoreError> {
+    get_on(&mut *pool.acquire().await?, id).await
+}
+
+/// A request by id, inside a transaction.
+pub async fn get_tx(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+) -> Result<RequestRow, StoreError> {
+    get_on(tx, id).await
+}
+
+async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<RequestRow, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::NotFound {
         what: "request",
@@ -647,15 +659,7 @@ const SYSTEM_COLUMNS: &str = "system, state, connector, plan_sealed, result_seal
 
 /// A request's systems, by name.
 pub async fn systems(pool: &AnyPool, request_id: &str) -> Result<Vec<SystemRow>, StoreError> {
-    sqlx::query(&format!(
-        "SELECT {SYSTEM_COLUMNS} FROM request_systems WHERE request_id = $1 ORDER BY system"
-    ))
-    .bind(request_id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(system_row)
-    .collect()
+    systems_on(&mut *pool.acquire().await?, request_id).await
 }
 
 /// A request's systems, inside a transaction.
@@ -663,11 +667,18 @@ pub async fn systems_tx(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
 ) -> Result<Vec<SystemRow>, StoreError> {
+    systems_on(tx, request_id).await
+}
+
+async fn systems_on(
+    conn: &mut AnyConnection,
+    request_id: &str,
+) -> Result<Vec<SystemRow>, StoreError> {
     sqlx::query(&format!(
         "SELECT {SYSTEM_COLUMNS} FROM request_systems WHERE request_id = $1 ORDER BY system"
     ))
     .bind(request_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(system_row)
@@ -681,24 +692,6 @@ pub async fn count_by_state(pool: &AnyPool) -> Result<Vec<(String, i64)>, StoreE
             .fetch_all(pool)
             .await?,
     )
-}
-
-/// A request by id, inside a transaction.
-pub async fn get_tx(
-    tx: &mut Transaction<'static, Any>,
-    id: &str,
-) -> Result<RequestRow, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(|| StoreError::NotFound {
-        what: "request",
-        id: id.to_string(),
-    })?;
-    request_row(&row)
 }
 
 /// Lock a request's row until the transaction ends (`FOR UPDATE`, on

@@ -20,7 +20,7 @@
 use super::requests::string_enum;
 use super::{Backend, Store, StoreError, now_ms};
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyPool, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 use std::fmt;
 
 string_enum! {
@@ -327,15 +327,7 @@ pub async fn rescue(store: &Store) -> Result<(u64, u64), StoreError> {
 
 /// A request's tasks.
 pub async fn for_request(pool: &AnyPool, request_id: &str) -> Result<Vec<TaskRow>, StoreError> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE request_id = $1 ORDER BY id"
-    ))
-    .bind(request_id)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(task_row)
-    .collect()
+    for_request_on(&mut *pool.acquire().await?, request_id).await
 }
 
 /// A request's tasks, inside a transaction.
@@ -343,11 +335,18 @@ pub async fn for_request_tx(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
 ) -> Result<Vec<TaskRow>, StoreError> {
+    for_request_on(tx, request_id).await
+}
+
+async fn for_request_on(
+    conn: &mut AnyConnection,
+    request_id: &str,
+) -> Result<Vec<TaskRow>, StoreError> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM tasks WHERE request_id = $1 ORDER BY id"
     ))
     .bind(request_id)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(task_row)

@@ -11,8 +11,10 @@
 //! ```
 
 use super::Rights;
+pub use super::deadline::{add_months, date};
 use super::policy::Policy;
 use super::restriction::{CheckAnswer, RestrictionIndex};
+pub use super::views::{ErrorView, EventView, RequestDetail, RequestView, SystemView, TaskView};
 use crate::identifiers::{IdentifierError, Identifiers, Region};
 use oubli_crypto::blind::BlindIndex;
 use oubli_crypto::envelope::RecordContext;
@@ -241,130 +243,6 @@ pub struct Engine {
     pub(crate) restrictions: RestrictionIndex,
 }
 
-/// A request as shown to an operator (no identifiers).
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestView {
-    /// Its id.
-    pub id: String,
-    /// What was asked.
-    pub kind: RequestKind,
-    /// Where it stands.
-    pub state: RequestState,
-    /// Who filed it.
-    pub requested_by: String,
-    /// Who approved it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approved_by: Option<String>,
-    /// Who attested the identity.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attested_by: Option<String>,
-    /// When it was received (ms since the epoch).
-    pub received_at: i64,
-    /// When it is due.
-    pub due_at: i64,
-    /// Months the deadline was extended by.
-    pub extended_months: i64,
-    /// Whether it is past due and not over.
-    pub overdue: bool,
-    /// When it ended.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finalized_at: Option<i64>,
-    /// The subject, as blind-index prefixes (for correlating with logs).
-    pub subject: Vec<String>,
-}
-
-/// One system of a request, as shown.
-#[derive(Debug, Clone, Serialize)]
-pub struct SystemView {
-    /// The system.
-    pub system: String,
-    /// Where it stands.
-    pub state: SystemState,
-    /// Its connector.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub connector: Option<String>,
-    /// Its plan.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<SystemPlan>,
-    /// Its result.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub result: Option<SystemResult>,
-    /// Counts.
-    pub counts: Counts,
-    /// The last error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorView>,
-    /// Its task.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub task: Option<TaskView>,
-    /// Why the system is paused, when it is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub paused: Option<String>,
-}
-
-/// An error as shown.
-#[derive(Debug, Clone, Serialize)]
-pub struct ErrorView {
-    /// Its kind (`unavailable`, `timeout`, `lease-expired`).
-    pub kind: String,
-    /// What happened (masked, untrusted text).
-    pub message: String,
-}
-
-/// A task as shown.
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskView {
-    /// Its operation.
-    pub operation: TaskOp,
-    /// Its stage.
-    pub stage: Stage,
-    /// Its state.
-    pub state: TaskState,
-    /// Attempts in this stage.
-    pub attempt: i64,
-    /// Attempts allowed.
-    pub max_attempts: i64,
-    /// Polls made.
-    pub polls: i64,
-    /// When it runs next.
-    pub scheduled_at: i64,
-}
-
-/// An event as shown.
-#[derive(Debug, Clone, Serialize)]
-pub struct EventView {
-    /// When.
-    pub at: i64,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// From state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// To state.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// The system.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system: Option<String>,
-    /// Why.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// A request in full: itself, its systems, its events.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestDetail {
-    /// The request.
-    #[serde(flatten)]
-    pub request: RequestView,
-    /// Its systems.
-    pub systems: Vec<SystemView>,
-    /// Its history.
-    pub events: Vec<EventView>,
-}
-
 pub(crate) fn ctx<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> RecordContext<'a> {
     RecordContext {
         kind: "request",
@@ -372,58 +250,6 @@ pub(crate) fn ctx<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> Reco
         field,
         row,
     }
-}
-
-/// The deadline of Art. 12(3): the same day `months` later (the last day
-/// of that month when it has fewer days), same time of day.
-pub fn add_months(ms: i64, months: i64) -> i64 {
-    let day_ms = 86_400_000;
-    let days = ms.div_euclid(day_ms);
-    let time = ms.rem_euclid(day_ms);
-    let (y, m, d) = civil_from_days(days);
-    let total = y * 12 + (m - 1) + months;
-    let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) + 1);
-    let nd = d.min(days_in_month(ny, nm));
-    days_from_civil(ny, nm, nd) * day_ms + time
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-// Howard Hinnant's civil-date algorithms (public domain).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// A date as `YYYY-MM-DD` (UTC).
-pub fn date(ms: i64) -> String {
-    let (y, m, d) = civil_from_days(ms.div_euclid(86_400_000));
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// The blind indexes of a subject's identifiers (emails compared without
@@ -1375,30 +1201,4 @@ pub(crate) async fn queue_system_tasks(
 pub(crate) mod sqlx_tx {
     /// A write transaction on the store.
     pub type Tx = oubli_store::sqlx::Transaction<'static, oubli_store::sqlx::Any>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_month_later_is_the_same_day_or_the_last_of_the_month() {
-        let day = 86_400_000;
-        let jan31 = days_from_civil(2027, 1, 31) * day + 3_600_000;
-        assert_eq!(date(add_months(jan31, 1)), "2027-02-28");
-        assert_eq!(add_months(jan31, 1) % day, 3_600_000);
-        assert_eq!(
-            date(add_months(days_from_civil(2028, 1, 31) * day, 1)),
-            "2028-02-29"
-        );
-        assert_eq!(
-            date(add_months(days_from_civil(2026, 12, 1) * day, 1)),
-            "2027-01-01"
-        );
-        assert_eq!(
-            date(add_months(days_from_civil(2026, 11, 15) * day, 3)),
-            "2027-02-15"
-        );
-        assert_eq!(date(0), "1970-01-01");
-    }
 }

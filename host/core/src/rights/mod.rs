@@ -10,12 +10,15 @@
 //! verify, evidence) goes here next, on top of them; a new right is a new
 //! module beside these with a method on [`Rights`].
 
+mod deadline;
 pub mod engine;
 pub mod export;
 pub mod locate;
 pub mod policy;
 pub mod restriction;
 pub mod retry;
+mod steps;
+mod views;
 pub mod worker;
 
 use crate::config::Config;

@@ -1,0 +1,896 @@
+//! What each operation does in one attempt of a task, and what it came
+//! to ([`Progress`]): planning (search everywhere, decide per record),
+//! erasing (search first on a second attempt, poll the vendor's job,
+//! search again to verify), exporting, rectifying (correct the records that
+//! hold the field, read them back), restricting. Nothing here writes to the
+//! store: the worker seals and writes what these return, under the lease.
+
+use super::engine::{
+    Action, Counts, Engine, PlanItem, RequestError, SystemPlan, SystemResult, ctx, operation_of,
+    snapshot, subject_indexes,
+};
+use super::locate::SystemAnswer;
+use super::policy::Policy;
+use oubli_model::{
+    ConnectorError, EraseMode, Exported, Located, Operation, Outcome, RecordRef, Status, Subject,
+};
+use oubli_runtime::{CallError, Connector};
+use oubli_store::requests::{
+    self, Changes, RequestKind, RequestRow, RequestState, SystemRow, SystemState,
+};
+use oubli_store::tasks::{Stage, TaskOp, TaskRow};
+use oubli_store::{StoreError, now_ms};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What one attempt of a task came to.
+pub(crate) enum Progress {
+    /// The system's part is over.
+    Finished {
+        state: SystemState,
+        result: SystemResult,
+        counts: Counts,
+    },
+    /// Waiting for an asynchronous job.
+    Poll { result: SystemResult, polls: i64 },
+    /// An operator must act in the system.
+    Manual { result: SystemResult },
+    /// A failure; retried later if transient and within budget.
+    Failed {
+        stage: Stage,
+        result: Option<SystemResult>,
+        kind: String,
+        message: String,
+        transient: bool,
+        retry_after_ms: Option<i64>,
+    },
+    /// The plan task: systems planned, next state.
+    Planned {
+        systems: Vec<SystemRow>,
+        next: RequestState,
+    },
+    /// The request is over (cancelled meanwhile): drop the task.
+    Gone,
+}
+
+impl Progress {
+    pub(crate) fn failed(stage: Stage, result: Option<SystemResult>, e: &CallError) -> Progress {
+        let retry_after_ms = match e {
+            CallError::Connector(ConnectorError::RateLimited(s)) => {
+                Some(i64::from(*s).max(1) * 1000)
+            }
+            _ => None,
+        };
+        Progress::Failed {
+            stage,
+            result,
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+            transient: e.is_transient() || matches!(e, CallError::Trap(_)),
+            retry_after_ms,
+        }
+    }
+
+    pub(crate) fn permanent(
+        stage: Stage,
+        result: Option<SystemResult>,
+        kind: &str,
+        message: String,
+    ) -> Self {
+        Progress::Failed {
+            stage,
+            result,
+            kind: kind.to_string(),
+            message,
+            transient: false,
+            retry_after_ms: None,
+        }
+    }
+}
+
+/// What a task needs to run.
+struct Cx {
+    row: RequestRow,
+    policy: Policy,
+    subject: Subject,
+    params: super::engine::Params,
+    plan: SystemPlan,
+    prior: Option<SystemResult>,
+}
+
+pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress, RequestError> {
+    let row = requests::get(engine.store.pool(), &task.request_id).await?;
+    if row.state.is_final() {
+        return Ok(Progress::Gone);
+    }
+    let policy = snapshot(&row)?;
+    let id = row.id.clone();
+    let subject: Subject = engine
+        .vault
+        .open_json(&ctx(&id, "subject", &id), &row.subject_sealed)
+        .await?;
+    let params = match &row.params_sealed {
+        Some(p) => engine.vault.open_json(&ctx(&id, "params", &id), p).await?,
+        None => super::engine::Params::default(),
+    };
+    if task.op == TaskOp::Plan {
+        return plan(engine, row, &policy, &subject).await;
+    }
+    let system = requests::systems(engine.store.pool(), &id)
+        .await?
+        .into_iter()
+        .find(|s| s.system == task.system)
+        .ok_or(StoreError::Corrupt("task without its system"))?;
+    let plan: SystemPlan = match &system.plan_sealed {
+        Some(p) => {
+            engine
+                .vault
+                .open_json(&ctx(&id, "plan", &task.system), p)
+                .await?
+        }
+        None => SystemPlan::default(),
+    };
+    let prior: Option<SystemResult> = match &system.result_sealed {
+        Some(p) => Some(
+            engine
+                .vault
+                .open_json(&ctx(&id, "result", &task.system), p)
+                .await?,
+        ),
+        None => None,
+    };
+    let connector = match engine.rights.registry().loaded(&task.system) {
+        Some(Ok(c)) => c.clone(),
+        Some(Err(e)) => {
+            return Ok(Progress::permanent(
+                task.stage,
+                prior,
+                "refused",
+                e.to_string(),
+            ));
+        }
+        None => {
+            return Ok(Progress::permanent(
+                task.stage,
+                prior,
+                "refused",
+                "the system is no longer configured".into(),
+            ));
+        }
+    };
+    let cx = Cx {
+        row,
+        policy,
+        subject,
+        params,
+        plan,
+        prior,
+    };
+    Ok(match task.op {
+        TaskOp::Plan => unreachable!("handled above"),
+        TaskOp::Erase => erase(&cx, task, &connector).await,
+        TaskOp::Export => export(&cx, task, &connector).await,
+        TaskOp::Rectify => rectify(&cx, task, &connector).await,
+        TaskOp::Restrict => restrict(&cx, task, &connector).await,
+    })
+}
+
+/// Locate everywhere, decide per record, store the plan.
+async fn plan(
+    engine: &Engine,
+    row: RequestRow,
+    policy: &Policy,
+    subject: &Subject,
+) -> Result<Progress, RequestError> {
+    {
+        let mut tx = engine.store.write().await?;
+        if row.state == RequestState::Verified {
+            requests::transition(
+                &mut tx,
+                &row.id,
+                &[RequestState::Verified],
+                RequestState::Planning,
+                &Changes::default(),
+                super::engine::event(&row.id, "worker", "planning", None),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+    }
+    let report = engine.rights.locate(subject).await;
+    let op = operation_of(row.kind);
+    let mut systems = Vec::new();
+    let mut anything = false;
+    let mut failures = false;
+    for r in report.systems {
+        let mut out = SystemRow {
+            system: r.system.clone(),
+            state: SystemState::Planned,
+            connector: r.connector.clone(),
+            plan_sealed: None,
+            result_sealed: None,
+            error_kind: None,
+            error_sealed: None,
+            counts: "{}".into(),
+            updated_at: now_ms(),
+        };
+        let mut plan = SystemPlan::default();
+        let mut counts = Counts::default();
+        match r.answer {
+            SystemAnswer::Disabled => continue,
+            SystemAnswer::Refused { error } => {
+                out.state = SystemState::Unavailable;
+                out.error_kind = Some("refused".into());
+                out.error_sealed = Some(
+                    engine
+                        .vault
+                        .seal(&ctx(&row.id, "error", &r.system), error.as_bytes())
+                        .await?,
+                );
+                failures = true;
+            }
+            SystemAnswer::Failed { kind, error, .. } => {
+                out.state = SystemState::LocateFailed;
+                plan.error = Some(format!("{kind}: {error}"));
+                out.error_kind = Some(kind);
+                out.error_sealed = Some(
+                    engine
+                        .vault
+                        .seal(&ctx(&row.id, "error", &r.system), error.as_bytes())
+                        .await?,
+                );
+                anything = true;
+            }
+            SystemAnswer::Found { records } => {
+                counts.found = records.len() as u32;
+                plan.items = plan_items(policy, &r.system, op, &records);
+                plan.warnings = shared_identifier_warnings(&records);
+                if op == TaskOp::Restrict || !plan.items.is_empty() {
+                    anything = true;
+                } else {
+                    out.state = SystemState::Nothing;
+                }
+                counts.retained = plan
+                    .items
+                    .iter()
+                    .filter(|i| matches!(i.action, Action::Retain(_)))
+                    .count() as u32;
+            }
+        }
+        out.counts = serde_json::to_string(&counts).expect("counts serialise");
+        out.plan_sealed = Some(
+            engine
+                .vault
+                .seal_json(&ctx(&row.id, "plan", &r.system), &plan)
+                .await?,
+        );
+        systems.push(out);
+    }
+    let needs_approval = row.kind == RequestKind::Erasure && policy.four_eyes;
+    let next = if needs_approval && (anything || failures) {
+        RequestState::AwaitingApproval
+    } else {
+        RequestState::Executing
+    };
+    tracing::info!(request = %row.id, systems = systems.len(), subject = %subject_indexes(&engine.vault, subject).first().map(|h| &h[..8]).unwrap_or("-"), "planned");
+    Ok(Progress::Planned { systems, next })
+}
+
+fn plan_items(policy: &Policy, system: &str, op: TaskOp, records: &[Located]) -> Vec<PlanItem> {
+    records
+        .iter()
+        .map(|l| {
+            let action = match op {
+                TaskOp::Erase => {
+                    if let Some(reason) = &l.hold {
+                        Action::Retain(reason.clone())
+                    } else if let Some(h) = policy.hold(system, &l.reference.kind) {
+                        Action::Retain(h.reason.clone())
+                    } else {
+                        match policy.erase_mode(system, &l.reference.kind) {
+                            EraseMode::Delete => Action::Delete,
+                            EraseMode::Anonymise => Action::Anonymise,
+                        }
+                    }
+                }
+                TaskOp::Export => Action::Export,
+                TaskOp::Rectify => Action::Rectify,
+                TaskOp::Restrict | TaskOp::Plan => Action::Restrict,
+            };
+            PlanItem {
+                reference: l.reference.clone(),
+                summary: l.summary.clone(),
+                action,
+            }
+        })
+        .collect()
+}
+
+/// Several person records (contacts, customers) matching one subject in one
+/// system usually means an identifier shared by several people (a family
+/// email, a switchboard number): the approver must look before erasing.
+fn shared_identifier_warnings(records: &[Located]) -> Vec<String> {
+    let mut per_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in records {
+        let k = l.reference.kind.as_str();
+        if ["contact", "customer", "person", "lead", "user"]
+            .iter()
+            .any(|p| k.contains(p))
+        {
+            *per_kind.entry(k).or_default() += 1;
+        }
+    }
+    per_kind
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, n)| {
+            format!("{n} {k} records match: the identifiers may be shared by several people; check before erasing")
+        })
+        .collect()
+}
+
+fn targets(plan: &SystemPlan) -> Vec<(RecordRef, EraseMode)> {
+    plan.items
+        .iter()
+        .filter_map(|i| match i.action {
+            Action::Delete => Some((i.reference.clone(), EraseMode::Delete)),
+            Action::Anonymise => Some((i.reference.clone(), EraseMode::Anonymise)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn retained(plan: &SystemPlan) -> Vec<Outcome> {
+    plan.items
+        .iter()
+        .filter_map(|i| match &i.action {
+            Action::Retain(r) => Some(Outcome {
+                reference: i.reference.clone(),
+                status: Status::Retained(r.clone()),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+fn instructions(op: &str, connector: &Connector, why: &str, refs: &[PlanItem]) -> String {
+    let mut text = format!(
+        "{} ({}) cannot {op} through its API: {why}\nDo it by hand in the system, then run `oubli request done ID --system SYSTEM --note …`.",
+        connector.manifest().name,
+        connector.manifest().id
+    );
+    for i in refs {
+        text.push_str(&format!("\n- {} {}", i.reference.kind, i.reference.id));
+    }
+    text
+}
+
+async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let fs = connector.for_subject(&cx.subject);
+    let mut result = cx.prior.clone().unwrap_or_default();
+    let mut plan = cx.plan.clone();
+    match task.stage {
+        Stage::Act => {
+            result = SystemResult::default();
+            let mut goal = targets(&plan);
+            // A second attempt (after a crash or an expired lease), or a
+            // system that could not be searched when planning: search now,
+            // and erase only what is still there.
+            if task.attempt > 1 || plan.error.is_some() {
+                let found = match connector.locate(&cx.subject).await {
+                    Ok(f) => f,
+                    Err(e) => return Progress::failed(Stage::Act, None, &e),
+                };
+                if plan.error.is_some() {
+                    plan.items = plan_items(&cx.policy, &task.system, TaskOp::Erase, &found);
+                    goal = targets(&plan);
+                    result.verified = Some(
+                        "planned at execution: the system could not be searched when planning"
+                            .into(),
+                    );
+                }
+                let here: BTreeSet<&RecordRef> = found.iter().map(|l| &l.reference).collect();
+                let (still, gone): (Vec<_>, Vec<_>) =
+                    goal.into_iter().partition(|(r, _)| here.contains(r));
+                result
+                    .outcomes
+                    .extend(gone.into_iter().map(|(r, _)| Outcome {
+                        reference: r,
+                        status: Status::NotFound,
+                    }));
+                goal = still;
+            }
+            result.outcomes.extend(retained(&plan));
+            if !goal.is_empty() {
+                if !connector.offers(Operation::Erase) {
+                    let items: Vec<PlanItem> = plan
+                        .items
+                        .iter()
+                        .filter(|i| goal.iter().any(|(r, _)| *r == i.reference))
+                        .cloned()
+                        .collect();
+                    result.instructions = Some(instructions(
+                        "erase",
+                        connector,
+                        "it does not offer `erase`",
+                        &items,
+                    ));
+                    return Progress::Manual { result };
+                }
+                for mode in [EraseMode::Delete, EraseMode::Anonymise] {
+                    let refs: Vec<RecordRef> = goal
+                        .iter()
+                        .filter(|(_, m)| *m == mode)
+                        .map(|(r, _)| r.clone())
+                        .collect();
+                    if refs.is_empty() {
+                        continue;
+                    }
+                    match fs.erase(&refs, mode).await {
+                        Ok(outcomes) => {
+                            let asked: BTreeSet<&RecordRef> = refs.iter().collect();
+                            result.outcomes.extend(
+                                outcomes
+                                    .into_iter()
+                                    .filter(|o| asked.contains(&o.reference)),
+                            );
+                        }
+                        Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                            let items: Vec<PlanItem> = plan
+                                .items
+                                .iter()
+                                .filter(|i| refs.contains(&i.reference))
+                                .cloned()
+                                .collect();
+                            result.instructions =
+                                Some(instructions("erase", connector, &why, &items));
+                            return Progress::Manual { result };
+                        }
+                        Err(e) => return Progress::failed(Stage::Act, None, &e),
+                    }
+                }
+            }
+            let tickets = pending_tickets(&result.outcomes);
+            if !tickets.is_empty() {
+                result.tickets = tickets;
+                return Progress::Poll { result, polls: 0 };
+            }
+            verify_erasure(cx, connector, &plan, result).await
+        }
+        Stage::Poll => match poll_all(&fs, &mut result).await {
+            Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
+            Ok(true) => {
+                if task.polls + 1 >= i64::from(cx.policy.max_polls) {
+                    let polls = task.polls + 1;
+                    Progress::permanent(
+                        Stage::Poll,
+                        Some(result),
+                        "job-unfinished",
+                        format!("the system's job is still pending after {polls} polls"),
+                    )
+                } else {
+                    Progress::Poll {
+                        result,
+                        polls: task.polls + 1,
+                    }
+                }
+            }
+            Ok(false) => verify_erasure(cx, connector, &plan, result).await,
+        },
+        Stage::Verify => verify_erasure(cx, connector, &plan, result).await,
+    }
+}
+
+fn pending_tickets(outcomes: &[Outcome]) -> Vec<String> {
+    let mut t: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.status {
+            Status::Pending(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}
+
+/// Poll every ticket; replace the pending outcomes with what the jobs say.
+/// Returns whether anything is still pending.
+async fn poll_all(
+    fs: &oubli_runtime::ForSubject<'_>,
+    result: &mut SystemResult,
+) -> Result<bool, CallError> {
+    for ticket in result.tickets.clone() {
+        let outcomes = fs.poll(&ticket).await?;
+        for o in outcomes {
+            if let Some(slot) = result
+                .outcomes
+                .iter_mut()
+                .find(|x| x.reference == o.reference && x.status == Status::Pending(ticket.clone()))
+            {
+                slot.status = o.status;
+            }
+        }
+    }
+    let pending = pending_tickets(&result.outcomes);
+    result.tickets = pending.clone();
+    Ok(!pending.is_empty())
+}
+
+/// Search again: anything planned for erasure and still found is a
+/// failure, whatever the system reported.
+async fn verify_erasure(
+    cx: &Cx,
+    connector: &Connector,
+    plan: &SystemPlan,
+    mut result: SystemResult,
+) -> Progress {
+    let found = match connector.locate(&cx.subject).await {
+        Ok(f) => f,
+        Err(e) => return Progress::failed(Stage::Verify, Some(result), &e),
+    };
+    let here: BTreeSet<&RecordRef> = found.iter().map(|l| &l.reference).collect();
+    let mut counts = Counts {
+        found: plan.items.len() as u32,
+        ..Counts::default()
+    };
+    result.still_found.clear();
+    for (r, _) in targets(plan) {
+        let reported = result
+            .outcomes
+            .iter()
+            .find(|o| o.reference == r)
+            .map(|o| &o.status);
+        if here.contains(&r) {
+            match reported {
+                Some(Status::Retained(_)) => counts.retained += 1,
+                _ => {
+                    result.still_found.push(r.clone());
+                    counts.failed += 1;
+                }
+            }
+        } else {
+            match reported {
+                Some(Status::NotFound) => counts.not_found += 1,
+                Some(Status::Retained(_)) => counts.retained += 1,
+                _ => {
+                    counts.done += 1;
+                    // Gone, whatever the system said (or did not say): the
+                    // search confirms it.
+                    if let Some(o) = result.outcomes.iter_mut().find(|o| o.reference == r) {
+                        o.status = Status::Done;
+                    } else {
+                        result.outcomes.push(Outcome {
+                            reference: r.clone(),
+                            status: Status::Done,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    counts.retained += plan
+        .items
+        .iter()
+        .filter(|i| matches!(i.action, Action::Retain(_)))
+        .count() as u32;
+    result.verified = Some(format!(
+        "searched again at {}: {} of the erased records still found",
+        super::engine::date(now_ms()),
+        result.still_found.len()
+    ));
+    Progress::Finished {
+        state: if result.still_found.is_empty() {
+            SystemState::Done
+        } else {
+            SystemState::Partial
+        },
+        result,
+        counts,
+    }
+}
+
+async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let mut result = cx.prior.clone().unwrap_or_default();
+    if task.stage == Stage::Verify {
+        // A manual export, marked done by an operator.
+        let counts = Counts {
+            found: cx.plan.items.len() as u32,
+            done: cx.plan.items.len() as u32,
+            ..Counts::default()
+        };
+        return Progress::Finished {
+            state: SystemState::Done,
+            result,
+            counts,
+        };
+    }
+    if !connector.offers(Operation::Export) {
+        result.instructions = Some(instructions(
+            "export",
+            connector,
+            "it does not offer `export`",
+            &cx.plan.items,
+        ));
+        return Progress::Manual { result };
+    }
+    let refs: Vec<RecordRef> = cx.plan.items.iter().map(|i| i.reference.clone()).collect();
+    let fs = connector.for_subject(&cx.subject);
+    let mut exported: Vec<Exported> = Vec::with_capacity(refs.len());
+    for chunk in refs.chunks(50) {
+        match fs.export(chunk).await {
+            Ok(mut e) => exported.append(&mut e),
+            Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                result.instructions = Some(instructions("export", connector, &why, &cx.plan.items));
+                return Progress::Manual { result };
+            }
+            Err(e) => return Progress::failed(Stage::Act, None, &e),
+        }
+    }
+    if cx.row.kind == RequestKind::Portability {
+        let portable: BTreeSet<&str> = connector
+            .manifest()
+            .categories
+            .iter()
+            .filter(|c| c.portable)
+            .map(|c| c.name.as_str())
+            .collect();
+        for e in &mut exported {
+            e.fields.retain(|f| portable.contains(f.category.as_str()));
+        }
+    }
+    let counts = Counts {
+        found: refs.len() as u32,
+        done: exported.len() as u32,
+        not_found: refs.len().saturating_sub(exported.len()) as u32,
+        ..Counts::default()
+    };
+    result.exported = exported;
+    result.verified = Some("read back from the system".into());
+    Progress::Finished {
+        state: SystemState::Done,
+        result,
+        counts,
+    }
+}
+
+async fn rectify(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let mut result = cx.prior.clone().unwrap_or_default();
+    let changes: Vec<oubli_model::Change> = cx
+        .params
+        .changes
+        .iter()
+        .filter(|c| c.system.as_deref().is_none_or(|s| s == task.system))
+        .map(|c| oubli_model::Change {
+            field: c.field.clone(),
+            new_value: c.new_value.clone(),
+        })
+        .collect();
+    if changes.is_empty() || cx.plan.items.is_empty() {
+        return Progress::Finished {
+            state: SystemState::Nothing,
+            result,
+            counts: Counts::default(),
+        };
+    }
+    let fs = connector.for_subject(&cx.subject);
+    let all: Vec<RecordRef> = cx.plan.items.iter().map(|i| i.reference.clone()).collect();
+    match task.stage {
+        Stage::Act => {
+            result = SystemResult::default();
+            if !connector.offers(Operation::Rectify) {
+                result.instructions = Some(instructions(
+                    "rectify",
+                    connector,
+                    "it does not offer `rectify`",
+                    &cx.plan.items,
+                ));
+                return Progress::Manual { result };
+            }
+            // Only the records that hold one of the fields are corrected (a
+            // contact has a first name, a ticket does not).
+            let before = match fs.export(&all).await {
+                Ok(e) => e,
+                Err(e) => return Progress::failed(Stage::Act, None, &e),
+            };
+            let targets: Vec<RecordRef> = before
+                .iter()
+                .filter(|e| {
+                    e.fields
+                        .iter()
+                        .any(|f| changes.iter().any(|c| c.field == f.name))
+                })
+                .map(|e| e.reference.clone())
+                .collect();
+            if targets.is_empty() {
+                result.verified = Some("no record here holds the fields to correct".into());
+                return Progress::Finished {
+                    state: SystemState::Nothing,
+                    result,
+                    counts: Counts {
+                        found: all.len() as u32,
+                        ..Counts::default()
+                    },
+                };
+            }
+            for r in &targets {
+                match fs.rectify(r, &changes).await {
+                    Ok(o) => result.outcomes.push(o),
+                    Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                        result.instructions =
+                            Some(instructions("rectify", connector, &why, &cx.plan.items));
+                        return Progress::Manual { result };
+                    }
+                    Err(e) => return Progress::failed(Stage::Act, None, &e),
+                }
+            }
+            let tickets = pending_tickets(&result.outcomes);
+            if !tickets.is_empty() {
+                result.tickets = tickets;
+                return Progress::Poll { result, polls: 0 };
+            }
+            verify_rectification(&fs, &changes, &all, result).await
+        }
+        Stage::Poll => match poll_all(&fs, &mut result).await {
+            Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
+            Ok(true) => Progress::Poll {
+                result,
+                polls: task.polls + 1,
+            },
+            Ok(false) => verify_rectification(&fs, &changes, &all, result).await,
+        },
+        Stage::Verify => verify_rectification(&fs, &changes, &all, result).await,
+    }
+}
+
+/// Read the corrected records back: every corrected field must hold its new
+/// value. The records checked are those corrected (or, after a manual
+/// correction, every record that holds one of the fields).
+async fn verify_rectification(
+    fs: &oubli_runtime::ForSubject<'_>,
+    changes: &[oubli_model::Change],
+    all: &[RecordRef],
+    mut result: SystemResult,
+) -> Progress {
+    let refs: Vec<RecordRef> = if result.outcomes.is_empty() {
+        all.to_vec()
+    } else {
+        result
+            .outcomes
+            .iter()
+            .map(|o| o.reference.clone())
+            .collect()
+    };
+    let exported = match fs.export(&refs).await {
+        Ok(e) => e,
+        Err(e) => return Progress::failed(Stage::Verify, Some(result), &e),
+    };
+    result.mismatches.clear();
+    let mut counts = Counts {
+        found: all.len() as u32,
+        ..Counts::default()
+    };
+    for r in &refs {
+        let Some(e) = exported.iter().find(|e| &e.reference == r) else {
+            counts.not_found += 1;
+            continue;
+        };
+        if !e
+            .fields
+            .iter()
+            .any(|f| changes.iter().any(|c| c.field == f.name))
+        {
+            continue;
+        }
+        let mut ok = true;
+        for c in changes {
+            let now = e
+                .fields
+                .iter()
+                .find(|f| f.name == c.field)
+                .map(|f| f.value.as_str());
+            let matches = match (&c.new_value, now) {
+                (Some(v), Some(n)) => v == n,
+                (None, None) => true,
+                (None, Some(n)) => n.is_empty(),
+                (Some(_), None) => false,
+            };
+            if !matches {
+                ok = false;
+                result.mismatches.push(format!(
+                    "{} {}: field {} does not hold the new value",
+                    r.kind, r.id, c.field
+                ));
+            }
+        }
+        if ok {
+            counts.done += 1;
+        } else {
+            counts.failed += 1;
+        }
+    }
+    result.verified = Some("read back from the system".into());
+    Progress::Finished {
+        state: if result.mismatches.is_empty() {
+            SystemState::Done
+        } else {
+            SystemState::Partial
+        },
+        result,
+        counts,
+    }
+}
+
+async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
+    let mut result = cx.prior.clone().unwrap_or_default();
+    let scope = super::engine::restriction_scopes(cx.row.kind, &cx.params).unwrap_or_default();
+    match task.stage {
+        Stage::Verify => Progress::Finished {
+            state: SystemState::Done,
+            result,
+            counts: Counts {
+                done: 1,
+                ..Counts::default()
+            },
+        },
+        Stage::Poll => {
+            let fs = connector.for_subject(&cx.subject);
+            match poll_all(&fs, &mut result).await {
+                Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
+                Ok(true) => Progress::Poll {
+                    result,
+                    polls: task.polls + 1,
+                },
+                Ok(false) => restricted(result),
+            }
+        }
+        Stage::Act => {
+            if !connector.offers(Operation::Restrict) {
+                result.instructions = Some(instructions(
+                    &format!("restrict processing ({})", scope.join(", ")),
+                    connector,
+                    "it does not offer `restrict`",
+                    &cx.plan.items,
+                ));
+                return Progress::Manual { result };
+            }
+            match connector.restrict(&cx.subject, &scope, true).await {
+                Ok(outcomes) => {
+                    result.outcomes = outcomes;
+                    let tickets = pending_tickets(&result.outcomes);
+                    if !tickets.is_empty() {
+                        result.tickets = tickets;
+                        return Progress::Poll { result, polls: 0 };
+                    }
+                    restricted(result)
+                }
+                Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                    result.instructions = Some(instructions(
+                        &format!("restrict processing ({})", scope.join(", ")),
+                        connector,
+                        &why,
+                        &cx.plan.items,
+                    ));
+                    Progress::Manual { result }
+                }
+                Err(e) => Progress::failed(Stage::Act, None, &e),
+            }
+        }
+    }
+}
+
+fn restricted(result: SystemResult) -> Progress {
+    let mut counts = Counts::default();
+    for o in &result.outcomes {
+        match o.status {
+            Status::Done => counts.done += 1,
+            Status::Retained(_) => counts.retained += 1,
+            Status::NotFound => counts.not_found += 1,
+            Status::Pending(_) => counts.failed += 1,
+        }
+    }
+    Progress::Finished {
+        state: SystemState::Done,
+        result,
+        counts,
+    }
+}

@@ -1,0 +1,132 @@
+//! Requests as shown to operators (`request show`, `requests`, `--json`):
+//! no identifiers, only blind-index prefixes; connector text stays
+//! untrusted (renderers neutralise it).
+
+use super::engine::{Counts, SystemPlan, SystemResult};
+use oubli_store::requests::{RequestKind, RequestState, SystemState};
+use oubli_store::tasks::{Stage, TaskOp, TaskState};
+use serde::Serialize;
+
+/// A request as shown to an operator (no identifiers).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    /// Its id.
+    pub id: String,
+    /// What was asked.
+    pub kind: RequestKind,
+    /// Where it stands.
+    pub state: RequestState,
+    /// Who filed it.
+    pub requested_by: String,
+    /// Who approved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    /// Who attested the identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attested_by: Option<String>,
+    /// When it was received (ms since the epoch).
+    pub received_at: i64,
+    /// When it is due.
+    pub due_at: i64,
+    /// Months the deadline was extended by.
+    pub extended_months: i64,
+    /// Whether it is past due and not over.
+    pub overdue: bool,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finalized_at: Option<i64>,
+    /// The subject, as blind-index prefixes (for correlating with logs).
+    pub subject: Vec<String>,
+}
+
+/// One system of a request, as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemView {
+    /// The system.
+    pub system: String,
+    /// Where it stands.
+    pub state: SystemState,
+    /// Its connector.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// Its plan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<SystemPlan>,
+    /// Its result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<SystemResult>,
+    /// Counts.
+    pub counts: Counts,
+    /// The last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorView>,
+    /// Its task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskView>,
+    /// Why the system is paused, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
+}
+
+/// An error as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorView {
+    /// Its kind (`unavailable`, `timeout`, `lease-expired`).
+    pub kind: String,
+    /// What happened (masked, untrusted text).
+    pub message: String,
+}
+
+/// A task as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    /// Its operation.
+    pub operation: TaskOp,
+    /// Its stage.
+    pub stage: Stage,
+    /// Its state.
+    pub state: TaskState,
+    /// Attempts in this stage.
+    pub attempt: i64,
+    /// Attempts allowed.
+    pub max_attempts: i64,
+    /// Polls made.
+    pub polls: i64,
+    /// When it runs next.
+    pub scheduled_at: i64,
+}
+
+/// An event as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventView {
+    /// When.
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// From state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// To state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The system.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A request in full: itself, its systems, its events.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestDetail {
+    /// The request.
+    #[serde(flatten)]
+    pub request: RequestView,
+    /// Its systems.
+    pub systems: Vec<SystemView>,
+    /// Its history.
+    pub events: Vec<EventView>,
+}
