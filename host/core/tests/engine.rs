@@ -674,3 +674,84 @@ async fn a_request_cancelled_while_its_task_runs_ends_cancelled() {
         engine.store().close().await;
     }
 }
+
+/// The database drops every connection (a restart, a failover): the worker
+/// logs, backs off, reconnects and carries on; it does not exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_survives_the_database_dropping_its_connections() {
+    let w = World::new().await;
+    let Some((_, url)) = oubli_testing::store_urls(&w.dir)
+        .await
+        .into_iter()
+        .find(|(b, _)| *b == "postgres")
+    else {
+        return; // PostgreSQL only: SQLite has no server to lose.
+    };
+    let engine = w.engine(&url, "four_eyes = false").await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            worker(&engine)
+                .run(false, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Kill every connection to the test database, from another session.
+    let db = url.rsplit('/').next().unwrap().to_string();
+    let base = url.rsplit_once('/').unwrap().0;
+    let admin = oubli_core::store::sqlx::AnyPool::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap();
+    // The database refuses connections for a while, and drops the open
+    // ones: the worker's next steps fail.
+    let sql = |q: String| {
+        let admin = admin.clone();
+        async move {
+            oubli_core::store::sqlx::query(&q)
+                .execute(&admin)
+                .await
+                .unwrap();
+        }
+    };
+    sql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false")).await;
+    sql(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !running.is_finished(),
+        "the worker exited on a database error"
+    );
+    sql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true")).await;
+    admin.close().await;
+    let filed = loop {
+        match engine
+            .file(request(RequestKind::Access, "alice", Params::default()))
+            .await
+        {
+            Ok(r) => break r,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = engine.show(&filed.id).await.map(|d| d.request.state);
+        if state.as_ref().is_ok_and(|s| *s == RequestState::Completed) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not completed: {state:?}"
+        );
+        assert!(!running.is_finished(), "the worker exited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop_tx.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    engine.store().close().await;
+}

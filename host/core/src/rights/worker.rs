@@ -159,8 +159,12 @@ impl Worker {
         Ok(claimed.len())
     }
 
-    /// Run until `stop` resolves (or, with `until_idle`, until no task is
-    /// available or running), rescuing expired leases as it goes.
+    /// Run until `stop` resolves (checked between batches, so a batch in
+    /// flight finishes and is written) or, with `until_idle`, until no task
+    /// is available or running; rescuing expired leases as it goes. A
+    /// failure of the store (a restarted database, a full disk) is logged
+    /// and retried with back-off rather than ending the worker: what it was
+    /// doing is rescued when its leases expire. Returns how many tasks ran.
     pub async fn run(
         &self,
         until_idle: bool,
@@ -169,30 +173,61 @@ impl Worker {
         tokio::pin!(stop);
         let mut total = 0;
         let mut last_rescue = 0;
+        let mut failures = 0u32;
         loop {
-            let now = now_ms();
-            if now - last_rescue > (self.options.lease.as_millis() as i64 / 2).max(1000) {
-                self.rescue().await?;
-                last_rescue = now;
+            tokio::select! {
+                biased;
+                _ = &mut stop => return Ok(total),
+                _ = std::future::ready(()) => {}
             }
-            let n = self.run_once().await?;
-            total += n;
-            if n > 0 {
-                continue;
-            }
-            if until_idle && !tasks::any_active(self.engine.store.pool()).await? {
-                return Ok(total);
-            }
-            let wait = match tasks::next_due(self.engine.store.pool()).await? {
-                Some(due) => Duration::from_millis((due - now_ms()).clamp(10, 60_000) as u64),
-                None => self.options.idle,
-            }
-            .min(self.options.idle);
+            let wait = match self.tick(until_idle, &mut last_rescue).await {
+                Ok(Tick::Ran(n)) => {
+                    failures = 0;
+                    total += n;
+                    continue;
+                }
+                Ok(Tick::Idle(wait)) => {
+                    failures = 0;
+                    wait
+                }
+                Ok(Tick::Done) => return Ok(total),
+                Err(e) => {
+                    failures += 1;
+                    if until_idle && failures >= 30 {
+                        return Err(e);
+                    }
+                    let wait = Duration::from_millis(200 * u64::from(failures.min(50)));
+                    tracing::warn!(worker = %self.options.id, failures, "worker step failed, retrying in {wait:?}: {e}");
+                    wait
+                }
+            };
             tokio::select! {
                 _ = &mut stop => return Ok(total),
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// One step of [`Worker::run`].
+    async fn tick(&self, until_idle: bool, last_rescue: &mut i64) -> Result<Tick, RequestError> {
+        let now = now_ms();
+        if now - *last_rescue > (self.options.lease.as_millis() as i64 / 2).max(1000) {
+            self.rescue().await?;
+            *last_rescue = now;
+        }
+        let n = self.run_once().await?;
+        if n > 0 {
+            return Ok(Tick::Ran(n));
+        }
+        if until_idle && !tasks::any_active(self.engine.store.pool()).await? {
+            return Ok(Tick::Done);
+        }
+        let wait = match tasks::next_due(self.engine.store.pool()).await? {
+            Some(due) => Duration::from_millis((due - now_ms()).clamp(10, 60_000) as u64),
+            None => self.options.idle,
+        }
+        .min(self.options.idle);
+        Ok(Tick::Idle(wait))
     }
 
     async fn prepare(&self, task: &TaskRow, progress: Progress) -> Result<Write, RequestError> {
@@ -346,6 +381,16 @@ async fn request_policy(engine: &Engine, task: &TaskRow) -> Policy {
 
 async fn snapshot_interval(engine: &Engine, task: &TaskRow) -> i64 {
     request_policy(engine, task).await.poll_interval_ms as i64
+}
+
+/// What one step of a worker came to.
+enum Tick {
+    /// Ran this many tasks.
+    Ran(usize),
+    /// Nothing due: wait this long.
+    Idle(Duration),
+    /// Nothing left (running until idle).
+    Done,
 }
 
 /// A prepared write of one task's outcome.
