@@ -14,7 +14,7 @@
 //! could not be filed (one line, no identifier in it); a run appends to it,
 //! rows refused before are tried again, and the last line of a row wins.
 
-use crate::requests::EngineArgs;
+use crate::args::{ActorArgs, EngineArgs};
 use anyhow::{Context, Result};
 use clap::Args;
 use oubli_core::identifiers::Identifiers;
@@ -35,9 +35,8 @@ pub struct BulkArgs {
     /// Where to write the per-row report (default: FILE.csv.report.csv).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// The operator filing them.
-    #[arg(long = "as", value_name = "NAME")]
-    actor: Option<String>,
+    #[command(flatten)]
+    actor: ActorArgs,
 }
 
 struct Columns {
@@ -50,12 +49,7 @@ struct Columns {
 
 /// File an erasure request per row.
 pub async fn erase(args: EngineArgs, bulk: BulkArgs) -> Result<ExitCode> {
-    let actor = bulk
-        .actor
-        .clone()
-        .or_else(|| std::env::var("OUBLI_OPERATOR").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into());
+    let actor = bulk.actor.name();
     // The batch: the file's content, so a changed file is a new batch.
     let mut hasher = Sha256::new();
     let mut f = std::fs::File::open(&bulk.from)
@@ -127,7 +121,7 @@ pub async fn erase(args: EngineArgs, bulk: BulkArgs) -> Result<ExitCode> {
         report.write_record(["row", "request", "state", "error"])?;
     }
 
-    let engine = crate::requests::open(&args, false).await?;
+    let engine = args.open(false).await?;
     let total = std::fs::metadata(&bulk.from)?.len();
     let bar = indicatif::ProgressBar::new(total).with_style(
         indicatif::ProgressStyle::with_template("filing erasures {bar:30} {percent}% {msg}")
@@ -156,7 +150,7 @@ pub async fn erase(args: EngineArgs, bulk: BulkArgs) -> Result<ExitCode> {
             external_ids: get(cols.external_id).into_iter().collect(),
         };
         let region = match get(cols.region) {
-            Some(r) => match crate::cli::parse_region(&r) {
+            Some(r) => match crate::args::parse_region(&r) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     report.write_record([row.to_string(), String::new(), String::new(), e])?;
@@ -223,19 +217,14 @@ pub struct ApproveArgs {
     #[arg(long)]
     report: PathBuf,
     /// The approving operator (not the one who filed them, under four eyes).
-    #[arg(long = "as", value_name = "NAME")]
-    actor: Option<String>,
+    #[command(flatten)]
+    actor: ActorArgs,
 }
 
 /// Approve every request of a report that awaits approval.
 pub async fn approve(args: EngineArgs, a: ApproveArgs) -> Result<ExitCode> {
-    let actor = a
-        .actor
-        .clone()
-        .or_else(|| std::env::var("OUBLI_OPERATOR").ok())
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into());
-    let engine = crate::requests::open(&args, false).await?;
+    let actor = a.actor.name();
+    let engine = args.open(false).await?;
     let mut r = csv::Reader::from_path(&a.report)
         .with_context(|| format!("cannot read {}", a.report.display()))?;
     let (mut approved, mut refused, mut other) = (0u64, 0u64, 0u64);

@@ -5,14 +5,13 @@
 //! Words: a *system* is a configured connection (`[systems.NAME]`), a
 //! *connector* the plugin component it runs.
 
-use crate::{bulk, render, requests};
+use crate::{args, bulk, render, requests};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli_core::config::Config;
 use oubli_core::crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
 use oubli_core::crypto::file::{self, Recipient};
 use oubli_core::crypto::keyring::{KeyList, Keyring};
-use oubli_core::identifiers::{IdentifierError, Region};
 use oubli_core::rights::{self, Rights};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -63,14 +62,14 @@ enum Command {
     /// extend, ...).
     Request {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         #[command(subcommand)]
         command: requests::RequestCommand,
     },
     /// List requests: by state, overdue, due soon, or one subject's.
     Requests {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         #[command(flatten)]
         list: requests::ListArgs,
     },
@@ -78,7 +77,7 @@ enum Command {
     /// stopped; several workers may share one PostgreSQL database.
     Worker {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         #[command(flatten)]
         worker: requests::WorkerArgs,
     },
@@ -88,7 +87,7 @@ enum Command {
     /// The restriction registry: may this person be processed?
     Restriction {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         #[command(subcommand)]
         command: requests::RestrictionCommand,
     },
@@ -106,7 +105,7 @@ struct LocateArgs {
     #[arg(long, short, env = "OUBLI_CONFIG", default_value = "oubli.toml")]
     config: PathBuf,
     #[command(flatten)]
-    subject: requests::SubjectArgs,
+    subject: args::SubjectArgs,
     #[command(flatten)]
     output: Output,
     #[command(flatten)]
@@ -120,7 +119,7 @@ enum BulkCommand {
     /// report.
     Erase {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         #[command(flatten)]
         bulk: bulk::BulkArgs,
     },
@@ -128,7 +127,7 @@ enum BulkCommand {
     /// second operator under four eyes).
     Approve {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         #[command(flatten)]
         approve: bulk::ApproveArgs,
     },
@@ -261,11 +260,11 @@ enum SystemsCommand {
     /// resumed (running ones finish).
     Pause {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         /// The system.
         system: String,
         #[command(flatten)]
-        actor: requests::ActorArgs,
+        actor: args::ActorArgs,
         /// Why (a maintenance window, an outage).
         #[arg(long, default_value = "")]
         reason: String,
@@ -273,16 +272,16 @@ enum SystemsCommand {
     /// Resume a paused system.
     Resume {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
         /// The system.
         system: String,
         #[command(flatten)]
-        actor: requests::ActorArgs,
+        actor: args::ActorArgs,
     },
     /// List the paused systems.
     Paused {
         #[command(flatten)]
-        engine: requests::EngineArgs,
+        engine: args::EngineArgs,
     },
 }
 
@@ -405,23 +404,6 @@ pub fn run() -> Result<ExitCode> {
     }
 }
 
-pub(crate) fn parse_region(s: &str) -> Result<Region, String> {
-    s.parse().map_err(|e: IdentifierError| e.to_string())
-}
-
-/// The service's identifier error, with the flag that carried the value.
-pub(crate) fn with_flag(e: IdentifierError) -> anyhow::Error {
-    let flag = match &e {
-        IdentifierError::NothingToSearch => "--email, --phone or --external-id",
-        IdentifierError::Email(_) => "--email",
-        IdentifierError::Phone(..) => "--phone",
-        IdentifierError::ExternalId(_) => "--external-id",
-        IdentifierError::Region(_) => "--region",
-        _ => "the identifiers",
-    };
-    anyhow::anyhow!("{flag}: {e}")
-}
-
 /// Load the configuration and start the rights service on it.
 async fn service(config: &Path, no_cache: bool) -> Result<Rights> {
     let config = Config::load(config)?;
@@ -441,7 +423,7 @@ async fn locate(args: LocateArgs) -> Result<ExitCode> {
     let config = Config::load(&args.config)?;
     let subject = given
         .normalise(args.subject.region.or(config.identifiers.default_region))
-        .map_err(with_flag)?;
+        .map_err(args::with_flag)?;
     let rights = Rights::open(
         config,
         rights::Options {
@@ -463,13 +445,6 @@ async fn locate(args: LocateArgs) -> Result<ExitCode> {
     })
 }
 
-fn passphrase() -> Option<Zeroizing<String>> {
-    std::env::var("OUBLI_KEY_PASSPHRASE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(Zeroizing::new)
-}
-
 /// Where request data keys are kept until the store holds them: beside
 /// the keyring's root keys, in `datakeys/`.
 fn data_key_store(keyring: &Path) -> Result<DirDataKeys> {
@@ -477,7 +452,7 @@ fn data_key_store(keyring: &Path) -> Result<DirDataKeys> {
 }
 
 fn keys(cmd: KeysCommand) -> Result<ExitCode> {
-    let pass = passphrase();
+    let pass = args::passphrase();
     let pass = pass.as_deref().map(String::as_str);
     match cmd {
         KeysCommand::Init { keyring } => {
@@ -684,7 +659,7 @@ fn decrypt(args: DecryptArgs) -> Result<ExitCode> {
     let pem = Zeroizing::new(
         std::fs::read_to_string(&key).with_context(|| format!("cannot read {}", key.display()))?,
     );
-    let pass = passphrase();
+    let pass = args::passphrase();
     let private = file::private_key_from_pem(
         &pem,
         pass.as_deref().map(String::as_str),

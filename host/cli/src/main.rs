@@ -15,6 +15,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::emit(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod args;
 mod bulk;
 mod cli;
 #[cfg(feature = "demo")]

@@ -3,98 +3,18 @@
 //! keyring, and connectors only when it plans or carries out work), calls
 //! it, and renders what it returns.
 
+use crate::args::{ActorArgs, EngineArgs, SubjectArgs};
 use crate::render;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use oubli_core::config::Config;
 use oubli_core::identifiers::{Identifiers, Region};
-use oubli_core::rights::engine::{
-    Attestation, Correction, Engine, NewRequest, OpenOptions, Params,
-};
+use oubli_core::rights::engine::{Attestation, Correction, Engine, NewRequest, Params};
 use oubli_core::rights::worker::{Worker, WorkerOptions};
 use oubli_core::store::requests::{Filter, RequestKind, RequestState};
 use oubli_core::store::tasks;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Where the engine's pieces are.
-#[derive(Args, Clone)]
-pub struct EngineArgs {
-    /// The configuration file.
-    #[arg(
-        long,
-        short,
-        env = "OUBLI_CONFIG",
-        default_value = "oubli.toml",
-        global = true
-    )]
-    config: PathBuf,
-    /// The store: a SQLite file or a postgres:// URL (default: `[store]
-    /// url`, else oubli.db next to the config).
-    #[arg(long, env = "OUBLI_DB", global = true)]
-    db: Option<String>,
-    /// Print JSON instead of text.
-    #[arg(long, global = true)]
-    json: bool,
-    /// Compile connectors in memory only.
-    #[arg(long, global = true)]
-    no_cache: bool,
-}
-
-/// Who is acting.
-#[derive(Args, Clone)]
-pub struct ActorArgs {
-    /// The operator's name (default: $OUBLI_OPERATOR, else $USER).
-    #[arg(long = "as", value_name = "NAME")]
-    actor: Option<String>,
-}
-
-impl ActorArgs {
-    fn name(&self) -> String {
-        self.actor
-            .clone()
-            .or_else(|| std::env::var("OUBLI_OPERATOR").ok())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "operator".into())
-    }
-}
-
-/// The subject's identifiers (`locate` and every request kind).
-#[derive(Args, Clone)]
-pub struct SubjectArgs {
-    /// An email address (repeatable).
-    #[arg(long)]
-    email: Vec<String>,
-    /// A phone number, international (+33...) or national with a region
-    /// (repeatable).
-    #[arg(long)]
-    phone: Vec<String>,
-    /// A full name: a hint for systems that search by name, never enough
-    /// alone (repeatable).
-    #[arg(long)]
-    name: Vec<String>,
-    /// A system-specific id, `namespace:id` (repeatable).
-    #[arg(long = "external-id")]
-    external_id: Vec<String>,
-    /// Region for national phone numbers (ISO 3166, e.g. FR); overrides
-    /// `[identifiers] default_region`.
-    #[arg(long, value_parser = crate::cli::parse_region)]
-    pub region: Option<Region>,
-}
-
-impl SubjectArgs {
-    /// The identifiers as given.
-    pub fn identifiers(&self) -> Identifiers {
-        Identifiers {
-            emails: self.email.clone(),
-            phones: self.phone.clone(),
-            names: self.name.clone(),
-            external_ids: self.external_id.clone(),
-        }
-    }
-}
 
 /// Filing options common to every kind.
 #[derive(Args, Clone)]
@@ -328,7 +248,7 @@ pub enum RestrictionCommand {
         #[arg(long)]
         phone: Vec<String>,
         /// Region for national phone numbers.
-        #[arg(long, value_parser = crate::cli::parse_region)]
+        #[arg(long, value_parser = crate::args::parse_region)]
         region: Option<Region>,
         /// The processing asked about (`all`, `direct-marketing`, a
         /// category).
@@ -352,34 +272,6 @@ fn parse_days(s: &str) -> Result<Duration, String> {
         return Ok(Duration::from_secs(n * 86_400));
     }
     oubli_core::config::parse_duration(s)
-}
-
-fn passphrase() -> Option<zeroize::Zeroizing<String>> {
-    std::env::var("OUBLI_KEY_PASSPHRASE")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .map(zeroize::Zeroizing::new)
-}
-
-/// Open the engine the arguments name.
-pub async fn open(args: &EngineArgs, connectors: bool) -> Result<Arc<Engine>> {
-    engine(args, connectors).await
-}
-
-async fn engine(args: &EngineArgs, connectors: bool) -> Result<Arc<Engine>> {
-    let config = Config::load(&args.config)?;
-    Ok(Arc::new(
-        Engine::open(
-            config,
-            &OpenOptions {
-                db: args.db.clone(),
-                passphrase: passphrase(),
-                connectors,
-                no_cache: args.no_cache,
-            },
-        )
-        .await?,
-    ))
 }
 
 fn correction(s: &str) -> Result<Correction> {
@@ -462,7 +354,7 @@ pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> 
         }
         other => return decide(args, other).await,
     };
-    let engine = engine(&args, !file.no_wait).await?;
+    let engine = args.open(!file.no_wait).await?;
     let view = engine
         .file(NewRequest {
             id: None,
@@ -478,13 +370,13 @@ pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> 
         })
         .await
         .map_err(|e| match e {
-            oubli_core::rights::engine::RequestError::Identifiers(e) => crate::cli::with_flag(e),
+            oubli_core::rights::engine::RequestError::Identifiers(e) => crate::args::with_flag(e),
             e => e.into(),
         })?;
     if !file.no_wait {
         drive(&engine, &view.id).await?;
     }
-    show(&engine, &view.id, args.json).await
+    show(&engine, &view.id, args.json()).await
 }
 
 async fn show(engine: &Engine, id: &str, json: bool) -> Result<ExitCode> {
@@ -499,7 +391,7 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<ExitCode> {
 
 async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
     let needs_connectors = matches!(cmd, RequestCommand::Approve { run: true, .. });
-    let engine = engine(&args, needs_connectors).await?;
+    let engine = args.open(needs_connectors).await?;
     let id = match cmd {
         RequestCommand::Show { id } => id,
         RequestCommand::Attest {
@@ -570,12 +462,12 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
         }
         _ => unreachable!("filing commands are handled by `request`"),
     };
-    show(&engine, &id, args.json).await
+    show(&engine, &id, args.json()).await
 }
 
 /// `oubli requests`
 pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
-    let engine = engine(&args, false).await?;
+    let engine = args.open(false).await?;
     let now = oubli_core::store::now_ms();
     let due_before = if list.overdue {
         Some(now)
@@ -596,7 +488,7 @@ pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
                 .await
                 .map_err(|e| match e {
                     oubli_core::rights::engine::RequestError::Identifiers(e) => {
-                        crate::cli::with_flag(e)
+                        crate::args::with_flag(e)
                     }
                     e => e.into(),
                 })?,
@@ -611,7 +503,7 @@ pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
             limit: list.limit,
         })
         .await?;
-    if args.json {
+    if args.json() {
         outln!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         out!("{}", render::requests(&rows, now));
@@ -621,7 +513,7 @@ pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
 
 /// `oubli worker`
 pub async fn worker(args: EngineArgs, w: WorkerArgs) -> Result<ExitCode> {
-    let engine = engine(&args, true).await?;
+    let engine = args.open(true).await?;
     let options = WorkerOptions {
         batch: w.batch.clamp(1, 1000),
         lease: w.lease.max(Duration::from_secs(1)),
@@ -650,7 +542,7 @@ pub async fn restriction(args: EngineArgs, cmd: RestrictionCommand) -> Result<Ex
         region,
         scope,
     } = cmd;
-    let engine = engine(&args, false).await?;
+    let engine = args.open(false).await?;
     let given = Identifiers {
         emails: email,
         phones: phone,
@@ -659,10 +551,10 @@ pub async fn restriction(args: EngineArgs, cmd: RestrictionCommand) -> Result<Ex
     let answer = engine
         .check_restriction(&given, region, &scope)
         .map_err(|e| match e {
-            oubli_core::rights::engine::RequestError::Identifiers(e) => crate::cli::with_flag(e),
+            oubli_core::rights::engine::RequestError::Identifiers(e) => crate::args::with_flag(e),
             e => e.into(),
         })?;
-    if args.json {
+    if args.json() {
         outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else if answer.allowed {
         outln!("allowed: no restriction applies to {scope}");
@@ -707,7 +599,7 @@ pub enum PauseCommand {
 
 /// `oubli systems pause|resume|paused`
 pub async fn pause(args: EngineArgs, cmd: PauseCommand) -> Result<ExitCode> {
-    let engine = engine(&args, false).await?;
+    let engine = args.open(false).await?;
     match cmd {
         PauseCommand::Pause {
             system,
@@ -729,7 +621,7 @@ pub async fn pause(args: EngineArgs, cmd: PauseCommand) -> Result<ExitCode> {
         }
         PauseCommand::Paused => {
             let paused = engine.paused_systems().await?;
-            if args.json {
+            if args.json() {
                 outln!("{}", serde_json::to_string_pretty(&paused)?);
             } else if paused.is_empty() {
                 outln!("no system is paused");

@@ -12,49 +12,27 @@
 
 use super::Rights;
 pub use super::deadline::{add_months, date};
+use super::lifecycle::queue_system_tasks;
 use super::policy::Policy;
+pub use super::request::{
+    Action, Attestation, Correction, Counts, NewRequest, Params, PlanItem, RequestError,
+    SystemPlan, SystemResult,
+};
+use super::request::{
+    ctx, event, reason_row, restriction_scopes, snapshot, subject_blind, subject_indexes,
+};
 use super::restriction::{CheckAnswer, RestrictionIndex};
 pub use super::views::{ErrorView, EventView, RequestDetail, RequestView, SystemView, TaskView};
-use crate::identifiers::{IdentifierError, Identifiers, Region};
-use oubli_crypto::blind::BlindIndex;
-use oubli_crypto::envelope::RecordContext;
+use crate::identifiers::{Identifiers, Region};
 use oubli_crypto::keyring::Keyring;
-use oubli_model::{Exported, Outcome, RecordRef, Subject};
+use oubli_model::Subject;
 use oubli_store::keys::Vault;
 use oubli_store::requests::{
     self, Changes, Event, Filter, RequestKind, RequestRow, RequestState, SystemState,
 };
 use oubli_store::tasks::{self, Stage, TaskOp, TaskRow, TaskState};
 use oubli_store::{Store, StoreError, now_ms};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-
-/// A request error: one line, never personal data.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RequestError {
-    /// The identifiers are not usable.
-    #[error(transparent)]
-    Identifiers(#[from] IdentifierError),
-    /// The store failed, or refused a write that raced with another.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The operator asked for something the request's state or the policy
-    /// does not allow.
-    #[error("{0}")]
-    Refused(String),
-    /// The keyring could not be opened.
-    #[error("keyring {dir}: {source}")]
-    Keyring {
-        /// Its directory.
-        dir: String,
-        /// Why.
-        source: oubli_crypto::CryptoError,
-    },
-    /// The runtime could not start.
-    #[error(transparent)]
-    Runtime(#[from] oubli_runtime::LoadError),
-}
 
 /// How [`Engine::open`] opens the service.
 #[derive(Default)]
@@ -69,171 +47,6 @@ pub struct OpenOptions {
     pub no_cache: bool,
 }
 
-impl From<oubli_store::sqlx::Error> for RequestError {
-    fn from(e: oubli_store::sqlx::Error) -> Self {
-        RequestError::Store(StoreError::Db(e))
-    }
-}
-
-impl From<oubli_crypto::CryptoError> for RequestError {
-    fn from(e: oubli_crypto::CryptoError) -> Self {
-        RequestError::Store(StoreError::Crypto(e))
-    }
-}
-
-/// What a new request carries besides its subject.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Params {
-    /// Rectification: the corrections.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub changes: Vec<Correction>,
-    /// Restriction, objection, consent withdrawal: what is restricted
-    /// (`all`, a data category, a purpose such as `direct-marketing`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub scope: Vec<String>,
-}
-
-/// One correction: a field to a new value, in one system or every system
-/// that has the field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Correction {
-    /// The system, or every system.
-    pub system: Option<String>,
-    /// The connector's field name.
-    pub field: String,
-    /// The new value (`None` clears it).
-    pub new_value: Option<String>,
-}
-
-/// How an operator checked the subject's identity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attestation {
-    /// How (`id-document`, `call-back`, `email-link`).
-    pub method: String,
-    /// The evidence (a note; sealed, it may name the person).
-    pub evidence: String,
-}
-
-/// A request to file.
-#[derive(Debug, Clone)]
-pub struct NewRequest {
-    /// Its id, when the caller derives one (a bulk file's row, an API
-    /// idempotency key): filing the same id twice is refused as a
-    /// conflict, never a second request. Default: a random `r-…` id.
-    pub id: Option<String>,
-    /// What is asked.
-    pub kind: RequestKind,
-    /// The subject's identifiers, as given.
-    pub identifiers: Identifiers,
-    /// The region national phone numbers are read in, if not the default.
-    pub region: Option<Region>,
-    /// Who files it.
-    pub actor: String,
-    /// Kind-specific parameters.
-    pub params: Params,
-    /// The identity check, when already done.
-    pub attestation: Option<Attestation>,
-}
-
-/// What one system's plan holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemPlan {
-    /// Per record found: what will be done.
-    pub items: Vec<PlanItem>,
-    /// Things the approver must look at (an identifier matching several
-    /// people).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-    /// Why this system could not be searched (the task searches again).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// One record of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanItem {
-    /// The record.
-    pub reference: RecordRef,
-    /// The connector's description (untrusted text).
-    pub summary: String,
-    /// What will be done to it.
-    pub action: Action,
-}
-
-/// What is done to a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", content = "reason", rename_all = "kebab-case")]
-pub enum Action {
-    /// Deleted.
-    Delete,
-    /// Anonymised.
-    Anonymise,
-    /// Kept, for this reason (the connector's hold or a legal hold).
-    Retain(String),
-    /// Read (access, portability).
-    Export,
-    /// Corrected.
-    Rectify,
-    /// Restricted (through the system's `restrict`, by subject).
-    Restrict,
-}
-
-impl Action {
-    /// Its name (`delete`, `retain`).
-    pub fn label(&self) -> &'static str {
-        match self {
-            Action::Delete => "delete",
-            Action::Anonymise => "anonymise",
-            Action::Retain(_) => "retain",
-            Action::Export => "export",
-            Action::Rectify => "rectify",
-            Action::Restrict => "restrict",
-        }
-    }
-}
-
-/// What one system's task found and did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SystemResult {
-    /// Per record: what the connector reported (and verified).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub outcomes: Vec<Outcome>,
-    /// Records still found by the verifying search although erased.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub still_found: Vec<RecordRef>,
-    /// Corrections the verifying export does not show.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mismatches: Vec<String>,
-    /// The records read (access, portability).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exported: Vec<Exported>,
-    /// Tickets of the system's asynchronous jobs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tickets: Vec<String>,
-    /// For a manual task: what to do in the system.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instructions: Option<String>,
-    /// When the result was verified, and how.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verified: Option<String>,
-}
-
-/// Counts per system (plaintext in the store: no personal data).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Records found.
-    pub found: u32,
-    /// Records erased (deleted or anonymised), corrected, read or
-    /// restricted, as verified.
-    pub done: u32,
-    /// Records kept on purpose.
-    pub retained: u32,
-    /// Records that did not exist any more.
-    pub not_found: u32,
-    /// Records still there when they should not be.
-    pub failed: u32,
-}
-
 /// The rights service with its store: files requests and carries out
 /// operators' decisions. Cheap to share (`Arc`).
 pub struct Engine {
@@ -241,43 +54,6 @@ pub struct Engine {
     pub(crate) store: Store,
     pub(crate) vault: Vault,
     pub(crate) restrictions: RestrictionIndex,
-}
-
-pub(crate) fn ctx<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> RecordContext<'a> {
-    RecordContext {
-        kind: "request",
-        request_id,
-        field,
-        row,
-    }
-}
-
-/// The blind indexes of a subject's identifiers (emails compared without
-/// case).
-pub(crate) fn subject_blind(vault: &Vault, subject: &Subject) -> Vec<BlindIndex> {
-    let mut out: Vec<BlindIndex> = subject
-        .emails
-        .iter()
-        .map(|e| vault.index("email", &e.to_lowercase()))
-        .chain(subject.phones.iter().map(|p| vault.index("phone", p)))
-        .chain(
-            subject
-                .external_ids
-                .iter()
-                .map(|x| vault.index(&format!("external:{}", x.namespace), &x.id)),
-        )
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// [`subject_blind`] in hex, as stored.
-pub(crate) fn subject_indexes(vault: &Vault, subject: &Subject) -> Vec<String> {
-    subject_blind(vault, subject)
-        .iter()
-        .map(BlindIndex::to_hex)
-        .collect()
 }
 
 impl Engine {
@@ -789,7 +565,7 @@ impl Engine {
         .await?;
         if to == TaskState::Skipped {
             requests::set_system_state(&mut tx, id, system, SystemState::Skipped).await?;
-            super::worker::settle(&mut tx, id, "operator").await?;
+            super::lifecycle::settle(&mut tx, id, "operator").await?;
         } else {
             requests::set_system_state(&mut tx, id, system, SystemState::Running).await?;
         }
@@ -1011,16 +787,6 @@ impl Engine {
     }
 }
 
-/// The row an operator's reason is sealed under: its action and system, so
-/// that a reason cannot be moved to another kind of event unnoticed.
-pub(crate) fn reason_row(action: &str, system: Option<&str>) -> String {
-    match action {
-        "identity-attested" => "attested".into(),
-        "rejected" | "cancelled" => action.into(),
-        _ => format!("{action}-{}", system.unwrap_or("")),
-    }
-}
-
 fn error_of(t: &TaskRow) -> Option<(String, Option<Vec<u8>>)> {
     t.error_kind.clone().map(|k| (k, t.error_sealed.clone()))
 }
@@ -1035,27 +801,6 @@ fn task_view(t: &TaskRow) -> TaskView {
         polls: t.polls,
         scheduled_at: t.scheduled_at,
     }
-}
-
-pub(crate) fn event<'a>(
-    request_id: &'a str,
-    actor: &'a str,
-    action: &'a str,
-    reason_sealed: Option<&'a [u8]>,
-) -> Event<'a> {
-    Event {
-        request_id,
-        actor,
-        action,
-        from: None,
-        to: None,
-        system: None,
-        reason_sealed,
-    }
-}
-
-pub(crate) fn snapshot(row: &RequestRow) -> Result<Policy, RequestError> {
-    serde_json::from_str(&row.policy).map_err(|_| StoreError::Corrupt("policy snapshot").into())
 }
 
 fn required<'a>(what: &str, text: &'a str) -> Result<&'a str, RequestError> {
@@ -1094,21 +839,6 @@ fn valid_actor(actor: &str) -> Result<(), RequestError> {
         Err(RequestError::Refused(
             "an operator name is 1 to 64 letters, digits or - _ . @ :".into(),
         ))
-    }
-}
-
-/// The scopes a request sets in the restriction registry, if it is one
-/// that does.
-pub(crate) fn restriction_scopes(kind: RequestKind, params: &Params) -> Option<Vec<String>> {
-    match kind {
-        RequestKind::Restriction | RequestKind::Objection | RequestKind::ConsentWithdrawal => {
-            Some(if params.scope.is_empty() {
-                vec!["all".to_string()]
-            } else {
-                params.scope.clone()
-            })
-        }
-        _ => None,
     }
 }
 
@@ -1158,47 +888,4 @@ fn check_params(kind: RequestKind, params: &Params, rights: &Rights) -> Result<(
         }
     }
     Ok(())
-}
-
-/// The operation a request's systems carry out.
-pub(crate) fn operation_of(kind: RequestKind) -> TaskOp {
-    match kind {
-        RequestKind::Access | RequestKind::Portability => TaskOp::Export,
-        RequestKind::Rectification => TaskOp::Rectify,
-        RequestKind::Erasure => TaskOp::Erase,
-        RequestKind::Restriction | RequestKind::Objection | RequestKind::ConsentWithdrawal => {
-            TaskOp::Restrict
-        }
-    }
-}
-
-/// Queue one task per planned system.
-pub(crate) async fn queue_system_tasks(
-    tx: &mut sqlx_tx::Tx,
-    row: &RequestRow,
-    policy: &Policy,
-) -> Result<(), RequestError> {
-    let op = operation_of(row.kind);
-    let now = now_ms();
-    for s in requests::systems_tx(tx, &row.id).await? {
-        if matches!(s.state, SystemState::Planned | SystemState::LocateFailed) {
-            tasks::enqueue(
-                tx,
-                &row.id,
-                &s.system,
-                op,
-                TaskState::Available,
-                i64::from(policy.max_attempts),
-                now,
-            )
-            .await?;
-            requests::set_system_state(tx, &row.id, &s.system, SystemState::Running).await?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) mod sqlx_tx {
-    /// A write transaction on the store.
-    pub type Tx = oubli_store::sqlx::Transaction<'static, oubli_store::sqlx::Any>;
 }

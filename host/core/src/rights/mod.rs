@@ -13,8 +13,10 @@
 mod deadline;
 pub mod engine;
 pub mod export;
+mod lifecycle;
 pub mod locate;
 pub mod policy;
+mod request;
 pub mod restriction;
 pub mod retry;
 mod steps;

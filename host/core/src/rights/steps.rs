@@ -5,12 +5,13 @@
 //! hold the field, read them back), restricting. Nothing here writes to the
 //! store: the worker seals and writes what these return, under the lease.
 
-use super::engine::{
-    Action, Counts, Engine, PlanItem, RequestError, SystemPlan, SystemResult, ctx, operation_of,
-    snapshot, subject_indexes,
-};
+use super::engine::Engine;
 use super::locate::SystemAnswer;
 use super::policy::Policy;
+use super::request::{
+    Action, Counts, Params, PlanItem, RequestError, SystemPlan, SystemResult, ctx, event,
+    operation_of, restriction_scopes, snapshot, subject_indexes,
+};
 use oubli_model::{
     ConnectorError, EraseMode, Exported, Located, Operation, Outcome, RecordRef, Status, Subject,
 };
@@ -92,7 +93,7 @@ struct Cx {
     row: RequestRow,
     policy: Policy,
     subject: Subject,
-    params: super::engine::Params,
+    params: Params,
     plan: SystemPlan,
     prior: Option<SystemResult>,
 }
@@ -110,7 +111,7 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         .await?;
     let params = match &row.params_sealed {
         Some(p) => engine.vault.open_json(&ctx(&id, "params", &id), p).await?,
-        None => super::engine::Params::default(),
+        None => Params::default(),
     };
     if task.op == TaskOp::Plan {
         return plan(engine, row, &policy, &subject).await;
@@ -190,7 +191,7 @@ async fn plan(
                 &[RequestState::Verified],
                 RequestState::Planning,
                 &Changes::default(),
-                super::engine::event(&row.id, "worker", "planning", None),
+                event(&row.id, "worker", "planning", None),
             )
             .await?;
         }
@@ -575,7 +576,7 @@ async fn verify_erasure(
         .count() as u32;
     result.verified = Some(format!(
         "searched again at {}: {} of the erased records still found",
-        super::engine::date(now_ms()),
+        super::deadline::date(now_ms()),
         result.still_found.len()
     ));
     Progress::Finished {
@@ -822,7 +823,7 @@ async fn verify_rectification(
 
 async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
     let mut result = cx.prior.clone().unwrap_or_default();
-    let scope = super::engine::restriction_scopes(cx.row.kind, &cx.params).unwrap_or_default();
+    let scope = restriction_scopes(cx.row.kind, &cx.params).unwrap_or_default();
     match task.stage {
         Stage::Verify => Progress::Finished {
             state: SystemState::Done,

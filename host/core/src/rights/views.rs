@@ -2,7 +2,7 @@
 //! no identifiers, only blind-index prefixes; connector text stays
 //! untrusted (renderers neutralise it).
 
-use super::engine::{Counts, SystemPlan, SystemResult};
+use super::request::{Counts, SystemPlan, SystemResult};
 use oubli_store::requests::{RequestKind, RequestState, SystemState};
 use oubli_store::tasks::{Stage, TaskOp, TaskState};
 use serde::Serialize;

@@ -18,15 +18,14 @@
 //! transaction as the stage change, so an accepted job is polled, never
 //! submitted again.
 
-use super::engine::{
-    Counts, Engine, RequestError, SystemResult, ctx, queue_system_tasks, snapshot, sqlx_tx::Tx,
-};
+use super::engine::Engine;
+use super::lifecycle::queue_system_tasks;
 use super::policy::Policy;
+use super::request::{Counts, RequestError, SystemResult, ctx, event, snapshot, sqlx_tx::Tx};
 use super::steps::{Progress, run_task};
 use oubli_store::requests::{self, Changes, Event, RequestState, SystemRow, SystemState};
-use oubli_store::tasks::{self, Finish, Stage, TaskOp, TaskRow, TaskState};
+use oubli_store::tasks::{self, Finish, Stage, TaskRow, TaskState};
 use oubli_store::{Backend, StoreError, now_ms};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -457,13 +456,13 @@ async fn apply(
                 &[RequestState::Verified, RequestState::Planning],
                 *next,
                 &Changes::default(),
-                super::engine::event(&task.request_id, actor, "planned", None),
+                event(&task.request_id, actor, "planned", None),
             )
             .await?;
             if *next == RequestState::Executing {
                 let policy = snapshot(&row)?;
                 queue_system_tasks(tx, &row, &policy).await?;
-                settle_locked(tx, backend, &task.request_id, actor).await?;
+                super::lifecycle::settle_locked(tx, backend, &task.request_id, actor).await?;
             }
         }
         Write::System {
@@ -511,7 +510,7 @@ async fn apply(
                 .await?;
             }
             if *do_settle {
-                settle_locked(tx, backend, &task.request_id, actor).await?;
+                super::lifecycle::settle_locked(tx, backend, &task.request_id, actor).await?;
             }
         }
     }
@@ -542,67 +541,6 @@ async fn current_counts(
         .find(|s| s.system == system)
         .map(|s| s.counts)
         .unwrap_or_else(|| "{}".into()))
-}
-
-async fn settle_locked(
-    tx: &mut Tx,
-    backend: Backend,
-    request_id: &str,
-    actor: &str,
-) -> Result<(), RequestError> {
-    // Two workers finishing a request's last two tasks at once: on
-    // PostgreSQL, the second waits on this row lock and then sees the
-    // first's task as finished, so exactly one of them settles.
-    requests::lock(tx, request_id, backend == Backend::Postgres).await?;
-    settle(tx, request_id, actor).await
-}
-
-/// End a request whose tasks are all over: completed when every system did
-/// its part (or had nothing), partially completed when some did not, failed
-/// when none did.
-pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result<(), RequestError> {
-    let row = requests::get_tx(tx, request_id).await?;
-    if row.state != RequestState::Executing {
-        return Ok(());
-    }
-    let tasks = tasks::for_request_tx(tx, request_id).await?;
-    if tasks
-        .iter()
-        .any(|t| t.op != TaskOp::Plan && !t.state.is_final())
-    {
-        return Ok(());
-    }
-    let systems = requests::systems_tx(tx, request_id).await?;
-    let good = |s: &SystemRow| matches!(s.state, SystemState::Done | SystemState::Nothing);
-    let did = systems
-        .iter()
-        .filter(|s| s.state == SystemState::Done)
-        .count();
-    let state = if systems.iter().all(good) {
-        RequestState::Completed
-    } else if did > 0 || systems.iter().any(|s| s.state == SystemState::Partial) {
-        RequestState::PartiallyCompleted
-    } else {
-        RequestState::Failed
-    };
-    let summary: BTreeMap<&str, &str> = systems
-        .iter()
-        .map(|s| (s.system.as_str(), s.state.as_str()))
-        .collect();
-    requests::transition(
-        tx,
-        request_id,
-        &[RequestState::Executing],
-        state,
-        &Changes {
-            summary: Some(serde_json::to_string(&summary).expect("summary serialises")),
-            ..Changes::default()
-        },
-        super::engine::event(request_id, actor, "settled", None),
-    )
-    .await?;
-    tracing::info!(request = %request_id, state = %state, "request settled");
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,98 @@
+//! Moving a request along once its plan is known: queueing one task per
+//! planned system, and settling the request (completed, partially
+//! completed, failed) when every task is over. Shared by the operators'
+//! decisions ([`super::engine`]) and the workers.
+
+use super::policy::Policy;
+use super::request::{RequestError, event, operation_of, sqlx_tx::Tx};
+use oubli_store::requests::{self, Changes, RequestRow, RequestState, SystemRow, SystemState};
+use oubli_store::tasks::{self, TaskOp, TaskState};
+use oubli_store::{Backend, now_ms};
+use std::collections::BTreeMap;
+
+/// Queue one task per planned system.
+pub(crate) async fn queue_system_tasks(
+    tx: &mut Tx,
+    row: &RequestRow,
+    policy: &Policy,
+) -> Result<(), RequestError> {
+    let op = operation_of(row.kind);
+    let now = now_ms();
+    for s in requests::systems_tx(tx, &row.id).await? {
+        if matches!(s.state, SystemState::Planned | SystemState::LocateFailed) {
+            tasks::enqueue(
+                tx,
+                &row.id,
+                &s.system,
+                op,
+                TaskState::Available,
+                i64::from(policy.max_attempts),
+                now,
+            )
+            .await?;
+            requests::set_system_state(tx, &row.id, &s.system, SystemState::Running).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn settle_locked(
+    tx: &mut Tx,
+    backend: Backend,
+    request_id: &str,
+    actor: &str,
+) -> Result<(), RequestError> {
+    // Two workers finishing a request's last two tasks at once: on
+    // PostgreSQL, the second waits on this row lock and then sees the
+    // first's task as finished, so exactly one of them settles.
+    requests::lock(tx, request_id, backend == Backend::Postgres).await?;
+    settle(tx, request_id, actor).await
+}
+
+/// End a request whose tasks are all over: completed when every system did
+/// its part (or had nothing), partially completed when some did not, failed
+/// when none did.
+pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result<(), RequestError> {
+    let row = requests::get_tx(tx, request_id).await?;
+    if row.state != RequestState::Executing {
+        return Ok(());
+    }
+    let tasks = tasks::for_request_tx(tx, request_id).await?;
+    if tasks
+        .iter()
+        .any(|t| t.op != TaskOp::Plan && !t.state.is_final())
+    {
+        return Ok(());
+    }
+    let systems = requests::systems_tx(tx, request_id).await?;
+    let good = |s: &SystemRow| matches!(s.state, SystemState::Done | SystemState::Nothing);
+    let did = systems
+        .iter()
+        .filter(|s| s.state == SystemState::Done)
+        .count();
+    let state = if systems.iter().all(good) {
+        RequestState::Completed
+    } else if did > 0 || systems.iter().any(|s| s.state == SystemState::Partial) {
+        RequestState::PartiallyCompleted
+    } else {
+        RequestState::Failed
+    };
+    let summary: BTreeMap<&str, &str> = systems
+        .iter()
+        .map(|s| (s.system.as_str(), s.state.as_str()))
+        .collect();
+    requests::transition(
+        tx,
+        request_id,
+        &[RequestState::Executing],
+        state,
+        &Changes {
+            summary: Some(serde_json::to_string(&summary).expect("summary serialises")),
+            ..Changes::default()
+        },
+        event(request_id, actor, "settled", None),
+    )
+    .await?;
+    tracing::info!(request = %request_id, state = %state, "request settled");
+    Ok(())
+}
