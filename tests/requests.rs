@@ -192,6 +192,49 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
         .await;
     assert_eq!(other.status.code(), Some(0));
 
+    // Rotating the keyring rewraps the store's data keys; everything still
+    // opens.
+    let keys = site.dir.path().join("oubli-keys");
+    let db = site.db();
+    let rotated = site
+        .oubli(&[
+            "keys",
+            "rotate",
+            "--dir",
+            keys.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .await;
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert!(
+        text(&rotated.stdout).contains("0 left under old keys"),
+        "{}",
+        text(&rotated.stdout)
+    );
+    assert!(
+        !text(&rotated.stdout).contains("rewrapped 0 "),
+        "{}",
+        text(&rotated.stdout)
+    );
+    let listed = site
+        .oubli(&[
+            "keys",
+            "list",
+            "--dir",
+            keys.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--json",
+        ])
+        .await;
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["keys_to_rewrap"], 0, "{listed:#}");
+    assert_eq!(listed["requests_shredded"], 0);
+    let after = site.json(&["request", "show", &id]).await;
+    assert_eq!(after["state"], "completed");
+    assert_eq!(after["subject"].as_array().unwrap().len(), 1);
+
     // Pausing a system, and shredding a finished request.
     let paused = site
         .run(&[

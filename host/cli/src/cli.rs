@@ -172,6 +172,10 @@ enum KeysCommand {
         keyring: KeyringArgs,
         #[command(flatten)]
         output: Output,
+        /// Also count the data keys of this store (a SQLite file or a
+        /// postgres:// URL).
+        #[arg(long, env = "OUBLI_DB")]
+        db: Option<String>,
     },
 }
 
@@ -541,11 +545,35 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
             let id = ring.add_recipient(&name, &pem)?;
             outln!("recipient {name} added, key id {id}");
         }
-        KeysCommand::List { keyring, output } => {
+        KeysCommand::List {
+            keyring,
+            output,
+            db,
+        } => {
             let ring = Keyring::open(&keyring.dir, pass)?;
             let list = ring.list();
             let store = data_key_store(&keyring.dir)?;
-            let stats = DataKeys::new(&ring, &store).stats()?;
+            let mut stats = DataKeys::new(&ring, &store).stats()?;
+            let mut shredded = None;
+            if let Some(url) = db {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let ring = Keyring::open(&keyring.dir, pass)?;
+                let in_store = rt.block_on(async {
+                    let store = oubli_core::store::Store::open(&url).await?;
+                    let vault = oubli_core::store::keys::Vault::new(
+                        store.clone(),
+                        std::sync::Arc::new(ring),
+                    );
+                    let stats = vault.stats().await?;
+                    store.close().await;
+                    anyhow::Ok(stats)
+                })?;
+                stats.requests_with_keys += in_store.requests_with_keys as usize;
+                stats.keys_to_rewrap += in_store.keys_to_rewrap as usize;
+                shredded = Some(in_store.shredded);
+            }
             if output.json {
                 #[derive(serde::Serialize)]
                 struct Listed<'a> {
@@ -553,10 +581,13 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     keys: &'a KeyList,
                     #[serde(flatten)]
                     data_keys: DataKeyStats,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    requests_shredded: Option<i64>,
                 }
                 let listed = Listed {
                     keys: &list,
                     data_keys: stats,
+                    requests_shredded: shredded,
                 };
                 outln!("{}", serde_json::to_string_pretty(&listed)?);
             } else {
@@ -584,6 +615,9 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     stats.requests_with_keys,
                     stats.keys_to_rewrap
                 );
+                if let Some(n) = shredded {
+                    outln!("shredded   {n} requests");
+                }
             }
         }
     }

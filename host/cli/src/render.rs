@@ -335,21 +335,28 @@ pub fn request(d: &RequestDetail) -> String {
     s
 }
 
-/// One line per request.
+/// One line per request, in columns as wide as their widest cell.
 pub fn requests(rows: &[RequestView], now: i64) -> String {
     if rows.is_empty() {
         return "no requests\n".into();
     }
+    let id = rows.iter().map(|r| r.id.len()).max().unwrap_or(0).max(2);
+    let by = rows
+        .iter()
+        .map(|r| r.requested_by.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<10}  {:<18}  {:<19}  {:<12}  DEADLINE",
+        "{:<id$}  {:<18}  {:<19}  {:<by$}  DEADLINE",
         "ID", "KIND", "STATE", "FILED BY"
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<10}  {:<18}  {:<19}  {:<12}  {}",
+            "{:<id$}  {:<18}  {:<19}  {:<by$}  {}",
             r.id,
             r.kind.as_str(),
             r.state.as_str(),
