@@ -125,6 +125,14 @@ impl GenesysData {
     pub fn gdpr_requests(&self) -> usize {
         self.requests.len()
     }
+
+    /// The type and subject of every GDPR request submitted, in order.
+    pub fn gdpr_request_subjects(&self) -> Vec<(String, Value)> {
+        self.requests
+            .iter()
+            .map(|r| (r.kind.clone(), r.subject.clone()))
+            .collect()
+    }
 }
 
 /// The stand-in's shared state.
@@ -134,6 +142,9 @@ pub struct Genesys {
     pub data: Mutex<GenesysData>,
     /// Time per status step of a GDPR request.
     pub step: Mutex<Duration>,
+    /// How long a new GDPR request waits, once recorded, before it is
+    /// answered (a client that gives up meanwhile never learns its id).
+    pub accept_delay: Mutex<Duration>,
     base_url: Mutex<String>,
 }
 
@@ -208,6 +219,7 @@ impl Genesys {
                 next_request: 1,
             }),
             step: Mutex::new(step),
+            accept_delay: Mutex::new(Duration::ZERO),
             base_url: Mutex::new(String::new()),
         })
     }
@@ -614,6 +626,10 @@ async fn create_request(
         data.requests.push(r.clone());
         r
     };
+    let delay = *g.accept_delay.lock().expect("lock");
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     g.advance();
     (StatusCode::ACCEPTED, ApiJson(g.request_json(&request))).into_response()
 }

@@ -394,3 +394,137 @@ async fn a_polled_job_survives_restarts_and_two_workers_and_is_submitted_once() 
     assert_eq!(submitted, expected, "no GDPR job was submitted twice");
     assert!(system(&d, "genesys").task.as_ref().unwrap().polls >= 2);
 }
+
+/// The same, with workers cancelled mid-call (a process killed while the
+/// vendor was answering): Genesys may have accepted a GDPR request the host
+/// never recorded; the erasure that runs again joins it instead of starting
+/// another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_mid_call_never_start_a_second_gdpr_job() {
+    let clean = world().await;
+    let d = clean.run(RequestKind::Erasure, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed);
+    let expected = clean.sandbox.genesys.data.lock().unwrap().gdpr_requests();
+
+    let w = world().await;
+    *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(100);
+    let filed = w
+        .engine
+        .file(NewRequest {
+            id: None,
+            kind: RequestKind::Erasure,
+            identifiers: w.person(),
+            region: None,
+            actor: "alice".into(),
+            params: Params::default(),
+            attestation: None,
+        })
+        .await
+        .unwrap();
+    let config = w.engine.rights().config().clone();
+    for round in 0..40u64 {
+        let engine = Arc::new(
+            Engine::open(
+                config.clone(),
+                &OpenOptions {
+                    connectors: true,
+                    ..OpenOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+        );
+        let worker = Worker::new(
+            engine,
+            WorkerOptions {
+                lease: Duration::from_millis(300),
+                idle: Duration::from_millis(10),
+                ..WorkerOptions::default()
+            },
+        );
+        // Cut at a different point each round.
+        let _ = tokio::time::timeout(
+            Duration::from_millis(20 + (round * 37) % 400),
+            worker.run(false, std::future::pending()),
+        )
+        .await;
+        if w.engine
+            .show(&filed.id)
+            .await
+            .unwrap()
+            .request
+            .state
+            .is_final()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Whatever state the cuts left, a worker left alone finishes it.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    w.drain().await;
+    let d = w.engine.show(&filed.id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let submitted = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
+    assert_eq!(submitted, expected, "no GDPR job was started twice");
+}
+
+/// Deterministically in the window: Genesys records the GDPR request, the
+/// worker is stopped before the answer arrives (the host never learns the
+/// ticket); the erasure that runs again while that job is still running
+/// joins it instead of submitting the same deletion twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
+    let w = world().await;
+    // Jobs take about 1.2 s: still running when the erasure runs again.
+    *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(300);
+    let filed = w
+        .engine
+        .file(NewRequest {
+            id: None,
+            kind: RequestKind::Erasure,
+            identifiers: w.person(),
+            region: None,
+            actor: "alice".into(),
+            params: Params::default(),
+            attestation: None,
+        })
+        .await
+        .unwrap();
+    let first = Worker::new(
+        w.engine.clone(),
+        WorkerOptions {
+            lease: Duration::from_millis(300),
+            ..WorkerOptions::default()
+        },
+    );
+    first.run_once().await.unwrap(); // the plan
+    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::from_secs(5);
+    let cut = tokio::spawn(async move { first.run_once().await });
+    // Wait until Genesys recorded a request, then stop the worker.
+    while w.sandbox.genesys.data.lock().unwrap().gdpr_requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cut.abort();
+    let _ = cut.await;
+    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::ZERO;
+    tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
+    w.drain().await;
+    let d = w.engine.show(&filed.id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let submitted = w
+        .sandbox
+        .genesys
+        .data
+        .lock()
+        .unwrap()
+        .gdpr_request_subjects();
+    assert!(submitted.len() >= 2, "the erasure ran again: {submitted:?}");
+    let mut seen = std::collections::BTreeSet::new();
+    for (kind, subject) in &submitted {
+        assert!(
+            seen.insert((kind.clone(), subject.to_string())),
+            "the same deletion was submitted twice: {submitted:#?}"
+        );
+    }
+}

@@ -250,7 +250,69 @@ fn get_conversation(api: &Client, id: &str) -> Result<Option<Conversation>, Conn
 }
 
 /// Start a GDPR request; returns its id.
+/// A GDPR request as listed (`GET /api/v2/gdpr/requests`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedRequest {
+    id: String,
+    status: String,
+    request_type: String,
+    #[serde(default)]
+    subject: Value,
+}
+
+/// A subject with its lists sorted, so that two spellings of the same
+/// subject compare equal.
+fn canonical(subject: &Value) -> Value {
+    match subject {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        Value::Array(items) => {
+                            let mut items = items.clone();
+                            items.sort_by_key(|i| i.to_string());
+                            Value::Array(items)
+                        }
+                        other => other.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The id of a GDPR request of the same type for the same subject that has
+/// not finished, if there is one. An erasure the host runs again (after a
+/// crash between Genesys accepting the request and the host recording its
+/// ticket) joins that request instead of starting a second one.
+fn unfinished_request(api: &Client, body: &Value) -> Result<Option<String>, ConnectorError> {
+    let listed: Vec<ListedRequest> = api
+        .get("/api/v2/gdpr/requests")
+        .query("pageSize", "100")
+        .all_pages()?;
+    let subject = canonical(&body["subject"]);
+    Ok(listed
+        .into_iter()
+        .find(|r| {
+            Some(r.request_type.as_str()) == body["requestType"].as_str()
+                && !matches!(r.status.as_str(), "COMPLETED" | "ERROR" | "FAILED")
+                && canonical(&r.subject) == subject
+        })
+        .map(|r| r.id))
+}
+
 fn start_request(api: &Client, body: Value) -> Result<String, ConnectorError> {
+    // Deletions only: an unfinished update may carry other replacement
+    // terms than this one.
+    if body["requestType"] == "GDPR_DELETE"
+        && let Some(id) = unfinished_request(api, &body)?
+    {
+        log::info("joined an unfinished GDPR request for the same subject");
+        return Ok(id);
+    }
     let r: GdprRequest = api
         .post("/api/v2/gdpr/requests")
         .query("deleteConfirmed", "true")

@@ -96,7 +96,10 @@ impl Worker {
         let ids: Vec<i64> = claimed.iter().map(|t| t.id).collect();
         // Heartbeat while the batch runs: a slow but live call keeps its
         // lease; a worker that dies stops renewing and is rescued.
-        let hb = {
+        // Aborted when this batch ends, or when this future is dropped (a
+        // worker stopped mid-batch): a heartbeat that outlived its batch
+        // would keep the tasks leased forever.
+        let _heartbeat = AbortOnDrop({
             let store = self.engine.store.clone();
             let token = token.clone();
             let ids = ids.clone();
@@ -113,7 +116,7 @@ impl Worker {
                     }
                 }
             })
-        };
+        });
         let mut set = tokio::task::JoinSet::new();
         for (i, task) in claimed.iter().cloned().enumerate() {
             let engine = self.engine.clone();
@@ -130,7 +133,6 @@ impl Worker {
                 Err(e) => tracing::error!("a task panicked: {e}"),
             }
         }
-        hb.abort();
         // Seal outside the transaction, then write every outcome in one
         // transaction: one durable commit per batch.
         let mut writes = Vec::with_capacity(claimed.len());
@@ -380,6 +382,15 @@ async fn request_policy(engine: &Engine, task: &TaskRow) -> Policy {
 
 async fn snapshot_interval(engine: &Engine, task: &TaskRow) -> i64 {
     request_policy(engine, task).await.poll_interval_ms as i64
+}
+
+/// A spawned task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What one step of a worker came to.
