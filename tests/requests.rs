@@ -266,6 +266,42 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
     );
     assert!(shredded["systems"][0].get("plan").is_none());
 
+    // The audit chain holds, and names an edited event.
+    let intact = site.run(&["audit", "verify"]).await;
+    assert!(
+        intact.status.success(),
+        "{}{}",
+        text(&intact.stdout),
+        text(&intact.stderr)
+    );
+    assert!(
+        text(&intact.stdout).starts_with("audit chain intact: "),
+        "{}",
+        text(&intact.stdout)
+    );
+    {
+        let store = site.store().await;
+        oubli_core::store::sqlx::query(
+            "UPDATE events SET actor = 'mallory' WHERE id = (SELECT MIN(id) FROM events WHERE action = 'approved')",
+        )
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+    }
+    let broken = site.run(&["audit", "verify"]).await;
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken.stdout).contains("BROKEN at event"),
+        "{}",
+        text(&broken.stdout)
+    );
+    assert!(
+        text(&broken.stdout).contains("edited"),
+        "{}",
+        text(&broken.stdout)
+    );
+
     // Nothing personal in the log or the database, in the clear.
     let mut hay = text(&worker.stderr);
     for f in std::fs::read_dir(site.dir.path()).unwrap() {

@@ -102,6 +102,16 @@ impl EngineArgs {
         self.json
     }
 
+    /// Open only the store these arguments name (no keyring, no
+    /// connector): for what needs nothing sealed, such as the audit chain.
+    pub async fn store(&self) -> Result<oubli_core::store::Store> {
+        let url = match &self.db {
+            Some(db) => db.clone(),
+            None => Config::load(&self.config)?.store_url,
+        };
+        Ok(oubli_core::store::Store::open(&url).await?)
+    }
+
     /// Open the engine these arguments name (with the systems' connectors
     /// when `connectors`: to plan and carry out work).
     pub async fn open(&self, connectors: bool) -> Result<Arc<Engine>> {

@@ -84,6 +84,10 @@ enum Command {
     /// Many requests at once: `bulk erase --from FILE.csv`, `bulk approve`.
     #[command(subcommand)]
     Bulk(BulkCommand),
+    /// The audit chain of every request event: `audit verify` recomputes
+    /// it and names the first broken link.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// The restriction registry: may this person be processed?
     Restriction {
         #[command(flatten)]
@@ -110,6 +114,17 @@ struct LocateArgs {
     output: Output,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain from its first event; exit status 1 and the
+    /// first broken link if an event was edited, removed, or cut off the
+    /// end.
+    Verify {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -402,10 +417,42 @@ pub fn run() -> Result<ExitCode> {
         Command::Bulk(BulkCommand::Approve { engine, approve }) => {
             rt.block_on(bulk::approve(engine, approve))
         }
+        Command::Audit(AuditCommand::Verify { engine }) => rt.block_on(audit_verify(engine)),
         Command::Keys(cmd) => keys(cmd),
         Command::Encrypt(args) | Command::Export(FileCommand::Encrypt(args)) => encrypt(args),
         Command::Decrypt(args) | Command::Export(FileCommand::Decrypt(args)) => decrypt(args),
     }
+}
+
+async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
+    let store = args.store().await?;
+    let v = oubli_core::store::audit::verify(store.pool()).await?;
+    store.close().await;
+    if args.json() {
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        match &v.broken {
+            None => outln!(
+                "audit chain intact: {} events, head {}{}",
+                v.events,
+                &v.head[..16],
+                if v.unchained > 0 {
+                    format!(" ({} older events predate the chain)", v.unchained)
+                } else {
+                    String::new()
+                }
+            ),
+            Some(b) => match b.event {
+                Some(id) => outln!("audit chain BROKEN at event {id}: {}", b.reason),
+                None => outln!("audit chain BROKEN at the head: {}", b.reason),
+            },
+        }
+    }
+    Ok(if v.broken.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Load the configuration and start the rights service on it.

@@ -15,6 +15,7 @@
 //! to its table, column and row; lookups use blind indexes. Timestamps are
 //! milliseconds since the Unix epoch.
 
+pub mod audit;
 pub mod keys;
 pub mod migrations;
 pub mod requests;
@@ -193,6 +194,22 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// Begin a write transaction that will append to the audit chain: as
+    /// [`Store::write`], and on PostgreSQL the chain's head is locked first,
+    /// so that every such transaction takes its locks in the same order
+    /// (head, then rows) and two of them can never deadlock; they append
+    /// one after the other. Transactions that append no event (claims,
+    /// heartbeats, the rescuer) use [`Store::write`] and never wait on it.
+    pub async fn write_logged(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut tx = self.write().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
+                .fetch_one(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Close the pool, waiting for connections to be returned.

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_paused_systems.sql"),
         include_str!("../migrations/postgres/0002_paused_systems.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_audit_chain.sql"),
+        include_str!("../migrations/postgres/0003_audit_chain.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

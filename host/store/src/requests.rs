@@ -351,19 +351,49 @@ pub struct Event<'a> {
 
 /// Append an event.
 pub async fn event(tx: &mut Transaction<'static, Any>, e: &Event<'_>) -> Result<(), StoreError> {
+    let at = now_ms();
+    let from = e.from.map(|s| s.as_str());
+    let to = e.to.map(|s| s.as_str());
+    // Take the chain's head: the UPDATE locks its row until this
+    // transaction ends (PostgreSQL; SQLite's write lock is already held),
+    // so appends are serialised and the chain never forks.
+    let (_, prev): (i64, String) =
+        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut **tx)
+            .await?;
+    let hash = super::audit::link(
+        &prev,
+        &super::audit::Fields {
+            request_id: e.request_id,
+            at,
+            actor: e.actor,
+            action: e.action,
+            from,
+            to,
+            system: e.system,
+            reason_sealed: e.reason_sealed,
+        },
+    );
     sqlx::query(
-        "INSERT INTO events (request_id, at, actor, action, from_state, to_state, system, reason_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO events (request_id, at, actor, action, from_state, to_state, system, reason_sealed, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(e.request_id)
-    .bind(now_ms())
+    .bind(at)
     .bind(e.actor)
     .bind(e.action)
-    .bind(e.from.map(|s| s.as_str()))
-    .bind(e.to.map(|s| s.as_str()))
+    .bind(from)
+    .bind(to)
     .bind(e.system)
     .bind(e.reason_sealed.map(<[u8]>::to_vec))
+    .bind(&prev)
+    .bind(&hash)
     .execute(&mut **tx)
     .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -328,3 +328,114 @@ async fn a_bad_location_is_one_clear_line() {
     assert!(!e.to_string().contains("s3cret"), "{e}");
     assert!(!e.to_string().contains('\n'));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
+    use oubli_store::audit;
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+        let store = Store::open(&url).await.unwrap();
+        for r in 0..4 {
+            request(&store, &format!("r-{r}")).await;
+            let mut tx = store.write_logged().await.unwrap();
+            requests::transition(
+                &mut tx,
+                &format!("r-{r}"),
+                &[RequestState::Executing],
+                RequestState::Completed,
+                &requests::Changes::default(),
+                requests::Event {
+                    request_id: &format!("r-{r}"),
+                    actor: "worker",
+                    action: "settled",
+                    from: None,
+                    to: None,
+                    system: Some("crm"),
+                    reason_sealed: Some(b"sealed bytes"),
+                },
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let ok = audit::verify(store.pool()).await.unwrap();
+        assert_eq!(ok.events, 8, "{backend}");
+        assert_eq!(ok.broken, None, "{backend}");
+        let ids: Vec<i64> = oubli_store::sqlx::query_scalar("SELECT id FROM events ORDER BY id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+
+        // Edited: the third event's actor.
+        oubli_store::sqlx::query("UPDATE events SET actor = 'mallory' WHERE id = $1")
+            .bind(ids[2])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let v = audit::verify(store.pool()).await.unwrap();
+        let broken = v.broken.unwrap();
+        assert_eq!(broken.event, Some(ids[2]), "{backend}");
+        assert!(broken.reason.contains("edited"), "{}", broken.reason);
+        oubli_store::sqlx::query("UPDATE events SET actor = 'alice' WHERE id = $1")
+            .bind(ids[2])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(audit::verify(store.pool()).await.unwrap().broken, None);
+
+        // A sealed reason swapped for another.
+        oubli_store::sqlx::query("UPDATE events SET reason_sealed = $1 WHERE id = $2")
+            .bind(b"other bytes".to_vec())
+            .bind(ids[5])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            audit::verify(store.pool())
+                .await
+                .unwrap()
+                .broken
+                .unwrap()
+                .event,
+            Some(ids[5]),
+            "{backend}"
+        );
+        oubli_store::sqlx::query("UPDATE events SET reason_sealed = $1 WHERE id = $2")
+            .bind(b"sealed bytes".to_vec())
+            .bind(ids[5])
+            .execute(store.pool())
+            .await
+            .unwrap();
+
+        // Removed: the next one no longer follows.
+        oubli_store::sqlx::query("DELETE FROM events WHERE id = $1")
+            .bind(ids[3])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let broken = audit::verify(store.pool()).await.unwrap().broken.unwrap();
+        assert_eq!(broken.event, Some(ids[4]), "{backend}");
+        assert!(broken.reason.contains("removed"), "{}", broken.reason);
+
+        // Cut off the end (on a fresh store): the head remembers.
+        store.close().await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("cut.db").display().to_string())
+        .await
+        .unwrap();
+    for r in 0..3 {
+        request(&store, &format!("r-{r}")).await;
+    }
+    oubli_store::sqlx::query("DELETE FROM events WHERE id = (SELECT MAX(id) FROM events)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let broken = audit::verify(store.pool()).await.unwrap().broken.unwrap();
+    assert_eq!(broken.event, None);
+    assert!(
+        broken.reason.contains("cut off the end"),
+        "{}",
+        broken.reason
+    );
+}

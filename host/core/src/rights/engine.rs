@@ -203,7 +203,7 @@ impl Engine {
             summary: None,
         };
         let indexes = subject_indexes(&self.vault, &subject);
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::insert(&mut tx, &row, &indexes).await?;
         if let Some(sealed) = &attestation_sealed {
             requests::event(
@@ -275,7 +275,7 @@ impl Engine {
             .vault
             .seal_json(&ctx(id, "reason", "attested"), attestation)
             .await?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::transition(
             &mut tx,
             id,
@@ -319,7 +319,7 @@ impl Engine {
                 "{actor} filed request {id}: under four-eyes approval another operator must approve it"
             )));
         }
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::transition(
             &mut tx,
             id,
@@ -345,7 +345,7 @@ impl Engine {
             .vault
             .seal(&ctx(id, "reason", "rejected"), reason.as_bytes())
             .await?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::transition(
             &mut tx,
             id,
@@ -376,7 +376,7 @@ impl Engine {
             .copied()
             .filter(|s| !s.is_final())
             .collect();
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::transition(
             &mut tx,
             id,
@@ -433,7 +433,7 @@ impl Engine {
                 text.as_bytes(),
             )
             .await?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::transition(
             &mut tx,
             id,
@@ -548,7 +548,7 @@ impl Engine {
             ),
             None => None,
         };
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         tasks::operator_set(&mut tx, id, system, from, to, stage).await?;
         requests::event(
             &mut tx,
@@ -775,7 +775,7 @@ impl Engine {
             )));
         }
         let had = self.vault.shred(id).await?;
-        let mut tx = self.store.write().await?;
+        let mut tx = self.store.write_logged().await?;
         requests::event(&mut tx, &event(id, actor, "shredded", None)).await?;
         tx.commit().await?;
         Ok(had)

@@ -183,7 +183,7 @@ async fn plan(
     subject: &Subject,
 ) -> Result<Progress, RequestError> {
     {
-        let mut tx = engine.store.write().await?;
+        let mut tx = engine.store.write_logged().await?;
         if row.state == RequestState::Verified {
             requests::transition(
                 &mut tx,

@@ -151,7 +151,7 @@ impl Worker {
             };
             writes.push(self.prepare(task, progress).await?);
         }
-        let mut tx = self.engine.store.write().await?;
+        let mut tx = self.engine.store.write_logged().await?;
         let actor = format!("worker:{}", self.options.id);
         for w in &writes {
             apply(&mut tx, self.engine.store.backend(), w, &token, &actor).await?;
