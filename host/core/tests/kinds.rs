@@ -67,9 +67,9 @@ impl World {
         }
     }
 
-    async fn run(&self, kind: RequestKind, params: Params) -> RequestDetail {
-        let filed = self
-            .engine
+    /// File a request for the demo person, as alice.
+    async fn file(&self, kind: RequestKind, params: Params) -> String {
+        self.engine
             .file(NewRequest {
                 id: None,
                 kind,
@@ -80,9 +80,31 @@ impl World {
                 attestation: None,
             })
             .await
-            .unwrap();
+            .unwrap()
+            .id
+    }
+
+    /// File a request and work until nothing is left to do.
+    async fn run(&self, kind: RequestKind, params: Params) -> RequestDetail {
+        let id = self.file(kind, params).await;
         self.drain().await;
-        self.engine.show(&filed.id).await.unwrap()
+        self.engine.show(&id).await.unwrap()
+    }
+
+    /// A second engine on the same store (another process, as far as the
+    /// store can tell), with its own connectors.
+    async fn another_engine(&self) -> Arc<Engine> {
+        Arc::new(
+            Engine::open(
+                self.engine.rights().config().clone(),
+                &OpenOptions {
+                    connectors: true,
+                    ..OpenOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+        )
     }
 
     async fn drain(&self) {
@@ -299,20 +321,8 @@ async fn a_paused_system_waits_and_a_shredded_request_keeps_only_its_bones() {
     assert_eq!(system(&after, "dialer").counts, system(&d, "dialer").counts);
     assert!(after.events.iter().any(|e| e.action == "shredded"));
     // Only a request that is over can be shredded.
-    let live = w
-        .engine
-        .file(NewRequest {
-            id: None,
-            kind: RequestKind::Access,
-            identifiers: w.person(),
-            region: None,
-            actor: "alice".into(),
-            params: Params::default(),
-            attestation: None,
-        })
-        .await
-        .unwrap();
-    let e = w.engine.shred(&live.id, "dpo").await.unwrap_err();
+    let live = w.file(RequestKind::Access, Params::default()).await;
+    let e = w.engine.shred(&live, "dpo").await.unwrap_err();
     assert!(e.to_string().contains("only a request that is over"), "{e}");
 }
 
@@ -335,36 +345,13 @@ async fn a_polled_job_survives_restarts_and_two_workers_and_is_submitted_once() 
     // Slow jobs: each status step takes 150 ms, several polls needed.
     *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(150);
     let before = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
-    let filed = w
-        .engine
-        .file(NewRequest {
-            id: None,
-            kind: RequestKind::Erasure,
-            identifiers: w.person(),
-            region: None,
-            actor: "alice".into(),
-            params: Params::default(),
-            attestation: None,
-        })
-        .await
-        .unwrap();
-    let config = w.engine.rights().config().clone();
+    let filed = w.file(RequestKind::Erasure, Params::default()).await;
     for round in 0..40 {
         // Two fresh workers, each on its own engine (its own pool, its own
         // connectors), run one batch each, at once, then stop.
         let mut runs = Vec::new();
         for _ in 0..2 {
-            let engine = Arc::new(
-                Engine::open(
-                    config.clone(),
-                    &OpenOptions {
-                        connectors: true,
-                        ..OpenOptions::default()
-                    },
-                )
-                .await
-                .unwrap(),
-            );
+            let engine = w.another_engine().await;
             let worker = Worker::new(
                 engine,
                 WorkerOptions {
@@ -382,13 +369,13 @@ async fn a_polled_job_survives_restarts_and_two_workers_and_is_submitted_once() 
             r.await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let state = w.engine.show(&filed.id).await.unwrap().request.state;
+        let state = w.engine.show(&filed).await.unwrap().request.state;
         if state.is_final() {
             assert_eq!(state, RequestState::Completed, "round {round}");
             break;
         }
     }
-    let d = w.engine.show(&filed.id).await.unwrap();
+    let d = w.engine.show(&filed).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
     let submitted = w.sandbox.genesys.data.lock().unwrap().gdpr_requests() - before;
     assert_eq!(submitted, expected, "no GDPR job was submitted twice");
@@ -408,32 +395,9 @@ async fn workers_killed_mid_call_never_start_a_second_gdpr_job() {
 
     let w = world().await;
     *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(100);
-    let filed = w
-        .engine
-        .file(NewRequest {
-            id: None,
-            kind: RequestKind::Erasure,
-            identifiers: w.person(),
-            region: None,
-            actor: "alice".into(),
-            params: Params::default(),
-            attestation: None,
-        })
-        .await
-        .unwrap();
-    let config = w.engine.rights().config().clone();
+    let filed = w.file(RequestKind::Erasure, Params::default()).await;
     for round in 0..40u64 {
-        let engine = Arc::new(
-            Engine::open(
-                config.clone(),
-                &OpenOptions {
-                    connectors: true,
-                    ..OpenOptions::default()
-                },
-            )
-            .await
-            .unwrap(),
-        );
+        let engine = w.another_engine().await;
         let worker = Worker::new(
             engine,
             WorkerOptions {
@@ -449,7 +413,7 @@ async fn workers_killed_mid_call_never_start_a_second_gdpr_job() {
         )
         .await;
         if w.engine
-            .show(&filed.id)
+            .show(&filed)
             .await
             .unwrap()
             .request
@@ -463,7 +427,7 @@ async fn workers_killed_mid_call_never_start_a_second_gdpr_job() {
     // Whatever state the cuts left, a worker left alone finishes it.
     tokio::time::sleep(Duration::from_millis(350)).await;
     w.drain().await;
-    let d = w.engine.show(&filed.id).await.unwrap();
+    let d = w.engine.show(&filed).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
     let submitted = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
     assert_eq!(submitted, expected, "no GDPR job was started twice");
@@ -478,19 +442,7 @@ async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
     let w = world().await;
     // Jobs take about 1.2 s: still running when the erasure runs again.
     *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(300);
-    let filed = w
-        .engine
-        .file(NewRequest {
-            id: None,
-            kind: RequestKind::Erasure,
-            identifiers: w.person(),
-            region: None,
-            actor: "alice".into(),
-            params: Params::default(),
-            attestation: None,
-        })
-        .await
-        .unwrap();
+    let filed = w.file(RequestKind::Erasure, Params::default()).await;
     let first = Worker::new(
         w.engine.clone(),
         WorkerOptions {
@@ -510,7 +462,7 @@ async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
     *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::ZERO;
     tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
     w.drain().await;
-    let d = w.engine.show(&filed.id).await.unwrap();
+    let d = w.engine.show(&filed).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
     let submitted = w
         .sandbox

@@ -54,6 +54,19 @@ pub(crate) enum Progress {
 }
 
 impl Progress {
+    /// A verified end: done when nothing was left over, partial otherwise.
+    fn verified(clean: bool, result: SystemResult, counts: Counts) -> Progress {
+        Progress::Finished {
+            state: if clean {
+                SystemState::Done
+            } else {
+                SystemState::Partial
+            },
+            result,
+            counts,
+        }
+    }
+
     pub(crate) fn failed(stage: Stage, result: Option<SystemResult>, e: &CallError) -> Progress {
         let retry_after_ms = match e {
             CallError::Connector(ConnectorError::RateLimited(s)) => {
@@ -579,15 +592,8 @@ async fn verify_erasure(
         super::deadline::date(now_ms()),
         result.still_found.len()
     ));
-    Progress::Finished {
-        state: if result.still_found.is_empty() {
-            SystemState::Done
-        } else {
-            SystemState::Partial
-        },
-        result,
-        counts,
-    }
+    let clean = result.still_found.is_empty();
+    Progress::verified(clean, result, counts)
 }
 
 async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
@@ -810,15 +816,8 @@ async fn verify_rectification(
         }
     }
     result.verified = Some("read back from the system".into());
-    Progress::Finished {
-        state: if result.mismatches.is_empty() {
-            SystemState::Done
-        } else {
-            SystemState::Partial
-        },
-        result,
-        counts,
-    }
+    let clean = result.mismatches.is_empty();
+    Progress::verified(clean, result, counts)
 }
 
 async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
