@@ -259,6 +259,21 @@ pub struct Finish {
     pub error: Option<(String, Vec<u8>)>,
 }
 
+impl Finish {
+    /// `task` finished in its current stage: done, counts unchanged.
+    pub fn done(task: &TaskRow) -> Finish {
+        Finish {
+            state: TaskState::Done,
+            stage: task.stage,
+            scheduled_at: now_ms(),
+            attempt: task.attempt,
+            polls: task.polls,
+            ticket_sealed: None,
+            error: None,
+        }
+    }
+}
+
 /// Write an attempt's outcome, if `token` still holds the lease;
 /// [`StoreError::Conflict`] if it does not (the lease expired and another
 /// worker took the task, or an operator cancelled it).

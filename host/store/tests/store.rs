@@ -5,7 +5,7 @@ use oubli_crypto::envelope::RecordContext;
 use oubli_crypto::keyring::Keyring;
 use oubli_store::keys::Vault;
 use oubli_store::requests::{self, RequestKind, RequestRow, RequestState};
-use oubli_store::tasks::{self, Finish, Stage, TaskOp, TaskState};
+use oubli_store::tasks::{self, Finish, TaskOp, TaskState};
 use oubli_store::{Store, StoreError, now_ms};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -53,15 +53,7 @@ async fn enqueue(store: &Store, id: &str, systems: usize, max_attempts: i64) {
 }
 
 fn done(t: &tasks::TaskRow) -> Finish {
-    Finish {
-        state: TaskState::Done,
-        stage: Stage::Act,
-        scheduled_at: now_ms(),
-        attempt: t.attempt,
-        polls: 0,
-        ticket_sealed: None,
-        error: None,
-    }
+    Finish::done(t)
 }
 
 async fn finish(store: &Store, t: &tasks::TaskRow, f: &Finish) -> Result<(), StoreError> {

@@ -256,15 +256,7 @@ impl Worker {
                 counts,
             } => Write::System {
                 task: task.clone(),
-                finish: Finish {
-                    state: TaskState::Done,
-                    stage: task.stage,
-                    scheduled_at: now_ms(),
-                    attempt: task.attempt,
-                    polls: task.polls,
-                    ticket_sealed: None,
-                    error: None,
-                },
+                finish: Finish::done(task),
                 system_state: state,
                 result: Some(seal_result(&result).await?),
                 counts: Some(counts),
@@ -431,15 +423,7 @@ async fn apply(
     token: &str,
     actor: &str,
 ) -> Result<(), RequestError> {
-    let finished = |task: &TaskRow| Finish {
-        state: TaskState::Done,
-        stage: task.stage,
-        scheduled_at: now_ms(),
-        attempt: task.attempt,
-        polls: task.polls,
-        ticket_sealed: None,
-        error: None,
-    };
+    let finished = Finish::done;
     match w {
         Write::Gone { task } => {
             let mut f = finished(task);
