@@ -102,14 +102,9 @@ impl EngineArgs {
         self.json
     }
 
-    /// Open only the store these arguments name (no keyring, no
-    /// connector): for what needs nothing sealed, such as the audit chain.
-    pub async fn store(&self) -> Result<oubli_core::store::Store> {
-        let url = match &self.db {
-            Some(db) => db.clone(),
-            None => Config::load(&self.config)?.store_url,
-        };
-        Ok(oubli_core::store::Store::open(&url).await?)
+    /// The configuration these arguments name.
+    pub fn config(&self) -> Result<Config> {
+        Ok(Config::load(&self.config)?)
     }
 
     /// Open the engine these arguments name (with the systems' connectors

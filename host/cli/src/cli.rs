@@ -5,7 +5,7 @@
 //! Words: a *system* is a configured connection (`[systems.NAME]`), a
 //! *connector* the plugin component it runs.
 
-use crate::{args, bulk, render, requests};
+use crate::{args, bulk, render, requests, service};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli_core::config::Config;
@@ -22,6 +22,9 @@ use zeroize::Zeroizing;
 #[derive(Parser)]
 #[command(name = "oubli", version, about, long_about = None)]
 struct Cli {
+    /// Log format on standard error: text, or json (one object per line).
+    #[arg(long, global = true, env = "OUBLI_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,6 +91,30 @@ enum Command {
     /// it and names the first broken link.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Serve the HTTP API (REST under /v1/, OpenAPI at /openapi.json),
+    /// with workers, audit head signing and webhooks in the same process.
+    Serve {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        #[command(flatten)]
+        serve: service::ServeArgs,
+    },
+    /// API tokens: create (shown once), list, revoke.
+    Token {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        #[command(subcommand)]
+        command: service::TokenCommand,
+    },
+    /// Signed erasure certificates: fetch one, verify one.
+    Certificate {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        #[command(subcommand)]
+        command: service::CertificateCommand,
+    },
+    /// Print the HTTP API's OpenAPI document.
+    Openapi,
     /// The restriction registry: may this person be processed?
     Restriction {
         #[command(flatten)]
@@ -122,6 +149,22 @@ enum AuditCommand {
     /// first broken link if an event was edited, removed, or cut off the
     /// end.
     Verify {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+    },
+    /// Write the log as JSON lines (events, then the signed heads); sealed
+    /// reasons stay sealed.
+    Export {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        /// Only events after this id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
+    /// Sign the chain's head now (`serve` does it every
+    /// `[api] sign_audit_every`): cutting events off the end is then
+    /// detected too.
+    Sign {
         #[command(flatten)]
         engine: args::EngineArgs,
     },
@@ -331,16 +374,20 @@ struct CacheArgs {
 /// and errors only, whatever it says: at their debug and trace levels they
 /// print what they handle (request lines, URLs with identifiers), which no
 /// level of oubli's logging may do.
-pub fn init_logging() {
+pub fn init_logging(json: bool) {
     let spec = std::env::var("OUBLI_LOG").unwrap_or_default();
     let (filter, ignored) = log_filter(&spec);
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        fmt.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        fmt.init();
+    }
     for directive in ignored {
         tracing::warn!("OUBLI_LOG: `{directive}` ignored: only oubli's own modules log below warn");
     }
@@ -369,6 +416,7 @@ fn log_filter(spec: &str) -> (String, Vec<String>) {
 /// Parse the command line and run it.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
+    init_logging(cli.log_format == "json");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -418,6 +466,19 @@ pub fn run() -> Result<ExitCode> {
             rt.block_on(bulk::approve(engine, approve))
         }
         Command::Audit(AuditCommand::Verify { engine }) => rt.block_on(audit_verify(engine)),
+        Command::Audit(AuditCommand::Export { engine, after }) => {
+            rt.block_on(service::audit_export(engine, after))
+        }
+        Command::Audit(AuditCommand::Sign { engine }) => rt.block_on(service::audit_sign(engine)),
+        Command::Serve { engine, serve } => rt.block_on(service::serve(engine, serve)),
+        Command::Token { engine, command } => rt.block_on(service::token(engine, command)),
+        Command::Certificate { engine, command } => {
+            rt.block_on(service::certificate(engine, command))
+        }
+        Command::Openapi => {
+            out!("{}", oubli_api::openapi_json());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Keys(cmd) => keys(cmd),
         Command::Encrypt(args) | Command::Export(FileCommand::Encrypt(args)) => encrypt(args),
         Command::Decrypt(args) | Command::Export(FileCommand::Decrypt(args)) => decrypt(args),
@@ -425,11 +486,11 @@ pub fn run() -> Result<ExitCode> {
 }
 
 async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
-    let store = args.store().await?;
-    let v = oubli_core::store::audit::verify(store.pool()).await?;
-    store.close().await;
+    let engine = args.open(false).await?;
+    let report = engine.verify_audit().await?;
+    let v = &report.chain;
     if args.json() {
-        outln!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         match &v.broken {
             None => outln!(
@@ -447,8 +508,16 @@ async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
                 None => outln!("audit chain BROKEN at the head: {}", b.reason),
             },
         }
+        match (&report.broken_head, report.last_signed_seq) {
+            (Some(b), _) => outln!("audit heads BROKEN: {}", b.reason),
+            (None, Some(seq)) => outln!(
+                "signed heads hold: {} signed, the latest over {seq} events",
+                report.signed_heads
+            ),
+            (None, None) => outln!("no signed head yet (`oubli audit sign`, or `oubli serve` signs periodically)"),
+        }
     }
-    Ok(if v.broken.is_none() {
+    Ok(if report.ok() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -22,6 +22,7 @@ mod cli;
 mod demo;
 mod render;
 mod requests;
+mod service;
 
 use std::process::ExitCode;
 
@@ -52,7 +53,6 @@ fn main() -> ExitCode {
             "oubli: internal error at {at} (details withheld: they may contain personal data)"
         );
     }));
-    cli::init_logging();
     match cli::run() {
         Ok(code) => code,
         Err(e) => {

@@ -94,6 +94,54 @@ pub struct Config {
     pub keys_dir: PathBuf,
     /// The policy requests are carried out under (`[policy]`).
     pub policy: Policy,
+    /// The HTTP API (`[api]`).
+    pub api: ApiSettings,
+}
+
+/// The HTTP API's settings (`[api]`).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Address to listen on (`listen`; default `127.0.0.1:8440`).
+    pub listen: String,
+    /// TLS certificate chain and private key, PEM (`tls_cert`, `tls_key`).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Serve plain HTTP on an address that is not loopback
+    /// (`allow_plain_http`; default false: only behind a TLS proxy).
+    pub allow_plain_http: bool,
+    /// Workers run inside `oubli serve` (`workers`; default 1, 0 for none).
+    pub workers: usize,
+    /// How often the audit chain's head is signed (`sign_audit_every`;
+    /// default 10 minutes).
+    pub sign_audit_every: Duration,
+    /// Largest request body accepted, in bytes (`max_body`; default 64 KiB).
+    pub max_body: usize,
+    /// Webhooks told of every state change (`[[api.webhooks]]`).
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        ApiSettings {
+            listen: "127.0.0.1:8440".into(),
+            tls: None,
+            allow_plain_http: false,
+            workers: 1,
+            sign_audit_every: Duration::from_secs(600),
+            max_body: 64 * 1024,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
+/// One webhook (`[[api.webhooks]]`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Its name (its place in the event log is kept under it).
+    pub name: String,
+    /// Where to POST.
+    pub url: url::Url,
+    /// The HMAC key, from the environment or a file.
+    pub secret: SecretSource,
 }
 
 /// How identifiers are read (`[identifiers]`).
@@ -143,6 +191,8 @@ struct RawConfig {
     keys: RawKeys,
     #[serde(default)]
     policy: RawPolicy,
+    #[serde(default)]
+    api: RawApi,
     /// The spelling before 0.1: refused with a message saying what changed.
     plugins: Option<toml::Value>,
 }
@@ -151,6 +201,29 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    allow_plain_http: bool,
+    workers: Option<usize>,
+    sign_audit_every: Option<String>,
+    max_body: Option<u64>,
+    #[serde(default)]
+    webhooks: Vec<RawWebhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: String,
+    url: String,
+    secret: RawSecret,
 }
 
 #[derive(Deserialize, Default)]
@@ -457,7 +530,9 @@ impl Config {
                 .to_string(),
             None => base.join("oubli.db").display().to_string(),
         };
+        let api = api(raw.api, &base, &file_name)?;
         Ok(Config {
+            api,
             store_url,
             keys_dir: base.join(raw.keys.dir.unwrap_or_else(|| PathBuf::from("oubli-keys"))),
             policy,
@@ -731,4 +806,85 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10").is_err());
     }
+}
+
+fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError> {
+    let bad = |key: String, message: String| ConfigError::Invalid {
+        file: file.to_string(),
+        key,
+        message,
+    };
+    let mut out = ApiSettings::default();
+    if let Some(l) = raw.listen {
+        if l.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "api.listen".into(),
+                format!("{l:?} is not an address and port such as 127.0.0.1:8440"),
+            ));
+        }
+        out.listen = l;
+    }
+    out.tls = match (raw.tls_cert, raw.tls_key) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "api.tls_cert".into(),
+                "give both `tls_cert` and `tls_key`, or neither".into(),
+            ));
+        }
+    };
+    out.allow_plain_http = raw.allow_plain_http;
+    if let Some(w) = raw.workers {
+        out.workers = w;
+    }
+    if let Some(d) = raw.sign_audit_every {
+        out.sign_audit_every = parse_duration(&d)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                bad(
+                    "api.sign_audit_every".into(),
+                    format!("{d:?} is not a duration such as \"10m\" or \"1h\""),
+                )
+            })?;
+    }
+    if let Some(m) = raw.max_body {
+        if !(1024..=64 * 1024 * 1024).contains(&m) {
+            return Err(bad(
+                "api.max_body".into(),
+                "give a size in bytes between 1024 and 67108864".into(),
+            ));
+        }
+        out.max_body = m as usize;
+    }
+    for (i, w) in raw.webhooks.into_iter().enumerate() {
+        let key = |k: &str| format!("api.webhooks[{i}].{k}");
+        if !valid_name(&w.name) || out.webhooks.iter().any(|x| x.name == w.name) {
+            return Err(bad(
+                key("name"),
+                "a unique name of lowercase letters, digits, dashes and underscores".into(),
+            ));
+        }
+        let url = url::Url::parse(&w.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| bad(key("url"), "an http:// or https:// URL".into()))?;
+        let secret = match (w.secret.env, w.secret.file) {
+            (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
+            (None, Some(path)) => SecretSource::File(base.join(path)),
+            _ => {
+                return Err(bad(
+                    key("secret"),
+                    "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
+                ));
+            }
+        };
+        out.webhooks.push(WebhookSettings {
+            name: w.name,
+            url,
+            secret,
+        });
+    }
+    Ok(out)
 }

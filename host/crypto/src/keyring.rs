@@ -13,6 +13,7 @@
 //! kek-<id>.wrapped           a KEK, RSA-OAEP(SHA-256) under the host key named in keyring.json
 //! index.wrapped              the blind-index key, likewise
 //! recipients/<name>.pub.pem  export recipients (the DPO, a subject's own key)
+//! signing.pem, signing.pub.pem  the key that signs certificates and audit heads (RSA-PSS)
 //! ```
 //!
 //! Rotation ([`Keyring::rotate`]) adds a new host key pair and a new KEK,
@@ -26,6 +27,7 @@ use super::CryptoError;
 use super::blind::IndexKey;
 use super::envelope::Kek;
 use super::file::{Recipient, private_key_from_pem, rsa_key_id};
+use super::signing::Signer;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::sha2::Sha256;
 use rsa::{PrivateKey, PublicKey};
@@ -100,6 +102,8 @@ pub struct Keyring {
     host_keys: BTreeMap<String, PrivateKey>,
     keks: BTreeMap<String, Kek>,
     index: IndexKey,
+    passphrase: Option<Zeroizing<String>>,
+    signer: std::sync::OnceLock<Signer>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -219,6 +223,8 @@ impl Keyring {
             keks: BTreeMap::from([(kek.id().to_string(), kek)]),
             index: IndexKey::from_bytes(*index_bytes),
             meta,
+            passphrase: passphrase.map(|p| Zeroizing::new(p.to_string())),
+            signer: std::sync::OnceLock::new(),
         };
         keyring.save_meta()?;
         Ok(keyring)
@@ -277,6 +283,8 @@ impl Keyring {
             host_keys,
             keks,
             index,
+            passphrase: passphrase.map(|p| Zeroizing::new(p.to_string())),
+            signer: std::sync::OnceLock::new(),
         })
     }
 
@@ -284,6 +292,28 @@ impl Keyring {
         let json = serde_json::to_vec_pretty(&self.meta)
             .map_err(|e| CryptoError::Keyring(e.to_string()))?;
         write_file(&self.dir.join("keyring.json"), &json, 0o600)
+    }
+
+    /// The host's signing key (`signing.pem`, created on first use, with
+    /// the keyring's passphrase if it has one).
+    pub fn signer(&self) -> Result<&Signer, CryptoError> {
+        if let Some(s) = self.signer.get() {
+            return Ok(s);
+        }
+        let private = self.dir.join("signing.pem");
+        let pass = self.passphrase.as_deref().map(String::as_str);
+        let key = if private.exists() {
+            let pem = Zeroizing::new(
+                String::from_utf8(read_file(&private)?).map_err(|e| err(&private, e))?,
+            );
+            private_key_from_pem(&pem, pass, &private.display().to_string())?
+        } else {
+            let key = generate_rsa()?;
+            write_pem_pair(&key, &private, &self.dir.join("signing.pub.pem"), pass)?;
+            key
+        };
+        let signer = Signer::new(key)?;
+        Ok(self.signer.get_or_init(|| signer))
     }
 
     /// The active KEK, which wraps new data keys.

@@ -16,6 +16,8 @@
 //! - [`datakeys`]: per-request data keys behind a [`datakeys::DataKeyStore`]
 //!   (the store implements it), sealing records and crypto-shredding.
 //! - [`blind`]: blind indexes, HMAC-SHA-256 of normalised identifiers.
+//! - [`signing`]: RSA-PSS signatures on certificates and audit heads,
+//!   checkable with `openssl` alone.
 //!
 //! Private-key operations happen only locally (the CLI's decrypt, the host's
 //! own unwrap at start-up): never expose them behind a network endpoint, where
@@ -32,6 +34,7 @@ pub mod datakeys;
 pub mod envelope;
 pub mod file;
 pub mod keyring;
+pub mod signing;
 
 /// What went wrong. One line each, never with key material or plaintext.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +89,10 @@ pub enum CryptoError {
     /// A key id that the keyring does not hold.
     #[error("unknown key id {0}")]
     UnknownKey(String),
+    /// A signature does not verify: the document or the signature was
+    /// changed, or another key signed it.
+    #[error("the signature does not verify (the document or the signature was changed, or another key made it)")]
+    BadSignature,
     /// A request's data keys were destroyed.
     #[error(
         "the data keys of request {0} were destroyed (crypto-shredded); its records are unreadable"

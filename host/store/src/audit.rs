@@ -65,7 +65,7 @@ pub fn link(prev: &str, f: &Fields<'_>) -> String {
 }
 
 /// What a verification found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Verified {
     /// Events in the chain.
     pub events: u64,
@@ -78,7 +78,7 @@ pub struct Verified {
 }
 
 /// A broken link.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Broken {
     /// The first event that does not verify (`None`: the head).
     pub event: Option<i64>,

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod migrations;
 pub mod requests;
 pub mod restrictions;
+pub mod service;
 pub mod tasks;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

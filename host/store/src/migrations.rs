@@ -22,6 +22,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_audit_chain.sql"),
         include_str!("../migrations/postgres/0003_audit_chain.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_service.sql"),
+        include_str!("../migrations/postgres/0004_service.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -29,6 +29,15 @@ macro_rules! string_enum {
                 match text { $($text => Some($name::$variant),)* _ => None }
             }
         }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text,)*]))
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
@@ -583,6 +592,8 @@ pub struct SystemRow {
     pub state: SystemState,
     /// The connector's id and version.
     pub connector: Option<String>,
+    /// SHA-256 of the connector's component the plan was made with.
+    pub component_sha256: Option<String>,
     /// The plan (sealed JSON).
     pub plan_sealed: Option<Vec<u8>>,
     /// The result (sealed JSON).
@@ -604,9 +615,9 @@ pub async fn put_system(
     row: &SystemRow,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO request_systems (request_id, system, state, connector, plan_sealed, result_sealed, error_kind, error_sealed, counts, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (request_id, system) DO UPDATE SET state = excluded.state, connector = excluded.connector, plan_sealed = excluded.plan_sealed, \
+        "INSERT INTO request_systems (request_id, system, state, connector, plan_sealed, result_sealed, error_kind, error_sealed, counts, updated_at, component_sha256) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (request_id, system) DO UPDATE SET state = excluded.state, connector = excluded.connector, component_sha256 = excluded.component_sha256, plan_sealed = excluded.plan_sealed, \
          result_sealed = excluded.result_sealed, error_kind = excluded.error_kind, error_sealed = excluded.error_sealed, counts = excluded.counts, updated_at = excluded.updated_at",
     )
     .bind(request_id)
@@ -619,6 +630,7 @@ pub async fn put_system(
     .bind(&row.error_sealed)
     .bind(&row.counts)
     .bind(row.updated_at)
+    .bind(&row.component_sha256)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -676,6 +688,7 @@ fn system_row(r: &AnyRow) -> Result<SystemRow, StoreError> {
         system: r.try_get("system")?,
         state: SystemState::parse(&state).map_or_else(corrupt("system state"), Ok)?,
         connector: r.try_get("connector")?,
+        component_sha256: r.try_get("component_sha256")?,
         plan_sealed: r.try_get("plan_sealed")?,
         result_sealed: r.try_get("result_sealed")?,
         error_kind: r.try_get("error_kind")?,
@@ -685,7 +698,7 @@ fn system_row(r: &AnyRow) -> Result<SystemRow, StoreError> {
     })
 }
 
-const SYSTEM_COLUMNS: &str = "system, state, connector, plan_sealed, result_sealed, error_kind, error_sealed, counts, updated_at";
+const SYSTEM_COLUMNS: &str = "system, state, connector, component_sha256, plan_sealed, result_sealed, error_kind, error_sealed, counts, updated_at";
 
 /// A request's systems, by name.
 pub async fn systems(pool: &AnyPool, request_id: &str) -> Result<Vec<SystemRow>, StoreError> {

@@ -55,9 +55,29 @@ pub fn date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A time (ms since the epoch) in RFC 3339, UTC, to the millisecond.
+pub fn timestamp(ms: i64) -> String {
+    let day = ms.div_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(day);
+    let rest = ms.rem_euclid(86_400_000);
+    let (h, min, s, milli) = (
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(timestamp(1_796_185_845_123), "2026-12-02T04:30:45.123Z");
+    }
 
     #[test]
     fn a_month_later_is_the_same_day_or_the_last_of_the_month() {

@@ -54,6 +54,7 @@ pub struct Engine {
     pub(crate) store: Store,
     pub(crate) vault: Vault,
     pub(crate) restrictions: RestrictionIndex,
+    pub(crate) tokens: super::tokens::TokenCache,
 }
 
 impl Engine {
@@ -109,6 +110,7 @@ impl Engine {
             store,
             vault,
             restrictions,
+            tokens: Default::default(),
         })
     }
 
@@ -258,6 +260,60 @@ impl Engine {
             finalized_at: row.finalized_at,
             subject: Vec::new(),
         }
+    }
+
+    /// File a request once per idempotency key: the same key with the same
+    /// body (by SHA-256) answers the request it filed the first time,
+    /// `false` for "not new"; the same key with another body is refused.
+    /// `key` is scoped by the caller (hash the caller's name with it).
+    pub async fn file_once(
+        &self,
+        mut new: NewRequest,
+        key: &str,
+        body_sha256: &str,
+    ) -> Result<(RequestView, bool), RequestError> {
+        use sha2::{Digest, Sha256};
+        let key_hash = hex::encode(Sha256::digest(key.as_bytes()));
+        let id = format!("r-k{}", &key_hash[..24]);
+        let earlier = |found: Option<(String, String)>| -> Result<Option<String>, RequestError> {
+            match found {
+                Some((rid, body)) if body == body_sha256 => Ok(Some(rid)),
+                Some(_) => Err(RequestError::KeyReused),
+                None => Ok(None),
+            }
+        };
+        let mut tx = self.store.write().await?;
+        let found = oubli_store::service::idempotent(&mut tx, &key_hash).await?;
+        drop(tx);
+        if let Some(rid) = earlier(found)? {
+            let row = requests::get(self.store.pool(), &rid).await?;
+            return Ok((self.view(&row), false));
+        }
+        new.id = Some(id.clone());
+        let view = match self.file(new).await {
+            Ok(v) => v,
+            // Filed by a concurrent call with the same key, or by a call
+            // that stopped before remembering the key.
+            Err(RequestError::Store(StoreError::Conflict(_))) => {
+                let row = requests::get(self.store.pool(), &id).await?;
+                let mut tx = self.store.write().await?;
+                let found = oubli_store::service::idempotent(&mut tx, &key_hash).await?;
+                drop(tx);
+                earlier(found)?;
+                return Ok((self.view(&row), false));
+            }
+            Err(e) => return Err(e),
+        };
+        let mut tx = self.store.write().await?;
+        if oubli_store::service::idempotent(&mut tx, &key_hash)
+            .await?
+            .is_none()
+        {
+            oubli_store::service::remember_idempotent(&mut tx, &key_hash, &id, body_sha256)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((view, true))
     }
 
     /// Record that `actor` checked the subject's identity, and queue the
@@ -781,6 +837,20 @@ impl Engine {
         Ok(had)
     }
 
+    /// Whether the store answers.
+    pub async fn ready(&self) -> Result<(), RequestError> {
+        oubli_store::sqlx::query("SELECT 1")
+            .execute(self.store.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Reload the restriction registry from the store (to see what other
+    /// processes filed).
+    pub async fn refresh_restrictions(&self) -> Result<(), RequestError> {
+        Ok(self.restrictions.refresh(&self.store).await?)
+    }
+
     /// The restriction registry.
     pub fn restrictions(&self) -> &RestrictionIndex {
         &self.restrictions
@@ -827,7 +897,7 @@ fn valid_request_id(id: &str) -> Result<(), RequestError> {
     }
 }
 
-fn valid_actor(actor: &str) -> Result<(), RequestError> {
+pub(crate) fn valid_actor(actor: &str) -> Result<(), RequestError> {
     let ok = !actor.is_empty()
         && actor.len() <= 64
         && actor

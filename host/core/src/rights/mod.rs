@@ -10,6 +10,8 @@
 //! verify, evidence) goes here next, on top of them; a new right is a new
 //! module beside these with a method on [`Rights`].
 
+pub mod audit;
+pub mod certificate;
 mod deadline;
 pub mod engine;
 pub mod export;
@@ -20,8 +22,11 @@ mod request;
 pub mod restriction;
 pub mod retry;
 mod steps;
+pub mod tokens;
 mod views;
+pub mod webhooks;
 pub mod worker;
+mod metrics;
 
 use crate::config::Config;
 use crate::identifiers::{IdentifierError, Identifiers, Region};

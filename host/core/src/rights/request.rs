@@ -36,6 +36,9 @@ pub enum RequestError {
         /// Why.
         source: oubli_crypto::CryptoError,
     },
+    /// An idempotency key was used again with another request body.
+    #[error("this idempotency key was already used to file a different request")]
+    KeyReused,
     /// The runtime could not start.
     #[error(transparent)]
     Runtime(#[from] oubli_runtime::LoadError),
@@ -191,7 +194,7 @@ pub struct SystemResult {
 }
 
 /// Counts per system (plaintext in the store: no personal data).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Counts {
     /// Records found.
     pub found: u32,

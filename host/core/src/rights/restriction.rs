@@ -27,7 +27,7 @@ pub struct RestrictionIndex {
 }
 
 /// The answer to a check.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CheckAnswer {
     /// Whether processing in the asked scope is allowed.
     pub allowed: bool,
@@ -36,7 +36,7 @@ pub struct CheckAnswer {
 }
 
 /// One restriction that applies.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Applied {
     /// Its scope (`all`, a category, a purpose).
     pub scope: String,

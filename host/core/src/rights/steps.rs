@@ -220,6 +220,11 @@ async fn plan(
             system: r.system.clone(),
             state: SystemState::Planned,
             connector: r.connector.clone(),
+            component_sha256: engine
+                .rights
+                .registry()
+                .get(&r.system)
+                .map(|c| c.info().sha256.clone()),
             plan_sealed: None,
             result_sealed: None,
             error_kind: None,

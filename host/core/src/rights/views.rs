@@ -8,7 +8,7 @@ use oubli_store::tasks::{Stage, TaskOp, TaskState};
 use serde::Serialize;
 
 /// A request as shown to an operator (no identifiers).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     /// Its id.
     pub id: String,
@@ -40,7 +40,7 @@ pub struct RequestView {
 }
 
 /// One system of a request, as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SystemView {
     /// The system.
     pub system: String,
@@ -49,11 +49,13 @@ pub struct SystemView {
     /// Its connector.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<String>,
-    /// Its plan.
+    /// Its plan (withheld from auditors: it holds connectors' summaries).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub plan: Option<SystemPlan>,
-    /// Its result.
+    /// Its result (withheld from auditors).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<SystemResult>,
     /// Counts.
     pub counts: Counts,
@@ -69,7 +71,7 @@ pub struct SystemView {
 }
 
 /// An error as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorView {
     /// Its kind (`unavailable`, `timeout`, `lease-expired`).
     pub kind: String,
@@ -78,7 +80,7 @@ pub struct ErrorView {
 }
 
 /// A task as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaskView {
     /// Its operation.
     pub operation: TaskOp,
@@ -97,7 +99,7 @@ pub struct TaskView {
 }
 
 /// An event as shown.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     /// When.
     pub at: i64,
@@ -120,7 +122,7 @@ pub struct EventView {
 }
 
 /// A request in full: itself, its systems, its events.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestDetail {
     /// The request.
     #[serde(flatten)]

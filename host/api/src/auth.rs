@@ -1,0 +1,127 @@
+//! Who is calling: the bearer token checked against the store (through the
+//! engine), its role checked per route. 401 when there is no valid token,
+//! 403 when the token's role may not do this; after too many failed
+//! attempts from one address, 429 for a while, whatever it sends.
+
+use super::AppState;
+use super::problem::Problem;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use oubli_core::rights::tokens::{Caller, Role};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Failed attempts allowed per address in [`WINDOW`].
+pub const MAX_FAILURES: u32 = 10;
+/// The window failures are counted in, and the lockout's length.
+pub const WINDOW: Duration = Duration::from_secs(60);
+
+/// Failed authentications by client address.
+#[derive(Debug, Default)]
+pub struct FailedAuth {
+    by_ip: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl FailedAuth {
+    /// Seconds left of a lockout of `ip`, if locked out.
+    fn locked(&self, ip: IpAddr) -> Option<u64> {
+        let map = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&ip) {
+            Some((n, since)) if *n >= MAX_FAILURES && since.elapsed() < WINDOW => {
+                Some((WINDOW - since.elapsed()).as_secs().max(1))
+            }
+            _ => None,
+        }
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut map = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+        }
+        let e = map.entry(ip).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= WINDOW {
+            *e = (0, Instant::now());
+        }
+        e.0 += 1;
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Caller);
+
+impl Auth {
+    /// Refuse (403) unless the caller's role allows what `needed` may do.
+    pub fn require(&self, needed: Role) -> Result<&Caller, Problem> {
+        if self.0.role.allows(needed) {
+            Ok(&self.0)
+        } else {
+            Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this token's role ({}) may not do this: it needs {} or above",
+                    self.0.role, needed
+                ),
+            ))
+        }
+    }
+}
+
+fn unauthorized(detail: &str) -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        if let Some(wait) = state.failed_auth.locked(ip) {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-failures",
+                "too many failed authentications from this address; wait",
+            );
+            p.retry_after = Some(wait);
+            return Err(p);
+        }
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized(
+                "send a token: Authorization: Bearer oubli_… (create one with `oubli token create`)",
+            ));
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let Some(token) = token else {
+            state.failed_auth.failed(ip);
+            return Err(unauthorized("the Authorization header is not `Bearer <token>`"));
+        };
+        match state.engine.authenticate(token).await {
+            Ok(Ok(caller)) => Ok(Auth(caller)),
+            Ok(Err(why)) => {
+                state.failed_auth.failed(ip);
+                tracing::info!(%ip, reason = %why, "authentication refused");
+                Err(unauthorized("the token is not valid (unknown, expired or revoked)"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}

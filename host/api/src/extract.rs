@@ -1,0 +1,131 @@
+//! Extractors that answer malformed input with problem details instead of
+//! axum's plain-text rejections: bad JSON, wrong types, unknown fields,
+//! oversized bodies, bad path or query parameters, all 4xx.
+
+use super::problem::Problem;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// A JSON body.
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(e) => Err(json_problem(&e)),
+        }
+    }
+}
+
+fn json_problem(e: &JsonRejection) -> Problem {
+    match e {
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as application/json",
+        ),
+        JsonRejection::JsonDataError(d) => Problem::unprocessable(clean_message(&d.body_text())),
+        JsonRejection::JsonSyntaxError(d) => Problem::bad_request(clean_message(&d.body_text())),
+        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "the body is larger than the server accepts (api.max_body)",
+            )
+        }
+        other => Problem::bad_request(clean_message(&other.body_text())),
+    }
+}
+
+/// serde's messages quote the offending input: keep only their first
+/// line, and cut quoted values out, so a mistyped identifier does not end
+/// up in an error (which clients log).
+pub(crate) fn clean_message(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(line.len());
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' | '`' => {
+                if !quoted {
+                    out.push_str("\"…\"");
+                }
+                quoted = !quoted;
+            }
+            _ if quoted => {}
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.chars().take(300).collect()
+}
+
+/// Path parameters.
+pub struct Path<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(match e {
+                PathRejection::FailedToDeserializePathParams(d) => {
+                    Problem::bad_request(clean_message(&d.body_text()))
+                }
+                other => Problem::bad_request(clean_message(&other.body_text())),
+            }),
+        }
+    }
+}
+
+/// Query parameters.
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(match e {
+                QueryRejection::FailedToDeserializeQueryString(d) => {
+                    Problem::bad_request(clean_message(&d.body_text()))
+                }
+                other => Problem::bad_request(clean_message(&other.body_text())),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_message as clean;
+
+    #[test]
+    fn rejection_text_loses_quoted_input() {
+        assert_eq!(
+            clean("Failed to deserialize: unknown field `alice@example.com`, expected one of `kind`\nmore"),
+            "Failed to deserialize: unknown field \"…\", expected one of \"…\""
+        );
+        assert_eq!(clean("invalid type: string \"+33 6 12\", expected u32"), "invalid type: string \"…\", expected u32");
+    }
+}

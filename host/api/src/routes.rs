@@ -1,0 +1,909 @@
+//! The routes: each checks the caller's role, reads its input, calls the
+//! engine, and shapes the answer. No logic of their own.
+
+use super::AppState;
+use super::auth::Auth;
+use super::extract::{Json, Path, Query};
+use super::problem::{ApiResult, Problem};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use oubli_core::identifiers::{Identifiers, Region};
+use oubli_core::rights::audit::AuditReport;
+use oubli_core::rights::certificate::SignedCertificate;
+use oubli_core::rights::engine::{
+    Attestation, Correction, NewRequest, Params, RequestDetail, RequestView,
+};
+use oubli_core::rights::restriction::CheckAnswer;
+use oubli_core::rights::tokens::Role;
+use oubli_core::store::requests::{Filter, RequestKind, RequestState};
+use oubli_core::store::service::{LogEvent, SignedHead};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+const MAX_ITEMS: usize = 20;
+const MAX_TEXT: usize = 1000;
+
+/// A subject, by the identifiers the caller knows.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectInput {
+    /// Email addresses.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub emails: Vec<String>,
+    /// Phone numbers (international, or national in `region`).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub phones: Vec<String>,
+    /// Names (hints only, never enough to act on).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub names: Vec<String>,
+    /// `namespace:id` pairs (`crm:0031`).
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub external_ids: Vec<String>,
+}
+
+impl SubjectInput {
+    fn identifiers(self) -> Result<Identifiers, Problem> {
+        for list in [&self.emails, &self.phones, &self.names, &self.external_ids] {
+            if list.len() > MAX_ITEMS {
+                return Err(Problem::unprocessable(format!(
+                    "at most {MAX_ITEMS} identifiers of each kind"
+                )));
+            }
+            if list.iter().any(|s| s.len() > 320) {
+                return Err(Problem::unprocessable(
+                    "an identifier is longer than 320 bytes",
+                ));
+            }
+        }
+        Ok(Identifiers {
+            emails: self.emails,
+            phones: self.phones,
+            names: self.names,
+            external_ids: self.external_ids,
+        })
+    }
+}
+
+fn region(r: Option<String>) -> Result<Option<Region>, Problem> {
+    r.map(|r| {
+        r.parse::<Region>()
+            .map_err(|_| Problem::unprocessable("region is not an ISO 3166 code such as FR"))
+    })
+    .transpose()
+}
+
+fn text(what: &str, s: &str) -> Result<(), Problem> {
+    if s.len() > MAX_TEXT {
+        return Err(Problem::unprocessable(format!(
+            "{what} is longer than {MAX_TEXT} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A new request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// What the subject asks for.
+    pub kind: RequestKind,
+    /// Who.
+    pub subject: SubjectInput,
+    /// Region for national phone numbers (ISO 3166, `FR`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Rectification: the corrections.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub changes: Vec<ChangeInput>,
+    /// Restriction, objection, consent withdrawal: what is restricted.
+    #[serde(default)]
+    #[schema(max_items = 20)]
+    pub scope: Vec<String>,
+    /// The identity check, if already done.
+    #[serde(default)]
+    pub attestation: Option<AttestationInput>,
+}
+
+/// One correction.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeInput {
+    /// The system (every system that has the field if absent).
+    #[serde(default)]
+    pub system: Option<String>,
+    /// The connector's field name.
+    pub field: String,
+    /// The new value (absent or null clears the field).
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// How the subject's identity was checked.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationInput {
+    /// How (`id-document`, `call-back`, `email-link`).
+    pub method: String,
+    /// The evidence (kept sealed).
+    pub evidence: String,
+}
+
+impl AttestationInput {
+    fn into_core(self) -> Result<Attestation, Problem> {
+        text("method", &self.method)?;
+        text("evidence", &self.evidence)?;
+        Ok(Attestation {
+            method: self.method,
+            evidence: self.evidence,
+        })
+    }
+}
+
+/// `POST /v1/requests`: file a request.
+#[utoipa::path(post, path = "/v1/requests", tag = "requests",
+    request_body = CreateRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely: the same key and body answer the request filed the first time")),
+    responses(
+        (status = 201, description = "Filed", body = RequestView),
+        (status = 200, description = "Filed before with this idempotency key", body = RequestView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn create_request(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult<Response> {
+    let caller = auth.require(Role::Operator)?;
+    let canonical = body.to_string();
+    let req: CreateRequest = serde_json::from_value(body)
+        .map_err(|e| Problem::unprocessable(super::extract::clean_message(&e.to_string())))?;
+    if req.scope.len() > MAX_ITEMS || req.changes.len() > MAX_ITEMS {
+        return Err(Problem::unprocessable(format!(
+            "at most {MAX_ITEMS} changes and {MAX_ITEMS} scopes"
+        )));
+    }
+    for s in &req.scope {
+        text("a scope", s)?;
+    }
+    let mut changes = Vec::with_capacity(req.changes.len());
+    for c in req.changes {
+        text("a field", &c.field)?;
+        text("a value", c.value.as_deref().unwrap_or_default())?;
+        changes.push(Correction {
+            system: c.system,
+            field: c.field,
+            new_value: c.value,
+        });
+    }
+    let new = NewRequest {
+        id: None,
+        kind: req.kind,
+        identifiers: req.subject.identifiers()?,
+        region: region(req.region)?,
+        actor: caller.name.clone(),
+        params: Params {
+            changes,
+            scope: req.scope,
+        },
+        attestation: req.attestation.map(AttestationInput::into_core).transpose()?,
+    };
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().ok().filter(|k| {
+                !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic())
+            });
+            Some(k.ok_or_else(|| {
+                Problem::bad_request("Idempotency-Key is 1 to 255 visible ASCII characters")
+            })?)
+        }
+    };
+    let (view, created) = match key {
+        Some(k) => {
+            let scoped = format!("{}\n{k}", caller.name);
+            let body_sha = hex::encode(Sha256::digest(canonical.as_bytes()));
+            state.engine.file_once(new, &scoped, &body_sha).await?
+        }
+        None => (state.engine.file(new).await?, true),
+    };
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut r = (status, axum::Json(&view)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/requests/{}", view.id)) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Filters of `GET /v1/requests`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only requests in this state.
+    pub state: Option<RequestState>,
+    /// Only requests not over and due before this time (ms since the epoch).
+    pub due_before: Option<i64>,
+    /// Only requests past their deadline and not over.
+    pub overdue: Option<bool>,
+    /// The `next_cursor` of the page before.
+    pub cursor: Option<String>,
+    /// Page size (1 to 500; default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A page of requests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestPage {
+    /// The requests, by id.
+    pub items: Vec<RequestView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/requests`: list requests, by id, a page at a time (the cursor
+/// is the last id seen, so pages stay stable while requests are filed).
+#[utoipa::path(get, path = "/v1/requests", tag = "requests", params(ListQuery),
+    responses(
+        (status = 200, body = RequestPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_requests(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<RequestPage>> {
+    auth.require(Role::Auditor)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(Problem::bad_request("limit is between 1 and 500"));
+    }
+    if let Some(c) = &q.cursor {
+        if c.len() > 128 {
+            return Err(Problem::bad_request("not a cursor"));
+        }
+    }
+    let due_before = match (q.overdue, q.due_before) {
+        (Some(true), Some(d)) => Some(d.min(oubli_core::store::now_ms())),
+        (Some(true), None) => Some(oubli_core::store::now_ms()),
+        (_, d) => d,
+    };
+    let items = state
+        .engine
+        .list(&Filter {
+            state: q.state,
+            due_before,
+            ids: None,
+            after: q.cursor,
+            limit: limit + 1,
+        })
+        .await?;
+    let mut items = items;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok(axum::Json(RequestPage { items, next_cursor }))
+}
+
+/// What an auditor may see of a request: no plans, no results, no notes.
+fn for_role(mut d: RequestDetail, role: Role) -> RequestDetail {
+    if !role.allows(Role::Operator) {
+        for s in &mut d.systems {
+            s.plan = None;
+            s.result = None;
+            if let Some(e) = &mut s.error {
+                e.message = String::new();
+            }
+        }
+        for e in &mut d.events {
+            if e.reason.is_some() {
+                e.reason = Some("(withheld)".into());
+            }
+        }
+    }
+    d
+}
+
+fn valid_id(id: &str) -> Result<(), Problem> {
+    if id.is_empty()
+        || id.len() > 128
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(Problem::not_found(
+            "no such request (ids are letters, digits, - _ .)",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /v1/requests/{id}`: a request with its systems (plans, results,
+/// tasks) and history.
+#[utoipa::path(get, path = "/v1/requests/{id}", tag = "requests",
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, body = RequestDetail),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_request(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Auditor)?;
+    valid_id(&id)?;
+    let detail = state.engine.show(&id).await?;
+    Ok(axum::Json(for_role(detail, caller.role)))
+}
+
+async fn shown(state: &AppState, id: &str, role: Role) -> ApiResult<axum::Json<RequestDetail>> {
+    Ok(axum::Json(for_role(state.engine.show(id).await?, role)))
+}
+
+/// A reason.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonInput {
+    /// Why (kept sealed).
+    pub reason: String,
+}
+
+/// A deadline extension (Art. 12(3)).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendInput {
+    /// By how many months (at most two in all).
+    #[schema(minimum = 1, maximum = 2)]
+    pub months: u32,
+    /// Why (complexity, number of requests).
+    pub reason: String,
+    /// How and when the subject was told.
+    pub told: String,
+}
+
+/// A note on a manual task.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    /// What was done in the system.
+    pub note: String,
+}
+
+macro_rules! action_doc {
+    ($name:ident, $path:literal, $body:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "requests", request_body = $body,
+            responses(
+                (status = 200, body = RequestDetail),
+                (status = 400, body = Problem, content_type = "application/problem+json"),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 409, body = Problem, content_type = "application/problem+json"),
+                (status = 413, body = Problem, content_type = "application/problem+json"),
+                (status = 415, body = Problem, content_type = "application/problem+json"),
+                (status = 422, body = Problem, content_type = "application/problem+json"),
+                (status = 429, body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("bearer" = [])))]
+        #[allow(dead_code)]
+        fn $name() {}
+    };
+    ($name:ident, $path:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "requests",
+            responses(
+                (status = 200, body = RequestDetail),
+                (status = 400, body = Problem, content_type = "application/problem+json"),
+                (status = 401, body = Problem, content_type = "application/problem+json"),
+                (status = 403, body = Problem, content_type = "application/problem+json"),
+                (status = 404, body = Problem, content_type = "application/problem+json"),
+                (status = 409, body = Problem, content_type = "application/problem+json"),
+                (status = 429, body = Problem, content_type = "application/problem+json"),
+            ),
+            security(("bearer" = [])))]
+        #[allow(dead_code)]
+        fn $name() {}
+    };
+}
+
+action_doc!(doc_attest, "/v1/requests/{id}/attest", AttestationInput, "Record the identity check, and start planning.");
+action_doc!(doc_approve, "/v1/requests/{id}/approve", "Approve the plan (approver; under four eyes, not the requester).");
+action_doc!(doc_reject, "/v1/requests/{id}/reject", ReasonInput, "Reject the plan (approver).");
+action_doc!(doc_cancel, "/v1/requests/{id}/cancel", ReasonInput, "Cancel a request that is not over.");
+action_doc!(doc_extend, "/v1/requests/{id}/extend", ExtendInput, "Extend the deadline (Art. 12(3)).");
+action_doc!(doc_retry, "/v1/requests/{id}/systems/{system}/retry", "Retry a system's task now.");
+action_doc!(doc_skip, "/v1/requests/{id}/systems/{system}/skip", ReasonInput, "Skip a system, with the reason.");
+action_doc!(doc_done, "/v1/requests/{id}/systems/{system}/done", NoteInput, "Mark a manual task done (the verifier then runs).");
+
+pub(crate) async fn attest(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<AttestationInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    let a = body.into_core()?;
+    state.engine.attest(&id, &caller.name, &a).await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn approve(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Approver)?;
+    valid_id(&id)?;
+    state.engine.approve(&id, &caller.name).await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn reject(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<ReasonInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Approver)?;
+    valid_id(&id)?;
+    text("reason", &body.reason)?;
+    state.engine.reject(&id, &caller.name, &body.reason).await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<ReasonInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    text("reason", &body.reason)?;
+    state.engine.cancel(&id, &caller.name, &body.reason).await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn extend(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<ExtendInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    text("reason", &body.reason)?;
+    text("told", &body.told)?;
+    state
+        .engine
+        .extend(&id, &caller.name, body.months, &body.reason, &body.told)
+        .await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, system)): Path<(String, String)>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    state.engine.retry(&id, &system, &caller.name).await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn skip(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, system)): Path<(String, String)>,
+    Json(body): Json<ReasonInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    text("reason", &body.reason)?;
+    state
+        .engine
+        .skip(&id, &system, &caller.name, &body.reason)
+        .await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn done(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, system)): Path<(String, String)>,
+    Json(body): Json<NoteInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    text("note", &body.note)?;
+    state
+        .engine
+        .manual_done(&id, &system, &caller.name, &body.note)
+        .await?;
+    shown(&state, &id, caller.role).await
+}
+
+/// `GET /v1/requests/{id}/certificate`: the signed erasure certificate.
+#[utoipa::path(get, path = "/v1/requests/{id}/certificate", tag = "evidence",
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, body = SignedCertificate),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn certificate(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<SignedCertificate>> {
+    auth.require(Role::Auditor)?;
+    valid_id(&id)?;
+    Ok(axum::Json(state.engine.certificate(&id).await?))
+}
+
+/// A lookup by identifier (a POST: identifiers never travel in URLs).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupInput {
+    /// Who.
+    pub subject: SubjectInput,
+    /// Region for national phone numbers.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// The ids of a subject's requests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestIds {
+    /// Request ids.
+    pub ids: Vec<String>,
+}
+
+/// `POST /v1/subjects/requests`: a subject's requests, found through
+/// blind indexes.
+#[utoipa::path(post, path = "/v1/subjects/requests", tag = "requests", request_body = LookupInput,
+    responses(
+        (status = 200, body = RequestIds),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn subject_requests(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<LookupInput>,
+) -> ApiResult<axum::Json<RequestIds>> {
+    auth.require(Role::Operator)?;
+    let ids = state
+        .engine
+        .requests_of(&body.subject.identifiers()?, region(body.region)?)
+        .await?;
+    Ok(axum::Json(RequestIds { ids }))
+}
+
+/// A restriction check.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInput {
+    /// Who.
+    pub subject: SubjectInput,
+    /// Region for national phone numbers.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The processing asked about (`all`, a category, a purpose such as
+    /// `direct-marketing`).
+    pub scope: String,
+}
+
+/// `POST /v1/restrictions/check`: may this person be processed for this
+/// scope? Answered from memory.
+#[utoipa::path(post, path = "/v1/restrictions/check", tag = "restrictions", request_body = CheckInput,
+    responses(
+        (status = 200, body = CheckAnswer),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn check_restriction(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<CheckInput>,
+) -> ApiResult<axum::Json<CheckAnswer>> {
+    auth.require(Role::Operator)?;
+    text("scope", &body.scope)?;
+    let answer = state.engine.check_restriction(
+        &body.subject.identifiers()?,
+        region(body.region)?,
+        &body.scope,
+    )?;
+    Ok(axum::Json(answer))
+}
+
+/// A system, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemInfo {
+    /// The integrator's name for it.
+    pub name: String,
+    /// Whether it takes part in requests.
+    pub enabled: bool,
+    /// Its connector's id, when loaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
+    /// Its connector's version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// SHA-256 of the component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why it is paused, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<String>,
+}
+
+/// `GET /v1/systems`: the configured systems.
+#[utoipa::path(get, path = "/v1/systems", tag = "systems",
+    responses(
+        (status = 200, body = Vec<SystemInfo>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn systems(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<axum::Json<Vec<SystemInfo>>> {
+    auth.require(Role::Auditor)?;
+    let paused = state.engine.paused_systems().await?;
+    let rights = state.engine.rights();
+    let out = rights
+        .config()
+        .systems
+        .iter()
+        .map(|s| {
+            let c = rights.registry().get(s.name()).map(|c| c.info().clone());
+            SystemInfo {
+                name: s.name().to_string(),
+                enabled: s.enabled,
+                connector: c.as_ref().map(|c| c.manifest.id.clone()),
+                version: c.as_ref().map(|c| c.manifest.version.clone()),
+                sha256: c.map(|c| c.sha256),
+                paused: paused
+                    .iter()
+                    .find(|p| p.system == s.name())
+                    .map(|p| p.reason.clone()),
+            }
+        })
+        .collect();
+    Ok(axum::Json(out))
+}
+
+/// Whether a pause or resume changed anything.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Changed {
+    /// False when it was already so.
+    pub changed: bool,
+}
+
+/// `POST /v1/systems/{system}/pause`: hold a system's queued tasks.
+#[utoipa::path(post, path = "/v1/systems/{system}/pause", tag = "systems", request_body = ReasonInput,
+    params(("system" = String, Path, description = "The system's name")),
+    responses(
+        (status = 200, body = Changed),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn pause(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(system): Path<String>,
+    Json(body): Json<ReasonInput>,
+) -> ApiResult<axum::Json<Changed>> {
+    let caller = auth.require(Role::Operator)?;
+    text("reason", &body.reason)?;
+    let changed = state
+        .engine
+        .pause_system(&system, &caller.name, &body.reason)
+        .await?;
+    Ok(axum::Json(Changed { changed }))
+}
+
+/// `POST /v1/systems/{system}/resume`.
+#[utoipa::path(post, path = "/v1/systems/{system}/resume", tag = "systems",
+    params(("system" = String, Path, description = "The system's name")),
+    responses(
+        (status = 200, body = Changed),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn resume(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(system): Path<String>,
+) -> ApiResult<axum::Json<Changed>> {
+    let caller = auth.require(Role::Operator)?;
+    let changed = state.engine.resume_system(&system, &caller.name).await?;
+    Ok(axum::Json(Changed { changed }))
+}
+
+/// `GET /v1/audit/verify`: recompute the chain, check the signed heads.
+#[utoipa::path(get, path = "/v1/audit/verify", tag = "evidence",
+    responses(
+        (status = 200, body = AuditReport),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn audit_verify(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<axum::Json<AuditReport>> {
+    auth.require(Role::Auditor)?;
+    Ok(axum::Json(state.engine.verify_audit().await?))
+}
+
+/// Paging through the audit log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Events after this id (the `next_after` of the page before).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// Page size (1 to 1000; default 200).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+}
+
+/// A page of the audit log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// The events, oldest first.
+    pub events: Vec<LogEvent>,
+    /// Pass as `after` for the next page.
+    pub next_after: i64,
+}
+
+/// `GET /v1/audit/events`: the audit log (reasons stay sealed).
+#[utoipa::path(get, path = "/v1/audit/events", tag = "evidence", params(EventsQuery),
+    responses(
+        (status = 200, body = EventPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn audit_events(
+    State(state): State<AppState>,
+    auth: Auth,
+    Query(q): Query<EventsQuery>,
+) -> ApiResult<axum::Json<EventPage>> {
+    auth.require(Role::Auditor)?;
+    let after = q.after.unwrap_or(0);
+    let limit = q.limit.unwrap_or(200);
+    if after < 0 || !(1..=1000).contains(&limit) {
+        return Err(Problem::bad_request(
+            "after is 0 or more, limit between 1 and 1000",
+        ));
+    }
+    let events = state.engine.audit_events(after, limit).await?;
+    let next_after = events.last().map_or(after, |e| e.id);
+    Ok(axum::Json(EventPage { events, next_after }))
+}
+
+/// `GET /v1/audit/heads`: the signed heads of the chain.
+#[utoipa::path(get, path = "/v1/audit/heads", tag = "evidence",
+    responses(
+        (status = 200, body = Vec<SignedHead>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn audit_heads(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<axum::Json<Vec<SignedHead>>> {
+    auth.require(Role::Auditor)?;
+    Ok(axum::Json(state.engine.signed_heads().await?))
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// `GET /healthz`: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// `GET /readyz`: the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, body = Health),
+    (status = 503, body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Health>> {
+    state.engine.ready().await?;
+    Ok(axum::Json(Health {
+        status: "ok".into(),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, content_type = "text/plain", body = String),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+    auth.require(Role::Auditor)?;
+    let mut text = state.engine.metrics_text().await?;
+    text.push_str(&state.http.render());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,287 @@
+//! Serving the API: one accept loop for plain HTTP and TLS (rustls, the
+//! certificate reloaded on SIGHUP without dropping connections), with the
+//! background work of a long-running host beside it: workers, signing the
+//! audit chain's head, refreshing the restriction registry, webhooks.
+
+use super::{AppState, router};
+use axum::extract::ConnectInfo;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use oubli_core::config::WebhookSettings;
+use oubli_core::rights::engine::Engine;
+use oubli_core::rights::worker::{Worker, WorkerOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_rustls::rustls;
+use tower::ServiceExt;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Plain HTTP on an address other machines can reach.
+    #[error(
+        "refusing plain HTTP on {0}, which is not a loopback address: set [api] tls_cert and tls_key, or allow_plain_http = true behind a TLS proxy"
+    )]
+    PlainHttp(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The certificate or key could not be read.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Certificate chain and key (PEM), for TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Allow plain HTTP on a non-loopback address.
+    pub allow_plain_http: bool,
+    /// Workers to run in this process.
+    pub workers: usize,
+    /// How often to sign the audit head.
+    pub sign_every: Duration,
+    /// Largest request body.
+    pub max_body: usize,
+    /// Webhooks.
+    pub webhooks: Vec<WebhookSettings>,
+}
+
+/// Read a certificate chain and private key into a server config.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ServeError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(ServeError::Tls(format!(
+            "{}: no certificate in it",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServeError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| ServeError::Tls(format!("the certificate and key do not go together: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Whether it speaks TLS.
+    pub tls: bool,
+    listener: tokio::net::TcpListener,
+    options: ServeOptions,
+    engine: Arc<Engine>,
+}
+
+impl Server {
+    /// Bind, after checking the options.
+    pub async fn bind(engine: Arc<Engine>, options: ServeOptions) -> Result<Server, ServeError> {
+        if options.tls.is_none() && !options.listen.ip().is_loopback() && !options.allow_plain_http
+        {
+            return Err(ServeError::PlainHttp(options.listen));
+        }
+        if let Some((c, k)) = &options.tls {
+            tls_config(c, k)?;
+        }
+        let listener = tokio::net::TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: options.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        Ok(Server {
+            addr,
+            tls: options.tls.is_some(),
+            listener,
+            options,
+            engine,
+        })
+    }
+
+    /// Serve until `stop` resolves, then finish the connections in flight
+    /// (for up to 10 s) and the workers' current batch.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
+        let Server {
+            listener,
+            options,
+            engine,
+            ..
+        } = self;
+        let state = AppState::new(engine.clone());
+        let app = router(state, options.max_body);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut background = tokio::task::JoinSet::new();
+        for i in 0..options.workers {
+            let worker = Worker::new(
+                engine.clone(),
+                WorkerOptions {
+                    id: format!("{}:serve{i}", oubli_core::rights::worker::default_worker_id()),
+                    ..WorkerOptions::default()
+                },
+            );
+            let mut rx = stop_rx.clone();
+            background.spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                };
+                if let Err(e) = worker.run(false, stop).await {
+                    tracing::error!(error = %e, "worker stopped");
+                }
+            });
+        }
+        {
+            let engine = engine.clone();
+            let mut rx = stop_rx.clone();
+            let every = options.sign_every;
+            background.spawn(async move {
+                loop {
+                    if let Err(e) = engine.sign_audit_head().await {
+                        tracing::warn!(error = %e, "could not sign the audit head");
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = rx.wait_for(|s| *s) => break,
+                    }
+                }
+                // A last signature over what this run appended.
+                let _ = engine.sign_audit_head().await;
+            });
+        }
+        {
+            let engine = engine.clone();
+            let mut rx = stop_rx.clone();
+            background.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = rx.wait_for(|s| *s) => break,
+                    }
+                    if let Err(e) = engine.refresh_restrictions().await {
+                        tracing::warn!(error = %e, "could not refresh the restriction registry");
+                    }
+                }
+            });
+        }
+        for hook in options.webhooks.clone() {
+            let engine = engine.clone();
+            let rx = stop_rx.clone();
+            background.spawn(super::webhooks::run(engine, hook, rx));
+        }
+
+        let tls = match &options.tls {
+            Some((c, k)) => Some(Arc::new(RwLock::new(tls_config(c, k)?))),
+            None => None,
+        };
+        #[cfg(unix)]
+        if let (Some(tls), Some((c, k))) = (&tls, &options.tls) {
+            let (tls, c, k) = (tls.clone(), c.clone(), k.clone());
+            let mut rx = stop_rx.clone();
+            background.spawn(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                    return;
+                };
+                loop {
+                    tokio::select! {
+                        _ = hup.recv() => {}
+                        _ = rx.wait_for(|s| *s) => break,
+                    }
+                    match tls_config(&c, &k) {
+                        Ok(new) => {
+                            *tls.write().unwrap_or_else(|e| e.into_inner()) = new;
+                            tracing::info!("TLS certificate reloaded");
+                        }
+                        Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the old certificate"),
+                    }
+                }
+            });
+        }
+
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(stop);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = &mut stop => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let app = app.clone();
+            let service = TowerToHyperService::new(app.map_request(
+                move |mut r: axum::http::Request<hyper::body::Incoming>| {
+                    r.extensions_mut().insert(ConnectInfo(peer));
+                    r
+                },
+            ));
+            let builder = hyper::server::conn::http1::Builder::new();
+            match &tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                Some(cfg) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(
+                        cfg.read().unwrap_or_else(|e| e.into_inner()).clone(),
+                    );
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let Ok(Ok(tls_stream)) =
+                            tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                                .await
+                        else {
+                            return;
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                        let _ = watcher.watch(conn).await;
+                    });
+                }
+            }
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 10 s; closing them");
+        }
+        while background.join_next().await.is_some() {}
+        Ok(())
+    }
+}

@@ -1,0 +1,310 @@
+//! The service face from the command line: `serve` (the HTTP API, with
+//! workers), API tokens, erasure certificates, the audit log's export and
+//! signed heads, and the OpenAPI document.
+
+use crate::args::{ActorArgs, EngineArgs};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use oubli_api::server::{ServeOptions, Server};
+use oubli_core::rights::certificate::{check_certificate, unb64};
+use oubli_core::rights::tokens::Role;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `oubli serve`.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default: `[api] listen`, else 127.0.0.1:8440).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Workers to run in this process (default: `[api] workers`, else 1;
+    /// 0 leaves the work to `oubli worker` processes).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+/// `oubli token …`.
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it, once: only its hash is kept.
+    Create {
+        /// What it may do: auditor (read only), operator (file and carry
+        /// out requests), approver (also approve), admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Who or what holds it (recorded as the actor of what it does).
+        #[arg(long)]
+        name: String,
+        /// How long it works (`90d`, `12h`; default: until revoked).
+        #[arg(long, value_parser = parse_days)]
+        expires: Option<std::time::Duration>,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id (within a second in every `serve` process).
+    Revoke {
+        /// The token's id (the part after `oubli_`).
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+    },
+}
+
+/// `oubli certificate …`.
+#[derive(Subcommand)]
+pub enum CertificateCommand {
+    /// Write a completed erasure's signed certificate: FILE (the document),
+    /// FILE.sig (the raw RSA-PSS signature) and FILE.pub.pem (the public
+    /// key), which `openssl dgst` checks.
+    Fetch {
+        /// The request.
+        request: String,
+        /// Where to write the document.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a certificate's signature (with FILE.sig and a public key:
+    /// FILE.pub.pem, or this host's with --db/--config) and, against the
+    /// store, its place in the audit chain.
+    Verify {
+        /// The certificate document.
+        file: PathBuf,
+        /// The signature (default FILE.sig).
+        #[arg(long)]
+        sig: Option<PathBuf>,
+        /// Check with this public key only, without the store.
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| "one of auditor, operator, approver, admin".into())
+}
+
+fn parse_days(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration such as 90d or 12h");
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3600,
+        "m" => n * 60,
+        "s" => n,
+        _ => return Err(bad()),
+    };
+    if secs == 0 {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// `oubli serve`.
+pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode> {
+    let config = engine_args.config()?;
+    let api = config.api.clone();
+    let listen = match args.listen {
+        Some(l) => l,
+        None => api.listen.parse().context("[api] listen")?,
+    };
+    let engine = engine_args.open(true).await?;
+    let options = ServeOptions {
+        listen,
+        tls: api.tls.clone(),
+        allow_plain_http: api.allow_plain_http,
+        workers: args.workers.unwrap_or(api.workers),
+        sign_every: api.sign_audit_every,
+        max_body: api.max_body,
+        webhooks: api.webhooks.clone(),
+    };
+    let workers = options.workers;
+    let server = Server::bind(engine, options).await?;
+    let scheme = if server.tls { "https" } else { "http" };
+    eprintln!(
+        "oubli: serving on {scheme}://{} ({workers} worker{}); stop with Ctrl-C",
+        server.addr,
+        if workers == 1 { "" } else { "s" }
+    );
+    let stop = async {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    server.run(stop).await?;
+    eprintln!("oubli: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli token …`.
+pub async fn token(engine_args: EngineArgs, cmd: TokenCommand) -> Result<ExitCode> {
+    let engine = engine_args.open(false).await?;
+    match cmd {
+        TokenCommand::Create {
+            role,
+            name,
+            expires,
+            actor,
+        } => {
+            let t = engine
+                .create_token(
+                    role,
+                    &name,
+                    expires.map(|d| d.as_millis() as i64),
+                    &actor.name(),
+                )
+                .await?;
+            if engine_args.json() {
+                outln!(
+                    "{}",
+                    serde_json::json!({"token": t.token.as_str(), "id": t.row.id, "role": t.row.role, "name": t.row.name, "expires_at": t.row.expires_at})
+                );
+            } else {
+                eprintln!(
+                    "oubli: token {} for {name} ({role}) created; it is shown this once:",
+                    t.row.id
+                );
+                outln!("{}", t.token.as_str());
+            }
+        }
+        TokenCommand::List => {
+            let rows = engine.tokens().await?;
+            if engine_args.json() {
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let now = oubli_core::store::now_ms();
+                for r in rows {
+                    let status = if r.revoked_at.is_some() {
+                        "revoked"
+                    } else if r.expires_at.is_some_and(|e| e <= now) {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    outln!(
+                        "{}  {:<8}  {:<7}  {}  (created by {})",
+                        r.id,
+                        r.role,
+                        status,
+                        r.name,
+                        r.created_by
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { id, actor } => {
+            if engine.revoke_token(&id, &actor.name()).await? {
+                outln!("token {id} revoked");
+            } else {
+                bail!("no active token {id}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sibling(file: &std::path::Path, ext: &str) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// `oubli certificate …`.
+pub async fn certificate(engine_args: EngineArgs, cmd: CertificateCommand) -> Result<ExitCode> {
+    match cmd {
+        CertificateCommand::Fetch { request, out } => {
+            let engine = engine_args.open(false).await?;
+            let cert = engine.certificate(&request).await?;
+            let sig = unb64(&cert.signature).context("the stored signature is not base64")?;
+            std::fs::write(&out, cert.document.as_bytes())
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(sibling(&out, ".sig"), &sig)?;
+            std::fs::write(sibling(&out, ".pub.pem"), cert.public_key.as_bytes())?;
+            outln!(
+                "certificate of {request} written to {} (+ .sig, .pub.pem); check it with:\n  openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify {} -signature {} {}",
+                out.display(),
+                sibling(&out, ".pub.pem").display(),
+                sibling(&out, ".sig").display(),
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CertificateCommand::Verify { file, sig, key } => {
+            let document =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let sig_path = sig.unwrap_or_else(|| sibling(&file, ".sig"));
+            let signature = std::fs::read(&sig_path)
+                .with_context(|| format!("cannot read {}", sig_path.display()))?;
+            let result = match key {
+                Some(k) => {
+                    let pem = std::fs::read_to_string(&k)
+                        .with_context(|| format!("cannot read {}", k.display()))?;
+                    check_certificate(&pem, &document, &signature)
+                        .map(|c| (c, "signature valid (audit chain not checked: no store)"))
+                }
+                None => {
+                    let engine = engine_args.open(false).await?;
+                    engine
+                        .verify_certificate(&document, &signature)
+                        .await
+                        .map(|c| (c, "signature valid, and the audit chain holds its head"))
+                }
+            };
+            match result {
+                Ok((c, how)) => {
+                    outln!(
+                        "certificate of {} ({}): {how}",
+                        c.request,
+                        c.outcome
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    outln!("certificate INVALID: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+/// `oubli audit export`: the log as JSON lines, with the signed heads.
+pub async fn audit_export(engine_args: EngineArgs, after: i64) -> Result<ExitCode> {
+    let engine = engine_args.open(false).await?;
+    let mut after = after;
+    loop {
+        let events = engine.audit_events(after, 1000).await?;
+        let Some(last) = events.last() else { break };
+        after = last.id;
+        for e in &events {
+            outln!(
+                "{}",
+                serde_json::to_string(&serde_json::json!({"event": e}))?
+            );
+        }
+    }
+    for h in engine.signed_heads().await? {
+        outln!("{}", serde_json::to_string(&serde_json::json!({"signed_head": h}))?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli audit sign`: sign the chain's head now.
+pub async fn audit_sign(engine_args: EngineArgs) -> Result<ExitCode> {
+    let engine = engine_args.open(false).await?;
+    match engine.sign_audit_head().await? {
+        Some(h) => outln!("signed the audit head at {} events ({})", h.seq, &h.hash[..16]),
+        None => outln!("the audit head is already signed at this length"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,261 @@
+//! API tokens and roles. A token is shown once, at creation
+//! (`oubli_<id>_<secret>`); the store keeps only the SHA-256 of its secret
+//! (the secret is 160 random bits, so a fast hash is enough). Checks compare
+//! hashes in constant time and cache rows for a second, so a revocation
+//! made by another process takes effect within a second.
+
+use super::engine::Engine;
+use super::request::{RequestError, event};
+use oubli_store::service::{self, TokenRow};
+use oubli_store::{now_ms, random_token};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// What a token may do. Each role may do what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Reads requests, plans, tasks, systems and the audit log; never
+    /// personal data, never a change.
+    Auditor,
+    /// Files and carries out requests, checks restrictions, pauses systems.
+    Operator,
+    /// Also approves and rejects (never a request it filed, under four
+    /// eyes: the engine checks the actor).
+    Approver,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Every role, weakest first.
+    pub const ALL: [Role; 4] = [Role::Auditor, Role::Operator, Role::Approver, Role::Admin];
+
+    /// Its name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Auditor => "auditor",
+            Role::Operator => "operator",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Read a role's name.
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether this role may do what `needed` may.
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who is calling: what an accepted token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The token's id.
+    pub token: String,
+    /// The holder's name: the actor recorded for what it does.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// Why a token was refused (the API answers 401 for all of them alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// Not a token of ours, or a wrong secret.
+    #[error("unknown token")]
+    Unknown,
+    /// Expired.
+    #[error("the token has expired")]
+    Expired,
+    /// Revoked.
+    #[error("the token was revoked")]
+    Revoked,
+}
+
+/// A token just created: the secret, shown once, and its row.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// The whole token, to give to its holder. Not kept anywhere.
+    pub token: zeroize::Zeroizing<String>,
+    /// What is stored.
+    pub row: TokenRow,
+}
+
+const CACHE_FOR: Duration = Duration::from_secs(1);
+
+/// Token rows recently read, by id.
+#[derive(Debug, Default)]
+pub(crate) struct TokenCache {
+    rows: Mutex<HashMap<String, (TokenRow, Instant)>>,
+}
+
+impl TokenCache {
+    fn get(&self, id: &str) -> Option<TokenRow> {
+        let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        rows.get(id)
+            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
+            .map(|(r, _)| r.clone())
+    }
+
+    fn put(&self, row: TokenRow) {
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        if rows.len() > 10_000 {
+            rows.retain(|_, (_, at)| at.elapsed() < CACHE_FOR);
+        }
+        rows.insert(row.id.clone(), (row, Instant::now()));
+    }
+
+    fn forget(&self, id: &str) {
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+}
+
+fn secret_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Split `oubli_<id>_<secret>`.
+fn split(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("oubli_")?;
+    let (id, secret) = rest.split_once('_')?;
+    let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    (ok(id, 8) && ok(secret, 32)).then_some((id, secret))
+}
+
+impl Engine {
+    /// Create a token for `name` with `role`, valid for `valid_for_ms`
+    /// (forever if `None`). The token is in the result only.
+    pub async fn create_token(
+        &self,
+        role: Role,
+        name: &str,
+        valid_for_ms: Option<i64>,
+        actor: &str,
+    ) -> Result<NewToken, RequestError> {
+        super::engine::valid_actor(name)?;
+        super::engine::valid_actor(actor)?;
+        let id = random_token(5)?;
+        let secret = zeroize::Zeroizing::new(random_token(20)?);
+        let now = now_ms();
+        let row = TokenRow {
+            id: id.clone(),
+            hash: secret_hash(&secret),
+            role: role.as_str().to_string(),
+            name: name.to_string(),
+            created_by: actor.to_string(),
+            created_at: now,
+            expires_at: valid_for_ms.map(|v| now.saturating_add(v)),
+            revoked_at: None,
+        };
+        let mut tx = self.store.write_logged().await?;
+        service::insert_token(&mut tx, &row).await?;
+        let subject = format!("token:{id}");
+        let action = format!("token-created:{role}");
+        oubli_store::requests::event(&mut tx, &event(&subject, actor, &action, None)).await?;
+        tx.commit().await?;
+        tracing::info!(token = %id, %role, actor, "API token created");
+        Ok(NewToken {
+            token: zeroize::Zeroizing::new(format!("oubli_{id}_{}", secret.as_str())),
+            row,
+        })
+    }
+
+    /// Every token (without secrets).
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>, RequestError> {
+        Ok(service::tokens(self.store.pool()).await?)
+    }
+
+    /// Revoke a token; false if it does not exist or was revoked already.
+    pub async fn revoke_token(&self, id: &str, actor: &str) -> Result<bool, RequestError> {
+        super::engine::valid_actor(actor)?;
+        let mut tx = self.store.write_logged().await?;
+        let done = service::revoke_token(&mut tx, id).await?;
+        if done {
+            let subject = format!("token:{id}");
+            oubli_store::requests::event(&mut tx, &event(&subject, actor, "token-revoked", None))
+                .await?;
+        }
+        tx.commit().await?;
+        self.tokens.forget(id);
+        Ok(done)
+    }
+
+    /// Who holds `token`, if it is a live token of ours.
+    pub async fn authenticate(&self, token: &str) -> Result<Result<Caller, AuthError>, RequestError> {
+        let Some((id, secret)) = split(token) else {
+            return Ok(Err(AuthError::Unknown));
+        };
+        let row = match self.tokens.get(id) {
+            Some(r) => r,
+            None => match service::token(self.store.pool(), id).await? {
+                Some(r) => {
+                    self.tokens.put(r.clone());
+                    r
+                }
+                None => return Ok(Err(AuthError::Unknown)),
+            },
+        };
+        let given = secret_hash(secret);
+        if !bool::from(given.as_bytes().ct_eq(row.hash.as_bytes())) {
+            return Ok(Err(AuthError::Unknown));
+        }
+        if row.revoked_at.is_some() {
+            return Ok(Err(AuthError::Revoked));
+        }
+        if row.expires_at.is_some_and(|e| e <= now_ms()) {
+            return Ok(Err(AuthError::Expired));
+        }
+        let Some(role) = Role::parse(&row.role) else {
+            return Ok(Err(AuthError::Unknown));
+        };
+        Ok(Ok(Caller {
+            token: row.id,
+            name: row.name,
+            role,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_and_named() {
+        assert!(Role::Admin.allows(Role::Auditor));
+        assert!(Role::Approver.allows(Role::Operator));
+        assert!(!Role::Operator.allows(Role::Approver));
+        assert!(!Role::Auditor.allows(Role::Operator));
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn tokens_split_only_in_their_shape() {
+        let t = format!("oubli_{}_{}", "abcd2345", "a".repeat(32));
+        assert_eq!(split(&t), Some(("abcd2345", "a".repeat(32).as_str())));
+        assert_eq!(split("oubli_abcd2345"), None);
+        assert_eq!(split(&format!("oubli_abc_{}", "a".repeat(32))), None);
+        assert_eq!(split(&format!("Bearer_abcd2345_{}", "a".repeat(32))), None);
+        assert_eq!(split(&format!("oubli_abcd2345_{}!", "a".repeat(31))), None);
+    }
+}

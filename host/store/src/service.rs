@@ -1,0 +1,402 @@
+//! What the service face keeps: API tokens (their hash only), idempotency
+//! keys of requests filed through the API, signed audit heads, and each
+//! webhook's position in the event log.
+
+use super::{StoreError, now_ms};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, Row, Transaction};
+
+/// An API token, as stored (the secret itself is never kept).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TokenRow {
+    /// Its public id (the token's prefix).
+    pub id: String,
+    /// SHA-256 of the secret, hex (skipped when shown).
+    #[serde(skip)]
+    pub hash: String,
+    /// Its role.
+    pub role: String,
+    /// Who or what holds it (recorded as the actor of what it does).
+    pub name: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When (ms since the epoch).
+    pub created_at: i64,
+    /// When it stops working.
+    pub expires_at: Option<i64>,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+}
+
+fn token_row(r: &AnyRow) -> Result<TokenRow, StoreError> {
+    Ok(TokenRow {
+        id: r.try_get("id")?,
+        hash: r.try_get("hash")?,
+        role: r.try_get("role")?,
+        name: r.try_get("name")?,
+        created_by: r.try_get("created_by")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, hash, role, name, created_by, created_at, expires_at, revoked_at";
+
+/// Keep a new token.
+pub async fn insert_token(
+    tx: &mut Transaction<'static, Any>,
+    row: &TokenRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, hash, role, name, created_by, created_at, expires_at, revoked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(&row.id)
+    .bind(&row.hash)
+    .bind(&row.role)
+    .bind(&row.name)
+    .bind(&row.created_by)
+    .bind(row.created_at)
+    .bind(row.expires_at)
+    .bind(row.revoked_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Every token, oldest first.
+pub async fn tokens(pool: &AnyPool) -> Result<Vec<TokenRow>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
+    ))
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(token_row)
+    .collect()
+}
+
+/// One token by id.
+pub async fn token(pool: &AnyPool, id: &str) -> Result<Option<TokenRow>, StoreError> {
+    sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .as_ref()
+        .map(token_row)
+        .transpose()
+}
+
+/// Revoke a token; false if there is no such token or it was revoked.
+pub async fn revoke_token(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The request an idempotency key filed, and the SHA-256 of the body it
+/// was filed with.
+pub async fn idempotent(
+    tx: &mut Transaction<'static, Any>,
+    key_hash: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT request_id, body_sha256 FROM idempotency_keys WHERE key_hash = $1",
+    )
+    .bind(key_hash)
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
+/// Remember which request an idempotency key filed.
+pub async fn remember_idempotent(
+    tx: &mut Transaction<'static, Any>,
+    key_hash: &str,
+    request_id: &str,
+    body_sha256: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO idempotency_keys (key_hash, request_id, body_sha256, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(key_hash)
+    .bind(request_id)
+    .bind(body_sha256)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A signed audit head: the chain's length and last hash at a moment,
+/// signed by the host's signing key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct SignedHead {
+    /// Events in the chain.
+    pub seq: i64,
+    /// The last event's hash.
+    pub hash: String,
+    /// When it was signed (ms since the epoch).
+    pub signed_at: i64,
+    /// The signing key's id.
+    pub key_id: String,
+    /// The signature, hex.
+    pub signature: String,
+}
+
+/// Keep a signed head (once per length).
+pub async fn insert_signed_head(
+    tx: &mut Transaction<'static, Any>,
+    head: &SignedHead,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO audit_signatures (seq, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (seq) DO NOTHING",
+    )
+    .bind(head.seq)
+    .bind(&head.hash)
+    .bind(head.signed_at)
+    .bind(&head.key_id)
+    .bind(&head.signature)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Every signed head, shortest chain first.
+pub async fn signed_heads(pool: &AnyPool) -> Result<Vec<SignedHead>, StoreError> {
+    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+        "SELECT seq, hash, signed_at, key_id, signature FROM audit_signatures ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(seq, hash, signed_at, key_id, signature)| SignedHead {
+        seq,
+        hash,
+        signed_at,
+        key_id,
+        signature,
+    })
+    .collect())
+}
+
+/// The chain's head now: (events, last hash).
+pub async fn head(pool: &AnyPool) -> Result<(i64, String), StoreError> {
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// One event of the log, as exported (sealed reasons stay sealed, as a
+/// SHA-256 of their ciphertext, which is what the chain covers).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct LogEvent {
+    /// Its id (order in the log).
+    pub id: i64,
+    /// The request.
+    pub request_id: String,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// State before.
+    pub from: Option<String>,
+    /// State after.
+    pub to: Option<String>,
+    /// The system.
+    pub system: Option<String>,
+    /// The sealed reason, as stored (hex), if any.
+    pub reason_sealed: Option<String>,
+    /// The hash of the event before.
+    pub prev_hash: Option<String>,
+    /// Its hash.
+    pub hash: Option<String>,
+}
+
+/// Up to `limit` events after `after`, oldest first.
+pub async fn events_after(
+    pool: &AnyPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LogEvent>, StoreError> {
+    sqlx::query(
+        "SELECT id, request_id, at, actor, action, from_state, to_state, system, reason_sealed, prev_hash, hash \
+         FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(|r| {
+        let reason: Option<Vec<u8>> = r.try_get("reason_sealed")?;
+        Ok(LogEvent {
+            id: r.try_get("id")?,
+            request_id: r.try_get("request_id")?,
+            at: r.try_get("at")?,
+            actor: r.try_get("actor")?,
+            action: r.try_get("action")?,
+            from: r.try_get("from_state")?,
+            to: r.try_get("to_state")?,
+            system: r.try_get("system")?,
+            reason_sealed: reason.map(hex::encode),
+            prev_hash: r.try_get("prev_hash")?,
+            hash: r.try_get("hash")?,
+        })
+    })
+    .collect()
+}
+
+/// The hash stored for the event that is `seq`-th in the chain (1-based),
+/// if the chain is that long.
+pub async fn chain_hash_at(pool: &AnyPool, seq: i64) -> Result<Option<String>, StoreError> {
+    if seq < 1 {
+        return Ok(None);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id LIMIT 1 OFFSET $1",
+    )
+    .bind(seq - 1)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Requests by state.
+pub async fn requests_by_state(pool: &AnyPool) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT state, COUNT(*) FROM requests GROUP BY state ORDER BY state")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Requests past due and not over.
+pub async fn overdue(pool: &AnyPool, now: i64) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM requests WHERE due_at < $1 AND state NOT IN ('completed', 'partially-completed', 'failed', 'rejected', 'cancelled')",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Where a webhook stands in the event log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Cursor {
+    /// The webhook's name.
+    pub name: String,
+    /// The last event delivered (or skipped: not a state change).
+    pub last_event_id: i64,
+    /// Failed deliveries in a row.
+    pub failures: i64,
+    /// When to try next (ms since the epoch).
+    pub next_at: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+/// A webhook's cursor; a new webhook starts at the end of the log (it is
+/// told about what happens from now on, not the past).
+pub async fn cursor(pool: &AnyPool, name: &str) -> Result<Cursor, StoreError> {
+    let row: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT last_event_id, failures, next_at, last_error FROM webhook_cursors WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    if let Some((last_event_id, failures, next_at, last_error)) = row {
+        return Ok(Cursor {
+            name: name.to_string(),
+            last_event_id,
+            failures,
+            next_at,
+            last_error,
+        });
+    }
+    let end: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+        .fetch_one(pool)
+        .await?;
+    let cursor = Cursor {
+        name: name.to_string(),
+        last_event_id: end.unwrap_or(0),
+        failures: 0,
+        next_at: 0,
+        last_error: None,
+    };
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO webhook_cursors (name, last_event_id, failures, next_at, updated_at) VALUES ($1, $2, 0, 0, $3) \
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(cursor.last_event_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(cursor)
+}
+
+/// Move a webhook's cursor (after a delivery, or a failure).
+pub async fn set_cursor(pool: &AnyPool, c: &Cursor) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE webhook_cursors SET last_event_id = $1, failures = $2, next_at = $3, last_error = $4, updated_at = $5 WHERE name = $6",
+    )
+    .bind(c.last_event_id)
+    .bind(c.failures)
+    .bind(c.next_at)
+    .bind(&c.last_error)
+    .bind(now_ms())
+    .bind(&c.name)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A request's signed certificate: the exact signed bytes and the
+/// signature (hex).
+pub async fn certificate(
+    pool: &AnyPool,
+    request_id: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT document, signature FROM certificates WHERE request_id = $1")
+            .bind(request_id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// Keep a request's certificate (the first one issued stays).
+pub async fn insert_certificate(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+    document: &str,
+    signature: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO certificates (request_id, document, signature, issued_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (request_id) DO NOTHING",
+    )
+    .bind(request_id)
+    .bind(document)
+    .bind(signature)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
