@@ -87,7 +87,9 @@ impl Site {
 
     async fn token(&self, role: &str, name: &str) -> String {
         let out = self
-            .run(&["token", "create", "--role", role, "--name", name, "--as", "admin"])
+            .run(&[
+                "token", "create", "--role", role, "--name", name, "--as", "admin",
+            ])
             .await;
         assert!(out.status.success(), "{}", text(&out.stderr));
         text(&out.stdout).trim().to_string()
@@ -179,7 +181,9 @@ async fn call(
     let method = method.to_string();
     let token = token.map(str::to_string);
     tokio::task::spawn_blocking(move || {
-        let mut req = ureq::http::Request::builder().method(method.as_str()).uri(&url);
+        let mut req = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(&url);
         if let Some(t) = &token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -230,7 +234,15 @@ struct Api {
 
 impl Api {
     async fn get(&self, path: &str, token: Option<&str>) -> Reply {
-        call(&self.agent, "GET", format!("{}{path}", self.base), token, None, vec![]).await
+        call(
+            &self.agent,
+            "GET",
+            format!("{}{path}", self.base),
+            token,
+            None,
+            vec![],
+        )
+        .await
     }
 
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
@@ -284,7 +296,11 @@ fn assert_problem(r: &Reply, status: u16) {
         "problems carry the trace id: {}",
         r.raw
     );
-    assert!(!r.raw.contains(EMAIL), "a problem quoted an identifier: {}", r.raw);
+    assert!(
+        !r.raw.contains(EMAIL),
+        "a problem quoted an identifier: {}",
+        r.raw
+    );
 }
 
 async fn the_whole_path(db: Option<String>) {
@@ -303,21 +319,36 @@ async fn the_whole_path(db: Option<String>) {
     let first = api.file(&alice, body.clone(), Some("crm-click-1")).await;
     assert_eq!(first.status, 201, "{}", first.raw);
     let id = first.body["id"].as_str().unwrap().to_string();
-    assert_eq!(first.header("location"), Some(format!("/v1/requests/{id}").as_str()));
+    assert_eq!(
+        first.header("location"),
+        Some(format!("/v1/requests/{id}").as_str())
+    );
     let again = api.file(&alice, body.clone(), Some("crm-click-1")).await;
     assert_eq!(again.status, 200, "{}", again.raw);
     assert_eq!(again.body["id"], id.as_str());
     let other = api
-        .file(&alice, json!({"kind": "access", "subject": {"emails": [EMAIL]}}), Some("crm-click-1"))
+        .file(
+            &alice,
+            json!({"kind": "access", "subject": {"emails": [EMAIL]}}),
+            Some("crm-click-1"),
+        )
         .await;
     assert_problem(&other, 422);
     let listed = api.get("/v1/requests?limit=50", Some(&carol)).await;
-    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "{}", listed.raw);
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.raw
+    );
 
     // Four eyes through the API: the operator may not approve, the approver may.
     let waiting = api.wait_state(&id, &alice, "awaiting-approval").await;
     assert_eq!(
-        waiting["systems"][0]["plan"]["items"].as_array().unwrap().len(),
+        waiting["systems"][0]["plan"]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
         1,
         "{waiting:#}"
     );
@@ -327,16 +358,26 @@ async fn the_whole_path(db: Option<String>) {
         "an auditor does not see plans: {}",
         seen_by_auditor.raw
     );
-    let refused = api.post(&format!("/v1/requests/{id}/approve"), Some(&alice), json!({})).await;
+    let refused = api
+        .post(
+            &format!("/v1/requests/{id}/approve"),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
     assert_problem(&refused, 403);
-    let approved = api.post(&format!("/v1/requests/{id}/approve"), Some(&bob), json!({})).await;
+    let approved = api
+        .post(&format!("/v1/requests/{id}/approve"), Some(&bob), json!({}))
+        .await;
     assert_eq!(approved.status, 200, "{}", approved.raw);
     let done = api.wait_state(&id, &carol, "completed").await;
     assert_eq!(done["approved_by"], "bob");
     assert!(!site.people.has("p1"), "the person was erased");
 
     // The certificate, checked by openssl alone, and by oubli against the chain.
-    let cert = api.get(&format!("/v1/requests/{id}/certificate"), Some(&carol)).await;
+    let cert = api
+        .get(&format!("/v1/requests/{id}/certificate"), Some(&carol))
+        .await;
     assert_eq!(cert.status, 200, "{}", cert.raw);
     let document = cert.body["document"].as_str().unwrap();
     assert!(!document.contains(EMAIL) && !document.contains("+336"));
@@ -344,8 +385,16 @@ async fn the_whole_path(db: Option<String>) {
     assert_eq!(parsed["request"], id.as_str());
     assert_eq!(parsed["systems"][0]["erased"], 1, "{parsed:#}");
     assert_eq!(parsed["systems"][0]["verification"]["still_found"], 0);
-    assert_eq!(parsed["systems"][0]["component_sha256"].as_str().unwrap().len(), 64);
-    let again = api.get(&format!("/v1/requests/{id}/certificate"), Some(&carol)).await;
+    assert_eq!(
+        parsed["systems"][0]["component_sha256"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    let again = api
+        .get(&format!("/v1/requests/{id}/certificate"), Some(&carol))
+        .await;
     assert_eq!(again.body["document"], cert.body["document"], "issued once");
     let dir = site.dir.path();
     let doc_path = dir.join("cert.json");
@@ -355,12 +404,24 @@ async fn the_whole_path(db: Option<String>) {
         oubli_core::rights::certificate::unb64(cert.body["signature"].as_str().unwrap()).unwrap(),
     )
     .unwrap();
-    std::fs::write(dir.join("cert.json.pub.pem"), cert.body["public_key"].as_str().unwrap()).unwrap();
-    assert!(openssl_verifies(dir, "cert.json"), "openssl refused an untouched certificate");
+    std::fs::write(
+        dir.join("cert.json.pub.pem"),
+        cert.body["public_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(
+        openssl_verifies(dir, "cert.json"),
+        "openssl refused an untouched certificate"
+    );
     let out = site
         .run(&["certificate", "verify", doc_path.to_str().unwrap()])
         .await;
-    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     // Any byte changed: openssl and oubli both refuse.
     for at in [0, document.len() / 2, document.len() - 2] {
         let mut bad = document.as_bytes().to_vec();
@@ -368,25 +429,44 @@ async fn the_whole_path(db: Option<String>) {
         std::fs::write(dir.join("bad.json"), &bad).unwrap();
         std::fs::copy(dir.join("cert.json.sig"), dir.join("bad.json.sig")).unwrap();
         std::fs::copy(dir.join("cert.json.pub.pem"), dir.join("bad.json.pub.pem")).unwrap();
-        assert!(!openssl_verifies(dir, "bad.json"), "byte {at} changed, openssl still verified");
+        assert!(
+            !openssl_verifies(dir, "bad.json"),
+            "byte {at} changed, openssl still verified"
+        );
         let out = site
-            .run(&["certificate", "verify", dir.join("bad.json").to_str().unwrap()])
+            .run(&[
+                "certificate",
+                "verify",
+                dir.join("bad.json").to_str().unwrap(),
+            ])
             .await;
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     }
     // The CLI writes the same three files.
     let out = site
-        .run(&["certificate", "fetch", &id, "--out", dir.join("cli.json").to_str().unwrap()])
+        .run(&[
+            "certificate",
+            "fetch",
+            &id,
+            "--out",
+            dir.join("cli.json").to_str().unwrap(),
+        ])
         .await;
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(std::fs::read_to_string(dir.join("cli.json")).unwrap(), document);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("cli.json")).unwrap(),
+        document
+    );
     assert!(openssl_verifies(dir, "cli.json"));
 
     // The log: no identifier anywhere in it.
     server.child.kill().await.unwrap();
     let log = server.log.lock().unwrap().clone();
     assert!(log.contains("served"), "{log}");
-    assert!(!log.contains(EMAIL) && !log.contains("ada"), "the log leaked: {log}");
+    assert!(
+        !log.contains(EMAIL) && !log.contains("ada"),
+        "the log leaked: {log}"
+    );
 }
 
 fn openssl_verifies(dir: &Path, name: &str) -> bool {
@@ -456,12 +536,37 @@ async fn roles_bad_input_and_failed_logins() {
         ("GET", "/v1/audit/events".into(), None, 0),
         ("GET", "/v1/audit/heads".into(), None, 0),
         ("GET", "/metrics".into(), None, 0),
-        ("POST", "/v1/requests".into(), Some(json!({"kind": "access", "subject": {"emails": ["x@example.com"]}})), 1),
-        ("POST", "/v1/subjects/requests".into(), Some(subject.clone()), 1),
-        ("POST", "/v1/restrictions/check".into(), Some(json!({"subject": {"emails": [EMAIL]}, "scope": "direct-marketing"})), 1),
-        ("POST", "/v1/systems/directory/pause".into(), Some(json!({"reason": "maintenance"})), 1),
+        (
+            "POST",
+            "/v1/requests".into(),
+            Some(json!({"kind": "access", "subject": {"emails": ["x@example.com"]}})),
+            1,
+        ),
+        (
+            "POST",
+            "/v1/subjects/requests".into(),
+            Some(subject.clone()),
+            1,
+        ),
+        (
+            "POST",
+            "/v1/restrictions/check".into(),
+            Some(json!({"subject": {"emails": [EMAIL]}, "scope": "direct-marketing"})),
+            1,
+        ),
+        (
+            "POST",
+            "/v1/systems/directory/pause".into(),
+            Some(json!({"reason": "maintenance"})),
+            1,
+        ),
         ("POST", "/v1/systems/directory/resume".into(), None, 1),
-        ("POST", format!("/v1/requests/{id}/reject"), Some(json!({"reason": "no"})), 2),
+        (
+            "POST",
+            format!("/v1/requests/{id}/reject"),
+            Some(json!({"reason": "no"})),
+            2,
+        ),
         ("POST", format!("/v1/requests/{id}/approve"), None, 2),
     ];
     for (method, path, body, weakest) in &routes {
@@ -471,7 +576,8 @@ async fn roles_bad_input_and_failed_logins() {
                 method,
                 format!("{}{path}", api.base),
                 Some(token),
-                Some(body.clone().unwrap_or(json!({})).to_string().into_bytes()).filter(|_| *method == "POST"),
+                Some(body.clone().unwrap_or(json!({})).to_string().into_bytes())
+                    .filter(|_| *method == "POST"),
                 vec![],
             )
             .await;
@@ -487,40 +593,107 @@ async fn roles_bad_input_and_failed_logins() {
             }
         }
         // No token: 401, with the challenge.
-        let r = call(&api.agent, method, format!("{}{path}", api.base), None, None, vec![]).await;
+        let r = call(
+            &api.agent,
+            method,
+            format!("{}{path}", api.base),
+            None,
+            None,
+            vec![],
+        )
+        .await;
         assert_problem(&r, 401);
         assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
     }
     let checked = api
-        .post("/v1/restrictions/check", Some(&tokens[1].1), json!({"subject": {"emails": ["ADA+calls@example.com"]}, "scope": "direct-marketing"}))
+        .post(
+            "/v1/restrictions/check",
+            Some(&tokens[1].1),
+            json!({"subject": {"emails": ["ADA+calls@example.com"]}, "scope": "direct-marketing"}),
+        )
         .await;
     assert_eq!(checked.body["allowed"], false, "{}", checked.raw);
 
     // Bad input: problems, never a 500.
     let op = tokens[1].1.as_str();
     let post_raw = |body: &'static [u8], ctype: &'static str| {
-        call(&api.agent, "POST", format!("{}/v1/requests", api.base), Some(op), Some(body.to_vec()), vec![("content-type", ctype.to_string())])
+        call(
+            &api.agent,
+            "POST",
+            format!("{}/v1/requests", api.base),
+            Some(op),
+            Some(body.to_vec()),
+            vec![("content-type", ctype.to_string())],
+        )
     };
     assert_problem(&post_raw(b"{not json", "application/json").await, 400);
-    assert_problem(&post_raw(b"{\"kind\": \"erasure\"}", "text/plain").await, 415);
-    let unknown = post_raw(br#"{"kind": "erasure", "subject": {"emails": ["ada+calls@example.com"]}, "extra": 1}"#, "application/json").await;
+    assert_problem(
+        &post_raw(b"{\"kind\": \"erasure\"}", "text/plain").await,
+        415,
+    );
+    let unknown = post_raw(
+        br#"{"kind": "erasure", "subject": {"emails": ["ada+calls@example.com"]}, "extra": 1}"#,
+        "application/json",
+    )
+    .await;
     assert_problem(&unknown, 422);
-    assert_problem(&post_raw(br#"{"kind": "forget", "subject": {}}"#, "application/json").await, 422);
-    assert_problem(&post_raw(br#"{"kind": "erasure", "subject": {"emails": [12]}}"#, "application/json").await, 422);
-    assert_problem(&post_raw(br#"{"kind": "erasure", "subject": {"emails": ["not an email"]}}"#, "application/json").await, 422);
-    let big = format!("{{\"kind\": \"erasure\", \"subject\": {{\"names\": [\"{}\"]}}}}", "a".repeat(100_000));
-    let r = call(&api.agent, "POST", format!("{}/v1/requests", api.base), Some(op), Some(big.into_bytes()), vec![]).await;
+    assert_problem(
+        &post_raw(br#"{"kind": "forget", "subject": {}}"#, "application/json").await,
+        422,
+    );
+    assert_problem(
+        &post_raw(
+            br#"{"kind": "erasure", "subject": {"emails": [12]}}"#,
+            "application/json",
+        )
+        .await,
+        422,
+    );
+    assert_problem(
+        &post_raw(
+            br#"{"kind": "erasure", "subject": {"emails": ["not an email"]}}"#,
+            "application/json",
+        )
+        .await,
+        422,
+    );
+    let big = format!(
+        "{{\"kind\": \"erasure\", \"subject\": {{\"names\": [\"{}\"]}}}}",
+        "a".repeat(100_000)
+    );
+    let r = call(
+        &api.agent,
+        "POST",
+        format!("{}/v1/requests", api.base),
+        Some(op),
+        Some(big.into_bytes()),
+        vec![],
+    )
+    .await;
     assert_problem(&r, 413);
     assert_problem(&api.get("/v1/requests?limit=0", Some(op)).await, 400);
     assert_problem(&api.get("/v1/requests?state=lost", Some(op)).await, 400);
     assert_problem(&api.get("/v1/requests/r-nope", Some(op)).await, 404);
     assert_problem(&api.get("/v2/nothing", Some(op)).await, 404);
-    let r = call(&api.agent, "DELETE", format!("{}/v1/requests", api.base), Some(op), None, vec![]).await;
+    let r = call(
+        &api.agent,
+        "DELETE",
+        format!("{}/v1/requests", api.base),
+        Some(op),
+        None,
+        vec![],
+    )
+    .await;
     assert_problem(&r, 405);
 
     // Failed logins: after ten, this address waits, even with a good token.
     for _ in 0..10 {
-        let r = api.get("/v1/requests", Some("oubli_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")).await;
+        let r = api
+            .get(
+                "/v1/requests",
+                Some("oubli_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
+            )
+            .await;
         assert_problem(&r, 401);
     }
     let locked = api.get("/v1/requests", Some(op)).await;
@@ -586,7 +759,10 @@ async fn pages_stay_stable_while_requests_are_filed_and_revoked_tokens_stop() {
     let id = text(&site.run(&["token", "list", "--json"]).await.stdout);
     let rows: Value = serde_json::from_str(&id).unwrap();
     let tid = rows[0]["id"].as_str().unwrap().to_string();
-    assert!(rows[0].get("hash").is_none(), "token list never shows hashes");
+    assert!(
+        rows[0].get("hash").is_none(),
+        "token list never shows hashes"
+    );
     let out = site.run(&["token", "revoke", &tid, "--as", "admin"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -596,22 +772,24 @@ async fn pages_stay_stable_while_requests_are_filed_and_revoked_tokens_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
     // A webhook receiver that records what it gets.
-    let got: Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let got: Arc<std::sync::Mutex<Vec<Delivery>>> = Default::default();
     let sink = got.clone();
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let sink = sink.clone();
-            async move {
-                let sig = headers
-                    .get(webhooks::SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                sink.lock().unwrap().push((sig, body.to_vec()));
-                "ok"
-            }
-        }),
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let sig = headers
+                        .get(webhooks::SIGNATURE_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    sink.lock().unwrap().push((sig, body.to_vec()));
+                    "ok"
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = listener.local_addr().unwrap();
@@ -629,7 +807,11 @@ async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
         base: server.base.clone(),
     };
     let r = api
-        .file(&op, json!({"kind": "access", "subject": {"emails": [EMAIL]}}), None)
+        .file(
+            &op,
+            json!({"kind": "access", "subject": {"emails": [EMAIL]}}),
+            None,
+        )
         .await;
     let id = r.body["id"].as_str().unwrap().to_string();
     api.wait_state(&id, &op, "completed").await;
@@ -641,7 +823,12 @@ async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["to"].as_str().unwrap().to_string())
+            .map(|(_, b)| {
+                serde_json::from_slice::<Value>(b).unwrap()["to"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
             .collect();
         if states.last().map(String::as_str) == Some("completed") {
             assert_eq!(states, ["verified", "planning", "executing", "completed"]);
@@ -687,7 +874,11 @@ async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
     let (code, said) = verify().await;
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("BROKEN at event 2"), "{said}");
-    sqlx_exec(pool, "UPDATE events SET actor = (SELECT actor FROM events WHERE id = 3) WHERE id = 2").await;
+    sqlx_exec(
+        pool,
+        "UPDATE events SET actor = (SELECT actor FROM events WHERE id = 3) WHERE id = 2",
+    )
+    .await;
     let (code, said) = verify().await;
     if code != Some(0) {
         // The original actor may differ from event 3's: restore by trying both.
@@ -696,7 +887,11 @@ async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
     }
     // The last event deleted and the head rewound to match: the chain alone
     // holds, the signed head does not.
-    sqlx_exec(pool, "DELETE FROM events WHERE id = (SELECT MAX(id) FROM events)").await;
+    sqlx_exec(
+        pool,
+        "DELETE FROM events WHERE id = (SELECT MAX(id) FROM events)",
+    )
+    .await;
     sqlx_exec(
         pool,
         "UPDATE audit_head SET seq = seq - 1, hash = (SELECT hash FROM events WHERE id = (SELECT MAX(id) FROM events)) WHERE id = 1",
@@ -705,12 +900,21 @@ async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
     let (code, said) = verify().await;
     assert_eq!(code, Some(1), "{said}");
     assert!(said.contains("audit chain intact"), "{said}");
-    assert!(said.contains("heads BROKEN") && said.contains("cut off"), "{said}");
+    assert!(
+        said.contains("heads BROKEN") && said.contains("cut off"),
+        "{said}"
+    );
     store.close().await;
 }
 
+/// A webhook delivery received: the signature header and the body.
+type Delivery = (String, Vec<u8>);
+
 async fn sqlx_exec(pool: &oubli_core::store::sqlx::AnyPool, sql: &str) {
-    oubli_core::store::sqlx::query(sql).execute(pool).await.unwrap();
+    oubli_core::store::sqlx::query(sql)
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -718,13 +922,62 @@ async fn tls_is_served_and_plain_http_stays_on_loopback() {
     let site = Site::new(None, "").await;
     let dir = site.dir.path();
     // A private CA and a server certificate it signs.
-    std::fs::write(dir.join("ext.cnf"), "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
     for args in [
-        &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test CA"][..],
-        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr", "-subj", "/CN=localhost"][..],
-        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf"][..],
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+        ][..],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ][..],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ][..],
     ] {
-        let made = std::process::Command::new("openssl").current_dir(dir).args(args).output().unwrap();
+        let made = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
         assert!(made.status.success(), "{}", text(&made.stderr));
     }
     let config = std::fs::read_to_string(&site.config).unwrap();
@@ -746,7 +999,15 @@ async fn tls_is_served_and_plain_http_stays_on_loopback() {
         )
         .build()
         .into();
-    let r = call(&tls_agent, "GET", format!("{}/healthz", server.base), None, None, vec![]).await;
+    let r = call(
+        &tls_agent,
+        "GET",
+        format!("{}/healthz", server.base),
+        None,
+        None,
+        vec![],
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["status"], "ok");
     drop(server);
@@ -755,7 +1016,11 @@ async fn tls_is_served_and_plain_http_stays_on_loopback() {
     std::fs::write(&site.config, &config).unwrap();
     let out = site.run(&["serve", "--listen", "0.0.0.0:0"]).await;
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("refusing plain HTTP"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refusing plain HTTP"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -780,7 +1045,9 @@ fn the_openapi_copy_in_docs_is_current() {
             for p in op["parameters"].as_array().into_iter().flatten() {
                 let name = p["name"].as_str().unwrap();
                 assert!(
-                    !["email", "phone", "subject", "name"].iter().any(|w| name.contains(w)),
+                    !["email", "phone", "subject", "name"]
+                        .iter()
+                        .any(|w| name.contains(w)),
                     "{path} takes {name} in the {}",
                     p["in"]
                 );

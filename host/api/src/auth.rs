@@ -112,14 +112,18 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim);
         let Some(token) = token else {
             state.failed_auth.failed(ip);
-            return Err(unauthorized("the Authorization header is not `Bearer <token>`"));
+            return Err(unauthorized(
+                "the Authorization header is not `Bearer <token>`",
+            ));
         };
         match state.engine.authenticate(token).await {
             Ok(Ok(caller)) => Ok(Auth(caller)),
             Ok(Err(why)) => {
                 state.failed_auth.failed(ip);
                 tracing::info!(%ip, reason = %why, "authentication refused");
-                Err(unauthorized("the token is not valid (unknown, expired or revoked)"))
+                Err(unauthorized(
+                    "the token is not valid (unknown, expired or revoked)",
+                ))
             }
             Err(e) => Err(e.into()),
         }

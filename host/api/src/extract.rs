@@ -123,9 +123,14 @@ mod tests {
     #[test]
     fn rejection_text_loses_quoted_input() {
         assert_eq!(
-            clean("Failed to deserialize: unknown field `alice@example.com`, expected one of `kind`\nmore"),
+            clean(
+                "Failed to deserialize: unknown field `alice@example.com`, expected one of `kind`\nmore"
+            ),
             "Failed to deserialize: unknown field \"…\", expected one of \"…\""
         );
-        assert_eq!(clean("invalid type: string \"+33 6 12\", expected u32"), "invalid type: string \"…\", expected u32");
+        assert_eq!(
+            clean("invalid type: string \"+33 6 12\", expected u32"),
+            "invalid type: string \"…\", expected u32"
+        );
     }
 }

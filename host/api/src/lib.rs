@@ -153,9 +153,15 @@ async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Respo
     };
     let status = response.status();
     let elapsed = started.elapsed();
-    state.http.record(method.as_str(), &route, status.as_u16(), elapsed);
+    state
+        .http
+        .record(method.as_str(), &route, status.as_u16(), elapsed);
     span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), ms = elapsed.as_secs_f64() * 1e3, "served")
+        tracing::info!(
+            status = status.as_u16(),
+            ms = elapsed.as_secs_f64() * 1e3,
+            "served"
+        )
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-trace-id", v);
@@ -181,8 +187,14 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             "/v1/requests/{id}/systems/{system}/retry",
             post(routes::retry),
         )
-        .route("/v1/requests/{id}/systems/{system}/skip", post(routes::skip))
-        .route("/v1/requests/{id}/systems/{system}/done", post(routes::done))
+        .route(
+            "/v1/requests/{id}/systems/{system}/skip",
+            post(routes::skip),
+        )
+        .route(
+            "/v1/requests/{id}/systems/{system}/done",
+            post(routes::done),
+        )
         .route("/v1/requests/{id}/certificate", get(routes::certificate))
         .route("/v1/subjects/requests", post(routes::subject_requests))
         .route("/v1/restrictions/check", post(routes::check_restriction))

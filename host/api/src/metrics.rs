@@ -7,7 +7,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-const BUCKETS_MS: [f64; 10] = [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0];
+const BUCKETS_MS: [f64; 10] = [
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0,
+];
 
 #[derive(Debug, Default, Clone)]
 struct Series {
@@ -46,7 +48,11 @@ impl HttpMetrics {
 
     /// Prometheus text.
     pub fn render(&self) -> String {
-        let map = self.series.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let map = self
+            .series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut out = String::new();
         let _ = writeln!(
             out,

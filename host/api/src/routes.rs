@@ -201,7 +201,10 @@ pub async fn create_request(
             changes,
             scope: req.scope,
         },
-        attestation: req.attestation.map(AttestationInput::into_core).transpose()?,
+        attestation: req
+            .attestation
+            .map(AttestationInput::into_core)
+            .transpose()?,
     };
     let key = match headers.get("idempotency-key") {
         None => None,
@@ -222,7 +225,11 @@ pub async fn create_request(
         }
         None => (state.engine.file(new).await?, true),
     };
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut r = (status, axum::Json(&view)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/requests/{}", view.id)) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -278,10 +285,8 @@ pub async fn list_requests(
     if !(1..=500).contains(&limit) {
         return Err(Problem::bad_request("limit is between 1 and 500"));
     }
-    if let Some(c) = &q.cursor {
-        if c.len() > 128 {
-            return Err(Problem::bad_request("not a cursor"));
-        }
+    if q.cursor.as_ref().is_some_and(|c| c.len() > 128) {
+        return Err(Problem::bad_request("not a cursor"));
     }
     let due_before = match (q.overdue, q.due_before) {
         (Some(true), Some(d)) => Some(d.min(oubli_core::store::now_ms())),
@@ -397,51 +402,106 @@ pub struct NoteInput {
 }
 
 macro_rules! action_doc {
-    ($name:ident, $path:literal, $body:ty, $doc:literal) => {
+    ($name:ident, $path:literal, [$($param:tt)*], $body:ty, $doc:literal) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "requests", request_body = $body,
-            responses(
-                (status = 200, body = RequestDetail),
-                (status = 400, body = Problem, content_type = "application/problem+json"),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 403, body = Problem, content_type = "application/problem+json"),
-                (status = 404, body = Problem, content_type = "application/problem+json"),
-                (status = 409, body = Problem, content_type = "application/problem+json"),
-                (status = 413, body = Problem, content_type = "application/problem+json"),
-                (status = 415, body = Problem, content_type = "application/problem+json"),
-                (status = 422, body = Problem, content_type = "application/problem+json"),
-                (status = 429, body = Problem, content_type = "application/problem+json"),
-            ),
-            security(("bearer" = [])))]
+        #[utoipa::path(post, path = $path, tag = "requests", request_body = $body, params($($param)*),
+                    responses(
+                        (status = 200, body = RequestDetail),
+                        (status = 400, body = Problem, content_type = "application/problem+json"),
+                        (status = 401, body = Problem, content_type = "application/problem+json"),
+                        (status = 403, body = Problem, content_type = "application/problem+json"),
+                        (status = 404, body = Problem, content_type = "application/problem+json"),
+                        (status = 409, body = Problem, content_type = "application/problem+json"),
+                        (status = 413, body = Problem, content_type = "application/problem+json"),
+                        (status = 415, body = Problem, content_type = "application/problem+json"),
+                        (status = 422, body = Problem, content_type = "application/problem+json"),
+                        (status = 429, body = Problem, content_type = "application/problem+json"),
+                    ),
+                    security(("bearer" = [])))]
         #[allow(dead_code)]
         fn $name() {}
     };
-    ($name:ident, $path:literal, $doc:literal) => {
+    ($name:ident, $path:literal, [$($param:tt)*], $doc:literal) => {
         #[doc = $doc]
-        #[utoipa::path(post, path = $path, tag = "requests",
-            responses(
-                (status = 200, body = RequestDetail),
-                (status = 400, body = Problem, content_type = "application/problem+json"),
-                (status = 401, body = Problem, content_type = "application/problem+json"),
-                (status = 403, body = Problem, content_type = "application/problem+json"),
-                (status = 404, body = Problem, content_type = "application/problem+json"),
-                (status = 409, body = Problem, content_type = "application/problem+json"),
-                (status = 429, body = Problem, content_type = "application/problem+json"),
-            ),
-            security(("bearer" = [])))]
+        #[utoipa::path(post, path = $path, tag = "requests", params($($param)*),
+                    responses(
+                        (status = 200, body = RequestDetail),
+                        (status = 400, body = Problem, content_type = "application/problem+json"),
+                        (status = 401, body = Problem, content_type = "application/problem+json"),
+                        (status = 403, body = Problem, content_type = "application/problem+json"),
+                        (status = 404, body = Problem, content_type = "application/problem+json"),
+                        (status = 409, body = Problem, content_type = "application/problem+json"),
+                        (status = 429, body = Problem, content_type = "application/problem+json"),
+                    ),
+                    security(("bearer" = [])))]
         #[allow(dead_code)]
         fn $name() {}
     };
 }
 
-action_doc!(doc_attest, "/v1/requests/{id}/attest", AttestationInput, "Record the identity check, and start planning.");
-action_doc!(doc_approve, "/v1/requests/{id}/approve", "Approve the plan (approver; under four eyes, not the requester).");
-action_doc!(doc_reject, "/v1/requests/{id}/reject", ReasonInput, "Reject the plan (approver).");
-action_doc!(doc_cancel, "/v1/requests/{id}/cancel", ReasonInput, "Cancel a request that is not over.");
-action_doc!(doc_extend, "/v1/requests/{id}/extend", ExtendInput, "Extend the deadline (Art. 12(3)).");
-action_doc!(doc_retry, "/v1/requests/{id}/systems/{system}/retry", "Retry a system's task now.");
-action_doc!(doc_skip, "/v1/requests/{id}/systems/{system}/skip", ReasonInput, "Skip a system, with the reason.");
-action_doc!(doc_done, "/v1/requests/{id}/systems/{system}/done", NoteInput, "Mark a manual task done (the verifier then runs).");
+action_doc!(
+    doc_attest,
+    "/v1/requests/{id}/attest",
+    [("id" = String, Path, description = "The request's id")],
+    AttestationInput,
+    "Record the identity check, and start planning."
+);
+action_doc!(
+    doc_approve,
+    "/v1/requests/{id}/approve",
+    [("id" = String, Path, description = "The request's id")],
+    "Approve the plan (approver; under four eyes, not the requester)."
+);
+action_doc!(
+    doc_reject,
+    "/v1/requests/{id}/reject",
+    [("id" = String, Path, description = "The request's id")],
+    ReasonInput,
+    "Reject the plan (approver)."
+);
+action_doc!(
+    doc_cancel,
+    "/v1/requests/{id}/cancel",
+    [("id" = String, Path, description = "The request's id")],
+    ReasonInput,
+    "Cancel a request that is not over."
+);
+action_doc!(
+    doc_extend,
+    "/v1/requests/{id}/extend",
+    [("id" = String, Path, description = "The request's id")],
+    ExtendInput,
+    "Extend the deadline (Art. 12(3))."
+);
+action_doc!(
+    doc_retry,
+    "/v1/requests/{id}/systems/{system}/retry",
+    [
+        ("id" = String, Path, description = "The request's id"),
+        ("system" = String, Path, description = "The system's name")
+    ],
+    "Retry a system's task now."
+);
+action_doc!(
+    doc_skip,
+    "/v1/requests/{id}/systems/{system}/skip",
+    [
+        ("id" = String, Path, description = "The request's id"),
+        ("system" = String, Path, description = "The system's name")
+    ],
+    ReasonInput,
+    "Skip a system, with the reason."
+);
+action_doc!(
+    doc_done,
+    "/v1/requests/{id}/systems/{system}/done",
+    [
+        ("id" = String, Path, description = "The request's id"),
+        ("system" = String, Path, description = "The system's name")
+    ],
+    NoteInput,
+    "Mark a manual task done (the verifier then runs)."
+);
 
 pub(crate) async fn attest(
     State(state): State<AppState>,

@@ -142,7 +142,10 @@ impl Server {
             let worker = Worker::new(
                 engine.clone(),
                 WorkerOptions {
-                    id: format!("{}:serve{i}", oubli_core::rights::worker::default_worker_id()),
+                    id: format!(
+                        "{}:serve{i}",
+                        oubli_core::rights::worker::default_worker_id()
+                    ),
                     ..WorkerOptions::default()
                 },
             );

@@ -84,12 +84,14 @@ async fn deliver_some(
             other => {
                 let why = match other {
                     Ok(Ok(status)) => format!("the receiver answered {status}"),
-                    Ok(Err(e)) => format!("could not send: {}", e.to_string().chars().take(200).collect::<String>()),
+                    Ok(Err(e)) => format!(
+                        "could not send: {}",
+                        e.to_string().chars().take(200).collect::<String>()
+                    ),
                     Err(_) => "the delivery task failed".into(),
                 };
                 cursor.failures += 1;
-                let backoff =
-                    (1000i64 << cursor.failures.min(20)).min(MAX_BACKOFF_MS);
+                let backoff = (1000i64 << cursor.failures.min(20)).min(MAX_BACKOFF_MS);
                 cursor.next_at = oubli_core::store::now_ms() + backoff;
                 tracing::warn!(webhook = %hook.name, event = %event.id, failures = cursor.failures, reason = %why, "webhook delivery failed");
                 cursor.last_error = Some(why);

@@ -384,7 +384,10 @@ pub fn init_logging(json: bool) {
         .with_writer(std::io::stderr)
         .with_target(false);
     if json {
-        fmt.json().flatten_event(true).with_current_span(true).init();
+        fmt.json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         fmt.init();
     }
@@ -514,7 +517,9 @@ async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
                 "signed heads hold: {} signed, the latest over {seq} events",
                 report.signed_heads
             ),
-            (None, None) => outln!("no signed head yet (`oubli audit sign`, or `oubli serve` signs periodically)"),
+            (None, None) => outln!(
+                "no signed head yet (`oubli audit sign`, or `oubli serve` signs periodically)"
+            ),
         }
     }
     Ok(if report.ok() {

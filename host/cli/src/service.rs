@@ -262,11 +262,7 @@ pub async fn certificate(engine_args: EngineArgs, cmd: CertificateCommand) -> Re
             };
             match result {
                 Ok((c, how)) => {
-                    outln!(
-                        "certificate of {} ({}): {how}",
-                        c.request,
-                        c.outcome
-                    );
+                    outln!("certificate of {} ({}): {how}", c.request, c.outcome);
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -294,7 +290,10 @@ pub async fn audit_export(engine_args: EngineArgs, after: i64) -> Result<ExitCod
         }
     }
     for h in engine.signed_heads().await? {
-        outln!("{}", serde_json::to_string(&serde_json::json!({"signed_head": h}))?);
+        outln!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"signed_head": h}))?
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -303,7 +302,11 @@ pub async fn audit_export(engine_args: EngineArgs, after: i64) -> Result<ExitCod
 pub async fn audit_sign(engine_args: EngineArgs) -> Result<ExitCode> {
     let engine = engine_args.open(false).await?;
     match engine.sign_audit_head().await? {
-        Some(h) => outln!("signed the audit head at {} events ({})", h.seq, &h.hash[..16]),
+        Some(h) => outln!(
+            "signed the audit head at {} events ({})",
+            h.seq,
+            &h.hash[..16]
+        ),
         None => outln!("the audit head is already signed at this length"),
     }
     Ok(ExitCode::SUCCESS)

@@ -91,7 +91,9 @@ pub enum CryptoError {
     UnknownKey(String),
     /// A signature does not verify: the document or the signature was
     /// changed, or another key signed it.
-    #[error("the signature does not verify (the document or the signature was changed, or another key made it)")]
+    #[error(
+        "the signature does not verify (the document or the signature was changed, or another key made it)"
+    )]
     BadSignature,
     /// A request's data keys were destroyed.
     #[error(

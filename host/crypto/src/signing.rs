@@ -28,7 +28,9 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Signer").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Signer")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 

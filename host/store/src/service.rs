@@ -41,8 +41,7 @@ fn token_row(r: &AnyRow) -> Result<TokenRow, StoreError> {
     })
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, hash, role, name, created_by, created_at, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str = "id, hash, role, name, created_by, created_at, expires_at, revoked_at";
 
 /// Keep a new token.
 pub async fn insert_token(
@@ -80,13 +79,15 @@ pub async fn tokens(pool: &AnyPool) -> Result<Vec<TokenRow>, StoreError> {
 
 /// One token by id.
 pub async fn token(pool: &AnyPool, id: &str) -> Result<Option<TokenRow>, StoreError> {
-    sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(token_row)
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .as_ref()
+    .map(token_row)
+    .transpose()
 }
 
 /// Revoke a token; false if there is no such token or it was revoked.
@@ -94,13 +95,12 @@ pub async fn revoke_token(
     tx: &mut Transaction<'static, Any>,
     id: &str,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
+    let done =
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -110,12 +110,12 @@ pub async fn idempotent(
     tx: &mut Transaction<'static, Any>,
     key_hash: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT request_id, body_sha256 FROM idempotency_keys WHERE key_hash = $1",
+    Ok(
+        sqlx::query_as("SELECT request_id, body_sha256 FROM idempotency_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&mut **tx)
+            .await?,
     )
-    .bind(key_hash)
-    .fetch_optional(&mut **tx)
-    .await?)
 }
 
 /// Remember which request an idempotency key filed.

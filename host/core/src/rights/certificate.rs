@@ -251,7 +251,9 @@ pub fn check_certificate(
 ) -> Result<Certificate, RequestError> {
     oubli_crypto::signing::verify(public_pem, document, signature)?;
     let cert: Certificate = serde_json::from_slice(document).map_err(|e| {
-        RequestError::Refused(format!("the signature holds but this is not a certificate: {e}"))
+        RequestError::Refused(format!(
+            "the signature holds but this is not a certificate: {e}"
+        ))
     })?;
     if cert.format != FORMAT {
         return Err(RequestError::Refused(format!(

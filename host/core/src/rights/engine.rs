@@ -309,8 +309,7 @@ impl Engine {
             .await?
             .is_none()
         {
-            oubli_store::service::remember_idempotent(&mut tx, &key_hash, &id, body_sha256)
-                .await?;
+            oubli_store::service::remember_idempotent(&mut tx, &key_hash, &id, body_sha256).await?;
         }
         tx.commit().await?;
         Ok((view, true))

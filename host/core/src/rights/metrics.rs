@@ -23,10 +23,16 @@ impl Engine {
             let _ = writeln!(out, "oubli_tasks{{state=\"{state}\"}} {n}");
         }
         let overdue = service::overdue(pool, oubli_store::now_ms()).await?;
-        let _ = writeln!(out, "# HELP oubli_requests_overdue Requests past their deadline and not over.");
+        let _ = writeln!(
+            out,
+            "# HELP oubli_requests_overdue Requests past their deadline and not over."
+        );
         let _ = writeln!(out, "# TYPE oubli_requests_overdue gauge");
         let _ = writeln!(out, "oubli_requests_overdue {overdue}");
-        let _ = writeln!(out, "# HELP oubli_restrictions Subjects' restrictions held in memory.");
+        let _ = writeln!(
+            out,
+            "# HELP oubli_restrictions Subjects' restrictions held in memory."
+        );
         let _ = writeln!(out, "# TYPE oubli_restrictions gauge");
         let _ = writeln!(out, "oubli_restrictions {}", self.restrictions.len());
         Ok(out)

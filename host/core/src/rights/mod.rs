@@ -17,6 +17,7 @@ pub mod engine;
 pub mod export;
 mod lifecycle;
 pub mod locate;
+mod metrics;
 pub mod policy;
 mod request;
 pub mod restriction;
@@ -26,7 +27,6 @@ pub mod tokens;
 mod views;
 pub mod webhooks;
 pub mod worker;
-mod metrics;
 
 use crate::config::Config;
 use crate::identifiers::{IdentifierError, Identifiers, Region};

@@ -198,7 +198,10 @@ impl Engine {
     }
 
     /// Who holds `token`, if it is a live token of ours.
-    pub async fn authenticate(&self, token: &str) -> Result<Result<Caller, AuthError>, RequestError> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+    ) -> Result<Result<Caller, AuthError>, RequestError> {
         let Some((id, secret)) = split(token) else {
             return Ok(Err(AuthError::Unknown));
         };

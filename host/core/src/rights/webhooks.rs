@@ -56,8 +56,8 @@ pub enum WebhookError {
 }
 
 fn mac(secret: &[u8], t: i64, body: &[u8]) -> Result<hmac::Hmac<Sha256>, WebhookError> {
-    let mut m =
-        <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| WebhookError::Malformed)?;
+    let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        .map_err(|_| WebhookError::Malformed)?;
     m.update(t.to_string().as_bytes());
     m.update(b".");
     m.update(body);
