@@ -104,6 +104,7 @@ pub struct Keyring {
     index: IndexKey,
     passphrase: Option<Zeroizing<String>>,
     signer: std::sync::OnceLock<Signer>,
+    signer_lock: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -225,6 +226,7 @@ impl Keyring {
             meta,
             passphrase: passphrase.map(|p| Zeroizing::new(p.to_string())),
             signer: std::sync::OnceLock::new(),
+            signer_lock: std::sync::Mutex::new(()),
         };
         keyring.save_meta()?;
         Ok(keyring)
@@ -285,6 +287,7 @@ impl Keyring {
             index,
             passphrase: passphrase.map(|p| Zeroizing::new(p.to_string())),
             signer: std::sync::OnceLock::new(),
+            signer_lock: std::sync::Mutex::new(()),
         })
     }
 
@@ -295,23 +298,43 @@ impl Keyring {
     }
 
     /// The host's signing key (`signing.pem`, created on first use, with
-    /// the keyring's passphrase if it has one).
+    /// the keyring's passphrase if it has one). Safe to call from many
+    /// tasks and processes at once: exactly one key is ever created.
     pub fn signer(&self) -> Result<&Signer, CryptoError> {
         if let Some(s) = self.signer.get() {
             return Ok(s);
         }
+        let _one_at_a_time = self.signer_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = self.signer.get() {
+            return Ok(s);
+        }
         let private = self.dir.join("signing.pem");
+        let public = self.dir.join("signing.pub.pem");
         let pass = self.passphrase.as_deref().map(String::as_str);
-        let key = if private.exists() {
-            let pem = Zeroizing::new(
-                String::from_utf8(read_file(&private)?).map_err(|e| err(&private, e))?,
-            );
-            private_key_from_pem(&pem, pass, &private.display().to_string())?
-        } else {
+        if !private.exists() {
+            // Written aside, then linked into place: link fails if another
+            // process got there first, and its key is the one used.
             let key = generate_rsa()?;
-            write_pem_pair(&key, &private, &self.dir.join("signing.pub.pem"), pass)?;
-            key
-        };
+            let nonce = hex::encode(super::random_key()?.get(..6).unwrap_or_default());
+            let tmp_private = self.dir.join(format!("signing.pem.{nonce}"));
+            let tmp_public = self.dir.join(format!("signing.pub.pem.{nonce}"));
+            write_pem_pair(&key, &tmp_private, &tmp_public, pass)?;
+            let linked = std::fs::hard_link(&tmp_private, &private);
+            let _ = std::fs::remove_file(&tmp_private);
+            match linked {
+                Ok(()) => std::fs::rename(&tmp_public, &public).map_err(|e| err(&public, e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let _ = std::fs::remove_file(&tmp_public);
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp_public);
+                    return Err(err(&private, e));
+                }
+            }
+        }
+        let pem =
+            Zeroizing::new(String::from_utf8(read_file(&private)?).map_err(|e| err(&private, e))?);
+        let key = private_key_from_pem(&pem, pass, &private.display().to_string())?;
         let signer = Signer::new(key)?;
         Ok(self.signer.get_or_init(|| signer))
     }

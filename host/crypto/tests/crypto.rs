@@ -501,3 +501,39 @@ fn python_cryptography_decrypts_what_oubli_wrote() {
     assert!(!run.status.success());
     assert!(!output.exists() && !dir.path().join("bundle.out.partial").exists());
 }
+
+#[test]
+fn one_signing_key_however_many_open_it_at_once() {
+    use oubli_crypto::keyring::Keyring;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    Keyring::init(&keys, None).unwrap();
+    // Two "processes" (two open keyrings), each with two tasks asking at once.
+    let a = Keyring::open(&keys, None).unwrap();
+    let b = Keyring::open(&keys, None).unwrap();
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = [&a, &a, &b, &b]
+            .into_iter()
+            .map(|k| s.spawn(move || k.signer().unwrap().id().to_string()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.iter().all(|i| i == &ids[0]), "{ids:?}");
+    // What a fresh open reads is the key that signed.
+    let c = Keyring::open(&keys, None).unwrap();
+    let signer = c.signer().unwrap();
+    assert_eq!(signer.id(), ids[0]);
+    let sig = a.signer().unwrap().sign(b"head").unwrap();
+    oubli_crypto::signing::verify(
+        &std::fs::read_to_string(keys.join("signing.pub.pem")).unwrap(),
+        b"head",
+        &sig,
+    )
+    .unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("signing") && !n.ends_with(".pem"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
