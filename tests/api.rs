@@ -459,6 +459,36 @@ async fn the_whole_path(db: Option<String>) {
     );
     assert!(openssl_verifies(dir, "cli.json"));
 
+    // Metrics: the request, its tasks, the connector's calls by operation.
+    let metrics = call(
+        &api.agent,
+        "GET",
+        format!("{}/metrics", api.base),
+        Some(&carol),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(metrics.status, 200);
+    for line in [
+        "oubli_requests{state=\"completed\"} 1",
+        "oubli_requests_overdue 0",
+        "oubli_connector_call_duration_seconds_count{system=\"directory\",operation=\"locate\",outcome=\"ok\"}",
+        "oubli_connector_call_duration_seconds_count{system=\"directory\",operation=\"erase\",outcome=\"ok\"}",
+        "oubli_http_request_duration_seconds_count{method=\"POST\",route=\"/v1/requests\",status=\"201\"} 1",
+    ] {
+        assert!(metrics.raw.contains(line), "no {line} in\n{}", metrics.raw);
+    }
+    let manifest = api
+        .get("/v1/systems/directory/manifest", Some(&carol))
+        .await;
+    assert_eq!(manifest.status, 200, "{}", manifest.raw);
+    assert!(manifest.body["id"].is_string() && manifest.body["operations"].is_array());
+    assert_problem(
+        &api.get("/v1/systems/nowhere/manifest", Some(&carol)).await,
+        404,
+    );
+
     // The log: no identifier anywhere in it.
     server.child.kill().await.unwrap();
     let log = server.log.lock().unwrap().clone();
@@ -921,69 +951,98 @@ async fn sqlx_exec(pool: &oubli_core::store::sqlx::AnyPool, sql: &str) {
         .unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_is_served_and_plain_http_stays_on_loopback() {
-    let site = Site::new(None, "").await;
-    let dir = site.dir.path();
-    // A private CA and a server certificate it signs.
+/// A private CA (`{prefix}ca.pem`) and a server certificate for localhost
+/// it signs (`{prefix}cert.pem`, `{prefix}key.pem`).
+fn make_certificates(dir: &Path, prefix: &str) {
     std::fs::write(
         dir.join("ext.cnf"),
         "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
     )
     .unwrap();
+    let (ca, ca_key, cert, key) = (
+        format!("{prefix}ca.pem"),
+        format!("{prefix}ca.key"),
+        format!("{prefix}cert.pem"),
+        format!("{prefix}key.pem"),
+    );
+    let subject = format!("/CN={prefix}test CA");
     for args in [
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test CA",
-        ][..],
-        &[
+        vec![
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &ca_key, "-out", &ca,
+            "-days", "2", "-subj", &subject,
+        ],
+        vec![
             "req",
             "-newkey",
             "rsa:2048",
             "-nodes",
             "-keyout",
-            "key.pem",
+            &key,
             "-out",
             "server.csr",
             "-subj",
             "/CN=localhost",
-        ][..],
-        &[
+        ],
+        vec![
             "x509",
             "-req",
             "-in",
             "server.csr",
             "-CA",
-            "ca.pem",
+            &ca,
             "-CAkey",
-            "ca.key",
+            &ca_key,
             "-CAcreateserial",
             "-out",
-            "cert.pem",
+            &cert,
             "-days",
             "2",
             "-extfile",
             "ext.cnf",
-        ][..],
+        ],
     ] {
         let made = std::process::Command::new("openssl")
             .current_dir(dir)
-            .args(args)
+            .args(&args)
             .output()
             .unwrap();
         assert!(made.status.success(), "{}", text(&made.stderr));
     }
+}
+
+fn trusting(dir: &Path, ca: &str) -> ureq::Agent {
+    let pem = std::fs::read(dir.join(ca)).unwrap();
+    let cert = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// Whether a fresh connection to `url` through `agent` is answered 200.
+async fn healthy(agent: &ureq::Agent, url: String) -> bool {
+    let agent = agent.clone();
+    tokio::task::spawn_blocking(move || {
+        agent
+            .get(&url)
+            .call()
+            .map(|r| r.status().as_u16() == 200)
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_reloaded_on_sighup_and_plain_http_stays_on_loopback() {
+    let site = Site::new(None, "").await;
+    let dir = site.dir.path();
+    make_certificates(dir, "");
     let config = std::fs::read_to_string(&site.config).unwrap();
     std::fs::write(
         &site.config,
@@ -992,19 +1051,9 @@ async fn tls_is_served_and_plain_http_stays_on_loopback() {
     .unwrap();
     let server = site.serve(&["--workers", "0"]).await;
     assert!(server.base.starts_with("https://"), "{}", server.base);
-    let pem = std::fs::read(dir.join("ca.pem")).unwrap();
-    let cert = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
-    let tls_agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![cert])))
-                .build(),
-        )
-        .build()
-        .into();
+    let old = trusting(dir, "ca.pem");
     let r = call(
-        &tls_agent,
+        &old,
         "GET",
         format!("{}/healthz", server.base),
         None,
@@ -1014,6 +1063,38 @@ async fn tls_is_served_and_plain_http_stays_on_loopback() {
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["status"], "ok");
+
+    // A new certificate from another CA, put in place, then SIGHUP: new
+    // connections get it; the old CA no longer verifies them.
+    make_certificates(dir, "next-");
+    std::fs::copy(dir.join("next-cert.pem"), dir.join("cert.pem")).unwrap();
+    std::fs::copy(dir.join("next-key.pem"), dir.join("key.pem")).unwrap();
+    let new = trusting(dir, "next-ca.pem");
+    let pid = server.child.id().unwrap().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !healthy(&new, format!("{}/healthz", server.base)).await {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A fresh agent (the old one keeps its pooled connection, made before).
+    assert!(!healthy(&trusting(dir, "ca.pem"), format!("{}/healthz", server.base)).await);
+    // A broken pair is refused and the served one kept.
+    std::fs::write(dir.join("key.pem"), "not a key").unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(healthy(&new, format!("{}/healthz", server.base)).await);
     drop(server);
 
     // Without TLS, a non-loopback address is refused unless allowed.

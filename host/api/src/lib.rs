@@ -69,7 +69,7 @@ impl AppState {
         routes::doc_attest, routes::doc_approve, routes::doc_reject, routes::doc_cancel,
         routes::doc_extend, routes::doc_retry, routes::doc_skip, routes::doc_done,
         routes::certificate, routes::subject_requests, routes::check_restriction,
-        routes::systems, routes::pause, routes::resume,
+        routes::systems, routes::manifest, routes::pause, routes::resume,
         routes::audit_verify, routes::audit_events, routes::audit_heads,
         routes::healthz, routes::readyz, routes::metrics,
     ),
@@ -199,6 +199,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/subjects/requests", post(routes::subject_requests))
         .route("/v1/restrictions/check", post(routes::check_restriction))
         .route("/v1/systems", get(routes::systems))
+        .route("/v1/systems/{system}/manifest", get(routes::manifest))
         .route("/v1/systems/{system}/pause", post(routes::pause))
         .route("/v1/systems/{system}/resume", post(routes::resume))
         .route("/v1/audit/verify", get(routes::audit_verify))

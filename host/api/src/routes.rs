@@ -780,6 +780,34 @@ pub async fn systems(
     Ok(axum::Json(out))
 }
 
+/// `GET /v1/systems/{system}/manifest`: what the system's connector says
+/// about itself (untrusted text, as the connector wrote it).
+#[utoipa::path(get, path = "/v1/systems/{system}/manifest", tag = "systems",
+    params(("system" = String, Path, description = "The system's name")),
+    responses(
+        (status = 200, body = Object, description = "The connector's manifest"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn manifest(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(system): Path<String>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    auth.require(Role::Auditor)?;
+    let c = state
+        .engine
+        .rights()
+        .registry()
+        .get(&system)
+        .ok_or_else(|| Problem::not_found("no such system, or its connector is not loaded"))?;
+    let m = serde_json::to_value(&c.info().manifest)
+        .map_err(|_| Problem::not_found("the manifest cannot be shown"))?;
+    Ok(axum::Json(m))
+}
+
 /// Whether a pause or resume changed anything.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Changed {
@@ -958,6 +986,7 @@ pub async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Res
     auth.require(Role::Auditor)?;
     let mut text = state.engine.metrics_text().await?;
     text.push_str(&state.http.render());
+    text.push_str(&oubli_core::runtime::metrics::render());
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -731,6 +731,48 @@ mod tests {
     }
 
     #[test]
+    fn the_api_section_is_read_and_its_mistakes_named() {
+        let c = parse(
+            "[api]\nlisten = \"0.0.0.0:8443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nworkers = 0\nsign_audit_every = \"1h\"\n\
+             [[api.webhooks]]\nname = \"crm\"\nurl = \"https://crm.example.com/h\"\nsecret = { env = \"S\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.api.listen, "0.0.0.0:8443");
+        assert_eq!(
+            c.api.tls,
+            Some(("/etc/oubli/c.pem".into(), "/etc/oubli/k.pem".into()))
+        );
+        assert_eq!(c.api.workers, 0);
+        assert_eq!(c.api.sign_audit_every, Duration::from_secs(3600));
+        assert_eq!(c.api.webhooks[0].name, "crm");
+        assert_eq!(parse("").unwrap().api.listen, "127.0.0.1:8440");
+        for (text, says) in [
+            ("[api]\nlisten = \"localhost\"", "api.listen"),
+            ("[api]\ntls_cert = \"c.pem\"", "api.tls_cert"),
+            (
+                "[api]\nsign_audit_every = \"often\"",
+                "api.sign_audit_every",
+            ),
+            ("[api]\nmax_body = 10", "api.max_body"),
+            (
+                "[[api.webhooks]]\nname = \"a\"\nurl = \"ftp://x\"\nsecret = { env = \"S\" }",
+                "api.webhooks[0].url",
+            ),
+            (
+                "[[api.webhooks]]\nname = \"a\"\nurl = \"https://x\"\nsecret = { env = \"S\" }\n[[api.webhooks]]\nname = \"a\"\nurl = \"https://y\"\nsecret = { env = \"S\" }",
+                "api.webhooks[1].name",
+            ),
+            (
+                "[[api.webhooks]]\nname = \"a\"\nurl = \"https://x\"\nsecret = {}",
+                "api.webhooks[0].secret",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_refused_with_its_position() {
         let e = err("[systems.crm]\nconnector = \"x.wasm\"\nallow_host = []\n");
         assert!(

@@ -333,20 +333,28 @@ impl Connector {
             .await
             .map_err(|_| CallError::Host("the connector is shutting down".into()))?;
         let mask = mask.unwrap_or(&self.secrets_mask);
-        let started = tracing::enabled!(tracing::Level::DEBUG).then(std::time::Instant::now);
-        let result = self.runner.run(&self.granted, Some(mask), op).await;
-        if let Some(started) = started {
-            tracing::debug!(
-                system = self.name(),
-                operation,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                outcome = match &result {
-                    Ok(_) => "ok",
-                    Err(e) => e.kind(),
-                },
-                "connector call"
-            );
-        }
+        let started = std::time::Instant::now();
+        let span = tracing::info_span!("connector", system = self.name(), operation);
+        let result = {
+            use tracing::Instrument;
+            self.runner
+                .run(&self.granted, Some(mask), op)
+                .instrument(span)
+                .await
+        };
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        let took = started.elapsed();
+        super::metrics::record(self.name(), operation, outcome, took);
+        tracing::debug!(
+            system = self.name(),
+            operation,
+            elapsed_ms = took.as_millis() as u64,
+            outcome,
+            "connector call"
+        );
         result
     }
 

@@ -49,6 +49,7 @@ pub mod cache;
 pub mod capability;
 mod connector;
 mod error;
+pub mod metrics;
 mod registry;
 pub mod spec;
 pub mod v0_1;

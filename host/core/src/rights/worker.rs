@@ -120,10 +120,20 @@ impl Worker {
         let mut set = tokio::task::JoinSet::new();
         for (i, task) in claimed.iter().cloned().enumerate() {
             let engine = self.engine.clone();
-            set.spawn(async move {
-                let progress = run_task(&engine, &task).await;
-                (i, progress)
-            });
+            let span = tracing::info_span!(
+                "task",
+                request = %task.request_id,
+                system = %task.system,
+                operation = %task.op,
+                stage = %task.stage
+            );
+            set.spawn(tracing::Instrument::instrument(
+                async move {
+                    let progress = run_task(&engine, &task).await;
+                    (i, progress)
+                },
+                span,
+            ));
         }
         let mut results: Vec<Option<Result<Progress, RequestError>>> =
             (0..claimed.len()).map(|_| None).collect();
