@@ -899,6 +899,20 @@ async fn audit_edits_and_cut_tails_are_detected_and_webhooks_are_signed() {
         .collect();
     assert!(lines.iter().any(|l| l.get("signed_head").is_some()));
     assert!(lines.iter().filter(|l| l.get("event").is_some()).count() >= 4);
+    let of_request: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["event"]["request_id"] == id.as_str())
+        .collect();
+    assert!(of_request.len() >= 4);
+    for l in &of_request {
+        let subject = l["event"]["subject"].as_array().unwrap();
+        assert_eq!(subject.len(), 1, "{l}");
+        assert_eq!(
+            subject[0].as_str().unwrap().len(),
+            32,
+            "a full blind index (128 bits)"
+        );
+    }
     assert!(!text(&export.stdout).contains(EMAIL) && !text(&export.stdout).contains("Lovelace"));
 
     let store = oubli_core::store::Store::open(&site.db).await.unwrap();

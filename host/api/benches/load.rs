@@ -94,16 +94,25 @@ async fn connect(addr: &str) -> hyper::client::conn::http1::SendRequest<Full<Byt
 
 /// Run `make(i)` requests on `connections` connections until `until` or
 /// `total` requests; returns (requests, latencies in µs, wall time).
-async fn load(
-    addr: &str,
-    token: &str,
+/// One kind of load: where, how much, what each request carries.
+struct Load {
     connections: u64,
     total: Option<u64>,
     until: Duration,
     path: &'static str,
     body: fn(u64) -> String,
     want: u16,
-) -> (u64, Vec<u32>, Duration) {
+}
+
+async fn load(addr: &str, token: &str, l: Load) -> (u64, Vec<u32>, Duration) {
+    let Load {
+        connections,
+        total,
+        until,
+        path,
+        body,
+        want,
+    } = l;
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -224,38 +233,28 @@ fn main() {
 
     rt.block_on(async {
         // Warm up, then measure.
-        load(
-            &addr,
-            &token,
+        let check = |total, until| Load {
             connections,
-            Some(2000),
-            Duration::from_secs(30),
-            "/v1/restrictions/check",
-            check_body,
-            200,
-        )
-        .await;
-        let (n, lat, wall) = load(
-            &addr,
-            &token,
-            connections,
-            None,
-            Duration::from_secs(seconds),
-            "/v1/restrictions/check",
-            check_body,
-            200,
-        )
-        .await;
+            total,
+            until,
+            path: "/v1/restrictions/check",
+            body: check_body,
+            want: 200,
+        };
+        load(&addr, &token, check(Some(2000), Duration::from_secs(30))).await;
+        let (n, lat, wall) = load(&addr, &token, check(None, Duration::from_secs(seconds))).await;
         report("restriction checks", n, lat, wall);
         let (n, lat, wall) = load(
             &addr,
             &token,
-            connections.min(16),
-            Some(creates),
-            Duration::from_secs(120),
-            "/v1/requests",
-            create_body,
-            201,
+            Load {
+                connections: connections.min(16),
+                total: Some(creates),
+                until: Duration::from_secs(120),
+                path: "/v1/requests",
+                body: create_body,
+                want: 201,
+            },
         )
         .await;
         report("requests filed (SQLite)", n, lat, wall);

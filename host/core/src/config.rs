@@ -673,6 +673,87 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError> {
+    let bad = |key: String, message: String| ConfigError::Invalid {
+        file: file.to_string(),
+        key,
+        message,
+    };
+    let mut out = ApiSettings::default();
+    if let Some(l) = raw.listen {
+        if l.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "api.listen".into(),
+                format!("{l:?} is not an address and port such as 127.0.0.1:8440"),
+            ));
+        }
+        out.listen = l;
+    }
+    out.tls = match (raw.tls_cert, raw.tls_key) {
+        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "api.tls_cert".into(),
+                "give both `tls_cert` and `tls_key`, or neither".into(),
+            ));
+        }
+    };
+    out.allow_plain_http = raw.allow_plain_http;
+    if let Some(w) = raw.workers {
+        out.workers = w;
+    }
+    if let Some(d) = raw.sign_audit_every {
+        out.sign_audit_every = parse_duration(&d)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                bad(
+                    "api.sign_audit_every".into(),
+                    format!("{d:?} is not a duration such as \"10m\" or \"1h\""),
+                )
+            })?;
+    }
+    if let Some(m) = raw.max_body {
+        if !(1024..=64 * 1024 * 1024).contains(&m) {
+            return Err(bad(
+                "api.max_body".into(),
+                "give a size in bytes between 1024 and 67108864".into(),
+            ));
+        }
+        out.max_body = m as usize;
+    }
+    for (i, w) in raw.webhooks.into_iter().enumerate() {
+        let key = |k: &str| format!("api.webhooks[{i}].{k}");
+        if !valid_name(&w.name) || out.webhooks.iter().any(|x| x.name == w.name) {
+            return Err(bad(
+                key("name"),
+                "a unique name of lowercase letters, digits, dashes and underscores".into(),
+            ));
+        }
+        let url = url::Url::parse(&w.url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| bad(key("url"), "an http:// or https:// URL".into()))?;
+        let secret = match (w.secret.env, w.secret.file) {
+            (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
+            (None, Some(path)) => SecretSource::File(base.join(path)),
+            _ => {
+                return Err(bad(
+                    key("secret"),
+                    "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
+                ));
+            }
+        };
+        out.webhooks.push(WebhookSettings {
+            name: w.name,
+            url,
+            secret,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -848,85 +929,4 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10").is_err());
     }
-}
-
-fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError> {
-    let bad = |key: String, message: String| ConfigError::Invalid {
-        file: file.to_string(),
-        key,
-        message,
-    };
-    let mut out = ApiSettings::default();
-    if let Some(l) = raw.listen {
-        if l.parse::<std::net::SocketAddr>().is_err() {
-            return Err(bad(
-                "api.listen".into(),
-                format!("{l:?} is not an address and port such as 127.0.0.1:8440"),
-            ));
-        }
-        out.listen = l;
-    }
-    out.tls = match (raw.tls_cert, raw.tls_key) {
-        (Some(c), Some(k)) => Some((base.join(c), base.join(k))),
-        (None, None) => None,
-        _ => {
-            return Err(bad(
-                "api.tls_cert".into(),
-                "give both `tls_cert` and `tls_key`, or neither".into(),
-            ));
-        }
-    };
-    out.allow_plain_http = raw.allow_plain_http;
-    if let Some(w) = raw.workers {
-        out.workers = w;
-    }
-    if let Some(d) = raw.sign_audit_every {
-        out.sign_audit_every = parse_duration(&d)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| {
-                bad(
-                    "api.sign_audit_every".into(),
-                    format!("{d:?} is not a duration such as \"10m\" or \"1h\""),
-                )
-            })?;
-    }
-    if let Some(m) = raw.max_body {
-        if !(1024..=64 * 1024 * 1024).contains(&m) {
-            return Err(bad(
-                "api.max_body".into(),
-                "give a size in bytes between 1024 and 67108864".into(),
-            ));
-        }
-        out.max_body = m as usize;
-    }
-    for (i, w) in raw.webhooks.into_iter().enumerate() {
-        let key = |k: &str| format!("api.webhooks[{i}].{k}");
-        if !valid_name(&w.name) || out.webhooks.iter().any(|x| x.name == w.name) {
-            return Err(bad(
-                key("name"),
-                "a unique name of lowercase letters, digits, dashes and underscores".into(),
-            ));
-        }
-        let url = url::Url::parse(&w.url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| bad(key("url"), "an http:// or https:// URL".into()))?;
-        let secret = match (w.secret.env, w.secret.file) {
-            (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
-            (None, Some(path)) => SecretSource::File(base.join(path)),
-            _ => {
-                return Err(bad(
-                    key("secret"),
-                    "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
-                ));
-            }
-        };
-        out.webhooks.push(WebhookSettings {
-            name: w.name,
-            url,
-            secret,
-        });
-    }
-    Ok(out)
 }

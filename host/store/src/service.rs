@@ -221,6 +221,9 @@ pub struct LogEvent {
     pub system: Option<String>,
     /// The sealed reason, as stored (hex), if any.
     pub reason_sealed: Option<String>,
+    /// The request's subject, as blind indexes (HMAC-SHA-256, hex): not
+    /// part of the chained fields, joined from the index when exported.
+    pub subject: Vec<String>,
     /// The hash of the event before.
     pub prev_hash: Option<String>,
     /// Its hash.
@@ -254,11 +257,43 @@ pub async fn events_after(
             to: r.try_get("to_state")?,
             system: r.try_get("system")?,
             reason_sealed: reason.map(hex::encode),
+            subject: Vec::new(),
             prev_hash: r.try_get("prev_hash")?,
             hash: r.try_get("hash")?,
         })
     })
     .collect()
+}
+
+/// Fill in each event's subject from the blind index.
+pub async fn with_subjects(
+    pool: &AnyPool,
+    mut events: Vec<LogEvent>,
+) -> Result<Vec<LogEvent>, StoreError> {
+    let mut ids: Vec<&str> = events.iter().map(|e| e.request_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut by_request: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for chunk in ids.chunks(200) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT request_id, hash FROM subject_index WHERE request_id IN ({}) ORDER BY hash",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for (request, hash) in q.fetch_all(pool).await? {
+            by_request.entry(request).or_default().push(hash);
+        }
+    }
+    for e in &mut events {
+        if let Some(h) = by_request.get(&e.request_id) {
+            e.subject = h.clone();
+        }
+    }
+    Ok(events)
 }
 
 /// The hash stored for the event that is `seq`-th in the chain (1-based),

@@ -115,7 +115,8 @@ impl Engine {
         after: i64,
         limit: i64,
     ) -> Result<Vec<LogEvent>, RequestError> {
-        Ok(service::events_after(self.store.pool(), after, limit).await?)
+        let events = service::events_after(self.store.pool(), after, limit).await?;
+        Ok(service::with_subjects(self.store.pool(), events).await?)
     }
 
     /// The signed heads.
