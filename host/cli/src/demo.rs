@@ -29,7 +29,7 @@ use oubli_core::store::Store;
 use oubli_core::store::requests::{RequestKind, RequestState};
 use oubli_sandbox::{Options, Sandbox};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -212,6 +212,42 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
     })
 }
 
+/// Write the access request's bundle for the demo key (`bundle.oubli`),
+/// decrypt it and unzip it to `bundle/`; returns the page's path.
+async fn write_bundle(
+    out: &Path,
+    engine: &Engine,
+    id: &str,
+) -> Result<(PathBuf, oubli_core::rights::bundle::BundleReport)> {
+    let keys = out.join("keys");
+    let recipient = Recipient::from_pem(&std::fs::read_to_string(
+        keys.join("demo-recipient.pub.pem"),
+    )?)?;
+    let mut sealed = Vec::new();
+    let report = engine
+        .write_bundle(
+            id,
+            &oubli_core::rights::bundle::BundleOptions {
+                lang: oubli_core::rights::bundle::Lang::En,
+                recipients: vec![recipient],
+            },
+            &mut sealed,
+        )
+        .await?;
+    std::fs::write(out.join("bundle.oubli"), &sealed)?;
+    let pem = zeroize::Zeroizing::new(std::fs::read_to_string(keys.join("demo-recipient.pem"))?);
+    let key = oubli_core::crypto::file::private_key_from_pem(&pem, None, "demo-recipient.pem")?;
+    let (_, zip) = oubli_core::crypto::file::decrypt(&key, &sealed[..], Vec::new())?;
+    let dir = out.join("bundle");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    zip::ZipArchive::new(std::io::Cursor::new(zip))?
+        .extract(&dir)
+        .context("cannot unzip the bundle")?;
+    Ok((dir.join("index.html"), report))
+}
+
 /// File an access request and an erasure for the demo person, approve the
 /// erasure as a second operator, carry both out (the Genesys stand-in's
 /// GDPR job polled through its states), verify, and say what happened.
@@ -247,6 +283,7 @@ async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) ->
     outln!("\nNow as requests, kept in {}:\n", db.display());
     let access = engine.file(file(RequestKind::Access, "alice")).await?;
     crate::requests::drive(&engine, &access.id).await?;
+    let bundle = write_bundle(out, &engine, &access.id).await?;
     let erasure = engine.file(file(RequestKind::Erasure, "alice")).await?;
     crate::requests::drive(&engine, &erasure.id).await?;
     let planned = engine.show(&erasure.id).await?;
@@ -254,6 +291,12 @@ async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) ->
         "{} access request by alice: {}.",
         access.id,
         engine.show(&access.id).await?.request.state
+    );
+    outln!(
+        "The subject's bundle (encrypted for the demo key, decrypted beside it): {}\n  {} records, {} recordings and emails; JSON, CSV and data.xlsx beside the page.",
+        bundle.0.display(),
+        bundle.1.records,
+        bundle.1.attachments
     );
     outln!(
         "{} erasure request by alice: {}; the plan:",

@@ -96,6 +96,29 @@ pub struct Config {
     pub policy: Policy,
     /// The HTTP API (`[api]`).
     pub api: ApiSettings,
+    /// Who the controller is (`[controller]`): what bundles, notices and
+    /// the record of processing name.
+    pub controller: Controller,
+}
+
+/// The controller, as the subject is told (`[controller]`; Art. 13(1)(a)
+/// and (b), 15(1)(f) and (h), 30(1)(a)).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Controller {
+    /// Its name (`name`).
+    pub name: Option<String>,
+    /// How to reach it about personal data (`contact`).
+    pub contact: Option<String>,
+    /// The data protection officer's contact (`dpo`).
+    pub dpo: Option<String>,
+    /// The supervisory authority a subject may complain to
+    /// (`authority`, `authority_url`).
+    pub authority: Option<String>,
+    /// Its web address.
+    pub authority_url: Option<String>,
+    /// Automated decision-making, profiling included, and its logic
+    /// (`automated_decisions`; none by default).
+    pub automated_decisions: Option<String>,
 }
 
 /// The HTTP API's settings (`[api]`).
@@ -193,6 +216,8 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     api: RawApi,
+    #[serde(default)]
+    controller: RawController,
     /// The spelling before 0.1: refused with a message saying what changed.
     plugins: Option<toml::Value>,
 }
@@ -201,6 +226,17 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawController {
+    name: Option<String>,
+    contact: Option<String>,
+    dpo: Option<String>,
+    authority: Option<String>,
+    authority_url: Option<String>,
+    automated_decisions: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -531,7 +567,16 @@ impl Config {
             None => base.join("oubli.db").display().to_string(),
         };
         let api = api(raw.api, &base, &file_name)?;
+        let c = raw.controller;
         Ok(Config {
+            controller: Controller {
+                name: c.name,
+                contact: c.contact,
+                dpo: c.dpo,
+                authority: c.authority,
+                authority_url: c.authority_url,
+                automated_decisions: c.automated_decisions,
+            },
             api,
             store_url,
             keys_dir: base.join(raw.keys.dir.unwrap_or_else(|| PathBuf::from("oubli-keys"))),

@@ -177,7 +177,7 @@ pub async fn stream_attachment(
 /// output is not. Drained after every piece, so it never holds more than
 /// one chunk.
 #[derive(Clone, Default)]
-struct Pending(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Pending(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Pending {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -228,24 +228,27 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-type Zip = zip::ZipWriter<zip::write::StreamWriter<Hashing<ChunkedWriter<Pending>>>>;
+pub(crate) type Zip = zip::ZipWriter<zip::write::StreamWriter<Hashing<ChunkedWriter<Pending>>>>;
 
 /// The ZIP, its encryption, and the async output it drains into.
-struct Pump<W> {
-    zip: Zip,
-    pending: Pending,
-    out: W,
+pub(crate) struct Pump<W> {
+    pub(crate) zip: Zip,
+    pub(crate) pending: Pending,
+    pub(crate) out: W,
 }
 
 impl<W: AsyncWrite + Unpin> Pump<W> {
-    async fn drain(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn drain(&mut self) -> std::io::Result<()> {
         self.pending.drain_into(&mut self.out).await
     }
 }
 
 impl Pending {
     /// Move what waits to `out`.
-    async fn drain_into<W: AsyncWrite + Unpin>(&self, out: &mut W) -> std::io::Result<()> {
+    pub(crate) async fn drain_into<W: AsyncWrite + Unpin>(
+        &self,
+        out: &mut W,
+    ) -> std::io::Result<()> {
         let bytes = std::mem::take(
             &mut *self
                 .0
@@ -388,7 +391,7 @@ pub(crate) async fn write_export<W: AsyncWrite + Unpin>(
 }
 
 /// A path component safe inside a ZIP: no separators, no dot-dot.
-fn safe(s: &str) -> String {
+pub(crate) fn safe(s: &str) -> String {
     let cleaned: String = s
         .chars()
         .map(|c| {
