@@ -16,6 +16,7 @@
 //! milliseconds since the Unix epoch.
 
 pub mod audit;
+pub mod consent;
 pub mod keys;
 pub mod migrations;
 pub mod requests;

@@ -27,6 +27,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_service.sql"),
         include_str!("../migrations/postgres/0004_service.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_consent.sql"),
+        include_str!("../migrations/postgres/0005_consent.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -25,12 +25,14 @@ pub struct AuditReport {
     pub last_signed_seq: Option<i64>,
     /// The first signed head that does not hold, if any.
     pub broken_head: Option<Broken>,
+    /// The consent evidence's own chain, recomputed.
+    pub consent: Verified,
 }
 
 impl AuditReport {
     /// Whether everything holds.
     pub fn ok(&self) -> bool {
-        self.chain.broken.is_none() && self.broken_head.is_none()
+        self.chain.broken.is_none() && self.broken_head.is_none() && self.consent.broken.is_none()
     }
 }
 
@@ -101,7 +103,9 @@ impl Engine {
                 break;
             }
         }
+        let consent = oubli_store::consent::verify(self.store.pool()).await?;
         Ok(AuditReport {
+            consent,
             chain,
             last_signed_seq: heads.last().map(|h| h.seq),
             signed_heads: heads.len(),
