@@ -1154,3 +1154,122 @@ fn the_openapi_copy_in_docs_is_current() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundles_stream_encrypted_and_consent_is_recorded_over_the_api() {
+    let site = Site::new(None, "").await;
+    let op = site.token("operator", "alice").await;
+    let auditor = site.token("auditor", "carol").await;
+    let server = site.serve(&[]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    let r = api
+        .file(
+            &op,
+            json!({"kind": "access", "subject": {"emails": [EMAIL]}}),
+            None,
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    api.wait_state(&id, &op, "completed").await;
+
+    // The bundle: operators only; encrypted for the host key; a real ZIP inside.
+    let path = format!("/v1/requests/{id}/bundle?lang=fr");
+    assert_problem(&api.get(&path, Some(&auditor)).await, 403);
+    assert_problem(
+        &api.get(&format!("/v1/requests/{id}/bundle?lang=de"), Some(&op))
+            .await,
+        400,
+    );
+    let sealed = {
+        let (agent, url, op) = (api.agent.clone(), format!("{}{path}", api.base), op.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut resp = agent
+                .get(&url)
+                .header("authorization", format!("Bearer {op}"))
+                .call()
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.body_mut()
+                .with_config()
+                .limit(50 << 20)
+                .read_to_vec()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(!text(&sealed).contains(EMAIL));
+    let keys = site.dir.path().join("oubli-keys");
+    let host = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("host-") && n.ends_with(".pem") && !n.ends_with(".pub.pem")
+        })
+        .unwrap();
+    let pem = std::fs::read_to_string(host).unwrap();
+    let key = oubli_core::crypto::file::private_key_from_pem(&pem, None, "host").unwrap();
+    let (_, zip) = oubli_core::crypto::file::decrypt(&key, &sealed[..], Vec::new()).unwrap();
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut z.by_name("index.html").unwrap(), &mut page).unwrap();
+    assert!(
+        page.contains("<html lang=\"fr\">") && page.contains("data-record=\"p1\""),
+        "{page}"
+    );
+    // A request that is no bundle: refused before the first byte.
+    let e = api
+        .file(
+            &op,
+            json!({"kind": "restriction", "subject": {"emails": [EMAIL]}}),
+            None,
+        )
+        .await;
+    let eid = e.body["id"].as_str().unwrap();
+    assert_problem(
+        &api.get(&format!("/v1/requests/{eid}/bundle"), Some(&op))
+            .await,
+        409,
+    );
+
+    // Consent: recorded, looked up, withdrawn (which files a request).
+    let consent = |given: bool| {
+        json!({"subject": {"emails": [EMAIL]}, "purpose": "marketing-calls", "given": given, "channel": "call",
+               "evidence": {"recording_id": "conv-1", "offset_seconds": 12, "agent_id": "agent-7"}})
+    };
+    let given = api.post("/v1/consent", Some(&op), consent(true)).await;
+    assert_eq!(given.status, 201, "{}", given.raw);
+    assert_problem(
+        &api.post("/v1/consent", Some(&auditor), consent(true)).await,
+        403,
+    );
+    let mut bad = consent(true);
+    bad["channel"] = json!("fax");
+    assert_problem(&api.post("/v1/consent", Some(&op), bad).await, 422);
+    let withdrawn = api.post("/v1/consent", Some(&op), consent(false)).await;
+    assert_eq!(withdrawn.status, 201, "{}", withdrawn.raw);
+    assert!(
+        withdrawn.body["request_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("r-")
+    );
+    let view = api
+        .post(
+            "/v1/consent/lookup",
+            Some(&op),
+            json!({"subject": {"emails": ["ADA+calls@example.com"]}}),
+        )
+        .await;
+    assert_eq!(view.status, 200, "{}", view.raw);
+    assert_eq!(view.body["history"].as_array().unwrap().len(), 2);
+    assert_eq!(view.body["status"][0]["given"], false);
+    assert_eq!(
+        view.body["history"][0]["evidence"]["recording_id"],
+        "conv-1"
+    );
+}

@@ -68,7 +68,7 @@ impl AppState {
         routes::create_request, routes::list_requests, routes::get_request,
         routes::doc_attest, routes::doc_approve, routes::doc_reject, routes::doc_cancel,
         routes::doc_extend, routes::doc_retry, routes::doc_skip, routes::doc_done,
-        routes::certificate, routes::subject_requests, routes::check_restriction,
+        routes::certificate, routes::bundle, routes::subject_requests, routes::check_restriction, routes::record_consent, routes::consents,
         routes::systems, routes::manifest, routes::pause, routes::resume,
         routes::audit_verify, routes::audit_events, routes::audit_heads,
         routes::healthz, routes::readyz, routes::metrics,
@@ -77,6 +77,7 @@ impl AppState {
     tags(
         (name = "requests", description = "Data-subject requests and their lifecycle"),
         (name = "restrictions", description = "May this person be processed?"),
+        (name = "consent", description = "Consent evidence (Art. 7(1))"),
         (name = "systems", description = "The connected systems"),
         (name = "evidence", description = "Certificates and the audit log"),
         (name = "operations", description = "Health and metrics"),
@@ -196,8 +197,11 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             post(routes::done),
         )
         .route("/v1/requests/{id}/certificate", get(routes::certificate))
+        .route("/v1/requests/{id}/bundle", get(routes::bundle))
         .route("/v1/subjects/requests", post(routes::subject_requests))
         .route("/v1/restrictions/check", post(routes::check_restriction))
+        .route("/v1/consent", post(routes::record_consent))
+        .route("/v1/consent/lookup", post(routes::consents))
         .route("/v1/systems", get(routes::systems))
         .route("/v1/systems/{system}/manifest", get(routes::manifest))
         .route("/v1/systems/{system}/pause", post(routes::pause))

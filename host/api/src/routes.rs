@@ -634,6 +634,91 @@ pub async fn certificate(
     Ok(axum::Json(state.engine.certificate(&id).await?))
 }
 
+/// What `GET /v1/requests/{id}/bundle` takes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BundleQuery {
+    /// The page's language (`en`, `fr`; default `en`).
+    pub lang: Option<String>,
+    /// A recipient registered with `oubli keys recipient add` (default:
+    /// the host's key).
+    pub recipient: Option<String>,
+}
+
+/// `GET /v1/requests/{id}/bundle`: the subject's bundle of a completed
+/// access or portability request, encrypted (docs/FORMAT.md), streamed.
+#[utoipa::path(get, path = "/v1/requests/{id}/bundle", tag = "requests",
+    params(("id" = String, Path, description = "The request's id"), BundleQuery),
+    responses(
+        (status = 200, content_type = "application/octet-stream", body = Vec<u8>, description = "The encrypted bundle"),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn bundle(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<BundleQuery>,
+) -> ApiResult<Response> {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    let lang = match q.lang.as_deref() {
+        None => Lang::En,
+        Some(l) => Lang::parse(l).ok_or_else(|| Problem::bad_request("lang is en or fr"))?,
+    };
+    let names: Vec<String> = q.recipient.into_iter().collect();
+    let recipients = state
+        .engine
+        .recipients(&names)
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    // Refuse what cannot be bundled before the first byte goes out.
+    let view = state.engine.show(&id).await?;
+    if !matches!(
+        view.request.kind,
+        RequestKind::Access | RequestKind::Portability
+    ) || !matches!(
+        view.request.state,
+        RequestState::Completed | RequestState::PartiallyCompleted
+    ) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "refused",
+            format!(
+                "request {id} is a {} request, {}: bundles are for completed access and portability requests",
+                view.request.kind, view.request.state
+            ),
+        ));
+    }
+    let (writer, reader) = tokio::io::duplex(1 << 20);
+    let engine = state.engine.clone();
+    tokio::spawn(async move {
+        let options = BundleOptions { lang, recipients };
+        if let Err(e) = engine.write_bundle(&id, &options, writer).await {
+            // The stream ends early; the format detects the truncation.
+            tracing::warn!(error = %e, "bundle stream failed");
+        }
+    });
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"bundle.oubli\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 /// A lookup by identifier (a POST: identifiers never travel in URLs).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -720,6 +805,114 @@ pub async fn check_restriction(
         &body.scope,
     )?;
     Ok(axum::Json(answer))
+}
+
+/// A consent given or withdrawn.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentInput {
+    /// Who.
+    pub subject: SubjectInput,
+    /// Region for national phone numbers.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// For what (`marketing-calls`).
+    pub purpose: String,
+    /// Given (true) or withdrawn (false: also files a consent-withdrawal
+    /// request that restricts the purpose everywhere).
+    pub given: bool,
+    /// The lawful basis (default `consent`).
+    #[serde(default)]
+    pub lawful_basis: Option<String>,
+    /// `call`, `ivr`, `email`, `web`.
+    pub channel: String,
+    /// The system it was captured in.
+    #[serde(default)]
+    pub source_system: Option<String>,
+    /// The proof.
+    #[serde(default)]
+    pub evidence: oubli_core::rights::consent::Evidence,
+}
+
+/// `POST /v1/consent`: record a consent given or withdrawn (Art. 7(1)).
+#[utoipa::path(post, path = "/v1/consent", tag = "consent", request_body = ConsentInput,
+    responses(
+        (status = 201, body = oubli_core::rights::consent::ConsentEntry),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn record_consent(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<ConsentInput>,
+) -> ApiResult<Response> {
+    let caller = auth.require(Role::Operator)?;
+    let e = &body.evidence;
+    for t in [
+        &e.recording_id,
+        &e.notice_version,
+        &e.notice_sha256,
+        &e.agent_id,
+        &e.note,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        text("evidence", t)?;
+    }
+    let entry = state
+        .engine
+        .record_consent(oubli_core::rights::consent::NewConsent {
+            identifiers: body.subject.identifiers()?,
+            region: region(body.region)?,
+            purpose: body.purpose,
+            given: body.given,
+            lawful_basis: body.lawful_basis.unwrap_or_else(|| "consent".into()),
+            channel: body.channel,
+            source_system: body.source_system,
+            evidence: body.evidence,
+            actor: caller.name.clone(),
+        })
+        .await
+        .map_err(|e| match e {
+            oubli_core::rights::engine::RequestError::Refused(m) => Problem::unprocessable(m),
+            other => other.into(),
+        })?;
+    Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
+}
+
+/// `POST /v1/consent/lookup`: a subject's consents, by identifiers in the body.
+#[utoipa::path(post, path = "/v1/consent/lookup", tag = "consent", request_body = LookupInput,
+    responses(
+        (status = 200, body = oubli_core::rights::consent::ConsentView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 415, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn consents(
+    State(state): State<AppState>,
+    auth: Auth,
+    Json(body): Json<LookupInput>,
+) -> ApiResult<axum::Json<oubli_core::rights::consent::ConsentView>> {
+    auth.require(Role::Operator)?;
+    Ok(axum::Json(
+        state
+            .engine
+            .consents(&body.subject.identifiers()?, region(body.region)?)
+            .await?,
+    ))
 }
 
 /// A system, as listed.

@@ -107,6 +107,19 @@ impl EngineArgs {
         Ok(Config::load(&self.config)?)
     }
 
+    /// The rights service on these arguments' configuration, with the
+    /// systems' connectors, without the store.
+    pub async fn rights(&self) -> Result<oubli_core::rights::Rights> {
+        Ok(oubli_core::rights::Rights::open(
+            self.config()?,
+            oubli_core::rights::Options {
+                no_cache: self.no_cache,
+                ..Default::default()
+            },
+        )
+        .await?)
+    }
+
     /// Open the engine these arguments name (with the systems' connectors
     /// when `connectors`: to plan and carry out work).
     pub async fn open(&self, connectors: bool) -> Result<Arc<Engine>> {
@@ -142,4 +155,13 @@ pub fn with_flag(e: IdentifierError) -> anyhow::Error {
         _ => "the identifiers",
     };
     anyhow::anyhow!("{flag}: {e}")
+}
+
+/// A request error for the command line: identifier errors name the flag
+/// that carried the value.
+pub fn request_error(e: oubli_core::rights::engine::RequestError) -> anyhow::Error {
+    match e {
+        oubli_core::rights::engine::RequestError::Identifiers(e) => with_flag(e),
+        other => other.into(),
+    }
 }

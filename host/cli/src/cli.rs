@@ -113,6 +113,43 @@ enum Command {
         #[command(subcommand)]
         command: service::CertificateCommand,
     },
+    /// The subject's bundle of an access or portability request:
+    /// `bundle fetch ID --out FILE [--to PUBLIC.pem] [--lang fr]`.
+    Bundle {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        #[command(subcommand)]
+        command: service::BundleCommand,
+    },
+    /// Consent evidence (Art. 7(1)): record, withdraw, show.
+    Consent {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        #[command(subcommand)]
+        command: service::ConsentCommand,
+    },
+    /// The notice given when data is collected (Art. 13/14): the script an
+    /// agent reads or the IVR plays, or the text of an email or form; its
+    /// version and SHA-256 on stderr (for consent evidence).
+    Notice {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        /// call, ivr, email, web.
+        #[arg(long, value_parser = ["call", "ivr", "email", "web"])]
+        channel: String,
+        /// en, fr.
+        #[arg(long, default_value = "en", value_parser = service::lang)]
+        lang: oubli_core::rights::bundle::Lang,
+    },
+    /// The record of processing activities (Art. 30) from the connectors'
+    /// manifests and the configuration.
+    Ropa {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        /// md, json, html.
+        #[arg(long, default_value = "md", value_parser = ["md", "json", "html"])]
+        format: String,
+    },
     /// Print the HTTP API's OpenAPI document.
     Openapi,
     /// The restriction registry: may this person be processed?
@@ -478,6 +515,14 @@ pub fn run() -> Result<ExitCode> {
         Command::Certificate { engine, command } => {
             rt.block_on(service::certificate(engine, command))
         }
+        Command::Bundle { engine, command } => rt.block_on(service::bundle(engine, command)),
+        Command::Consent { engine, command } => rt.block_on(service::consent(engine, command)),
+        Command::Notice {
+            engine,
+            channel,
+            lang,
+        } => rt.block_on(service::notice(engine, channel, lang)),
+        Command::Ropa { engine, format } => rt.block_on(service::ropa(engine, format)),
         Command::Openapi => {
             out!("{}", oubli_api::openapi_json());
             Ok(ExitCode::SUCCESS)
@@ -509,6 +554,13 @@ async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
             Some(b) => match b.event {
                 Some(id) => outln!("audit chain BROKEN at event {id}: {}", b.reason),
                 None => outln!("audit chain BROKEN at the head: {}", b.reason),
+            },
+        }
+        match &report.consent.broken {
+            None => outln!("consent chain intact: {} entries", report.consent.events),
+            Some(b) => match b.event {
+                Some(id) => outln!("consent chain BROKEN at entry {id}: {}", b.reason),
+                None => outln!("consent chain BROKEN at the head: {}", b.reason),
             },
         }
         match (&report.broken_head, report.last_signed_seq) {

@@ -311,3 +311,274 @@ pub async fn audit_sign(engine_args: EngineArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `oubli bundle …`.
+#[derive(Subcommand)]
+pub enum BundleCommand {
+    /// Write a completed access or portability request's bundle (index.html,
+    /// JSON, CSV, XLSX, recordings and emails), encrypted: for each --to
+    /// public key and --recipient name, else for this host's key.
+    Fetch {
+        /// The request.
+        request: String,
+        /// Where to write the encrypted bundle.
+        #[arg(long)]
+        out: PathBuf,
+        /// A recipient's public key, PEM (the subject's own; repeatable).
+        #[arg(long)]
+        to: Vec<PathBuf>,
+        /// A recipient registered with `oubli keys recipient add` (repeatable).
+        #[arg(long)]
+        recipient: Vec<String>,
+        /// The page's language: en, fr.
+        #[arg(long, default_value = "en", value_parser = parse_lang)]
+        lang: oubli_core::rights::bundle::Lang,
+    },
+}
+
+fn parse_lang(s: &str) -> Result<oubli_core::rights::bundle::Lang, String> {
+    oubli_core::rights::bundle::Lang::parse(s).ok_or_else(|| "one of en, fr".into())
+}
+
+/// `oubli bundle fetch`.
+pub async fn bundle(engine_args: EngineArgs, cmd: BundleCommand) -> Result<ExitCode> {
+    let BundleCommand::Fetch {
+        request,
+        out,
+        to,
+        recipient,
+        lang,
+    } = cmd;
+    let engine = engine_args.open(true).await?;
+    let mut recipients = engine.recipients(&recipient)?;
+    for path in &to {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        recipients.push(
+            oubli_core::crypto::file::Recipient::from_pem(&pem)
+                .with_context(|| path.display().to_string())?,
+        );
+    }
+    if !to.is_empty() && recipient.is_empty() {
+        // Only the keys given: drop the host's default.
+        recipients.remove(0);
+    }
+    let tmp = sibling(&out, ".partial");
+    let file = tokio::fs::File::create(&tmp)
+        .await
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    let report = match engine
+        .write_bundle(
+            &request,
+            &oubli_core::rights::bundle::BundleOptions { lang, recipients },
+            tokio::io::BufWriter::new(file),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+    };
+    std::fs::rename(&tmp, &out).with_context(|| format!("cannot write {}", out.display()))?;
+    if engine_args.json() {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        outln!(
+            "bundle of {request} written to {}: {} records, {} attachments, {} files; zip sha256 {}",
+            out.display(),
+            report.records,
+            report.attachments,
+            report.files.len() + 1,
+            &report.zip_sha256[..16]
+        );
+        for (system, why) in &report.failed {
+            outln!(
+                "  {system}: not included: {}",
+                oubli_core::model::for_display(why, 300)
+            );
+        }
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `oubli consent …`.
+#[derive(Subcommand)]
+pub enum ConsentCommand {
+    /// Record a consent given (Art. 7(1)), with its evidence.
+    Record(ConsentArgs),
+    /// Record a consent withdrawn, and file the consent-withdrawal request
+    /// that restricts the subject for the purpose everywhere.
+    Withdraw(ConsentArgs),
+    /// A subject's consents: where each purpose stands, and the history.
+    Show {
+        #[command(flatten)]
+        subject: crate::args::SubjectArgs,
+    },
+}
+
+/// What a consent entry records.
+#[derive(Args)]
+pub struct ConsentArgs {
+    #[command(flatten)]
+    subject: crate::args::SubjectArgs,
+    /// The purpose (`marketing-calls`).
+    #[arg(long)]
+    purpose: String,
+    /// The lawful basis.
+    #[arg(long, default_value = "consent")]
+    basis: String,
+    /// How it was captured: call, ivr, email, web.
+    #[arg(long)]
+    channel: String,
+    /// The system it was captured in.
+    #[arg(long)]
+    system: Option<String>,
+    /// The recording it was given in.
+    #[arg(long)]
+    recording: Option<String>,
+    /// Where in the recording, in seconds.
+    #[arg(long)]
+    offset: Option<u32>,
+    /// The notice's version (`oubli notice` prints it).
+    #[arg(long)]
+    notice_version: Option<String>,
+    /// The notice's SHA-256.
+    #[arg(long)]
+    notice_sha256: Option<String>,
+    /// The agent who took it.
+    #[arg(long)]
+    agent: Option<String>,
+    /// Anything else (a form id).
+    #[arg(long)]
+    note: Option<String>,
+    #[command(flatten)]
+    actor: ActorArgs,
+}
+
+/// `oubli consent …`.
+pub async fn consent(engine_args: EngineArgs, cmd: ConsentCommand) -> Result<ExitCode> {
+    use oubli_core::rights::consent::{Evidence, NewConsent};
+    let engine = engine_args.open(false).await?;
+    let (args, given) = match cmd {
+        ConsentCommand::Record(a) => (a, true),
+        ConsentCommand::Withdraw(a) => (a, false),
+        ConsentCommand::Show { subject } => {
+            let view = engine
+                .consents(&subject.identifiers(), subject.region)
+                .await
+                .map_err(crate::args::request_error)?;
+            if engine_args.json() {
+                outln!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                if view.status.is_empty() {
+                    outln!("no consent recorded for this subject");
+                }
+                for s in &view.status {
+                    outln!(
+                        "{:<24} {}  since {} (entry {})",
+                        oubli_core::model::for_display(&s.purpose, 100),
+                        if s.given { "given    " } else { "withdrawn" },
+                        oubli_core::rights::engine::date(s.since),
+                        s.entry
+                    );
+                }
+                for e in &view.history {
+                    outln!(
+                        "  #{} {} {} {} by {} via {}{}",
+                        e.id,
+                        oubli_core::rights::engine::date(e.at),
+                        oubli_core::model::for_display(&e.purpose, 100),
+                        e.action,
+                        e.recorded_by,
+                        e.channel,
+                        e.request_id
+                            .as_deref()
+                            .map(|r| format!(" (request {r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let entry = engine
+        .record_consent(NewConsent {
+            identifiers: args.subject.identifiers(),
+            region: args.subject.region,
+            purpose: args.purpose,
+            given,
+            lawful_basis: args.basis,
+            channel: args.channel,
+            source_system: args.system,
+            evidence: Evidence {
+                recording_id: args.recording,
+                offset_seconds: args.offset,
+                notice_version: args.notice_version,
+                notice_sha256: args.notice_sha256,
+                agent_id: args.agent,
+                note: args.note,
+            },
+            actor: args.actor.name(),
+        })
+        .await
+        .map_err(crate::args::request_error)?;
+    if engine_args.json() {
+        outln!("{}", serde_json::to_string_pretty(&entry)?);
+    } else {
+        outln!(
+            "consent {} for {} recorded (entry {}){}",
+            entry.action,
+            oubli_core::model::for_display(&entry.purpose, 100),
+            entry.id,
+            entry
+                .request_id
+                .as_deref()
+                .map(|r| format!("; request {r} filed to restrict it everywhere"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli notice`.
+pub async fn notice(
+    engine_args: EngineArgs,
+    channel: String,
+    lang: oubli_core::rights::bundle::Lang,
+) -> Result<ExitCode> {
+    let rights = engine_args.rights().await?;
+    let n = rights.notice(&channel, lang).map_err(anyhow::Error::msg)?;
+    if engine_args.json() {
+        outln!("{}", serde_json::to_string_pretty(&n)?);
+    } else {
+        // Connector text is untrusted: each line neutralised.
+        for line in n.text.lines() {
+            outln!("{}", oubli_core::model::for_display(line, 4000));
+        }
+        eprintln!("oubli: notice version {} (sha256 {})", n.version, n.sha256);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli ropa`.
+pub async fn ropa(engine_args: EngineArgs, format: String) -> Result<ExitCode> {
+    let rights = engine_args.rights().await?;
+    let r = rights.ropa();
+    match format.as_str() {
+        "json" => outln!("{}", serde_json::to_string_pretty(&r)?),
+        "html" => out!("{}", r.html()),
+        _ => out!("{}", r.markdown()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parse a language code.
+pub fn lang(s: &str) -> Result<oubli_core::rights::bundle::Lang, String> {
+    parse_lang(s)
+}

@@ -480,3 +480,331 @@ async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
         );
     }
 }
+
+/// Decrypt a bundle with the host key, and open its ZIP.
+fn open_bundle(w: &World, sealed: &[u8]) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
+    let keys = w.engine.vault().keyring();
+    let id = keys.list().active_host;
+    let key = keys.host_private_key(&id).unwrap();
+    let (_, zip) = oubli_core::crypto::file::decrypt(key, sealed, Vec::new()).unwrap();
+    zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap()
+}
+
+fn entry(z: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut f = z.by_name(name).unwrap_or_else(|_| panic!("no {name}"));
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use sha2::Digest;
+    let w = world().await;
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed);
+    let options = BundleOptions {
+        lang: Lang::Fr,
+        recipients: w.engine.recipients(&[]).unwrap(),
+    };
+    let mut sealed = Vec::new();
+    let report = w
+        .engine
+        .write_bundle(&d.request.id, &options, &mut sealed)
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.attachments >= 2, "recordings and emails: {report:?}");
+    let person = w.sandbox.demo_person();
+    let text = String::from_utf8_lossy(&sealed);
+    assert!(!text.contains(&person.email), "the bundle is encrypted");
+    let mut z = open_bundle(&w, &sealed);
+
+    // Every file the manifest lists is there, with its hash.
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&entry(&mut z, "manifest.json")).unwrap();
+    assert_eq!(manifest["format"], "oubli-bundle/1");
+    assert_eq!(manifest["request"]["id"], d.request.id.as_str());
+    assert_eq!(manifest["lang"], "fr");
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(
+        files.len() + 1,
+        z.len(),
+        "every entry but the manifest is listed"
+    );
+    for f in files {
+        let bytes = entry(&mut z, f["path"].as_str().unwrap());
+        assert_eq!(bytes.len() as u64, f["size"].as_u64().unwrap());
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            f["sha256"].as_str().unwrap(),
+            "{}",
+            f["path"]
+        );
+    }
+
+    // The page: every system, every record, each recording playable from
+    // the file beside it, the Art. 15(1) information, in French.
+    let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<html lang=\"fr\">"));
+    assert!(page.contains("Vos données personnelles") && page.contains("Vos droits"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://") && !page.contains("<script"),
+        "self-contained"
+    );
+    for s in &d.systems {
+        assert!(
+            page.contains(&format!("data-system=\"{}\"", s.system)),
+            "{}",
+            s.system
+        );
+        for e in &s.result.as_ref().unwrap().exported {
+            assert!(
+                page.contains(&format!("data-record=\"{}\"", e.reference.id)),
+                "{} {}",
+                s.system,
+                e.reference.id
+            );
+        }
+    }
+    let audio: Vec<&str> = page
+        .split("<audio ")
+        .skip(1)
+        .map(|a| a.split("src=\"").nth(1).unwrap().split('"').next().unwrap())
+        .collect();
+    assert!(!audio.is_empty(), "recordings are playable");
+    for src in audio {
+        assert!(z.by_name(src).is_ok(), "audio {src} is beside the page");
+    }
+    assert!(page.contains("<pre>"), "emails are shown");
+
+    // data/<system>.json and CSV per kind; the XLSX has a sheet per table.
+    let mut tables = 0;
+    for s in &d.systems {
+        let data: serde_json::Value =
+            serde_json::from_slice(&entry(&mut z, &format!("data/{}.json", s.system))).unwrap();
+        let records = data["records"].as_array().unwrap();
+        assert_eq!(records.len(), s.result.as_ref().unwrap().exported.len());
+        let mut kinds: Vec<&str> = records
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        for k in kinds {
+            let csv = entry(&mut z, &format!("data/{}/{k}.csv", s.system));
+            let mut rd = csv::Reader::from_reader(&csv[..]);
+            assert_eq!(&rd.headers().unwrap()[0], "record");
+            let rows = rd.records().count();
+            assert_eq!(rows, records.iter().filter(|r| r["kind"] == k).count());
+            tables += 1;
+        }
+    }
+    use calamine::Reader;
+    let book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(entry(&mut z, "data.xlsx"))).unwrap();
+    assert_eq!(book.sheet_names().len(), tables);
+    let info: serde_json::Value =
+        serde_json::from_slice(&entry(&mut z, "information.json")).unwrap();
+    assert_eq!(info["systems"].as_array().unwrap().len(), d.systems.len());
+    assert!(info["rights"].as_array().unwrap().len() >= 6);
+
+    // Portability: portable categories only, no attachments.
+    let p = w.run(RequestKind::Portability, Params::default()).await;
+    let mut sealed = Vec::new();
+    let report = w
+        .engine
+        .write_bundle(
+            &p.request.id,
+            &BundleOptions {
+                lang: Lang::En,
+                recipients: w.engine.recipients(&[]).unwrap(),
+            },
+            &mut sealed,
+        )
+        .await
+        .unwrap();
+    assert_eq!(report.attachments, 0);
+    let mut z = open_bundle(&w, &sealed);
+    assert!(
+        z.file_names()
+            .all(|n| !n.unwrap().starts_with("attachments/"))
+    );
+    let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
+    assert!(page.contains("Your data, to take elsewhere"));
+
+    // Not a bundle: an erasure, or an access request not finished.
+    let e = w.run(RequestKind::Erasure, Params::default()).await;
+    let err = w
+        .engine
+        .write_bundle(
+            &e.request.id,
+            &BundleOptions {
+                lang: Lang::En,
+                recipients: w.engine.recipients(&[]).unwrap(),
+            },
+            Vec::new(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bundles are for access and portability"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_is_evidenced_withdrawn_everywhere_and_its_chain_holds() {
+    use oubli_core::rights::consent::{Evidence, NewConsent};
+    let w = world().await;
+    let consent = |given: bool, channel: &str| NewConsent {
+        identifiers: w.person(),
+        region: None,
+        purpose: "marketing-calls".into(),
+        given,
+        lawful_basis: "consent".into(),
+        channel: channel.into(),
+        source_system: Some("genesys".into()),
+        evidence: Evidence {
+            recording_id: Some("conv-123".into()),
+            offset_seconds: Some(42),
+            notice_version: Some("call-fr-2026-12".into()),
+            notice_sha256: Some("a".repeat(64)),
+            agent_id: Some("agent-7".into()),
+            note: None,
+        },
+        actor: "alice".into(),
+    };
+    let given = w
+        .engine
+        .record_consent(consent(true, "call"))
+        .await
+        .unwrap();
+    assert_eq!(given.action, "given");
+    assert!(given.request_id.is_none());
+    let bad = w
+        .engine
+        .record_consent(consent(true, "fax"))
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("channel"), "{bad}");
+
+    // Withdrawn through the IVR: a request restricts the purpose everywhere.
+    let withdrawn = w
+        .engine
+        .record_consent(consent(false, "ivr"))
+        .await
+        .unwrap();
+    let request = withdrawn
+        .request_id
+        .clone()
+        .expect("a withdrawal files a request");
+    assert!(
+        !w.engine
+            .check_restriction(&w.person(), None, "marketing-calls")
+            .unwrap()
+            .allowed,
+        "restricted in the registry at once"
+    );
+    w.drain().await;
+    let d = w.engine.show(&request).await.unwrap();
+    assert_eq!(d.request.kind, RequestKind::ConsentWithdrawal);
+    assert_eq!(system(&d, "dialer").state, SystemState::Done, "{d:#?}");
+    assert_eq!(system(&d, "crm").state, SystemState::Done, "{d:#?}");
+    // In the systems themselves: the number on the dialer's do-not-call
+    // list, the CRM contact's restriction property set.
+    let person = w.sandbox.demo_person().clone();
+    {
+        let dialer = w.sandbox.dialer.data.lock().unwrap();
+        let dnc = &dialer.dnc[oubli_sandbox::dialer::DNC_LIST];
+        let digits: String = person.phone.chars().filter(char::is_ascii_digit).collect();
+        assert!(
+            dnc.entries.keys().any(|n| n
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .ends_with(&digits[digits.len() - 9..])),
+            "{:?}",
+            dnc.entries.keys().collect::<Vec<_>>()
+        );
+        let crm = w.sandbox.crm.data.lock().unwrap();
+        let contact = crm
+            .contacts
+            .values()
+            .find(|c| c.properties.get("email") == Some(&person.email))
+            .unwrap();
+        assert_eq!(contact.properties["gdpr_restricted"], "true");
+    }
+
+    // Status and history, in order, evidence opened.
+    let view = w.engine.consents(&w.person(), None).await.unwrap();
+    assert_eq!(view.history.len(), 2);
+    assert_eq!(view.history[0].action, "given");
+    assert_eq!(view.history[1].action, "withdrawn");
+    assert_eq!(
+        view.history[0].evidence.recording_id.as_deref(),
+        Some("conv-123")
+    );
+    assert_eq!(view.status.len(), 1);
+    assert!(!view.status[0].given);
+    assert_eq!(view.status[0].entry, withdrawn.id);
+
+    // The chain holds; an edited entry is named.
+    let report = w.engine.verify_audit().await.unwrap();
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.consent.events, 2);
+    oubli_core::store::sqlx::query("UPDATE consent_events SET channel = 'web' WHERE id = $1")
+        .bind(given.id)
+        .execute(w.engine.store().pool())
+        .await
+        .unwrap();
+    let report = w.engine.verify_audit().await.unwrap();
+    assert!(!report.ok());
+    let broken = report.consent.broken.unwrap();
+    assert_eq!(broken.event, Some(given.id));
+    assert!(broken.reason.contains("edited"), "{}", broken.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_and_the_record_of_processing_come_from_the_manifests() {
+    use oubli_core::rights::bundle::Lang;
+    let w = world().await;
+    let rights = w.engine.rights();
+    let ropa = rights.ropa();
+    assert_eq!(ropa.systems.len(), 4);
+    for s in &ropa.systems {
+        assert!(!s.categories.is_empty(), "{}", s.system);
+        assert!(s.connector.is_some() && s.kind.is_some());
+    }
+    assert!(!ropa.purposes.is_empty() && !ropa.recipients.is_empty());
+    let md = ropa.markdown();
+    for s in ["genesys", "dialer", "support-mail", "crm"] {
+        assert!(md.contains(&format!("## {s} (")), "{md}");
+    }
+    assert!(ropa.html().contains("<h2>crm</h2>"));
+
+    let call = rights.notice("call", Lang::Fr).unwrap();
+    assert!(
+        call.text
+            .starts_with("Avant de poursuivre : cet appel est enregistré.")
+    );
+    assert!(call.text.contains(&ropa.purposes[0]), "{}", call.text);
+    use sha2::Digest;
+    assert_eq!(
+        call.sha256,
+        hex::encode(sha2::Sha256::digest(call.text.as_bytes()))
+    );
+    assert_eq!(call.version, format!("call-fr-{}", &call.sha256[..12]));
+    assert_eq!(
+        rights.notice("call", Lang::Fr).unwrap(),
+        call,
+        "the same text, the same version"
+    );
+    let web = rights.notice("web", Lang::En).unwrap();
+    assert_ne!(web.sha256, call.sha256);
+    assert!(web.text.contains("Recording and data categories"));
+    assert!(rights.notice("fax", Lang::En).is_err());
+}

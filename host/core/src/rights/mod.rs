@@ -11,10 +11,13 @@
 //! module beside these with a method on [`Rights`].
 
 pub mod audit;
+pub mod bundle;
 pub mod certificate;
+pub mod consent;
 mod deadline;
 pub mod engine;
 pub mod export;
+pub mod inform;
 mod lifecycle;
 pub mod locate;
 mod metrics;
