@@ -27,7 +27,7 @@
 //! ```
 
 use crate::identifiers::Region;
-use crate::rights::policy::{Hold, Policy, SystemPolicy};
+use crate::rights::policy::{Hold, Policy, Recipient, SystemPolicy, Via};
 use oubli_model::EraseMode;
 use oubli_runtime::capability::settings::HOST_PREFIX;
 use oubli_runtime::{
@@ -99,6 +99,9 @@ pub struct Config {
     /// Who the controller is (`[controller]`): what bundles, notices and
     /// the record of processing name.
     pub controller: Controller,
+    /// The webhook secrets of `[[policy.recipients]]`, by name (read when
+    /// a notification is sent; never snapshotted into a request).
+    pub recipient_secrets: BTreeMap<String, SecretSource>,
 }
 
 /// The controller, as the subject is told (`[controller]`; Art. 13(1)(a)
@@ -284,6 +287,21 @@ struct RawPolicy {
     systems: BTreeMap<String, RawSystemPolicy>,
     #[serde(default)]
     holds: Vec<RawHold>,
+    #[serde(default)]
+    recipients: Vec<RawRecipient>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecipient {
+    name: String,
+    systems: Vec<String>,
+    #[serde(default)]
+    categories: Vec<String>,
+    via: String,
+    url: Option<String>,
+    address: Option<String>,
+    secret: Option<RawSecret>,
 }
 
 #[derive(Deserialize, Default)]
@@ -380,6 +398,60 @@ fn policy(raw: RawPolicy, systems: &[SystemConfig]) -> Result<Policy, (String, S
             system: h.system,
             kind: h.kind,
             reason: h.reason,
+        });
+    }
+    for (i, r) in raw.recipients.into_iter().enumerate() {
+        let key = |k: &str| format!("recipients[{i}].{k}");
+        if !valid_name(&r.name) || p.recipients.iter().any(|x| x.name == r.name) {
+            return Err((
+                key("name"),
+                "a unique name of lowercase letters, digits, dashes and underscores".into(),
+            ));
+        }
+        if r.systems.is_empty() {
+            return Err((
+                key("systems"),
+                "list the systems whose data it received".into(),
+            ));
+        }
+        if let Some(s) = r.systems.iter().find(|s| !known(s)) {
+            return Err((key("systems"), format!("no system {s:?} in `[systems]`")));
+        }
+        let via = match r.via.as_str() {
+            "webhook" => Via::Webhook,
+            "email" => Via::Email,
+            "manual" => Via::Manual,
+            _ => return Err((key("via"), "one of webhook, email, manual".into())),
+        };
+        match via {
+            Via::Webhook => {
+                let ok = r
+                    .url
+                    .as_deref()
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return Err((
+                        key("url"),
+                        "a webhook recipient needs an http:// or https:// URL".into(),
+                    ));
+                }
+                if r.secret.is_none() {
+                    return Err((key("secret"), "a webhook recipient needs a secret (`{ env = \"VAR\" }` or `{ file = \"PATH\" }`)".into()));
+                }
+            }
+            Via::Email if r.address.as_deref().is_none_or(|a| !a.contains('@')) => {
+                return Err((key("address"), "an email recipient needs an address".into()));
+            }
+            _ => {}
+        }
+        p.recipients.push(Recipient {
+            name: r.name,
+            systems: r.systems,
+            categories: r.categories,
+            via,
+            url: r.url,
+            address: r.address,
         });
     }
     Ok(p)
@@ -556,6 +628,22 @@ impl Config {
                 },
             });
         }
+        let mut recipient_secrets = BTreeMap::new();
+        for (i, r) in raw.policy.recipients.iter().enumerate() {
+            if let Some(s) = &r.secret {
+                let source = match (&s.env, &s.file) {
+                    (Some(var), None) if !var.is_empty() => SecretSource::Env(var.clone()),
+                    (None, Some(path)) => SecretSource::File(base.join(path)),
+                    _ => {
+                        return Err(invalid(
+                            format!("policy.recipients[{i}].secret"),
+                            "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
+                        ));
+                    }
+                };
+                recipient_secrets.insert(r.name.clone(), source);
+            }
+        }
         let policy =
             policy(raw.policy, &systems).map_err(|(k, m)| invalid(format!("policy.{k}"), m))?;
         let store_url = match raw.store.url {
@@ -569,6 +657,7 @@ impl Config {
         let api = api(raw.api, &base, &file_name)?;
         let c = raw.controller;
         Ok(Config {
+            recipient_secrets,
             controller: Controller {
                 name: c.name,
                 contact: c.contact,
@@ -873,6 +962,18 @@ mod tests {
         assert_eq!(c.api.webhooks[0].name, "crm");
         assert_eq!(parse("").unwrap().api.listen, "127.0.0.1:8440");
         for (text, says) in [
+            (
+                "[[policy.recipients]]\nname = \"a\"\nsystems = [\"nope\"]\nvia = \"manual\"",
+                "policy.recipients[0].systems",
+            ),
+            (
+                "[[policy.recipients]]\nname = \"a\"\nsystems = []\nvia = \"manual\"",
+                "policy.recipients[0].systems",
+            ),
+            (
+                "[[policy.recipients]]\nname = \"a\"\nsystems = []\nvia = \"pigeon\"",
+                "policy.recipients[0]",
+            ),
             ("[api]\nlisten = \"localhost\"", "api.listen"),
             ("[api]\ntls_cert = \"c.pem\"", "api.tls_cert"),
             (

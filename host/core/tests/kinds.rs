@@ -22,6 +22,10 @@ struct World {
 }
 
 async fn world() -> World {
+    world_with("").await
+}
+
+async fn world_with(extra: &str) -> World {
     let sandbox = Sandbox::start(Options {
         people: 40,
         gdpr_step: Duration::from_millis(30),
@@ -35,7 +39,8 @@ async fn world() -> World {
         .parent()
         .unwrap();
     let text = sandbox.config_toml(plugins, &dir.path().join("secrets"))
-        + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n";
+        + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n"
+        + extra;
     let path = dir.path().join("oubli.toml");
     std::fs::write(&path, text).unwrap();
     Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
@@ -807,4 +812,128 @@ async fn notices_and_the_record_of_processing_come_from_the_manifests() {
     assert_ne!(web.sha256, call.sha256);
     assert!(web.text.contains("Recording and data categories"));
     assert!(rights.notice("fax", Lang::En).is_err());
+}
+
+/// A webhook receiver on loopback: answers 200 to each POST and keeps
+/// what it got (headers and body, as text).
+async fn receiver() -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got: Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = s.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            sink.lock().unwrap().push(text);
+                            break;
+                        }
+                    }
+                }
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (addr, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_are_told_of_an_erasure_and_the_request_waits_for_them() {
+    let (addr, got) = receiver().await;
+    // SAFETY: tests in this binary do not read this variable concurrently.
+    unsafe { std::env::set_var("OUBLI_TEST_RECIPIENT_SECRET", "rcpt-secret") };
+    let w = world_with(&format!(
+        "\n[[policy.recipients]]\nname = \"agency\"\nsystems = [\"crm\"]\ncategories = [\"contact-details\"]\nvia = \"email\"\naddress = \"privacy@agency.example\"\n\
+         \n[[policy.recipients]]\nname = \"partner\"\nsystems = [\"dialer\"]\nvia = \"webhook\"\nurl = \"http://{addr}/art19\"\nsecret = {{ env = \"OUBLI_TEST_RECIPIENT_SECRET\" }}\n\
+         \n[[policy.recipients]]\nname = \"unrelated\"\nsystems = [\"support-mail\"]\nvia = \"manual\"\n"
+    ))
+    .await;
+    let d = w.run(RequestKind::Erasure, Params::default()).await;
+    // support-mail erased too, so all three recipients are due; the webhook
+    // went out, the email and the manual step wait for an operator.
+    let partner = system(&d, "recipient:partner");
+    assert_eq!(partner.state, SystemState::Done, "{d:#?}");
+    let agency = system(&d, "recipient:agency");
+    assert_eq!(agency.state, SystemState::NeedsAttention);
+    let text = agency
+        .result
+        .as_ref()
+        .unwrap()
+        .instructions
+        .clone()
+        .unwrap();
+    let person = w.sandbox.demo_person();
+    assert!(text.starts_with("To: privacy@agency.example"), "{text}");
+    assert!(
+        text.contains(&person.email) && text.contains("erased") && text.contains("crm"),
+        "{text}"
+    );
+    assert_eq!(
+        d.request.state,
+        RequestState::Executing,
+        "the request waits for its recipients"
+    );
+
+    // The webhook: signed, and names the person (the recipient must find them).
+    let deliveries = got.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), 1);
+    let (head, body) = deliveries[0].split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("POST /art19"));
+    let sig = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("oubli-signature: ")
+                .or_else(|| l.strip_prefix("Oubli-Signature: "))
+        })
+        .unwrap();
+    let now = oubli_core::store::now_ms() / 1000;
+    oubli_core::rights::webhooks::verify(b"rcpt-secret", sig, body.as_bytes(), now, 300).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v["action"], "erased");
+    assert_eq!(v["systems"], serde_json::json!(["dialer"]));
+    assert_eq!(v["subject"]["emails"][0], person.email.as_str());
+
+    // Ticked off: the request ends, every recipient on it.
+    for r in ["recipient:agency", "recipient:unrelated"] {
+        w.engine
+            .manual_done(&d.request.id, r, "bob", "sent from the privacy mailbox")
+            .await
+            .unwrap();
+    }
+    w.drain().await;
+    let d = w.engine.show(&d.request.id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    assert_eq!(system(&d, "recipient:agency").state, SystemState::Done);
+    // An access request tells no one.
+    let a = w.run(RequestKind::Access, Params::default()).await;
+    assert!(
+        a.systems
+            .iter()
+            .all(|s| !s.system.starts_with("recipient:"))
+    );
 }

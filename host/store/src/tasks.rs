@@ -36,6 +36,8 @@ string_enum! {
         Erase = "erase",
         /// Restrict processing (restriction, objection, consent withdrawal).
         Restrict = "restrict",
+        /// Tell a recipient of the data what was done (Art. 19).
+        Notify = "notify",
     }
 }
 

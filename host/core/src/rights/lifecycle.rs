@@ -64,6 +64,9 @@ pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result
     {
         return Ok(());
     }
+    if super::recipients::queue(tx, &row, &tasks).await? {
+        return Ok(());
+    }
     let systems = requests::systems_tx(tx, request_id).await?;
     let good = |s: &SystemRow| matches!(s.state, SystemState::Done | SystemState::Nothing);
     let did = systems

@@ -22,6 +22,7 @@ mod lifecycle;
 pub mod locate;
 mod metrics;
 pub mod policy;
+pub mod recipients;
 mod request;
 pub mod restriction;
 pub mod retry;

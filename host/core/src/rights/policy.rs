@@ -35,6 +35,41 @@ pub struct Policy {
     pub max_polls: u32,
     /// Months a deadline may be extended by, in all (Art. 12(3): two).
     pub max_extension_months: u32,
+    /// Recipients told of rectifications, erasures and restrictions
+    /// (Art. 19).
+    #[serde(default)]
+    pub recipients: Vec<Recipient>,
+}
+
+/// How a recipient is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// A signed POST to its URL, retried until it answers 2xx.
+    Webhook,
+    /// An email an operator sends (its text is on the task), then ticks off.
+    Email,
+    /// Something an operator does (a call, a portal), then ticks off.
+    Manual,
+}
+
+/// A recipient of personal data (Art. 19): who received data from which
+/// systems, and how to tell them. Its webhook secret is not snapshotted:
+/// it is read from the configuration when the notification is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// Its name (`marketing-agency`).
+    pub name: String,
+    /// The systems whose data it received.
+    pub systems: Vec<String>,
+    /// The categories it received (informational: named in the notice).
+    pub categories: Vec<String>,
+    /// How it is told.
+    pub via: Via,
+    /// Its webhook URL.
+    pub url: Option<String>,
+    /// Its email address.
+    pub address: Option<String>,
 }
 
 /// One system's erasure policy.
@@ -71,6 +106,7 @@ impl Default for Policy {
             poll_interval_ms: 30_000,
             max_polls: 2_880,
             max_extension_months: 2,
+            recipients: Vec::new(),
         }
     }
 }

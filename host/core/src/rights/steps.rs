@@ -129,6 +129,9 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
     if task.op == TaskOp::Plan {
         return plan(engine, row, &policy, &subject).await;
     }
+    if task.op == TaskOp::Notify {
+        return super::recipients::notify(engine, &row, &policy, &subject, task).await;
+    }
     let system = requests::systems(engine.store.pool(), &id)
         .await?
         .into_iter()
@@ -185,6 +188,7 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         TaskOp::Export => export(&cx, task, &connector).await,
         TaskOp::Rectify => rectify(&cx, task, &connector).await,
         TaskOp::Restrict => restrict(&cx, task, &connector).await,
+        TaskOp::Notify => unreachable!("handled above"),
     })
 }
 
@@ -313,7 +317,7 @@ fn plan_items(policy: &Policy, system: &str, op: TaskOp, records: &[Located]) ->
                 }
                 TaskOp::Export => Action::Export,
                 TaskOp::Rectify => Action::Rectify,
-                TaskOp::Restrict | TaskOp::Plan => Action::Restrict,
+                TaskOp::Restrict | TaskOp::Plan | TaskOp::Notify => Action::Restrict,
             };
             PlanItem {
                 reference: l.reference.clone(),
