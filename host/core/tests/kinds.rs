@@ -937,3 +937,194 @@ async fn recipients_are_told_of_an_erasure_and_the_request_waits_for_them() {
             .all(|s| !s.system.starts_with("recipient:"))
     );
 }
+
+/// A browser to render pages with, if this machine has one (CI installs
+/// Debian's `chromium` and sets OUBLI_REQUIRE_BROWSER=1).
+fn browser() -> Option<std::path::PathBuf> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|b| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join(b))
+                    .find(|f| f.is_file())
+            })
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("OUBLI_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "OUBLI_REQUIRE_BROWSER=1 but no chromium on PATH"
+        );
+    }
+    found
+}
+
+/// Open `page` in headless Chromium with every network request sent to a
+/// proxy that records it; wait for the page's media; return the page's DOM
+/// and the hosts it asked for (Chromium's own update and time checks to
+/// Google hosts are left out: they are the browser's, not the page's).
+fn render(chromium: &Path, page: &Path) -> (String, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for conn in proxy.incoming() {
+            let Ok(conn) = conn else { return };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut line = String::new();
+            let _ = BufReader::new(&conn).read_line(&mut line);
+            // "GET http://host/… HTTP/1.1" or "CONNECT host:443 HTTP/1.1"
+            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let host = target
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            sink.lock().unwrap().push(host);
+        }
+    });
+    let profile = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-sync",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--autoplay-policy=no-user-gesture-required",
+            &format!("--user-data-dir={}", profile.path().display()),
+            &format!("--proxy-server=http://127.0.0.1:{port}"),
+            "--proxy-bypass-list=<-loopback>",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    std::thread::sleep(Duration::from_millis(300));
+    let hosts = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            !(h.ends_with("google.com")
+                || h.ends_with("googleapis.com")
+                || h.ends_with("gstatic.com"))
+        })
+        .cloned()
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), hosts)
+}
+
+/// What the page reports once every audio element loaded or failed.
+const PROBE: &str = r#"<script>
+(function () {
+  const audios = [...document.querySelectorAll('audio')];
+  const res = {audio: audios.length, loaded: 0, failed: 0,
+    systems: [...document.querySelectorAll('section.system')].map(s => s.dataset.system),
+    records: [...document.querySelectorAll('tr[data-record]')].map(r => r.dataset.record)};
+  let pending = audios.length;
+  const done = () => document.body.setAttribute('data-result', JSON.stringify(res));
+  if (!pending) done();
+  audios.forEach(a => {
+    const fin = ok => { if (ok) res.loaded++; else res.failed++; if (--pending === 0) done(); };
+    if (a.readyState >= 1) fin(true);
+    else {
+      a.addEventListener('loadedmetadata', () => fin(true), {once: true});
+      a.addEventListener('error', () => fin(false), {once: true});
+      a.load();
+    }
+  });
+})();
+</script>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordings() {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    let Some(chromium) = browser() else {
+        eprintln!("no chromium on PATH: browser check skipped");
+        return;
+    };
+    let w = world().await;
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    let mut sealed = Vec::new();
+    w.engine
+        .write_bundle(
+            &d.request.id,
+            &BundleOptions {
+                lang: Lang::En,
+                recipients: w.engine.recipients(&[]).unwrap(),
+            },
+            &mut sealed,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    open_bundle(&w, &sealed).extract(dir.path()).unwrap();
+    let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+    // The probe goes into a copy: the page itself has no script.
+    let probe = dir.path().join("probe.html");
+    std::fs::write(&probe, page.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
+    let (dom, hosts) = render(&chromium, &probe);
+    let result = dom
+        .split("data-result=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("the probe did not finish: {}", &dom[..dom.len().min(2000)]))
+        .replace("&quot;", "\"");
+    let r: serde_json::Value = serde_json::from_str(&result).unwrap();
+    assert!(hosts.is_empty(), "the page asked the network for {hosts:?}");
+    let systems: Vec<&str> = r["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    for s in &d.systems {
+        assert!(
+            systems.contains(&s.system.as_str()),
+            "{} not on the page",
+            s.system
+        );
+        for e in &s.result.as_ref().unwrap().exported {
+            assert!(
+                r["records"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|x| x == e.reference.id.as_str()),
+                "record {} of {} not on the page",
+                e.reference.id,
+                s.system
+            );
+        }
+    }
+    assert!(r["audio"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(
+        r["loaded"], r["audio"],
+        "every recording loads in the browser: {r}"
+    );
+    assert_eq!(r["failed"], 0);
+
+    // The detector itself: a page that does reach out is caught.
+    let leaky = dir.path().join("leaky.html");
+    std::fs::write(
+        &leaky,
+        page.replace(
+            "</body>",
+            "<img src=\"http://cdn.example.invalid/pixel.png\"></body>",
+        ),
+    )
+    .unwrap();
+    let (_, hosts) = render(&chromium, &leaky);
+    assert!(
+        hosts.iter().any(|h| h == "cdn.example.invalid"),
+        "{hosts:?}"
+    );
+}
