@@ -486,6 +486,55 @@ async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
     }
 }
 
+/// The race the cut-worker test hits only under load, made certain: the
+/// erasure runs again while the lost job is running; the job finishes
+/// between the connector's read of the contact and its listing of
+/// requests. The connector reads again, finds the contact gone, and starts
+/// nothing (its outcome: not found, which it checked).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_finishing_between_read_and_listing_is_not_started_again() {
+    let w = world().await;
+    *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(300);
+    let filed = w.file(RequestKind::Erasure, Params::default()).await;
+    let first = Worker::new(
+        w.engine.clone(),
+        WorkerOptions {
+            lease: Duration::from_millis(300),
+            ..WorkerOptions::default()
+        },
+    );
+    first.run_once().await.unwrap(); // the plan
+    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::from_secs(5);
+    let cut = tokio::spawn(async move { first.run_once().await });
+    while w.sandbox.genesys.data.lock().unwrap().gdpr_requests() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cut.abort();
+    let _ = cut.await;
+    let lost = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
+    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::ZERO;
+    *w.sandbox.genesys.finish_when_listed.lock().unwrap() = true;
+    tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
+    w.drain().await;
+    let d = w.engine.show(&filed).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let subjects = w
+        .sandbox
+        .genesys
+        .data
+        .lock()
+        .unwrap()
+        .gdpr_request_subjects();
+    let mut seen = std::collections::BTreeSet::new();
+    for (kind, subject) in &subjects {
+        assert!(
+            seen.insert((kind.clone(), subject.to_string())),
+            "the same deletion was submitted twice: {subjects:#?}"
+        );
+    }
+    assert!(subjects.len() >= lost);
+}
+
 /// Decrypt a bundle with the host key, and open its ZIP.
 fn open_bundle(w: &World, sealed: &[u8]) -> zip::ZipArchive<std::io::Cursor<Vec<u8>>> {
     let keys = w.engine.vault().keyring();
@@ -526,6 +575,30 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
     let text = String::from_utf8_lossy(&sealed);
     assert!(!text.contains(&person.email), "the bundle is encrypted");
     let mut z = open_bundle(&w, &sealed);
+
+    // An independent reader (docs/decrypt.py, the host's private key alone)
+    // gets the same ZIP back.
+    let keys_dir = w._dir.path().join("oubli-keys");
+    let host_key = keys_dir.join(format!(
+        "host-{}.pem",
+        w.engine.vault().keyring().list().active_host
+    ));
+    let (sealed_path, zip_path) = (
+        w._dir.path().join("bundle.oubli"),
+        w._dir.path().join("bundle.zip"),
+    );
+    std::fs::write(&sealed_path, &sealed).unwrap();
+    let run = oubli_testing::decrypt_py(&host_key, &sealed_path, &zip_path);
+    assert!(
+        run.status.success(),
+        "decrypt.py: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(std::fs::read(&zip_path).unwrap())),
+        report.zip_sha256,
+        "decrypt.py's ZIP is the one written"
+    );
 
     // Every file the manifest lists is there, with its hash.
     let manifest: serde_json::Value =

@@ -304,15 +304,36 @@ fn unfinished_request(api: &Client, body: &Value) -> Result<Option<String>, Conn
         .map(|r| r.id))
 }
 
-fn start_request(api: &Client, body: Value) -> Result<String, ConnectorError> {
-    // Deletions only: an unfinished update may carry other replacement
-    // terms than this one.
-    if body["requestType"] == "GDPR_DELETE"
-        && let Some(id) = unfinished_request(api, &body)?
-    {
+/// What starting a deletion came to.
+enum Started {
+    /// A new request, or an unfinished one for the same subject, joined.
+    Request(String),
+    /// The records were gone by the time no unfinished request was found:
+    /// a request that finished meanwhile removed them.
+    Gone,
+}
+
+/// Start a GDPR deletion, or join an unfinished one for the same subject.
+/// `still_there` is asked after the listing found none: a request that
+/// finished between the caller's read and the listing has removed the
+/// records, and a second one must not be started.
+fn start_delete(
+    api: &Client,
+    body: Value,
+    still_there: impl Fn() -> Result<bool, ConnectorError>,
+) -> Result<Started, ConnectorError> {
+    if let Some(id) = unfinished_request(api, &body)? {
         log::info("joined an unfinished GDPR request for the same subject");
-        return Ok(id);
+        return Ok(Started::Request(id));
     }
+    if !still_there()? {
+        log::info("the records went while looking for a GDPR request to join: none started");
+        return Ok(Started::Gone);
+    }
+    start_request(api, body).map(Started::Request)
+}
+
+fn start_request(api: &Client, body: Value) -> Result<String, ConnectorError> {
     let r: GdprRequest = api
         .post("/api/v2/gdpr/requests")
         .query("deleteConfirmed", "true")
@@ -660,12 +681,17 @@ impl Connector for GenesysCloud {
                         "emailAddresses": c.emails().map(|(_, e)| e).collect::<Vec<_>>(),
                         "phoneNumbers": c.phones().filter_map(|(_, p)| phone_of_address(p)).collect::<Vec<_>>(),
                     });
-                    let request = start_request(
+                    match start_delete(
                         &api,
                         json!({"requestType": "GDPR_DELETE", "subject": subject}),
-                    )?;
-                    let t = ticket(&request, std::slice::from_ref(&r));
-                    outcomes.push(Outcome::pending(r, t));
+                        || Ok(get_contact(&api, &r.id)?.is_some()),
+                    )? {
+                        Started::Request(request) => {
+                            let t = ticket(&request, std::slice::from_ref(&r));
+                            outcomes.push(Outcome::pending(r, t));
+                        }
+                        Started::Gone => outcomes.push(Outcome::not_found(r)),
+                    }
                 }
                 CONVERSATION => {
                     let Some(c) = get_conversation(&api, &r.id)? else {
@@ -691,12 +717,28 @@ impl Connector for GenesysCloud {
             }
         }
         if !by_phone.is_empty() {
-            let request = start_request(
+            let still = || -> Result<bool, ConnectorError> {
+                for r in &by_phone {
+                    if get_conversation(&api, &r.id)?.is_some_and(|c| {
+                        c.customers()
+                            .any(|p| p.ani.as_deref().and_then(phone_of_address).is_some())
+                    }) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            };
+            match start_delete(
                 &api,
                 json!({"requestType": "GDPR_DELETE", "subject": {"phoneNumbers": phones}}),
-            )?;
-            let t = ticket(&request, &by_phone);
-            outcomes.extend(by_phone.into_iter().map(|r| Outcome::pending(r, t.clone())));
+                still,
+            )? {
+                Started::Request(request) => {
+                    let t = ticket(&request, &by_phone);
+                    outcomes.extend(by_phone.into_iter().map(|r| Outcome::pending(r, t.clone())));
+                }
+                Started::Gone => outcomes.extend(by_phone.into_iter().map(Outcome::not_found)),
+            }
         }
         Ok(outcomes)
     }
