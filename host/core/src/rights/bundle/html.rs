@@ -71,7 +71,10 @@ pub(crate) struct SystemPage {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.45;color:#1b1b1b}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size:1.05rem}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;display:block;overflow-x:auto}\
-th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;white-space:pre-wrap;word-break:break-word}\
+th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere}\
+@media (max-width:40rem){table.records{display:block}table.records thead{display:none}table.records tbody,table.records tr{display:block}\
+table.records tr{border:1px solid #ccc;margin:0 0 .7rem}table.records td{display:grid;grid-template-columns:minmax(6rem,35%) 1fr;gap:.5rem;border:0;border-bottom:1px solid #eee}\
+table.records td::before{content:attr(data-label);font-weight:600}}\
 th{background:#f2f2f2}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
 audio{width:100%}pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f7;padding:.5rem;border:1px solid #ddd;max-height:30rem;overflow:auto}\
 .muted{color:#555}";
@@ -117,7 +120,7 @@ pub(crate) fn page(
         for table in &s.tables {
             let _ = write!(
                 h,
-                "<h3>{}</h3>\n<table data-kind=\"{}\"><thead><tr>",
+                "<h3>{}</h3>\n<table class=\"records\" data-kind=\"{}\"><thead><tr>",
                 esc(&table.kind),
                 esc(&table.kind)
             );
@@ -127,8 +130,8 @@ pub(crate) fn page(
             h.push_str("</tr></thead><tbody>");
             for row in &table.rows {
                 let _ = write!(h, "<tr data-record=\"{}\">", esc(&row[0]));
-                for cell in row {
-                    let _ = write!(h, "<td>{}</td>", esc(cell));
+                for (cell, label) in row.iter().zip(&table.header) {
+                    let _ = write!(h, "<td data-label=\"{}\">{}</td>", esc(label), esc(cell));
                 }
                 h.push_str("</tr>");
             }
