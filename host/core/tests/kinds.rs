@@ -96,6 +96,32 @@ impl World {
         self.engine.show(&id).await.unwrap()
     }
 
+    /// File an erasure and lose its Genesys job: the worker that submits
+    /// it is stopped after Genesys recorded the request and before the
+    /// answer arrived, so the host never learns the ticket. Jobs take about
+    /// 1.2 s: still running when the erasure runs again.
+    async fn lose_a_gdpr_job(&self) -> String {
+        *self.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(300);
+        let filed = self.file(RequestKind::Erasure, Params::default()).await;
+        let first = Worker::new(
+            self.engine.clone(),
+            WorkerOptions {
+                lease: Duration::from_millis(300),
+                ..WorkerOptions::default()
+            },
+        );
+        first.run_once().await.unwrap(); // the plan
+        *self.sandbox.genesys.accept_delay.lock().unwrap() = Duration::from_secs(5);
+        let cut = tokio::spawn(async move { first.run_once().await });
+        while self.sandbox.genesys.data.lock().unwrap().gdpr_requests() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cut.abort();
+        let _ = cut.await;
+        *self.sandbox.genesys.accept_delay.lock().unwrap() = Duration::ZERO;
+        filed
+    }
+
     /// A second engine on the same store (another process, as far as the
     /// store can tell), with its own connectors.
     async fn another_engine(&self) -> Arc<Engine> {
@@ -445,26 +471,7 @@ async fn workers_killed_mid_call_never_start_a_second_gdpr_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
     let w = world().await;
-    // Jobs take about 1.2 s: still running when the erasure runs again.
-    *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(300);
-    let filed = w.file(RequestKind::Erasure, Params::default()).await;
-    let first = Worker::new(
-        w.engine.clone(),
-        WorkerOptions {
-            lease: Duration::from_millis(300),
-            ..WorkerOptions::default()
-        },
-    );
-    first.run_once().await.unwrap(); // the plan
-    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::from_secs(5);
-    let cut = tokio::spawn(async move { first.run_once().await });
-    // Wait until Genesys recorded a request, then stop the worker.
-    while w.sandbox.genesys.data.lock().unwrap().gdpr_requests() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cut.abort();
-    let _ = cut.await;
-    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::ZERO;
+    let filed = w.lose_a_gdpr_job().await;
     tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
     w.drain().await;
     let d = w.engine.show(&filed).await.unwrap();
@@ -494,25 +501,8 @@ async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_finishing_between_read_and_listing_is_not_started_again() {
     let w = world().await;
-    *w.sandbox.genesys.step.lock().unwrap() = Duration::from_millis(300);
-    let filed = w.file(RequestKind::Erasure, Params::default()).await;
-    let first = Worker::new(
-        w.engine.clone(),
-        WorkerOptions {
-            lease: Duration::from_millis(300),
-            ..WorkerOptions::default()
-        },
-    );
-    first.run_once().await.unwrap(); // the plan
-    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::from_secs(5);
-    let cut = tokio::spawn(async move { first.run_once().await });
-    while w.sandbox.genesys.data.lock().unwrap().gdpr_requests() == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cut.abort();
-    let _ = cut.await;
+    let filed = w.lose_a_gdpr_job().await;
     let lost = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
-    *w.sandbox.genesys.accept_delay.lock().unwrap() = Duration::ZERO;
     *w.sandbox.genesys.finish_when_listed.lock().unwrap() = true;
     tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
     w.drain().await;
