@@ -597,16 +597,8 @@ impl Config {
             }
             let mut secrets = BTreeMap::new();
             for (k, s) in p.secrets {
-                let source = match (s.env, s.file) {
-                    (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
-                    (None, Some(path)) => SecretSource::File(base.join(path)),
-                    _ => {
-                        return Err(invalid(
-                            key(&format!("secrets.{k}")),
-                            "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
-                        ));
-                    }
-                };
+                let source = secret_source(&s, &base)
+                    .ok_or_else(|| invalid(key(&format!("secrets.{k}")), ONE_SECRET.into()))?;
                 secrets.insert(k, source);
             }
             let limits =
@@ -631,16 +623,9 @@ impl Config {
         let mut recipient_secrets = BTreeMap::new();
         for (i, r) in raw.policy.recipients.iter().enumerate() {
             if let Some(s) = &r.secret {
-                let source = match (&s.env, &s.file) {
-                    (Some(var), None) if !var.is_empty() => SecretSource::Env(var.clone()),
-                    (None, Some(path)) => SecretSource::File(base.join(path)),
-                    _ => {
-                        return Err(invalid(
-                            format!("policy.recipients[{i}].secret"),
-                            "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
-                        ));
-                    }
-                };
+                let source = secret_source(s, &base).ok_or_else(|| {
+                    invalid(format!("policy.recipients[{i}].secret"), ONE_SECRET.into())
+                })?;
                 recipient_secrets.insert(r.name.clone(), source);
             }
         }
@@ -807,6 +792,19 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// What a secret table must hold.
+const ONE_SECRET: &str = "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`";
+
+/// A secret's source: an environment variable, or a file relative to the
+/// config's directory; `None` unless exactly one is given.
+fn secret_source(raw: &RawSecret, base: &Path) -> Option<SecretSource> {
+    match (&raw.env, &raw.file) {
+        (Some(var), None) if !var.is_empty() => Some(SecretSource::Env(var.clone())),
+        (None, Some(path)) => Some(SecretSource::File(base.join(path))),
+        _ => None,
+    }
+}
+
 fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError> {
     let bad = |key: String, message: String| ConfigError::Invalid {
         file: file.to_string(),
@@ -869,16 +867,8 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| bad(key("url"), "an http:// or https:// URL".into()))?;
-        let secret = match (w.secret.env, w.secret.file) {
-            (Some(var), None) if !var.is_empty() => SecretSource::Env(var),
-            (None, Some(path)) => SecretSource::File(base.join(path)),
-            _ => {
-                return Err(bad(
-                    key("secret"),
-                    "give exactly one of `env = \"VAR\"` or `file = \"PATH\"`".into(),
-                ));
-            }
-        };
+        let secret =
+            secret_source(&w.secret, base).ok_or_else(|| bad(key("secret"), ONE_SECRET.into()))?;
         out.webhooks.push(WebhookSettings {
             name: w.name,
             url,

@@ -37,7 +37,7 @@ pub struct Fields<'a> {
     pub reason_sealed: Option<&'a [u8]>,
 }
 
-fn put(h: &mut Sha256, field: Option<&[u8]>) {
+pub(crate) fn put(h: &mut Sha256, field: Option<&[u8]>) {
     match field {
         None => h.update([0u8]),
         Some(b) => {

@@ -5,7 +5,7 @@
 //! found by [`verify`].
 
 use super::StoreError;
-use super::audit::{Broken, GENESIS, Verified};
+use super::audit::{Broken, GENESIS, Verified, put};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -34,17 +34,6 @@ pub struct ConsentRow {
     pub recorded_by: String,
     /// The withdrawal request it filed, if any.
     pub request_id: Option<String>,
-}
-
-fn put(h: &mut Sha256, v: Option<&[u8]>) {
-    match v {
-        None => h.update([0u8]),
-        Some(b) => {
-            h.update([1u8]);
-            h.update((b.len() as u64).to_be_bytes());
-            h.update(b);
-        }
-    }
 }
 
 /// An entry's hash: SHA-256 over the previous hash and its fields.
