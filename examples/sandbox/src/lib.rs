@@ -281,6 +281,13 @@ impl Sandbox {
                 );
             }
         }
+        // The stand-in's search reads its messages directly, so there is no
+        // index to wait for before verifying an erasure (a real server's
+        // default is 2 s: see `search_settle` in docs/REQUESTS.md).
+        s += &format!(
+            "\n[policy.systems.{}]\nsearch_settle = \"0s\"\n",
+            System::Mail.name()
+        );
         s
     }
 

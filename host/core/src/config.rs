@@ -308,6 +308,7 @@ struct RawRecipient {
 #[serde(deny_unknown_fields)]
 struct RawSystemPolicy {
     erase_mode: Option<String>,
+    search_settle: Option<String>,
     #[serde(default)]
     kinds: BTreeMap<String, String>,
 }
@@ -374,6 +375,16 @@ fn policy(raw: RawPolicy, systems: &[SystemConfig]) -> Result<Policy, (String, S
         if let Some(m) = &sp.erase_mode {
             out.erase_mode =
                 Some(erase_mode(m).map_err(|e| (format!("systems.{name}.erase_mode"), e))?);
+        }
+        if let Some(d) = &sp.search_settle {
+            let d = parse_duration(d).map_err(|e| (format!("systems.{name}.search_settle"), e))?;
+            if d > Duration::from_secs(600) {
+                return Err((
+                    format!("systems.{name}.search_settle"),
+                    "must be at most 10min".into(),
+                ));
+            }
+            out.search_settle_ms = Some(d.as_millis() as u64);
         }
         for (kind, m) in sp.kinds {
             let mode = erase_mode(&m).map_err(|e| (format!("systems.{name}.kinds.{kind}"), e))?;

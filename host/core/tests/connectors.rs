@@ -562,7 +562,17 @@ async fn jmap_confirms_every_hit_erases_in_batches_and_spares_decoys() {
             .collect()
     };
     assert_eq!(decoys.len(), 3);
-    assert!(found.iter().all(|l| !decoys.contains(&l.reference.id)));
+    // Ids carry their account: `account/email`.
+    let account = format!("{}/", oubli_sandbox::jmap::ACCOUNT);
+    assert!(
+        found.iter().all(|l| l.reference.id.starts_with(&account)),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|l| {
+        !decoys
+            .iter()
+            .any(|d| l.reference.id.ends_with(&format!("/{d}")))
+    }));
 
     // Export: headers as fields, the raw message streamed.
     let exported = m.export(&refs(&found)[..1]).await.unwrap();
@@ -613,6 +623,62 @@ async fn jmap_confirms_every_hit_erases_in_batches_and_spares_decoys() {
         .await
         .unwrap_err();
     assert_eq!(e.kind(), "not-supported");
+}
+
+/// A server that answers every request with `status` and `Location:
+/// location`; returns its origin.
+async fn redirector(status: u16, location: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let location = location.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 {status} Moved\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    origin
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jmap_follows_a_same_origin_redirect_only() {
+    // RFC 8620 §2.2 lets /.well-known/jmap redirect (Cyrus and Stalwart do;
+    // the Cyrus tests follow a real one). Leaving the origin is refused,
+    // even to a granted host: the credentials are not handed over, and a
+    // 3xx is never read as the session.
+    let w = world(fast(), "").await;
+    let target = format!("{}/.well-known/jmap", w.sandbox.url(System::Mail));
+    let elsewhere = redirector(301, target.clone()).await;
+    let loop_ = redirector(302, "/.well-known/jmap".into()).await;
+    let entry = w
+        .config
+        .systems
+        .iter()
+        .find(|p| p.name() == System::Mail.name())
+        .unwrap();
+    let p = w.person(0);
+    let s = subject(&[&p.email], &[]);
+    for (origin, expected) in [
+        (&elsewhere, "redirected to another origin"),
+        (&loop_, "more than 5 redirects"),
+    ] {
+        let mut spec = entry.spec.clone();
+        spec.settings
+            .insert("session_url".into(), format!("{origin}/.well-known/jmap"));
+        spec.grants
+            .hosts
+            .push(oubli_core::runtime::Origin::parse(origin).unwrap());
+        let m = runtime().load(&spec).await.unwrap();
+        let e = m.locate(&s).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{e}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

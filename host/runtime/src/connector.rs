@@ -1,4 +1,5 @@
-//! A loaded connector and its operations, each in a fresh instance.
+//! A loaded connector and its operations, each in a fresh instance (the
+//! chunks of one attachment share one: [`AttachmentReader`]).
 
 use crate::capability::mask::Mask;
 use crate::capability::{Granted, PluginState, sanitize};
@@ -73,6 +74,12 @@ pub struct ConnectorInfo {
     pub warnings: Vec<String>,
 }
 
+/// A connector instance kept between calls ([`AttachmentReader`]).
+pub(crate) struct Live {
+    store: Store<PluginState>,
+    instance: Option<Bindings>,
+}
+
 /// Runs one operation in a fresh instance under a connector's limits.
 pub(crate) struct Runner {
     pub(crate) engine: Engine,
@@ -128,8 +135,32 @@ impl Runner {
             &Bindings,
         ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
     ) -> Result<R, CallError> {
-        let mut store = Store::new(&self.engine, PluginState::new(granted, mask.cloned()));
-        store.limiter(|s| &mut s.limiter);
+        self.run_in(&mut None, granted, mask, op).await
+    }
+
+    /// Run one operation in `live`'s instance, made first if there is none,
+    /// under the connector's limits: the call deadline and the output cap
+    /// apply to each call, the memory limit to the instance. Any failure
+    /// drops the instance, so the next call starts from a fresh one.
+    pub(crate) async fn run_in<R>(
+        &self,
+        live: &mut Option<Live>,
+        granted: &Granted,
+        mask: Option<&Arc<Mask>>,
+        op: impl AsyncFnOnce(
+            &mut Store<PluginState>,
+            &Bindings,
+        ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
+    ) -> Result<R, CallError> {
+        let Live { store, instance } = live.get_or_insert_with(|| {
+            let mut store = Store::new(&self.engine, PluginState::new(granted, mask.cloned()));
+            store.limiter(|s| &mut s.limiter);
+            store.epoch_deadline_trap();
+            Live {
+                store,
+                instance: None,
+            }
+        });
         // What the connector may copy into the host in one go, its result
         // included: refused while copying, before the host holds it.
         store.set_hostcall_fuel(usize::try_from(self.limits.max_output).unwrap_or(usize::MAX));
@@ -140,27 +171,32 @@ impl Runner {
             .div_ceil(crate::EPOCH_TICK.as_millis()) as u64
             + 1;
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
 
         let pre = &self.pre;
         let outcome = tokio::time::timeout(self.limits.timeout, async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            op(&mut store, &instance).await
+            let bindings = match instance.take() {
+                Some(b) => b,
+                None => pre.instantiate_async(&mut *store).await?,
+            };
+            let result = op(store, &bindings).await;
+            *instance = Some(bindings);
+            result
         })
         .await;
         let memory_hit = store.data().limiter.hit;
         let result = match outcome {
-            Err(_elapsed) => return Err(CallError::Timeout(self.limits.timeout)),
-            Ok(r) => r,
-        };
-        match result {
-            Err(e) => Err(self.classify(e, memory_hit)),
-            Ok(Err(connector_error)) => Err(CallError::Connector(tidy(
+            Err(_elapsed) => Err(CallError::Timeout(self.limits.timeout)),
+            Ok(Err(e)) => Err(self.classify(e, memory_hit)),
+            Ok(Ok(Err(connector_error))) => Err(CallError::Connector(tidy(
                 connector_error.into(),
                 mask.map(|m| &**m),
             ))),
-            Ok(Ok(value)) => Ok(value),
+            Ok(Ok(Ok(value))) => Ok(value),
+        };
+        if result.is_err() {
+            *live = None;
         }
+        result
     }
 
     fn classify(&self, error: wasmtime::Error, memory_hit: bool) -> CallError {
@@ -327,6 +363,20 @@ impl Connector {
             &Bindings,
         ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
     ) -> Result<R, CallError> {
+        self.call_in(&mut None, operation, mask, op).await
+    }
+
+    /// [`Connector::call`] in `live`'s instance (see [`Runner::run_in`]).
+    async fn call_in<R>(
+        &self,
+        live: &mut Option<Live>,
+        operation: &'static str,
+        mask: Option<&Arc<Mask>>,
+        op: impl AsyncFnOnce(
+            &mut Store<PluginState>,
+            &Bindings,
+        ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
+    ) -> Result<R, CallError> {
         let _permit = self
             .permits
             .acquire()
@@ -338,7 +388,7 @@ impl Connector {
         let result = {
             use tracing::Instrument;
             self.runner
-                .run(&self.granted, Some(mask), op)
+                .run_in(live, &self.granted, Some(mask), op)
                 .instrument(span)
                 .await
         };
@@ -425,15 +475,29 @@ impl Connector {
         offset: u64,
         max_len: u32,
     ) -> Result<Vec<u8>, CallError> {
+        self.read_in(&mut None, mask, reference, name, offset, max_len)
+            .await
+    }
+
+    async fn read_in(
+        &self,
+        live: &mut Option<Live>,
+        mask: Option<&Arc<Mask>>,
+        reference: &RecordRef,
+        name: &str,
+        offset: u64,
+        max_len: u32,
+    ) -> Result<Vec<u8>, CallError> {
         let reference = reference.into();
         let bytes = self
-            .call("read-attachment", mask, async |store, p| {
+            .call_in(live, "read-attachment", mask, async |store, p| {
                 p.oubli_connector_connector()
                     .call_read_attachment(store, &reference, name, offset, max_len)
                     .await
             })
             .await?;
         if bytes.len() > max_len as usize {
+            *live = None;
             return Err(CallError::Protocol(format!(
                 "read-attachment returned {} bytes for max-len {max_len}",
                 bytes.len()
@@ -562,6 +626,20 @@ impl ForSubject<'_> {
             .await
     }
 
+    /// A reader of one attachment: its `read-attachment` calls share one
+    /// instance, so a connector can keep its download open from one chunk
+    /// to the next (the SDK's `read_range` does) instead of fetching the
+    /// attachment again for every chunk. Masked like the rest.
+    pub fn attachment(&self, reference: &RecordRef, name: &str) -> AttachmentReader<'_> {
+        AttachmentReader {
+            connector: self.connector,
+            mask: self.mask.clone(),
+            reference: reference.clone(),
+            name: name.to_string(),
+            live: tokio::sync::Mutex::new(None),
+        }
+    }
+
     /// [`Connector::rectify`], masked.
     pub async fn rectify(
         &self,
@@ -587,6 +665,36 @@ impl ForSubject<'_> {
     /// [`Connector::poll`], masked.
     pub async fn poll(&self, ticket: &str) -> Result<Vec<Outcome>, CallError> {
         self.connector.poll_with(Some(&self.mask), ticket).await
+    }
+}
+
+/// One attachment read in chunks from one connector instance (see
+/// [`ForSubject::attachment`]). Each call still runs under the connector's
+/// call deadline, output cap and concurrency limit; a failed call drops the
+/// instance, and the next starts afresh (a retry reads from a new instance,
+/// as a single call always did).
+pub struct AttachmentReader<'a> {
+    connector: &'a Connector,
+    mask: Arc<Mask>,
+    reference: RecordRef,
+    name: String,
+    live: tokio::sync::Mutex<Option<Live>>,
+}
+
+impl AttachmentReader<'_> {
+    /// Up to `max_len` bytes from `offset`; empty means the end.
+    pub async fn read(&self, offset: u64, max_len: u32) -> Result<Vec<u8>, CallError> {
+        let mut live = self.live.lock().await;
+        self.connector
+            .read_in(
+                &mut live,
+                Some(&self.mask),
+                &self.reference,
+                &self.name,
+                offset,
+                max_len,
+            )
+            .await
     }
 }
 

@@ -54,7 +54,7 @@ mod registry;
 pub mod spec;
 pub mod v0_1;
 
-pub use connector::{ComponentInfo, Connector, ConnectorInfo, ForSubject};
+pub use connector::{AttachmentReader, ComponentInfo, Connector, ConnectorInfo, ForSubject};
 pub use error::{CallError, LoadError};
 pub use registry::{Registry, SystemConnector};
 pub use spec::{

@@ -1,7 +1,16 @@
 //! Connector for email over JMAP (RFC 8620 core, RFC 8621 mail): a shared
-//! mailbox (support, sales) on any standards-conforming server (Stalwart,
-//! Fastmail, Cyrus, ...).
+//! mailbox (support, sales) on any standards-conforming server (Cyrus,
+//! Stalwart, Fastmail, ...). Tested against Cyrus IMAP 3.6 in CI.
 //!
+//! - **session**: the session resource may redirect (`/.well-known/jmap`
+//!   answers 301 on Cyrus and Stalwart); the SDK follows same-origin
+//!   redirects. Every account the credentials can read with mail is
+//!   searched (config `accounts`), and a record's id carries its account
+//!   (`account/email`), so two accounts' messages are never confused. Every
+//!   session limit is respected: `maxObjectsInGet` for every read,
+//!   `maxObjectsInSet` for every destroy, `maxSizeRequest` for every body,
+//!   and one method call per request (`maxCallsInRequest` is at least 1). A
+//!   request the server refuses as over a limit names the limit.
 //! - **locate**: `Email/query` with `from`, `to`, `cc` and `bcc` conditions
 //!   ORed for each address, paged. Servers match those conditions loosely
 //!   (display names, substrings, stemming), so every hit is confirmed with
@@ -9,21 +18,33 @@
 //!   named like the person, or `marie-camille.martin@…`, is never touched.
 //! - **export**: the parsed headers as fields, and the raw RFC 5322 message
 //!   (`message.eml`) as an attachment read through the session's
-//!   `downloadUrl`.
-//! - **erase**: `Email/set destroy`, in batches of the session's
-//!   `maxObjectsInSet`, guarded by `ifInState` (re-read on `stateMismatch`).
-//!   Destroying removes a message from every mailbox; moving it to Trash is
-//!   not erasure. Messages cannot be anonymised: `anonymise` is refused.
+//!   `downloadUrl`, streamed (Cyrus ignores `Range`; the SDK reads on from
+//!   one response across the host's calls).
+//! - **erase**: `Email/get` first (an id the server cannot read is
+//!   `not-found`, whatever a destroy would answer: Cyrus lists unknown ids
+//!   as destroyed), then `Email/set destroy` of the ids that exist, guarded
+//!   by `ifInState` (re-read on `stateMismatch`), then `Email/get` again: an
+//!   id is `done` only when it can no longer be read. Destroying removes a
+//!   message from every mailbox; moving it to Trash is not erasure. Messages
+//!   cannot be anonymised: `anonymise` is refused. What the server keeps
+//!   after a destroy (Cyrus's delayed expunge) the connector cannot see:
+//!   the integrator says it with `expunge_delay`, and the outcome is then
+//!   `retained` with that reason.
 //!
-//! Configuration: `session_url` (e.g. `https://mail.example.com/.well-known/jmap`).
-//! Secret: `token` (bearer). The session's `apiUrl` and `downloadUrl` may be
-//! relative references; they are resolved against the session URL.
+//! Configuration: `session_url` (e.g. `https://mail.example.com/.well-known/jmap`),
+//! `auth` (`bearer`, the default, with the secret `token`; or `basic`, with
+//! the secrets `username` and `password`), `accounts` (`all`, the default;
+//! `primary`; or account ids separated by commas), `expunge_delay` (unset or
+//! `none` when the server expunges at once; otherwise how long it keeps
+//! destroyed mail, e.g. `7 days`). The session's `apiUrl` and `downloadUrl`
+//! may be relative references; they are resolved against the session URL.
 
 use oubli_plugin::http::{Client, percent_encode, split_url};
 use oubli_plugin::prelude::*;
 use oubli_plugin::text::parse_iso8601;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 const EMAIL: &str = "email";
@@ -31,14 +52,25 @@ const MESSAGE: &str = "message.eml";
 const CORE: &str = "urn:ietf:params:jmap:core";
 const MAIL: &str = "urn:ietf:params:jmap:mail";
 const QUERY_PAGE: usize = 50;
+/// Bytes of a request besides its list of ids (`using`, method, arguments).
+const REQUEST_OVERHEAD: usize = 1024;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SessionDoc {
     api_url: String,
     download_url: String,
+    #[serde(default)]
+    accounts: BTreeMap<String, AccountDoc>,
     primary_accounts: BTreeMap<String, String>,
     capabilities: BTreeMap<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountDoc {
+    #[serde(default)]
+    account_capabilities: BTreeMap<String, Value>,
 }
 
 /// An open JMAP session.
@@ -47,20 +79,63 @@ struct Session {
     api_path: String,
     download: String,
     session_url: String,
-    token: String,
-    account: String,
+    primary: String,
+    /// The accounts to search, primary first.
+    accounts: Vec<String>,
     max_get: usize,
     max_set: usize,
+    max_size: usize,
+}
+
+/// A record id: `account/email` (JMAP ids never contain `/`). An id
+/// without an account, from before accounts were recorded, is in the
+/// primary account.
+fn split_id<'a>(id: &'a str, primary: &'a str) -> (&'a str, &'a str) {
+    id.split_once('/').unwrap_or((primary, id))
+}
+
+fn authenticated(base: &str) -> Result<Client, ConnectorError> {
+    let client = Client::new(base)?;
+    match config("auth").as_deref().unwrap_or("bearer") {
+        "bearer" => Ok(client.bearer(&require_secret("token")?)),
+        "basic" => Ok(client.basic(&require_secret("username")?, &require_secret("password")?)),
+        _ => Err(ConnectorError::Invalid(
+            "configuration `auth` must be `bearer` or `basic`".into(),
+        )),
+    }
 }
 
 impl Session {
     fn open() -> Result<Session, ConnectorError> {
         let session_url = require_config("session_url")?;
-        let token = require_secret("token")?;
-        let doc: SessionDoc = Client::new(&session_url)?.bearer(&token).get("").json()?;
-        let account = doc.primary_accounts.get(MAIL).cloned().ok_or_else(|| {
+        let doc: SessionDoc = authenticated(&session_url)?.get("").json()?;
+        let primary = doc.primary_accounts.get(MAIL).cloned().ok_or_else(|| {
             ConnectorError::NotSupported("the JMAP server offers no mail account".into())
         })?;
+        let with_mail: Vec<String> = doc
+            .accounts
+            .iter()
+            .filter(|(_, a)| a.account_capabilities.contains_key(MAIL))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let mut accounts = vec![primary.clone()];
+        match config("accounts").as_deref().map(str::trim) {
+            None | Some("" | "all") => {
+                accounts.extend(with_mail.into_iter().filter(|a| *a != primary))
+            }
+            Some("primary") => {}
+            Some(list) => {
+                accounts.clear();
+                for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if !doc.accounts.contains_key(id) && id != primary {
+                        return Err(ConnectorError::Invalid(
+                            "an account named in `accounts` is not in the JMAP session".into(),
+                        ));
+                    }
+                    accounts.push(id.to_string());
+                }
+            }
+        }
         let core = doc.capabilities.get(CORE);
         let limit = |key: &str, default: usize| {
             core.and_then(|c| c[key].as_u64())
@@ -70,50 +145,104 @@ impl Session {
             ConnectorError::Internal("the session's apiUrl is not an http(s) URL".into())
         })?;
         Ok(Session {
-            api: Client::new(&origin)?.bearer(&token),
+            api: authenticated(&origin)?,
             api_path,
             download: doc.download_url,
             session_url,
-            token,
-            account,
+            primary,
+            accounts,
             max_get: limit("maxObjectsInGet", 500),
             max_set: limit("maxObjectsInSet", 500),
+            max_size: limit("maxSizeRequest", 10_000_000),
         })
     }
 
-    /// One method call; its arguments, or the method-level error type.
-    fn call(&self, method: &str, mut args: Value) -> Result<Result<Value, String>, ConnectorError> {
-        args["accountId"] = json!(self.account);
+    /// One method call in one request; its arguments, or the method-level
+    /// error type. A request-level problem (RFC 8620 §3.6.1) is an error
+    /// naming its type, and for `limit` the limit.
+    fn call(
+        &self,
+        account: &str,
+        method: &str,
+        mut args: Value,
+    ) -> Result<Result<Value, String>, ConnectorError> {
+        args["accountId"] = json!(account);
         let body = json!({"using": [CORE, MAIL], "methodCalls": [[method, args, "c0"]]});
-        let answer: Value = self.api.post(&self.api_path).json_body(&body)?.json()?;
+        let response = self.api.post(&self.api_path).json_body(&body)?.send_any()?;
+        if !response.is_success() {
+            let problem: Value = response.json().unwrap_or(Value::Null);
+            let kind = problem["type"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("urn:ietf:params:jmap:error:"))
+                .map(token);
+            return match kind.as_deref() {
+                Some("limit") => Err(ConnectorError::Invalid(format!(
+                    "{method}: the server refused the request as over its limit `{}`",
+                    problem["limit"].as_str().map_or("unnamed".into(), token)
+                ))),
+                Some(kind) => Err(ConnectorError::Internal(format!(
+                    "{method}: the server refused the request: {kind}"
+                ))),
+                None => response.error_for_status().map(|_| Err(String::new())),
+            };
+        }
+        let answer: Value = response.json()?;
         let response = &answer["methodResponses"][0];
         match response[0].as_str() {
             Some(name) if name == method => Ok(Ok(response[1].clone())),
             Some("error") => Ok(Err(response[1]["type"]
                 .as_str()
-                .unwrap_or("serverFail")
-                .to_string())),
+                .map_or("serverFail".into(), token))),
             _ => Err(ConnectorError::Internal(format!(
                 "{method}: the server's answer is not a JMAP response"
             ))),
         }
     }
 
-    fn call_ok(&self, method: &str, args: Value) -> Result<Value, ConnectorError> {
-        self.call(method, args)?
+    fn call_ok(&self, account: &str, method: &str, args: Value) -> Result<Value, ConnectorError> {
+        self.call(account, method, args)?
             .map_err(|kind| ConnectorError::Internal(format!("{method} failed: {kind}")))
     }
 
-    /// `Email/get` of `ids` in batches of `maxObjectsInGet`: (state, found).
+    /// `ids` cut into batches of at most `max_objects` whose request stays
+    /// under `maxSizeRequest`.
+    fn batches<'a>(&self, ids: &'a [String], max_objects: usize) -> Vec<&'a [String]> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start;
+            let mut size = REQUEST_OVERHEAD;
+            while end < ids.len() && end - start < max_objects {
+                // The id, its quotes and comma, and room for escapes.
+                let more = ids[end].len() * 2 + 3;
+                if end > start && size + more > self.max_size {
+                    break;
+                }
+                size += more;
+                end += 1;
+            }
+            out.push(&ids[start..end]);
+            start = end;
+        }
+        out
+    }
+
+    /// `Email/get` of `ids` in one account, in batches the server takes:
+    /// (state, found).
     fn get(
         &self,
+        account: &str,
         ids: &[String],
         properties: &[&str],
     ) -> Result<(String, Vec<Value>), ConnectorError> {
         let mut state = String::new();
         let mut list = Vec::new();
-        for batch in ids.chunks(self.max_get) {
-            let r = self.call_ok("Email/get", json!({"ids": batch, "properties": properties}))?;
+        for batch in self.batches(ids, self.max_get) {
+            let r = self.call_ok(
+                account,
+                "Email/get",
+                json!({"ids": batch, "properties": properties}),
+            )?;
             state = r["state"].as_str().unwrap_or_default().to_string();
             if let Some(found) = r["list"].as_array() {
                 list.extend(found.iter().cloned());
@@ -121,6 +250,40 @@ impl Session {
         }
         Ok((state, list))
     }
+
+    /// The references, by account (in the order the session lists them).
+    fn by_account(
+        &self,
+        refs: &[RecordRef],
+    ) -> Result<BTreeMap<String, Vec<String>>, ConnectorError> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in refs {
+            if r.kind != EMAIL {
+                return Err(ConnectorError::unknown_kind(&r.kind));
+            }
+            let (account, id) = split_id(&r.id, &self.primary);
+            out.entry(account.to_string())
+                .or_default()
+                .push(id.to_string());
+        }
+        Ok(out)
+    }
+}
+
+/// Server text reduced to a token (letters, digits, `-`, `_`, `:`), at
+/// most 64 characters: it goes into error messages.
+fn token(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':'))
+        .take(64)
+        .collect()
+}
+
+thread_local! {
+    /// The download of the attachment being read: the host reads one
+    /// attachment from one instance, call after call, so the session and
+    /// the blob's URL are found once.
+    static DOWNLOAD: RefCell<Option<(String, Client, String)>> = const { RefCell::new(None) };
 }
 
 fn addresses(email: &Value, field: &str) -> Vec<String> {
@@ -143,8 +306,20 @@ const ADDRESS_FIELDS: [(&str, &str); 6] = [
 
 struct JmapMail;
 
+/// What the integrator says the server keeps after a destroy, if anything.
+fn expunge_delay() -> Option<String> {
+    config("expunge_delay")
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty() && !matches!(d.as_str(), "none" | "0" | "immediate"))
+}
+
 impl Connector for JmapMail {
     fn manifest() -> Manifest {
+        let key = |name: &str, description: &str, required: bool| ConfigKey {
+            name: name.into(),
+            description: description.into(),
+            required,
+        };
         Manifest {
             id: "jmap-mail".into(),
             name: "Email (JMAP)".into(),
@@ -162,19 +337,37 @@ impl Connector for JmapMail {
                 description: "Email messages sent by, to or copying the person, with their headers"
                     .into(),
                 purposes: vec!["customer service".into()],
-                retention: "2 years after the last message".into(),
+                retention: "2 years after the last message; an erased message is removed from \
+                    the mailbox at once, and the server may keep deleted mail for its expunge \
+                    delay (see expunge_delay)"
+                    .into(),
                 recipients: vec![],
                 portable: true,
             }],
             outbound_hosts: vec!["*".into()],
-            config_keys: vec![ConfigKey {
-                name: "session_url".into(),
-                description:
-                    "The JMAP session resource, e.g. https://mail.example.com/.well-known/jmap"
-                        .into(),
-                required: true,
-            }],
-            secrets: vec!["token".into()],
+            config_keys: vec![
+                key(
+                    "session_url",
+                    "The JMAP session resource, e.g. https://mail.example.com/.well-known/jmap",
+                    true,
+                ),
+                key(
+                    "auth",
+                    "`bearer` (secret `token`, the default) or `basic` (secrets `username` and `password`)",
+                    false,
+                ),
+                key(
+                    "accounts",
+                    "Which accounts to search: `all` the credentials can read (the default), `primary`, or account ids separated by commas",
+                    false,
+                ),
+                key(
+                    "expunge_delay",
+                    "How long the server keeps destroyed mail before purging it (e.g. `7 days`); unset or `none` when it purges at once",
+                    false,
+                ),
+            ],
+            secrets: vec!["token".into(), "username".into(), "password".into()],
         }
     }
 
@@ -184,132 +377,55 @@ impl Connector for JmapMail {
         }
         let s = Session::open()?;
         let wanted: BTreeSet<String> = subject.emails.iter().map(|e| e.to_lowercase()).collect();
-        let mut candidates = BTreeSet::new();
-        for e in &subject.emails {
-            let filter = json!({"operator": "OR", "conditions": [
-                {"from": e}, {"to": e}, {"cc": e}, {"bcc": e},
-            ]});
-            let mut position = 0usize;
-            loop {
-                let r = s.call_ok(
-                    "Email/query",
-                    json!({"filter": filter, "position": position, "limit": QUERY_PAGE, "sort": [{"property": "receivedAt", "isAscending": false}]}),
-                )?;
-                let ids: Vec<String> = r["ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect();
-                if ids.is_empty() {
-                    break;
-                }
-                position += ids.len();
-                candidates.extend(ids);
-            }
-        }
-        let mailboxes = s.call_ok(
-            "Mailbox/get",
-            json!({"ids": null, "properties": ["name", "role"]}),
-        )?;
-        let mailbox_name: BTreeMap<String, String> = mailboxes["list"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| {
-                Some((
-                    m["id"].as_str()?.to_string(),
-                    m["name"].as_str()?.to_string(),
-                ))
-            })
-            .collect();
-        let ids: Vec<String> = candidates.into_iter().collect();
-        let props = [
-            "from",
-            "sender",
-            "replyTo",
-            "to",
-            "cc",
-            "bcc",
-            "mailboxIds",
-            "size",
-            "receivedAt",
-        ];
-        let (_, emails) = s.get(&ids, &props)?;
         let mut found = Vec::new();
-        for m in emails {
-            // Confirm by exact address: query hits are only candidates.
-            let Some((_, role)) = ADDRESS_FIELDS
-                .iter()
-                .find(|(f, _)| addresses(&m, f).iter().any(|a| wanted.contains(a)))
-            else {
-                continue;
-            };
-            let Some(id) = m["id"].as_str() else { continue };
-            let boxes: Vec<&str> = m["mailboxIds"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(_, v)| **v == true)
-                .map(|(k, _)| mailbox_name.get(k).map_or(k.as_str(), String::as_str))
-                .collect();
-            let kib = m["size"].as_u64().unwrap_or(0).div_ceil(1024);
-            let mut l = Located::new(
-                RecordRef::new(EMAIL, id),
-                format!("email, {role}, {kib} KiB, in {}", boxes.join(" and ")),
-            );
-            if let Some(at) = m["receivedAt"].as_str().and_then(parse_iso8601) {
-                l = l.created_at(at);
-            }
-            found.push(l);
+        for account in &s.accounts {
+            found.extend(locate_in(&s, account, &subject.emails, &wanted)?);
         }
         Ok(found)
     }
 
     fn export(refs: Vec<RecordRef>) -> Result<Vec<Exported>, ConnectorError> {
         let s = Session::open()?;
-        let ids: Vec<String> = refs
-            .iter()
-            .filter(|r| r.kind == EMAIL)
-            .map(|r| r.id.clone())
-            .collect();
-        let (_, emails) = s.get(
-            &ids,
-            &["from", "to", "cc", "bcc", "subject", "receivedAt", "size"],
-        )?;
         let mut out = Vec::new();
-        for m in emails {
-            let Some(id) = m["id"].as_str() else { continue };
-            let list = |f: &str| {
-                m[f].as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| match (a["name"].as_str(), a["email"].as_str()) {
-                        (Some(n), Some(e)) => format!("{n} <{e}>"),
-                        (None, Some(e)) => e.to_string(),
-                        _ => String::new(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            out.push(
-                Exported::new(RecordRef::new(EMAIL, id))
-                    .field(
-                        "receivedAt",
-                        "correspondence",
-                        m["receivedAt"].as_str().unwrap_or(""),
-                    )
-                    .field("from", "correspondence", list("from"))
-                    .field("to", "correspondence", list("to"))
-                    .field("cc", "correspondence", list("cc"))
-                    .field("bcc", "correspondence", list("bcc"))
-                    .field(
-                        "subject",
-                        "correspondence",
-                        m["subject"].as_str().unwrap_or(""),
-                    )
-                    .attachment(MESSAGE, "message/rfc822", m["size"].as_u64()),
-            );
+        for (account, ids) in s.by_account(&refs)? {
+            let (_, emails) = s.get(
+                &account,
+                &ids,
+                &["from", "to", "cc", "bcc", "subject", "receivedAt", "size"],
+            )?;
+            for m in emails {
+                let Some(id) = m["id"].as_str() else { continue };
+                let list = |f: &str| {
+                    m[f].as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|a| match (a["name"].as_str(), a["email"].as_str()) {
+                            (Some(n), Some(e)) => format!("{n} <{e}>"),
+                            (None, Some(e)) => e.to_string(),
+                            _ => String::new(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                out.push(
+                    Exported::new(RecordRef::new(EMAIL, format!("{account}/{id}")))
+                        .field(
+                            "receivedAt",
+                            "correspondence",
+                            m["receivedAt"].as_str().unwrap_or(""),
+                        )
+                        .field("from", "correspondence", list("from"))
+                        .field("to", "correspondence", list("to"))
+                        .field("cc", "correspondence", list("cc"))
+                        .field("bcc", "correspondence", list("bcc"))
+                        .field(
+                            "subject",
+                            "correspondence",
+                            m["subject"].as_str().unwrap_or(""),
+                        )
+                        .attachment(MESSAGE, "message/rfc822", m["size"].as_u64()),
+                );
+            }
         }
         Ok(out)
     }
@@ -325,26 +441,42 @@ impl Connector for JmapMail {
                 "no attachment `{name}` on this record"
             )));
         }
-        let s = Session::open()?;
-        let (_, found) = s.get(std::slice::from_ref(&reference.id), &["blobId"])?;
-        let Some(blob) = found.first().and_then(|m| m["blobId"].as_str()) else {
-            return Err(ConnectorError::Invalid(
-                "the message no longer exists".into(),
-            ));
+        let cached = DOWNLOAD.with(|d| {
+            d.borrow()
+                .as_ref()
+                .filter(|(id, _, _)| *id == reference.id)
+                .map(|(_, client, path)| (client.clone(), path.clone()))
+        });
+        let (client, path) = match cached {
+            Some(c) => c,
+            None => {
+                let s = Session::open()?;
+                let (account, id) = split_id(&reference.id, &s.primary);
+                let (_, found) = s.get(account, &[id.to_string()], &["blobId"])?;
+                let Some(blob) = found.first().and_then(|m| m["blobId"].as_str()) else {
+                    return Err(ConnectorError::Invalid(
+                        "the message no longer exists".into(),
+                    ));
+                };
+                let url = s
+                    .download
+                    .replace("{accountId}", &percent_encode(account))
+                    .replace("{blobId}", &percent_encode(blob))
+                    .replace("{name}", MESSAGE)
+                    .replace("{type}", &percent_encode("message/rfc822"));
+                let (origin, path) = split_url(&url, &s.session_url).ok_or_else(|| {
+                    ConnectorError::Internal(
+                        "the session's downloadUrl is not an http(s) URL".into(),
+                    )
+                })?;
+                let client = authenticated(&origin)?;
+                DOWNLOAD.with(|d| {
+                    *d.borrow_mut() = Some((reference.id.clone(), client.clone(), path.clone()))
+                });
+                (client, path)
+            }
         };
-        let url = s
-            .download
-            .replace("{accountId}", &percent_encode(&s.account))
-            .replace("{blobId}", &percent_encode(blob))
-            .replace("{name}", MESSAGE)
-            .replace("{type}", &percent_encode("message/rfc822"));
-        let (origin, path) = split_url(&url, &s.session_url).ok_or_else(|| {
-            ConnectorError::Internal("the session's downloadUrl is not an http(s) URL".into())
-        })?;
-        Client::new(&origin)?
-            .bearer(&s.token)
-            .get(&path)
-            .read_range(offset, max_len)
+        client.get(&path).read_range(offset, max_len)
     }
 
     fn erase(refs: Vec<RecordRef>, mode: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {
@@ -354,55 +486,181 @@ impl Connector for JmapMail {
             ));
         }
         let s = Session::open()?;
+        let kept = expunge_delay();
         let mut outcomes = Vec::new();
-        let ids: Vec<String> = refs
-            .iter()
-            .filter(|r| r.kind == EMAIL)
-            .map(|r| r.id.clone())
-            .collect();
-        if let Some(r) = refs.iter().find(|r| r.kind != EMAIL) {
-            return Err(ConnectorError::unknown_kind(&r.kind));
-        }
-        for batch in ids.chunks(s.max_set) {
-            let mut attempt = 0;
-            let result = loop {
-                let current =
-                    s.call_ok("Email/get", json!({"ids": batch, "properties": ["id"]}))?;
-                let state = current["state"].as_str().unwrap_or_default().to_string();
-                match s.call("Email/set", json!({"ifInState": state, "destroy": batch}))? {
-                    Ok(r) => break r,
-                    Err(kind) if kind == "stateMismatch" && attempt < 3 => attempt += 1,
-                    Err(kind) => {
-                        return Err(ConnectorError::Unavailable(format!(
-                            "Email/set destroy failed: {kind}"
-                        )));
+        for (account, ids) in s.by_account(&refs)? {
+            let reference = |id: &str| RecordRef::new(EMAIL, format!("{account}/{id}"));
+            for batch in s.batches(&ids, s.max_set) {
+                let mut attempt = 0;
+                let (existing, result) = loop {
+                    // What exists now, read in batches the server takes: an
+                    // id it cannot read is not found, whatever a destroy
+                    // would answer for it.
+                    let (state, found) = s.get(&account, batch, &["id"])?;
+                    let existing: Vec<String> = found
+                        .iter()
+                        .filter_map(|m| m["id"].as_str().map(String::from))
+                        .collect();
+                    if existing.is_empty() {
+                        break (existing, Value::Null);
                     }
-                }
-            };
-            let destroyed: BTreeSet<&str> = result["destroyed"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            for id in batch {
-                let r = RecordRef::new(EMAIL, id.as_str());
-                if destroyed.contains(id.as_str()) {
-                    outcomes.push(Outcome::done(r));
-                } else {
-                    match result["notDestroyed"][id.as_str()]["type"].as_str() {
-                        Some("notFound") | None => outcomes.push(Outcome::not_found(r)),
-                        Some(kind) => {
+                    match s.call(
+                        &account,
+                        "Email/set",
+                        json!({"ifInState": state, "destroy": existing}),
+                    )? {
+                        Ok(r) => break (existing, r),
+                        Err(kind) if kind == "stateMismatch" && attempt < 3 => attempt += 1,
+                        Err(kind) => {
                             return Err(ConnectorError::Unavailable(format!(
-                                "the server refused to destroy a message: {kind}"
+                                "Email/set destroy failed: {kind}"
                             )));
                         }
                     }
+                };
+                if let Some((_, e)) = result["notDestroyed"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .find(|(_, e)| e["type"].as_str() != Some("notFound"))
+                {
+                    return Err(ConnectorError::Unavailable(format!(
+                        "the server refused to destroy a message: {}",
+                        e["type"].as_str().map_or("unknown".into(), token)
+                    )));
+                }
+                // Read back: `done` only for what can no longer be read.
+                let (_, still) = if existing.is_empty() {
+                    (String::new(), Vec::new())
+                } else {
+                    s.get(&account, &existing, &["id"])?
+                };
+                if !still.is_empty() {
+                    return Err(ConnectorError::Unavailable(format!(
+                        "{} message(s) the server reported destroyed can still be read",
+                        still.len()
+                    )));
+                }
+                let existing: BTreeSet<&str> = existing.iter().map(String::as_str).collect();
+                for id in batch {
+                    let r = reference(id);
+                    outcomes.push(match (existing.contains(id.as_str()), &kept) {
+                        (false, _) => Outcome::not_found(r),
+                        (true, None) => Outcome::done(r),
+                        (true, Some(delay)) => Outcome::retained(
+                            r,
+                            format!(
+                                "removed from the mailbox; the server keeps deleted mail for its expunge delay ({delay})"
+                            ),
+                        ),
+                    });
                 }
             }
         }
         Ok(outcomes)
     }
+}
+
+/// Find the person's messages in one account.
+fn locate_in(
+    s: &Session,
+    account: &str,
+    emails: &[String],
+    wanted: &BTreeSet<String>,
+) -> Result<Vec<Located>, ConnectorError> {
+    let mut candidates = BTreeSet::new();
+    for e in emails {
+        let filter = json!({"operator": "OR", "conditions": [
+            {"from": e}, {"to": e}, {"cc": e}, {"bcc": e},
+        ]});
+        let mut position = 0usize;
+        loop {
+            let r = s.call_ok(
+                account,
+                "Email/query",
+                json!({"filter": filter, "position": position, "limit": QUERY_PAGE, "sort": [{"property": "receivedAt", "isAscending": false}]}),
+            )?;
+            let ids: Vec<String> = r["ids"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            if ids.is_empty() {
+                break;
+            }
+            position += ids.len();
+            candidates.extend(ids);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mailboxes = s.call_ok(
+        account,
+        "Mailbox/get",
+        json!({"ids": null, "properties": ["name", "role"]}),
+    )?;
+    let mailbox_name: BTreeMap<String, String> = mailboxes["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            Some((
+                m["id"].as_str()?.to_string(),
+                m["name"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let ids: Vec<String> = candidates.into_iter().collect();
+    let props = [
+        "from",
+        "sender",
+        "replyTo",
+        "to",
+        "cc",
+        "bcc",
+        "mailboxIds",
+        "size",
+        "receivedAt",
+    ];
+    let (_, emails) = s.get(account, &ids, &props)?;
+    let elsewhere = if account == s.primary {
+        ""
+    } else {
+        ", in another account"
+    };
+    let mut found = Vec::new();
+    for m in emails {
+        // Confirm by exact address: query hits are only candidates.
+        let Some((_, role)) = ADDRESS_FIELDS
+            .iter()
+            .find(|(f, _)| addresses(&m, f).iter().any(|a| wanted.contains(a)))
+        else {
+            continue;
+        };
+        let Some(id) = m["id"].as_str() else { continue };
+        let boxes: Vec<&str> = m["mailboxIds"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(_, v)| **v == true)
+            .map(|(k, _)| mailbox_name.get(k).map_or(k.as_str(), String::as_str))
+            .collect();
+        let kib = m["size"].as_u64().unwrap_or(0).div_ceil(1024);
+        let mut l = Located::new(
+            RecordRef::new(EMAIL, format!("{account}/{id}")),
+            format!(
+                "email, {role}, {kib} KiB, in {}{elsewhere}",
+                boxes.join(" and ")
+            ),
+        );
+        if let Some(at) = m["receivedAt"].as_str().and_then(parse_iso8601) {
+            l = l.created_at(at);
+        }
+        found.push(l);
+    }
+    Ok(found)
 }
 
 oubli_plugin::export!(JmapMail);

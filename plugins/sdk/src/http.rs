@@ -12,8 +12,17 @@
 //! | 429 | `rate-limited(Retry-After seconds)` |
 //! | other 4xx | `invalid` |
 //!
+//! A 3xx is never success: redirects are followed (at most
+//! [`MAX_REDIRECTS`] hops, same origin only unless [`Client::redirects`]
+//! says otherwise, each hop checked by the host against the grants), and a
+//! redirect that is not followed is an error.
+//!
 //! Error messages name the method, the host and the status, never the path or
 //! query (they can hold identifiers) nor the body.
+//!
+//! Large bodies are read as a stream with [`Request::stream`];
+//! [`Request::read_range`] streams too, and keeps its download open between
+//! the `read-attachment` calls of one attachment (see [`Request::read_range`]).
 //!
 //! ```ignore
 //! use oubli_plugin::http::Client;
@@ -24,9 +33,10 @@
 use crate::ConnectorError;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
+    ErrorCode, Fields, IncomingBody, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
+    Scheme,
 };
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::io::streams::{InputStream, StreamError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -44,6 +54,24 @@ pub const INLINE_RETRY_MAX_SECS: u32 = 2;
 /// How many throttled answers one request waits out before giving up.
 pub const INLINE_RETRY_ATTEMPTS: u32 = 3;
 
+/// How many redirects one request follows before giving up.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Which redirects a [`Client`] follows. Whatever this says, every hop is a
+/// new request that the host checks against the connector's grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Redirects {
+    /// None: a 3xx answer is an error.
+    None,
+    /// Only to the same origin (scheme, host and port): the default.
+    #[default]
+    SameOrigin,
+    /// To any origin the host grants this connector. Leaving the origin
+    /// drops the client's `Authorization` and `Cookie` headers: credentials
+    /// for one server are never handed to another.
+    Granted,
+}
+
 /// A client for one base URL (`https://host[:port][/base/path]`).
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -52,6 +80,7 @@ pub struct Client {
     base_path: String,
     headers: Vec<(String, Vec<u8>)>,
     max_body: usize,
+    redirects: Redirects,
 }
 
 /// A request being built; finish it with [`Request::send`] or
@@ -120,12 +149,25 @@ impl Client {
             base_path: path.trim_end_matches('/').to_string(),
             headers: vec![("accept".into(), b"application/json".to_vec())],
             max_body: DEFAULT_MAX_BODY,
+            redirects: Redirects::default(),
         })
     }
 
     /// Send `Authorization: Bearer <token>` with every request.
     pub fn bearer(self, token: &str) -> Self {
         self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// Send HTTP Basic credentials (RFC 7617) with every request.
+    pub fn basic(self, user: &str, password: &str) -> Self {
+        let encoded = base64(format!("{user}:{password}").as_bytes());
+        self.header("authorization", &format!("Basic {encoded}"))
+    }
+
+    /// Which redirects to follow ([`Redirects::SameOrigin`] unless set).
+    pub fn redirects(mut self, policy: Redirects) -> Self {
+        self.redirects = policy;
+        self
     }
 
     /// Send this header with every request.
@@ -249,32 +291,111 @@ impl Request<'_> {
     /// start the whole operation again, only to be throttled at the same
     /// point. Longer waits come back as the 429 response, for
     /// [`Response::error_for_status`] to turn into `rate-limited`.
+    ///
+    /// Redirects are followed as the client's [`Redirects`] policy says: a
+    /// 303, or a 301 or 302 to a POST, becomes a GET without a body; 307
+    /// and 308 repeat the method and body.
     pub fn send_any(self) -> Result<Response, ConnectorError> {
-        let mut attempt = 0;
+        let max = self.client.max_body;
+        let opened = self.open()?;
+        let status = opened.status;
+        let headers = opened.headers.clone();
+        let (method, authority) = (opened.body.method, opened.body.authority.clone());
+        let body = opened.body.read_to_end(max)?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+            method,
+            authority,
+        })
+    }
+
+    /// Send the request, check its status, and hand back the body as a
+    /// stream to read at the caller's pace, without holding it whole.
+    ///
+    /// ```ignore
+    /// let mut body = media.get("").stream()?;
+    /// while let chunk = body.read(64 * 1024)? && !chunk.is_empty() { ... }
+    /// ```
+    pub fn stream(self) -> Result<BodyReader, ConnectorError> {
+        let opened = self.open()?;
+        opened.check()?;
+        Ok(opened.body)
+    }
+
+    /// Send, waiting out short throttles and following redirects; the body
+    /// is not read yet.
+    fn open(self) -> Result<Opened, ConnectorError> {
+        let client = self.client;
+        let mut hop = self.into_hop();
+        let mut throttled = 0;
+        let mut redirects = 0;
         loop {
-            let response = self.send_once()?;
-            if response.status != 429 || attempt >= INLINE_RETRY_ATTEMPTS {
-                return Ok(response);
-            }
-            match response
-                .header("retry-after")
-                .and_then(|v| parse_retry_after(v, crate::now()))
-            {
-                Some(secs) if secs <= INLINE_RETRY_MAX_SECS => {
-                    let nanos = u64::from(secs.max(1)) * 1_000_000_000;
-                    crate::bindings::wasi::clocks::monotonic_clock::subscribe_duration(nanos)
-                        .block();
-                    attempt += 1;
+            let opened = hop.send()?;
+            if opened.status == 429 && throttled < INLINE_RETRY_ATTEMPTS {
+                match opened
+                    .header("retry-after")
+                    .and_then(|v| parse_retry_after(v, crate::now()))
+                {
+                    Some(secs) if secs <= INLINE_RETRY_MAX_SECS => {
+                        drop(opened);
+                        let nanos = u64::from(secs.max(1)) * 1_000_000_000;
+                        crate::bindings::wasi::clocks::monotonic_clock::subscribe_duration(nanos)
+                            .block();
+                        throttled += 1;
+                        continue;
+                    }
+                    _ => return Ok(opened),
                 }
-                _ => return Ok(response),
             }
+            if !matches!(opened.status, 301 | 302 | 303 | 307 | 308)
+                || client.redirects == Redirects::None
+            {
+                return Ok(opened);
+            }
+            let Some(location) = opened.header("location") else {
+                return Ok(opened);
+            };
+            let what = format!("{} to {}", hop.method_name(), hop.authority);
+            if redirects >= MAX_REDIRECTS {
+                return Err(ConnectorError::Unavailable(format!(
+                    "{what}: more than {MAX_REDIRECTS} redirects"
+                )));
+            }
+            let Some((https, authority, path)) = hop.resolve(location) else {
+                return Err(ConnectorError::Invalid(format!(
+                    "{what} redirected to an address that is not http(s)"
+                )));
+            };
+            let home = https == client.https && authority == client.authority;
+            if !home {
+                if client.redirects == Redirects::SameOrigin {
+                    return Err(ConnectorError::Denied(format!(
+                        "{what} redirected to another origin ({}://{authority}); only same-origin redirects are followed",
+                        if https { "https" } else { "http" }
+                    )));
+                }
+                hop.headers
+                    .retain(|(n, _)| n != "authorization" && n != "cookie");
+            }
+            let status = opened.status;
+            drop(opened);
+            if status == 303 || (matches!(status, 301 | 302) && matches!(hop.method, Method::Post))
+            {
+                hop.method = Method::Get;
+                hop.body = None;
+                hop.headers.retain(|(n, _)| n != "content-type");
+            }
+            hop.https = https;
+            hop.authority = authority;
+            hop.path = path;
+            redirects += 1;
         }
     }
 
-    fn send_once(&self) -> Result<Response, ConnectorError> {
-        let method_name = method_name(&self.method);
-        let authority = self.client.authority.clone();
-        let mut path = self.path.clone();
+    fn into_hop(self) -> Hop {
+        let mut path = self.path;
         for (i, (k, v)) in self.query.iter().enumerate() {
             path.push(if i == 0 && !path.contains('?') {
                 '?'
@@ -286,86 +407,15 @@ impl Request<'_> {
             path.push_str(&percent_encode(v));
         }
         let mut headers = self.client.headers.clone();
-        headers.extend(self.headers.iter().cloned());
-        if let Some(body) = &self.body {
-            headers.push(("content-length".into(), body.len().to_string().into_bytes()));
-        }
-        let fields = Fields::from_list(&headers)
-            .map_err(|e| ConnectorError::Internal(format!("invalid request header: {e:?}")))?;
-        let request = OutgoingRequest::new(fields);
-        let internal =
-            |what: &str| ConnectorError::Internal(format!("cannot build request: {what}"));
-        request
-            .set_method(&self.method)
-            .map_err(|_| internal("method"))?;
-        let scheme = if self.client.https {
-            Scheme::Https
-        } else {
-            Scheme::Http
-        };
-        request
-            .set_scheme(Some(&scheme))
-            .map_err(|_| internal("scheme"))?;
-        request
-            .set_authority(Some(&authority))
-            .map_err(|_| internal("authority"))?;
-        request
-            .set_path_with_query(Some(&path))
-            .map_err(|_| internal("path"))?;
-        let outgoing_body = request.body().map_err(|_| internal("body"))?;
-        let future = outgoing_handler::handle(request, None)
-            .map_err(|e| transport_error(method_name, &authority, &e))?;
-        // A server may answer before it has read the body (a 429 or 401 from
-        // a gateway) and close the connection: then writing fails, but the
-        // answer is what matters. So a failed write only counts when no
-        // response comes.
-        let mut sent = true;
-        {
-            let stream = outgoing_body.write().map_err(|_| internal("body stream"))?;
-            if let Some(body) = &self.body {
-                for chunk in body.chunks(4096) {
-                    if stream.blocking_write_and_flush(chunk).is_err() {
-                        sent = false;
-                        break;
-                    }
-                }
-            }
-        }
-        let finished = OutgoingBody::finish(outgoing_body, None);
-        if sent && let Err(e) = &finished {
-            return Err(transport_error(method_name, &authority, e));
-        }
-
-        future.subscribe().block();
-        let response = match future.get() {
-            Some(Ok(Ok(r))) => r,
-            Some(Ok(Err(_))) if !sent => {
-                return Err(ConnectorError::Unavailable(format!(
-                    "{method_name} to {authority}: connection closed while sending"
-                )));
-            }
-            Some(Ok(Err(e))) => return Err(transport_error(method_name, &authority, &e)),
-            Some(Err(())) | None => {
-                return Err(ConnectorError::Internal(format!(
-                    "{method_name} to {authority}: response already taken"
-                )));
-            }
-        };
-        let status = response.status();
-        let headers = response.headers().entries();
-        let body = read_body(
-            response.consume().map_err(|_| internal("response body"))?,
-            self.client.max_body,
-            method_name,
-            &authority,
-        )?;
-        Ok(Response {
-            status,
+        headers.extend(self.headers);
+        Hop {
+            https: self.client.https,
+            authority: self.client.authority.clone(),
+            path,
+            method: self.method,
             headers,
-            body,
-            method: method_name,
-            authority,
-        })
+            body: self.body,
+        }
     }
 
     /// Send the request, check its status and decode the JSON answer.
@@ -428,11 +478,18 @@ impl Request<'_> {
         Ok(crate::Outcome::done(reference))
     }
 
-    /// Read up to `max_len` bytes from `offset` with a `Range` request, the
-    /// building block of `read-attachment`. A 206 answer is returned as is;
-    /// a server that ignores `Range` (200) has its body cut to the asked
-    /// window (within the client's body limit); 416 or an empty window means
-    /// the end.
+    /// Read up to `max_len` bytes from `offset`, the building block of
+    /// `read-attachment`. Streams: the body is read as it arrives, never
+    /// held whole, so an attachment of any size can be read.
+    ///
+    /// The request asks for `Range: bytes=offset-` (to the end). A 206 is
+    /// read from where its `Content-Range` says; a server that ignores
+    /// `Range` (200, as Cyrus does for JMAP downloads) has the bytes before
+    /// `offset` read and dropped. Either way the download stays open after
+    /// this call: the host reads one attachment from one instance, so the
+    /// next call, asking for the next bytes of the same URL, continues the
+    /// same response instead of starting again. A call for anything else
+    /// drops it. 416 means the end.
     ///
     /// ```ignore
     /// let chunk = media.get("").read_range(offset, max_len)?;
@@ -441,28 +498,351 @@ impl Request<'_> {
         if max_len == 0 {
             return Ok(Vec::new());
         }
-        let last = offset.saturating_add(u64::from(max_len) - 1);
-        let response = self
-            .header("range", &format!("bytes={offset}-{last}"))
-            .send_any()?;
-        match response.status {
-            416 => Ok(Vec::new()),
-            206 => {
-                let mut body = response.body;
-                body.truncate(max_len as usize);
-                Ok(body)
+        let key = format!(
+            "{}://{}{}#{:?}",
+            if self.client.https { "https" } else { "http" },
+            self.client.authority,
+            self.path,
+            self.query
+        );
+        let open = OPEN_DOWNLOAD.with(|o| o.borrow_mut().take());
+        let mut open = match open {
+            Some(o) if o.key == key && o.offset == offset => o,
+            _ => {
+                let opened = self.header("range", &format!("bytes={offset}-")).open()?;
+                let mut body = match opened.status {
+                    416 => return Ok(Vec::new()),
+                    206 => {
+                        let start = opened
+                            .header("content-range")
+                            .and_then(content_range_start)
+                            .unwrap_or(offset);
+                        if start != offset {
+                            return Err(ConnectorError::Internal(format!(
+                                "{} to {}: the server sent a range starting at {start}, not {offset}",
+                                opened.body.method, opened.body.authority
+                            )));
+                        }
+                        opened.body
+                    }
+                    200 => {
+                        let mut body = opened.body;
+                        body.skip(offset)?;
+                        body
+                    }
+                    _ => {
+                        opened.check()?;
+                        return Err(ConnectorError::Invalid(format!(
+                            "{} to {} returned HTTP {} to a range request",
+                            opened.body.method, opened.body.authority, opened.status
+                        )));
+                    }
+                };
+                body.position = 0;
+                OpenDownload { key, body, offset }
             }
-            200 => {
-                let body = response.body;
-                let start = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(body.len());
-                let end = start.saturating_add(max_len as usize).min(body.len());
-                Ok(body[start..end].to_vec())
+        };
+        let bytes = open.body.read(max_len as usize)?;
+        open.offset += bytes.len() as u64;
+        // Kept even when the body has ended: the host asks once more past
+        // the last byte, and that must not start the download again.
+        OPEN_DOWNLOAD.with(|o| *o.borrow_mut() = Some(open));
+        Ok(bytes)
+    }
+}
+
+/// One request on the wire.
+struct Hop {
+    https: bool,
+    authority: String,
+    /// Path and query.
+    path: String,
+    method: Method,
+    headers: Vec<(String, Vec<u8>)>,
+    body: Option<Vec<u8>>,
+}
+
+/// A response whose body is still to be read.
+struct Opened {
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    body: BodyReader,
+}
+
+impl Opened {
+    fn header(&self, name: &str) -> Option<&str> {
+        header_in(&self.headers, name)
+    }
+
+    /// The error the status stands for, if any.
+    fn check(&self) -> Result<(), ConnectorError> {
+        Response {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: Vec::new(),
+            method: self.body.method,
+            authority: self.body.authority.clone(),
+        }
+        .error_for_status()
+        .map(drop)
+    }
+}
+
+impl Hop {
+    fn method_name(&self) -> &'static str {
+        method_name(&self.method)
+    }
+
+    /// Where a `Location` points, as (https, authority, path with query):
+    /// an absolute http(s) URL, an absolute path, or a path relative to
+    /// this request's.
+    fn resolve(&self, location: &str) -> Option<(bool, String, String)> {
+        let location = location.trim();
+        let absolute = if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else if let Some(rest) = location.strip_prefix("//") {
+            format!("{}://{rest}", if self.https { "https" } else { "http" })
+        } else {
+            let scheme = if self.https { "https" } else { "http" };
+            let path = if location.starts_with('/') {
+                location.to_string()
+            } else {
+                let current = self.path.split(['?', '#']).next().unwrap_or("/");
+                let dir = &current[..=current.rfind('/').unwrap_or(0)];
+                let dir = if dir.is_empty() { "/" } else { dir };
+                format!("{dir}{location}")
+            };
+            format!("{scheme}://{}{path}", self.authority)
+        };
+        let absolute = absolute.split('#').next().unwrap_or_default().to_string();
+        let (origin, path) = split_url(&absolute, "")?;
+        let https = origin.starts_with("https://");
+        let authority = origin.split_once("://")?.1.to_string();
+        Some((https, authority, path))
+    }
+
+    fn send(&self) -> Result<Opened, ConnectorError> {
+        let method_name = self.method_name();
+        let authority = self.authority.clone();
+        let mut headers = self.headers.clone();
+        if let Some(body) = &self.body {
+            headers.push(("content-length".into(), body.len().to_string().into_bytes()));
+        }
+        let fields = Fields::from_list(&headers)
+            .map_err(|e| ConnectorError::Internal(format!("invalid request header: {e:?}")))?;
+        let request = OutgoingRequest::new(fields);
+        let internal =
+            |what: &str| ConnectorError::Internal(format!("cannot build request: {what}"));
+        request
+            .set_method(&self.method)
+            .map_err(|_| internal("method"))?;
+        let scheme = if self.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|_| internal("scheme"))?;
+        request
+            .set_authority(Some(&authority))
+            .map_err(|_| internal("authority"))?;
+        request
+            .set_path_with_query(Some(&self.path))
+            .map_err(|_| internal("path"))?;
+        let outgoing_body = request.body().map_err(|_| internal("body"))?;
+        let future = outgoing_handler::handle(request, None)
+            .map_err(|e| transport_error(method_name, &authority, &e))?;
+        // A server may answer before it has read the body (a 429 or 401 from
+        // a gateway) and close the connection: then writing fails, but the
+        // answer is what matters. So a failed write only counts when no
+        // response comes.
+        let mut sent = true;
+        {
+            let stream = outgoing_body.write().map_err(|_| internal("body stream"))?;
+            if let Some(body) = &self.body {
+                // `blocking-write-and-flush` takes at most 4096 bytes.
+                for chunk in body.chunks(4096) {
+                    if stream.blocking_write_and_flush(chunk).is_err() {
+                        sent = false;
+                        break;
+                    }
+                }
             }
-            _ => response.error_for_status().map(|_| Vec::new()),
+        }
+        let finished = OutgoingBody::finish(outgoing_body, None);
+        if sent && let Err(e) = &finished {
+            return Err(transport_error(method_name, &authority, e));
+        }
+
+        future.subscribe().block();
+        let response = match future.get() {
+            Some(Ok(Ok(r))) => r,
+            Some(Ok(Err(_))) if !sent => {
+                return Err(ConnectorError::Unavailable(format!(
+                    "{method_name} to {authority}: connection closed while sending"
+                )));
+            }
+            Some(Ok(Err(e))) => return Err(transport_error(method_name, &authority, &e)),
+            Some(Err(())) | None => {
+                return Err(ConnectorError::Internal(format!(
+                    "{method_name} to {authority}: response already taken"
+                )));
+            }
+        };
+        let status = response.status();
+        let headers = response.headers().entries();
+        let body = response.consume().map_err(|_| internal("response body"))?;
+        let stream = body
+            .stream()
+            .map_err(|_| ConnectorError::Internal("response body stream taken".into()))?;
+        Ok(Opened {
+            status,
+            headers,
+            body: BodyReader {
+                stream: Some(stream),
+                body: Some(body),
+                _response: response,
+                method: method_name,
+                authority,
+                ended: false,
+                position: 0,
+            },
+        })
+    }
+}
+
+/// A response body read as it arrives ([`Request::stream`]): never held
+/// whole, so its size is bounded only by what the caller keeps.
+pub struct BodyReader {
+    // Dropped in this order: the stream before its body, the body before
+    // its response.
+    stream: Option<InputStream>,
+    body: Option<IncomingBody>,
+    _response: IncomingResponse,
+    method: &'static str,
+    authority: String,
+    ended: bool,
+    position: u64,
+}
+
+impl std::fmt::Debug for BodyReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyReader")
+            .field("authority", &self.authority)
+            .field("position", &self.position)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl BodyReader {
+    /// Up to `max` bytes, fewer only at the end; empty means the end.
+    pub fn read(&mut self, max: usize) -> Result<Vec<u8>, ConnectorError> {
+        let mut out = Vec::new();
+        while out.len() < max && !self.ended {
+            let want = (max - out.len()).min(64 * 1024) as u64;
+            let chunk = self.next(want)?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// Read and drop `n` bytes (fewer at the end); returns how many.
+    pub fn skip(&mut self, n: u64) -> Result<u64, ConnectorError> {
+        let mut skipped = 0;
+        while skipped < n && !self.ended {
+            skipped += self.next((n - skipped).min(64 * 1024))?.len() as u64;
+        }
+        Ok(skipped)
+    }
+
+    /// Bytes read (or skipped) so far.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Whether the body has ended.
+    pub fn is_ended(&self) -> bool {
+        self.ended
+    }
+
+    fn next(&mut self, want: u64) -> Result<Vec<u8>, ConnectorError> {
+        let Some(stream) = &self.stream else {
+            self.ended = true;
+            return Ok(Vec::new());
+        };
+        match stream.blocking_read(want) {
+            Ok(chunk) => {
+                self.position += chunk.len() as u64;
+                Ok(chunk)
+            }
+            Err(StreamError::Closed) => {
+                self.ended = true;
+                self.stream = None;
+                if let Some(body) = self.body.take() {
+                    drop(IncomingBody::finish(body));
+                }
+                Ok(Vec::new())
+            }
+            Err(StreamError::LastOperationFailed(_)) => {
+                self.ended = true;
+                Err(ConnectorError::Unavailable(format!(
+                    "{} to {}: connection failed while reading the response",
+                    self.method, self.authority
+                )))
+            }
         }
     }
+
+    /// The whole body, refused past `max` bytes.
+    fn read_to_end(mut self, max: usize) -> Result<Vec<u8>, ConnectorError> {
+        let mut out = Vec::new();
+        while !self.ended {
+            let chunk = self.next(64 * 1024)?;
+            if out.len() + chunk.len() > max {
+                return Err(ConnectorError::Unavailable(format!(
+                    "{} to {}: response body larger than {max} bytes",
+                    self.method, self.authority
+                )));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        self.stream = None;
+        self.body = None;
+    }
+}
+
+/// A download left open by [`Request::read_range`] for the next call.
+struct OpenDownload {
+    /// `scheme://authority/path?query` of the request that opened it.
+    key: String,
+    body: BodyReader,
+    /// The attachment offset of the body's next byte.
+    offset: u64,
+}
+
+thread_local! {
+    static OPEN_DOWNLOAD: std::cell::RefCell<Option<OpenDownload>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Where a 206's `Content-Range: bytes first-last/total` starts.
+fn content_range_start(value: &str) -> Option<u64> {
+    value
+        .trim()
+        .strip_prefix("bytes ")?
+        .split('-')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// An OAuth 2.0 access token by the client-credentials grant (RFC 6749
@@ -564,40 +944,6 @@ pub fn split_url(url: &str, base: &str) -> Option<(String, String)> {
     }
 }
 
-fn read_body(
-    body: IncomingBody,
-    max: usize,
-    method: &str,
-    authority: &str,
-) -> Result<Vec<u8>, ConnectorError> {
-    let mut out = Vec::new();
-    {
-        let stream = body
-            .stream()
-            .map_err(|_| ConnectorError::Internal("response body stream taken".into()))?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => {
-                    if out.len() + chunk.len() > max {
-                        return Err(ConnectorError::Unavailable(format!(
-                            "{method} to {authority}: response body larger than {max} bytes"
-                        )));
-                    }
-                    out.extend_from_slice(&chunk);
-                }
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(_)) => {
-                    return Err(ConnectorError::Unavailable(format!(
-                        "{method} to {authority}: connection failed while reading the response"
-                    )));
-                }
-            }
-        }
-    }
-    drop(IncomingBody::finish(body));
-    Ok(out)
-}
-
 impl Response {
     /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
@@ -606,10 +952,7 @@ impl Response {
 
     /// The first value of a header (case-insensitive name), as text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        header_in(&self.headers, name)
     }
 
     /// The body as JSON.
@@ -635,7 +978,11 @@ impl Response {
             )
         };
         match self.status {
-            200..=399 => Ok(self),
+            200..=299 => Ok(self),
+            300..=399 => Err(ConnectorError::Invalid(format!(
+                "{} (a redirect that was not followed)",
+                what()
+            ))),
             401 | 403 => Err(ConnectorError::Denied(what())),
             429 => Err(ConnectorError::RateLimited(
                 self.header("retry-after")
@@ -646,6 +993,13 @@ impl Response {
             _ => Err(ConnectorError::Invalid(what())),
         }
     }
+}
+
+fn header_in<'a>(headers: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 trait ClassifyName {

@@ -130,7 +130,8 @@ pub async fn export_records(
 }
 
 /// Read one attachment of `reference`, `chunk` bytes per call (each call
-/// retried on its own), handing each piece to `sink`; returns the length.
+/// retried on its own) from one instance of the connector, handing each
+/// piece to `sink`; returns the length.
 pub async fn read_chunks(
     plugin: &ForSubject<'_>,
     reference: &RecordRef,
@@ -139,11 +140,10 @@ pub async fn read_chunks(
     retry: &RetryPolicy,
     mut sink: impl AsyncFnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<u64, StreamError> {
+    let reader = plugin.attachment(reference, &attachment.name);
     let mut offset = 0u64;
     loop {
-        let bytes = retry
-            .run(|| plugin.read_attachment(reference, &attachment.name, offset, chunk))
-            .await?;
+        let bytes = retry.run(|| reader.read(offset, chunk)).await?;
         if bytes.is_empty() {
             return Ok(offset);
         }

@@ -3,7 +3,7 @@
 //! it when filed: editing the config later does not change a request that
 //! is already under way.
 
-use oubli_model::EraseMode;
+use oubli_model::{EraseMode, SystemKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -79,6 +79,22 @@ pub struct SystemPolicy {
     pub erase_mode: Option<EraseMode>,
     /// Per record kind (`contact`, `conversation`).
     pub kinds: BTreeMap<String, EraseMode>,
+    /// How long after an erasure to wait before searching again to verify
+    /// it, in milliseconds: a system whose search index lags its writes
+    /// (Cyrus's indexer) can miss, for a moment, mail that arrived while
+    /// the erasure ran. Unset: [`default_search_settle_ms`].
+    #[serde(default)]
+    pub search_settle_ms: Option<u64>,
+}
+
+/// The verification delay of a system that sets none: 2 s for email
+/// (servers index mail for search after it is stored), none for the rest
+/// (their searches read the records themselves).
+pub fn default_search_settle_ms(kind: SystemKind) -> u64 {
+    match kind {
+        SystemKind::Email => 2_000,
+        _ => 0,
+    }
 }
 
 /// A legal hold: records of a system (of one kind, or all) kept, and why.
@@ -120,6 +136,15 @@ impl Policy {
             .unwrap_or(self.erase_mode)
     }
 
+    /// How long to wait after erasing in `system` (of `kind`) before the
+    /// verifying search.
+    pub fn search_settle_ms(&self, system: &str, kind: SystemKind) -> u64 {
+        self.systems
+            .get(system)
+            .and_then(|s| s.search_settle_ms)
+            .unwrap_or_else(|| default_search_settle_ms(kind))
+    }
+
     /// The legal hold on records of `kind` in `system`, if any.
     pub fn hold(&self, system: &str, kind: &str) -> Option<&Hold> {
         self.holds
@@ -153,11 +178,30 @@ mod tests {
             SystemPolicy {
                 erase_mode: Some(EraseMode::Anonymise),
                 kinds: [("ticket".to_string(), EraseMode::Delete)].into(),
+                search_settle_ms: None,
             },
         );
         assert_eq!(p.erase_mode("crm", "ticket"), EraseMode::Delete);
         assert_eq!(p.erase_mode("crm", "contact"), EraseMode::Anonymise);
         assert_eq!(p.erase_mode("dialer", "contact"), EraseMode::Delete);
+    }
+
+    #[test]
+    fn email_waits_for_its_index_before_verifying_unless_told_otherwise() {
+        let mut p = Policy::default();
+        assert_eq!(p.search_settle_ms("mail", SystemKind::Email), 2_000);
+        assert_eq!(p.search_settle_ms("crm", SystemKind::Crm), 0);
+        p.systems.insert(
+            "mail".into(),
+            SystemPolicy {
+                search_settle_ms: Some(0),
+                ..SystemPolicy::default()
+            },
+        );
+        assert_eq!(p.search_settle_ms("mail", SystemKind::Email), 0);
+        // A policy snapshotted before the setting existed reads as unset.
+        let old: SystemPolicy = serde_json::from_str(r#"{"erase_mode":null,"kinds":{}}"#).unwrap();
+        assert_eq!(old.search_settle_ms, None);
     }
 
     #[test]

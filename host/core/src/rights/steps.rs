@@ -33,6 +33,8 @@ pub(crate) enum Progress {
     },
     /// Waiting for an asynchronous job.
     Poll { result: SystemResult, polls: i64 },
+    /// Acted; verify after the system's search settles.
+    Settle { result: SystemResult, delay_ms: u64 },
     /// An operator must act in the system.
     Manual { result: SystemResult },
     /// A failure; retried later if transient and within budget.
@@ -477,7 +479,7 @@ async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
                 result.tickets = tickets;
                 return Progress::Poll { result, polls: 0 };
             }
-            verify_erasure(cx, connector, &plan, result).await
+            settle_then_verify(cx, connector, &plan, result).await
         }
         Stage::Poll => match poll_all(&fs, &mut result).await {
             Err(e) => Progress::failed(Stage::Poll, Some(result), &e),
@@ -497,7 +499,7 @@ async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
                     }
                 }
             }
-            Ok(false) => verify_erasure(cx, connector, &plan, result).await,
+            Ok(false) => settle_then_verify(cx, connector, &plan, result).await,
         },
         Stage::Verify => verify_erasure(cx, connector, &plan, result).await,
     }
@@ -537,6 +539,23 @@ async fn poll_all(
     let pending = pending_tickets(&result.outcomes);
     result.tickets = pending.clone();
     Ok(!pending.is_empty())
+}
+
+/// Verify now, or, for a system whose search lags its writes, come back
+/// to verify once it has settled ([`Policy::search_settle_ms`]).
+async fn settle_then_verify(
+    cx: &Cx,
+    connector: &Connector,
+    plan: &SystemPlan,
+    result: SystemResult,
+) -> Progress {
+    let delay_ms = cx
+        .policy
+        .search_settle_ms(connector.name(), connector.manifest().system_kind);
+    if delay_ms == 0 {
+        return verify_erasure(cx, connector, plan, result).await;
+    }
+    Progress::Settle { result, delay_ms }
 }
 
 /// Search again: anything planned for erasure and still found is a

@@ -297,6 +297,23 @@ impl Worker {
                     settle: false,
                 }
             }
+            Progress::Settle { result, delay_ms } => Write::System {
+                task: task.clone(),
+                finish: Finish {
+                    state: TaskState::Available,
+                    stage: Stage::Verify,
+                    scheduled_at: now_ms() + delay_ms as i64,
+                    attempt: 0,
+                    polls: task.polls,
+                    ticket_sealed: None,
+                    error: None,
+                },
+                system_state: SystemState::Running,
+                result: Some(seal_result(&result).await?),
+                counts: None,
+                action: None,
+                settle: false,
+            },
             Progress::Manual { result } => {
                 let text = result.instructions.clone().unwrap_or_default();
                 Write::System {

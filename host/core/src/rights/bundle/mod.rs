@@ -300,17 +300,14 @@ impl Engine {
                     // A plain loop rather than `read_chunks` with an async
                     // closure: the API streams bundles from a spawned task,
                     // which needs this future to be `Send`.
+                    let reader = plugin.attachment(&r.reference, &a.name);
                     let mut offset = 0u64;
                     let read: Result<u64, String> = loop {
-                        let bytes = match self
-                            .rights
-                            .retry()
-                            .run(|| plugin.read_attachment(&r.reference, &a.name, offset, CHUNK))
-                            .await
-                        {
-                            Ok(b) => b,
-                            Err(e) => break Err(e.to_string()),
-                        };
+                        let bytes =
+                            match self.rights.retry().run(|| reader.read(offset, CHUNK)).await {
+                                Ok(b) => b,
+                                Err(e) => break Err(e.to_string()),
+                            };
                         if bytes.is_empty() {
                             break Ok(offset);
                         }

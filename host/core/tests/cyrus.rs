@@ -1,0 +1,568 @@
+//! The JMAP connector against a real JMAP server: Debian's Cyrus IMAP 3.6,
+//! started by `.ci/cyrus` (its session URL in `OUBLI_TEST_CYRUS`; with
+//! `OUBLI_REQUIRE_CYRUS` set, a missing server fails instead of skipping).
+//! The server runs with `maxObjectsInGet` 3 and `maxObjectsInSet` 4, HTTP
+//! Basic logins, a shared account, Xapian search and immediate expunge.
+//!
+//! Each test imports its own messages, for an address unique to the run, so
+//! the tests can run again on the same server.
+
+use oubli_core::config::Config;
+use oubli_core::identifiers::normalise;
+use oubli_core::model::{EraseMode, RecordRef, Status, Subject};
+use oubli_core::rights::export::{self as access, CHUNK};
+use oubli_core::rights::retry::RetryPolicy;
+use oubli_core::runtime::{Connector, Runtime, RuntimeOptions};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const USER: &str = "agent";
+const PASSWORD: &str = "agent-pw";
+
+/// The server's session URL, or `None` (skip) when no server is set.
+fn server() -> Option<String> {
+    match std::env::var("OUBLI_TEST_CYRUS") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("OUBLI_REQUIRE_CYRUS").is_some() => {
+            panic!("OUBLI_REQUIRE_CYRUS is set but OUBLI_TEST_CYRUS names no server")
+        }
+        _ => {
+            eprintln!("skipped: no Cyrus server (set OUBLI_TEST_CYRUS; see .ci/cyrus)");
+            None
+        }
+    }
+}
+
+/// A JMAP client for seeding and checking, apart from the connector.
+struct Jmap {
+    origin: String,
+    session: Value,
+}
+
+impl Jmap {
+    fn open(session_url: &str) -> Jmap {
+        let origin = session_url.split('/').take(3).collect::<Vec<_>>().join("/");
+        // The server redirects its well-known URL; credentials are sent
+        // again to the same origin (ureq drops them on redirects).
+        let mut url = session_url.to_string();
+        let mut session = Value::Null;
+        for _ in 0..3 {
+            let (status, body) = Self::request("GET", &url, None, "").expect("session");
+            match body {
+                Value::String(location) if (300..400).contains(&status) => {
+                    url = if location.starts_with('/') {
+                        format!("{origin}{location}")
+                    } else {
+                        location
+                    };
+                }
+                body => {
+                    session = body;
+                    break;
+                }
+            }
+        }
+        assert!(session["apiUrl"].is_string(), "no JMAP session: {session}");
+        Jmap { origin, session }
+    }
+
+    fn auth() -> String {
+        use base64::Engine as _;
+        let b = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+        format!("Basic {b}")
+    }
+
+    /// (status, JSON body) of one request; for a redirect, its `Location`
+    /// as the body.
+    fn request(
+        method: &str,
+        url: &str,
+        body: Option<(&str, Vec<u8>)>,
+        _what: &str,
+    ) -> Result<(u16, Value), String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut response = match (method, body) {
+            ("GET", _) => agent.get(url).header("authorization", Self::auth()).call(),
+            (_, Some((content_type, bytes))) => agent
+                .post(url)
+                .header("authorization", Self::auth())
+                .header("content-type", content_type)
+                .send(&bytes[..]),
+            _ => unreachable!(),
+        }
+        .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        if let Some(location) = response.headers().get("location") {
+            return Ok((status, json!(location.to_str().unwrap_or_default())));
+        }
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    fn url(&self, key: &str) -> String {
+        let u = self.session[key].as_str().unwrap();
+        if u.starts_with('/') {
+            format!("{}{u}", self.origin)
+        } else {
+            u.to_string()
+        }
+    }
+
+    fn call(&self, account: &str, method: &str, mut args: Value) -> Value {
+        args["accountId"] = json!(account);
+        let body = json!({
+            "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+            "methodCalls": [[method, args, "c0"]],
+        });
+        let (status, answer) = Self::request(
+            "POST",
+            &self.url("apiUrl"),
+            Some(("application/json", serde_json::to_vec(&body).unwrap())),
+            method,
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{method}: {answer}");
+        let r = &answer["methodResponses"][0];
+        assert_eq!(r[0], method, "{answer}");
+        r[1].clone()
+    }
+
+    fn inbox(&self, account: &str) -> String {
+        let boxes = self.call(account, "Mailbox/get", json!({"ids": null}));
+        boxes["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "inbox" || m["name"] == "INBOX" || m["name"] == "Inbox")
+            .and_then(|m| m["id"].as_str())
+            .expect("an inbox")
+            .to_string()
+    }
+
+    /// Import one raw message into `account`'s inbox; its email id.
+    fn import(&self, account: &str, raw: &[u8]) -> String {
+        let upload = self.url("uploadUrl").replace("{accountId}", account);
+        let (status, blob) =
+            Self::request("POST", &upload, Some(("message/rfc822", raw.to_vec())), "").unwrap();
+        assert!((200..300).contains(&status), "upload: {status} {blob}");
+        let inbox = self.inbox(account);
+        let r = self.call(
+            account,
+            "Email/import",
+            json!({"emails": {"m": {"blobId": blob["blobId"], "mailboxIds": {inbox: true}}}}),
+        );
+        r["created"]["m"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("import: {r}"))
+            .to_string()
+    }
+
+    /// Wait until the server's search index shows `n` messages mentioning
+    /// `address` in `account` (Cyrus indexes mail for search a moment after
+    /// storing it: the delay `search_settle` covers in the engine).
+    fn indexed(&self, account: &str, address: &str, n: usize) {
+        let filter = json!({"operator": "OR", "conditions": [
+            {"from": address}, {"to": address}, {"cc": address},
+        ]});
+        for _ in 0..200 {
+            let r = self.call(account, "Email/query", json!({"filter": filter}));
+            if r["ids"].as_array().unwrap().len() >= n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the server did not index {n} messages in 10 s");
+    }
+
+    fn exists(&self, account: &str, id: &str) -> bool {
+        let r = self.call(
+            account,
+            "Email/get",
+            json!({"ids": [id], "properties": ["id"]}),
+        );
+        !r["list"].as_array().unwrap().is_empty()
+    }
+}
+
+fn message(from: &str, to: &str, cc: Option<&str>, subject: &str, body: &str) -> Vec<u8> {
+    let cc = cc.map(|c| format!("Cc: {c}\r\n")).unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: {to}\r\n{cc}Subject: {subject}\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\
+         Message-ID: <{}@oubli.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n",
+        unique()
+    )
+    .into_bytes()
+}
+
+fn unique() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{nanos}x{}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// The connector, configured for the server at `session_url`.
+async fn connector(session_url: &str, extra_config: &str) -> (tempfile::TempDir, Connector) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("user"), USER).unwrap();
+    std::fs::write(dir.path().join("password"), PASSWORD).unwrap();
+    let origin = session_url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let wasm = oubli_testing::plugins::JMAP_MAIL;
+    let toml = format!(
+        "[systems.mail]\nconnector = {wasm:?}\nallow_hosts = [{origin:?}]\nallow_loopback = true\n\n\
+         [systems.mail.config]\nsession_url = {session_url:?}\nauth = \"basic\"\n{extra_config}\n\
+         [systems.mail.secrets]\nusername = {{ file = \"user\" }}\npassword = {{ file = \"password\" }}\n"
+    );
+    let path = dir.path().join("oubli.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = Config::load(&path).unwrap();
+    let runtime = Runtime::new(&RuntimeOptions {
+        cache_dir: None,
+        no_cache: true,
+    })
+    .unwrap();
+    let c = runtime.load(&config.systems[0].spec).await.unwrap();
+    (dir, c)
+}
+
+fn subject(email: &str) -> Subject {
+    normalise(&[email.to_string()], &[], &[], &[], None).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finds_exports_and_erases_across_accounts_on_a_real_server() {
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    assert!(
+        jmap.session["accounts"]["shared"]["isPersonal"] == false,
+        "the server lists the shared account: {}",
+        jmap.session
+    );
+    let n = unique();
+    let person = format!("marie.{n}@example.org");
+    let (_dir, m) = connector(&url, "").await;
+
+    // The person's mail: four in the agent's own account (more than the
+    // server's limit of 3 per read), two in the shared one. Decoys: a longer address containing hers, her name on
+    // another address, her address in the body only.
+    let mine = [
+        jmap.import(
+            USER,
+            &message(&person, "support@example.com", None, "Order", "Hello"),
+        ),
+        jmap.import(
+            USER,
+            &message("support@example.com", &person, None, "Re: Order", "Hi"),
+        ),
+        jmap.import(
+            USER,
+            &message(
+                "ops@example.com",
+                "billing@example.com",
+                Some(&format!("Marie <{person}>")),
+                "Refund",
+                "FYI",
+            ),
+        ),
+        jmap.import(
+            USER,
+            &message(&person, "support@example.com", None, "Order 2", "Again"),
+        ),
+    ];
+    let shared = [
+        jmap.import(
+            "shared",
+            &message(&person, "sales@example.com", None, "Quote", "Price?"),
+        ),
+        jmap.import(
+            "shared",
+            &message("sales@example.com", &person, None, "Re: Quote", "Price."),
+        ),
+    ];
+    let decoys = [
+        jmap.import(
+            USER,
+            &message(
+                &format!("anne-{person}"),
+                "support@example.com",
+                None,
+                "Order",
+                "Hello",
+            ),
+        ),
+        jmap.import(
+            USER,
+            &message(
+                &format!("\"{person}\" <someone.{n}@example.net>"),
+                "support@example.com",
+                None,
+                "Order",
+                "Hello",
+            ),
+        ),
+        jmap.import(
+            USER,
+            &message(
+                "support@example.com",
+                "billing@example.com",
+                None,
+                "Note",
+                &format!("call {person} back"),
+            ),
+        ),
+    ];
+
+    jmap.indexed(USER, &person, 4);
+    jmap.indexed("shared", &person, 2);
+    let s = subject(&person);
+    let found = m.locate(&s).await.unwrap();
+    let mut ids: Vec<String> = found.iter().map(|l| l.reference.id.clone()).collect();
+    ids.sort();
+    let mut expected: Vec<String> = mine
+        .iter()
+        .map(|id| format!("{USER}/{id}"))
+        .chain(shared.iter().map(|id| format!("shared/{id}")))
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected, "{found:?}");
+    assert_eq!(
+        found
+            .iter()
+            .filter(|l| l.summary.contains("another account"))
+            .count(),
+        2
+    );
+
+    // Export reads through the server's limit of 3 objects per get.
+    let refs: Vec<RecordRef> = found.iter().map(|l| l.reference.clone()).collect();
+    let exported = m.export(&refs).await.unwrap();
+    assert_eq!(exported.len(), 6);
+    let one = exported
+        .iter()
+        .find(|e| e.reference.id.starts_with("shared/"))
+        .unwrap();
+    let eml = &one.attachments[0];
+    let mut raw = Vec::new();
+    access::stream_attachment(
+        &m.for_subject(&s),
+        &one.reference,
+        eml,
+        100,
+        &RetryPolicy::none(),
+        &mut raw,
+    )
+    .await
+    .unwrap();
+    assert_eq!(raw.len() as u64, eml.size.unwrap());
+    assert!(String::from_utf8_lossy(&raw).contains("Subject: "));
+
+    // Erase: read in batches of 3, destroyed in batches of 4, each checked.
+    let outcomes = m.erase(&refs, EraseMode::Delete).await.unwrap();
+    assert_eq!(outcomes.len(), 6);
+    assert!(
+        outcomes.iter().all(|o| o.status == Status::Done),
+        "{outcomes:?}"
+    );
+    for id in &mine {
+        assert!(!jmap.exists(USER, id));
+    }
+    for id in &shared {
+        assert!(!jmap.exists("shared", id));
+    }
+    for id in &decoys {
+        assert!(jmap.exists(USER, id), "a decoy was destroyed");
+    }
+    assert!(m.locate(&s).await.unwrap().is_empty());
+
+    // Again, with an id that never existed: Cyrus would list both as
+    // destroyed; the connector's own read says they are not there.
+    let mut again = refs[..2].to_vec();
+    again.push(RecordRef {
+        kind: "email".into(),
+        id: format!("{USER}/Mnever{n}"),
+    });
+    let outcomes = m.erase(&again, EraseMode::Delete).await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    assert!(
+        outcomes.iter().all(|o| o.status == Status::NotFound),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_refuses_a_read_over_its_limit_by_name() {
+    // What the connector's batching guards against, as this server says it:
+    // a request-level `limit` problem naming `maxObjectsInGet`.
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    let body = json!({
+        "using": ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"],
+        "methodCalls": [["Email/get", {"accountId": USER, "ids": ["a", "b", "c", "d"]}, "c0"]],
+    });
+    let (status, problem) = Jmap::request(
+        "POST",
+        &jmap.url("apiUrl"),
+        Some(("application/json", serde_json::to_vec(&body).unwrap())),
+        "",
+    )
+    .unwrap();
+    let said = (status, problem["type"].clone(), problem["limit"].clone());
+    // Cyrus answers over-limit reads either at the request level (400 with
+    // the limit's name) or at the method level (`requestTooLarge`).
+    let method_level = problem["methodResponses"][0][1]["type"] == "requestTooLarge";
+    assert!(
+        method_level
+            || (said.0 == 400
+                && said.1 == "urn:ietf:params:jmap:error:limit"
+                && said.2 == "maxObjectsInGet"),
+        "{status} {problem}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_is_denied_and_only_the_primary_account_when_asked() {
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    let n = unique();
+    let person = format!("paul.{n}@example.org");
+    jmap.import(
+        "shared",
+        &message(&person, "sales@example.com", None, "Hi", "Hi"),
+    );
+    let own = jmap.import(
+        USER,
+        &message(&person, "support@example.com", None, "Hi", "Hi"),
+    );
+    jmap.indexed(USER, &person, 1);
+    jmap.indexed("shared", &person, 1);
+    let (_dir, m) = connector(&url, "accounts = \"primary\"\n").await;
+    let found = m.locate(&subject(&person)).await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].reference.id, format!("{USER}/{own}"));
+
+    let (dir, _) = connector(&url, "").await;
+    std::fs::write(dir.path().join("password"), "wrong").unwrap();
+    let config = Config::load(&dir.path().join("oubli.toml")).unwrap();
+    let runtime = Runtime::new(&RuntimeOptions {
+        cache_dir: None,
+        no_cache: true,
+    })
+    .unwrap();
+    let bad = runtime.load(&config.systems[0].spec).await.unwrap();
+    let e = bad.locate(&subject(&person)).await.unwrap_err();
+    assert_eq!(e.kind(), "denied", "{e}");
+    assert!(!e.to_string().contains("wrong"));
+}
+
+/// A TCP proxy in front of the server that counts the bytes the server
+/// sends back.
+async fn counting_proxy(upstream: std::net::SocketAddr) -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let down = Arc::new(AtomicU64::new(0));
+    let counter = down.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = tokio::io::copy(&mut cr, &mut sw);
+                let down = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match sr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        counter.fetch_add(n as u64, Ordering::SeqCst);
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = cw.shutdown().await;
+                };
+                tokio::select! {
+                    _ = up => {},
+                    _ = down => {},
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), down)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_larger_than_the_body_cap_streams_in_one_download() {
+    // Cyrus ignores `Range` (200, `Accept-Ranges: none`). Reading a 17 MiB
+    // message in 1 MiB chunks used to fetch it whole for every chunk, and
+    // fail past the SDK's 16 MiB body cap; now one response is read on
+    // across the chunks.
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    let n = unique();
+    let person = format!("lea.{n}@example.org");
+    let line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n";
+    let body = line.repeat(17 * 1024 * 1024 / line.len());
+    let raw = message(&person, "support@example.com", None, "Recording", &body);
+    jmap.import(USER, &raw);
+    jmap.indexed(USER, &person, 1);
+
+    let authority = url.split('/').nth(2).unwrap();
+    let upstream: std::net::SocketAddr = authority.parse().unwrap();
+    let (proxy, down) = counting_proxy(upstream).await;
+    let via_proxy = url.replace(&format!("http://{authority}"), &proxy);
+    let (_dir, m) = connector(&via_proxy, "").await;
+    let s = subject(&person);
+    let found = m.locate(&s).await.unwrap();
+    assert_eq!(found.len(), 1);
+    let exported = m.export(&[found[0].reference.clone()]).await.unwrap();
+    let eml = &exported[0].attachments[0];
+    let size = eml.size.unwrap();
+    assert!(size > 16 << 20, "{size}");
+
+    let before = down.load(Ordering::SeqCst);
+    let mut sha = sha2::Sha256::default();
+    let mut read = 0u64;
+    access::read_chunks(
+        &m.for_subject(&s),
+        &found[0].reference,
+        eml,
+        CHUNK,
+        &RetryPolicy::none(),
+        async |b| {
+            use sha2::Digest;
+            read += b.len() as u64;
+            sha.update(b);
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(read, size);
+    let sent = down.load(Ordering::SeqCst) - before;
+    assert!(
+        sent < size + (256 << 10),
+        "the server sent {sent} bytes for a {size}-byte message"
+    );
+    m.erase(&[found[0].reference.clone()], EraseMode::Delete)
+        .await
+        .unwrap();
+}
