@@ -121,3 +121,45 @@ pub fn to_e164(raw: &str, country_code: &str, trunk_prefix: &str) -> Option<Stri
         None
     }
 }
+
+/// Decode standard base64 (RFC 4648 §4), ignoring line breaks and other
+/// whitespace (MIME wraps lines); `None` for anything else malformed.
+///
+/// ```
+/// use oubli_plugin::text::base64_decode;
+/// assert_eq!(base64_decode("Zm9v\r\nYmFy").unwrap(), b"foobar");
+/// assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+/// assert!(base64_decode("Zm9*").is_none());
+/// ```
+pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    let mut padding = 0;
+    for b in input.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                padding += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        if padding > 0 {
+            return None;
+        }
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
