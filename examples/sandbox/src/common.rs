@@ -303,7 +303,9 @@ pub fn serve_wav(headers: &HeaderMap, seed: u64, total: u64) -> Response {
                 .body(Body::empty())
                 .expect("static response");
         };
-        let bytes = wav_range(seed, total, start, (end - start + 1) as usize);
+        // Streamed in pieces like the whole file: an open-ended range of a
+        // large recording is never built in memory.
+        let body = Body::from_stream(wav_pieces(seed, total, start, end + 1));
         return Response::builder()
             .status(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_TYPE, "audio/wav")
@@ -312,20 +314,31 @@ pub fn serve_wav(headers: &HeaderMap, seed: u64, total: u64) -> Response {
                 header::CONTENT_RANGE,
                 format!("bytes {start}-{end}/{total}"),
             )
-            .body(Body::from(bytes))
+            .body(body)
             .expect("static response");
     }
-    const PIECE: u64 = 64 * 1024;
-    let stream = futures_util::stream::iter((0..total.div_ceil(PIECE)).map(move |i| {
-        let off = i * PIECE;
-        Ok::<_, std::io::Error>(wav_range(seed, total, off, PIECE as usize))
-    }));
     Response::builder()
         .header(header::CONTENT_TYPE, "audio/wav")
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_LENGTH, total)
-        .body(Body::from_stream(stream))
+        .body(Body::from_stream(wav_pieces(seed, total, 0, total)))
         .expect("static response")
+}
+
+/// Bytes `start..end` of a recording, 64 KiB at a time.
+fn wav_pieces(
+    seed: u64,
+    total: u64,
+    start: u64,
+    end: u64,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    const PIECE: u64 = 64 * 1024;
+    let pieces = (end - start).div_ceil(PIECE);
+    futures_util::stream::iter((0..pieces).map(move |i| {
+        let off = start + i * PIECE;
+        let len = PIECE.min(end - off) as usize;
+        Ok::<_, std::io::Error>(wav_range(seed, total, off, len))
+    }))
 }
 
 #[cfg(test)]

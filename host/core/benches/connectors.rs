@@ -174,6 +174,104 @@ async fn bench() {
     println!(
         "(peak RSS before streaming: {before:.0} MiB; the sandbox server runs in the same process)"
     );
+    if let Ok(url) = std::env::var("OUBLI_TEST_CYRUS") {
+        cyrus(&url, &runtime, dir.path()).await;
+    }
+}
+
+/// Against the real Cyrus of `.ci/cyrus` (when `OUBLI_TEST_CYRUS` names
+/// it): the tail of `locate` latency, where a Nagle/delayed-ACK stall
+/// would show as ~40-200 ms outliers, and streaming a message larger than
+/// the SDK's body cap from a server that ignores `Range`.
+async fn cyrus(url: &str, runtime: &Runtime, dir: &Path) {
+    use oubli_testing::jmap::{Jmap, PASSWORD, USER, message, unique};
+    let jmap = Jmap::open(url);
+    let person = format!("bench.{}@example.org", unique());
+    for i in 0..10 {
+        jmap.import(
+            USER,
+            &message(&person, "support@example.com", None, &format!("m{i}"), "hello"),
+        );
+    }
+    let line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n";
+    let big = message(
+        &person,
+        "support@example.com",
+        None,
+        "big",
+        &line.repeat(20_000_000 / line.len()),
+    );
+    jmap.import(USER, &big);
+    jmap.indexed(USER, &person, 11);
+    std::fs::write(dir.join("cyrus-user"), USER).unwrap();
+    std::fs::write(dir.join("cyrus-password"), PASSWORD).unwrap();
+    let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
+    let toml = format!(
+        "[systems.mail]\nconnector = {:?}\nallow_hosts = [{origin:?}]\nallow_loopback = true\n\n\
+         [systems.mail.config]\nsession_url = {url:?}\nauth = \"basic\"\n\n\
+         [systems.mail.secrets]\nusername = {{ file = \"cyrus-user\" }}\npassword = {{ file = \"cyrus-password\" }}\n",
+        oubli_testing::plugins::JMAP_MAIL
+    );
+    let path = dir.join("cyrus.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = Config::load(&path).unwrap();
+    let mail = runtime.load(&config.systems[0].spec).await.unwrap();
+    let subject = normalise(std::slice::from_ref(&person), &[], &[], &[], None).unwrap();
+    for _ in 0..5 {
+        mail.locate(&subject).await.unwrap();
+    }
+    let mut times = Vec::new();
+    for _ in 0..300 {
+        let t = Instant::now();
+        let n = mail.locate(&subject).await.unwrap().len();
+        assert_eq!(n, 11);
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let slow = times
+        .iter()
+        .filter(|t| **t > Duration::from_millis(150))
+        .count();
+    println!(
+        "\nlocate against Cyrus 3.6 (JMAP, loopback; 300 runs, 11 messages, ~8 HTTP requests each):"
+    );
+    println!(
+        "median {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; runs over 150 ms: {slow}",
+        percentile(&times, 0.5).as_secs_f64() * 1e3,
+        percentile(&times, 0.9).as_secs_f64() * 1e3,
+        percentile(&times, 0.99).as_secs_f64() * 1e3,
+        times.last().unwrap().as_secs_f64() * 1e3,
+    );
+
+    let found = mail.locate(&subject).await.unwrap();
+    let refs: Vec<_> = found.iter().map(|l| l.reference.clone()).collect();
+    let exported = mail.export(&refs).await.unwrap();
+    let (record, attachment) = exported
+        .iter()
+        .flat_map(|e| e.attachments.iter().map(move |a| (e, a)))
+        .max_by_key(|(_, a)| a.size.unwrap_or(0))
+        .unwrap();
+    let mut sink = Discard(0);
+    let t = Instant::now();
+    access::stream_attachment(
+        &mail.for_subject(&subject),
+        &record.reference,
+        attachment,
+        1024 * 1024,
+        &RetryPolicy::none(),
+        &mut sink,
+    )
+    .await
+    .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "streaming a {:.1} MB message from Cyrus (no Range support) in 1 MiB chunks: {secs:.2}s, {:.0} MB/s",
+        sink.0 as f64 / 1e6,
+        sink.0 as f64 / 1e6 / secs
+    );
+    mail.erase(&refs, oubli_core::model::EraseMode::Delete)
+        .await
+        .unwrap();
 }
 
 fn main() {

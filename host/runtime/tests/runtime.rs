@@ -110,6 +110,75 @@ async fn counting_server() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, hits)
 }
 
+/// A keep-alive HTTP/1.1 server that counts connections and answers every
+/// GET on each with `body_len` bytes.
+async fn keepalive_server(body_len: usize) -> (SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut buf = vec![0u8; 4096];
+                loop {
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: {body_len}\r\n\r\n"
+                        );
+                        if sock.write_all(head.as_bytes()).await.is_err()
+                            || sock.write_all(&vec![b'x'; body_len]).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn requests_in_one_call_reuse_a_connection_and_open_at_most_sixteen() {
+    let (addr, connections) = keepalive_server(64).await;
+    let origin = format!("http://{addr}");
+    let p = hostile(|s| {
+        grant(s, &origin, true);
+        set(s, "request_host", &origin);
+    })
+    .await;
+    let mut subject = fetch(&format!("{origin}/x"));
+    subject.names = vec!["fetch-many".into()];
+    assert_eq!(summary(p.locate(&subject).await), "5");
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "five requests, one connection");
+
+    // Held responses keep their connections busy: the 17th is refused.
+    let (addr, connections) = keepalive_server(4 << 20).await;
+    let origin = format!("http://{addr}");
+    let p = hostile(|s| {
+        grant(s, &origin, true);
+        set(s, "request_host", &origin);
+    })
+    .await;
+    let mut subject = fetch(&format!("{origin}/x"));
+    subject.names = vec!["fetch-hold".into()];
+    let r = p.locate(&subject).await;
+    assert!(
+        matches!(&r, Err(CallError::Connector(ConnectorError::Denied(_)))),
+        "{r:?}"
+    );
+    assert_eq!(connections.load(Ordering::SeqCst), 16);
+}
+
 fn summary(r: Result<Vec<Located>, CallError>) -> String {
     let located = r.expect("call succeeds");
     assert_eq!(located.len(), 1);

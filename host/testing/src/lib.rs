@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod jmap;
 pub mod people_directory;
 
 /// Paths of the built plugin components, by crate name in `plugins/`.

@@ -118,6 +118,27 @@ impl Connector for Hostile {
                 let response = Client::new(base)?.get(path).send()?;
                 one(String::from_utf8_lossy(&response.body).into_owned())
             }
+            "fetch-many" | "fetch-hold" => {
+                let url = subject
+                    .external_ids
+                    .first()
+                    .map(|e| e.id.clone())
+                    .ok_or_else(|| ConnectorError::Invalid("no URL".into()))?;
+                let client = Client::new(&url)?;
+                if mode == "fetch-many" {
+                    // Five requests one after the other, each read to its end.
+                    for _ in 0..5 {
+                        client.get("").send()?;
+                    }
+                    return one("5".into());
+                }
+                // Twenty at once, none read: each holds its connection.
+                let mut held = Vec::new();
+                for _ in 0..20 {
+                    held.push(client.get("").stream()?);
+                }
+                one(held.len().to_string())
+            }
             "remember" => {
                 let mut last = LAST_SUBJECT.lock().unwrap_or_else(|e| e.into_inner());
                 let previous = last.take().unwrap_or_else(|| "nothing".into());
