@@ -190,7 +190,13 @@ async fn cyrus(url: &str, runtime: &Runtime, dir: &Path) {
     for i in 0..10 {
         jmap.import(
             USER,
-            &message(&person, "support@example.com", None, &format!("m{i}"), "hello"),
+            &message(
+                &person,
+                "support@example.com",
+                None,
+                &format!("m{i}"),
+                "hello",
+            ),
         );
     }
     let line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789\r\n";

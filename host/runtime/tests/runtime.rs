@@ -159,7 +159,11 @@ async fn requests_in_one_call_reuse_a_connection_and_open_at_most_sixteen() {
     let mut subject = fetch(&format!("{origin}/x"));
     subject.names = vec!["fetch-many".into()];
     assert_eq!(summary(p.locate(&subject).await), "5");
-    assert_eq!(connections.load(Ordering::SeqCst), 1, "five requests, one connection");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "five requests, one connection"
+    );
 
     // Held responses keep their connections busy: the 17th is refused.
     let (addr, connections) = keepalive_server(4 << 20).await;

@@ -197,4 +197,3 @@ pub fn unique() -> String {
         .as_nanos();
     format!("{nanos}x{}", N.fetch_add(1, Ordering::SeqCst))
 }
-
