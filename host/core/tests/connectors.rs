@@ -648,6 +648,38 @@ async fn redirector(status: u16, location: String) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn jmap_says_what_the_server_keeps_when_it_delays_expunge() {
+    // The connector cannot see a server's expunge delay through JMAP; the
+    // integrator states it, and each erased message is then `retained`
+    // with that reason instead of `done`.
+    let w = world(fast(), "").await;
+    let entry = w
+        .config
+        .systems
+        .iter()
+        .find(|p| p.name() == System::Mail.name())
+        .unwrap();
+    let mut spec = entry.spec.clone();
+    spec.settings
+        .insert("expunge_delay".into(), "7 days".into());
+    let m = runtime().load(&spec).await.unwrap();
+    let p = w.person(1);
+    let s = subject(&[&p.email], &[]);
+    let found = m.locate(&s).await.unwrap();
+    assert!(!found.is_empty());
+    let outcomes = m.erase(&refs(&found), EraseMode::Delete).await.unwrap();
+    assert_eq!(outcomes.len(), found.len());
+    for o in &outcomes {
+        assert!(
+            matches!(&o.status, Status::Retained(why) if why.contains("expunge delay (7 days)")),
+            "{o:?}"
+        );
+    }
+    // Destroyed all the same: the mailbox no longer shows them.
+    assert!(m.locate(&s).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn jmap_follows_a_same_origin_redirect_only() {
     // RFC 8620 §2.2 lets /.well-known/jmap redirect (Cyrus and Stalwart do;
     // the Cyrus tests follow a real one). Leaving the origin is refused,

@@ -26,6 +26,11 @@ async fn world() -> World {
 }
 
 async fn world_with(extra: &str) -> World {
+    world_from(|text| text + extra).await
+}
+
+/// A world whose generated config text `edit` changes first.
+async fn world_from(edit: impl FnOnce(String) -> String) -> World {
     let sandbox = Sandbox::start(Options {
         people: 40,
         gdpr_step: Duration::from_millis(30),
@@ -38,9 +43,10 @@ async fn world_with(extra: &str) -> World {
     let plugins = Path::new(oubli_testing::plugins::GENESYS_CLOUD)
         .parent()
         .unwrap();
-    let text = sandbox.config_toml(plugins, &dir.path().join("secrets"))
-        + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n"
-        + extra;
+    let text = edit(
+        sandbox.config_toml(plugins, &dir.path().join("secrets"))
+            + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n",
+    );
     let path = dir.path().join("oubli.toml");
     std::fs::write(&path, text).unwrap();
     Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
@@ -230,6 +236,56 @@ async fn an_erasure_waits_for_the_vendors_job_and_verifies_everywhere() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_erasure_is_verified_once_the_search_index_settles() {
+    // A real mail server indexes new mail a moment after storing it: the
+    // verifying search waits `search_settle`, as a scheduled time in the
+    // task row (no worker sleeps meanwhile).
+    use oubli_core::store::tasks::{self, Stage, TaskState};
+    let w = world_from(|t| t.replace("search_settle = \"0s\"", "search_settle = \"1500ms\"")).await;
+    let id = w.file(RequestKind::Erasure, Params::default()).await;
+    let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
+    let pool = w.engine.store().pool();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let waiting = loop {
+        worker.run_once().await.unwrap();
+        let all = tasks::for_request(pool, &id).await.unwrap();
+        if let Some(t) = all.iter().find(|t| {
+            t.system == "support-mail"
+                && t.stage == Stage::Verify
+                && t.state == TaskState::Available
+        }) {
+            break t.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{all:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let ahead = waiting.scheduled_at - oubli_core::store::now_ms();
+    assert!(
+        (1_000..=1_500).contains(&ahead),
+        "verify scheduled {ahead} ms ahead"
+    );
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(system(&d, "support-mail").state, SystemState::Running);
+    // Nothing runs it early; then it verifies and the erasure completes.
+    assert_eq!(
+        tasks::for_request(pool, &id)
+            .await
+            .unwrap()
+            .iter()
+            .find(|t| t.id == waiting.id)
+            .unwrap()
+            .attempt,
+        0
+    );
+    w.drain().await;
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let mail = system(&d, "support-mail");
+    assert!(mail.counts.done > 0);
+    assert!(mail.result.as_ref().unwrap().still_found.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

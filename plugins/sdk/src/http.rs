@@ -598,6 +598,17 @@ impl Hop {
     /// this request's.
     fn resolve(&self, location: &str) -> Option<(bool, String, String)> {
         let location = location.trim();
+        // Another scheme (`ftp:`, `javascript:`, `mailto:`) is not followed.
+        let scheme = location.split_once(':').map(|(s, _)| s).filter(|s| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+        if scheme
+            .is_some_and(|s| !s.eq_ignore_ascii_case("http") && !s.eq_ignore_ascii_case("https"))
+        {
+            return None;
+        }
         let absolute = if location.starts_with("http://") || location.starts_with("https://") {
             location.to_string()
         } else if let Some(rest) = location.strip_prefix("//") {
@@ -1152,6 +1163,57 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
+    }
+
+    fn hop(https: bool, authority: &str, path: &str) -> Hop {
+        Hop {
+            https,
+            authority: authority.into(),
+            path: path.into(),
+            method: Method::Get,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    #[test]
+    fn redirect_locations_resolve_like_a_browser() {
+        let h = hop(true, "mail.example.com", "/.well-known/jmap?x=1");
+        let r = |l: &str| h.resolve(l);
+        assert_eq!(
+            r("/jmap/"),
+            Some((true, "mail.example.com".into(), "/jmap/".into()))
+        );
+        assert_eq!(
+            r("session"),
+            Some((
+                true,
+                "mail.example.com".into(),
+                "/.well-known/session".into()
+            ))
+        );
+        assert_eq!(
+            r("http://other.example:8080/a?b#frag"),
+            Some((false, "other.example:8080".into(), "/a?b".into()))
+        );
+        assert_eq!(
+            r("//cdn.example/x"),
+            Some((true, "cdn.example".into(), "/x".into()))
+        );
+        assert_eq!(r("ftp://x/y"), None);
+        assert_eq!(r("javascript:alert(1)"), None);
+        assert_eq!(
+            r("a:b/c"),
+            None,
+            "a scheme-like first segment is a scheme (RFC 3986 §4.2)"
+        );
+    }
+
+    #[test]
+    fn content_range_gives_the_first_byte() {
+        assert_eq!(content_range_start("bytes 100-199/1000"), Some(100));
+        assert_eq!(content_range_start("bytes */1000"), None);
+        assert_eq!(content_range_start("items 1-2/3"), None);
     }
 
     #[test]
