@@ -235,7 +235,6 @@ async fn the_server_refuses_a_read_over_its_limit_by_name() {
         "POST",
         &jmap.url("apiUrl"),
         Some(("application/json", serde_json::to_vec(&body).unwrap())),
-        "",
     )
     .unwrap();
     let said = (status, problem["type"].clone(), problem["limit"].clone());

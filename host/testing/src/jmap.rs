@@ -27,7 +27,7 @@ impl Jmap {
         let mut url = session_url.to_string();
         let mut session = Value::Null;
         for _ in 0..3 {
-            let (status, body) = Self::request("GET", &url, None, "").expect("session");
+            let (status, body) = Self::request("GET", &url, None).expect("session");
             match body {
                 Value::String(location) if (300..400).contains(&status) => {
                     url = if location.starts_with('/') {
@@ -58,7 +58,6 @@ impl Jmap {
         method: &str,
         url: &str,
         body: Option<(&str, Vec<u8>)>,
-        _what: &str,
     ) -> Result<(u16, Value), String> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -109,7 +108,6 @@ impl Jmap {
             "POST",
             &self.url("apiUrl"),
             Some(("application/json", serde_json::to_vec(&body).unwrap())),
-            method,
         )
         .unwrap();
         assert_eq!(status, 200, "{method}: {answer}");
@@ -135,7 +133,7 @@ impl Jmap {
     pub fn import(&self, account: &str, raw: &[u8]) -> String {
         let upload = self.url("uploadUrl").replace("{accountId}", account);
         let (status, blob) =
-            Self::request("POST", &upload, Some(("message/rfc822", raw.to_vec())), "").unwrap();
+            Self::request("POST", &upload, Some(("message/rfc822", raw.to_vec()))).unwrap();
         assert!((200..300).contains(&status), "upload: {status} {blob}");
         let inbox = self.inbox(account);
         let r = self.call(

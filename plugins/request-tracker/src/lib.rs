@@ -368,7 +368,7 @@ impl Connector for RequestTracker {
             };
             let status = t["Status"].as_str().unwrap_or("unknown");
             let stored = if status == "deleted" {
-                " (status deleted: still stored in RT)"
+                ", still stored in RT"
             } else {
                 ""
             };
