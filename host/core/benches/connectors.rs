@@ -17,6 +17,11 @@ use oubli_sandbox::{Options, Sandbox, System};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// The tests' helpers for real servers: the Cyrus section loads its
+// connector the same way.
+#[path = "../tests/real_server/mod.rs"]
+mod real_server;
+
 const RECORDING: u64 = 300_000_000;
 
 fn peak_rss_mib() -> f64 {
@@ -174,8 +179,8 @@ async fn bench() {
     println!(
         "(peak RSS before streaming: {before:.0} MiB; the sandbox server runs in the same process)"
     );
-    if let Ok(url) = std::env::var("OUBLI_TEST_CYRUS") {
-        cyrus(&url, &runtime, dir.path()).await;
+    if let Some(url) = real_server::server("OUBLI_TEST_CYRUS", "OUBLI_REQUIRE_CYRUS", ".ci/cyrus") {
+        cyrus(&url).await;
     }
 }
 
@@ -183,8 +188,9 @@ async fn bench() {
 /// it): the tail of `locate` latency, where a Nagle/delayed-ACK stall
 /// would show as ~40-200 ms outliers, and streaming a message larger than
 /// the SDK's body cap from a server that ignores `Range`.
-async fn cyrus(url: &str, runtime: &Runtime, dir: &Path) {
-    use oubli_testing::jmap::{Jmap, PASSWORD, USER, message, unique};
+async fn cyrus(url: &str) {
+    use oubli_testing::jmap::{Jmap, PASSWORD, USER, message};
+    use oubli_testing::unique;
     let jmap = Jmap::open(url);
     let person = format!("bench.{}@example.org", unique());
     for i in 0..10 {
@@ -209,20 +215,16 @@ async fn cyrus(url: &str, runtime: &Runtime, dir: &Path) {
     );
     jmap.import(USER, &big);
     jmap.indexed(USER, &person, 11);
-    std::fs::write(dir.join("cyrus-user"), USER).unwrap();
-    std::fs::write(dir.join("cyrus-password"), PASSWORD).unwrap();
     let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
-    let toml = format!(
-        "[systems.mail]\nconnector = {:?}\nallow_hosts = [{origin:?}]\nallow_loopback = true\n\n\
-         [systems.mail.config]\nsession_url = {url:?}\nauth = \"basic\"\n\n\
-         [systems.mail.secrets]\nusername = {{ file = \"cyrus-user\" }}\npassword = {{ file = \"cyrus-password\" }}\n",
-        oubli_testing::plugins::JMAP_MAIL
-    );
-    let path = dir.join("cyrus.toml");
-    std::fs::write(&path, toml).unwrap();
-    let config = Config::load(&path).unwrap();
-    let mail = runtime.load(&config.systems[0].spec).await.unwrap();
-    let subject = normalise(std::slice::from_ref(&person), &[], &[], &[], None).unwrap();
+    let (_dir, mail) = real_server::connector(
+        oubli_testing::plugins::JMAP_MAIL,
+        &origin,
+        &format!("session_url = {url:?}"),
+        USER,
+        PASSWORD,
+    )
+    .await;
+    let subject = real_server::subject(&person);
     for _ in 0..5 {
         mail.locate(&subject).await.unwrap();
     }

@@ -7,58 +7,35 @@
 //! Each test imports its own messages, for an address unique to the run, so
 //! the tests can run again on the same server.
 
-use oubli_core::config::Config;
-use oubli_core::identifiers::normalise;
-use oubli_core::model::{EraseMode, RecordRef, Status, Subject};
+use oubli_core::model::{EraseMode, RecordRef, Status};
 use oubli_core::rights::export::{self as access, CHUNK};
 use oubli_core::rights::retry::RetryPolicy;
-use oubli_core::runtime::{Connector, Runtime, RuntimeOptions};
-use oubli_testing::jmap::{Jmap, PASSWORD, USER, message, unique};
+use oubli_core::runtime::Connector;
+use oubli_testing::jmap::{Jmap, PASSWORD, USER, message};
+use oubli_testing::unique;
+use real_server::subject;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The server's session URL, or `None` (skip) when no server is set.
+mod real_server;
+
 fn server() -> Option<String> {
-    match std::env::var("OUBLI_TEST_CYRUS") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("OUBLI_REQUIRE_CYRUS").is_some() => {
-            panic!("OUBLI_REQUIRE_CYRUS is set but OUBLI_TEST_CYRUS names no server")
-        }
-        _ => {
-            eprintln!("skipped: no Cyrus server (set OUBLI_TEST_CYRUS; see .ci/cyrus)");
-            None
-        }
-    }
+    real_server::server("OUBLI_TEST_CYRUS", "OUBLI_REQUIRE_CYRUS", ".ci/cyrus")
 }
 
 /// The connector, configured for the server at `session_url`.
 async fn connector(session_url: &str, extra_config: &str) -> (tempfile::TempDir, Connector) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("user"), USER).unwrap();
-    std::fs::write(dir.path().join("password"), PASSWORD).unwrap();
     let origin = session_url.split('/').take(3).collect::<Vec<_>>().join("/");
-    let wasm = oubli_testing::plugins::JMAP_MAIL;
-    let toml = format!(
-        "[systems.mail]\nconnector = {wasm:?}\nallow_hosts = [{origin:?}]\nallow_loopback = true\n\n\
-         [systems.mail.config]\nsession_url = {session_url:?}\nauth = \"basic\"\n{extra_config}\n\
-         [systems.mail.secrets]\nusername = {{ file = \"user\" }}\npassword = {{ file = \"password\" }}\n"
-    );
-    let path = dir.path().join("oubli.toml");
-    std::fs::write(&path, toml).unwrap();
-    let config = Config::load(&path).unwrap();
-    let runtime = Runtime::new(&RuntimeOptions {
-        cache_dir: None,
-        no_cache: true,
-    })
-    .unwrap();
-    let c = runtime.load(&config.systems[0].spec).await.unwrap();
-    (dir, c)
-}
-
-fn subject(email: &str) -> Subject {
-    normalise(&[email.to_string()], &[], &[], &[], None).unwrap()
+    real_server::connector(
+        oubli_testing::plugins::JMAP_MAIL,
+        &origin,
+        &format!("session_url = {session_url:?}\n{extra_config}"),
+        USER,
+        PASSWORD,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,13 +250,7 @@ async fn a_wrong_password_is_denied_and_only_the_primary_account_when_asked() {
 
     let (dir, _) = connector(&url, "").await;
     std::fs::write(dir.path().join("password"), "wrong").unwrap();
-    let config = Config::load(&dir.path().join("oubli.toml")).unwrap();
-    let runtime = Runtime::new(&RuntimeOptions {
-        cache_dir: None,
-        no_cache: true,
-    })
-    .unwrap();
-    let bad = runtime.load(&config.systems[0].spec).await.unwrap();
+    let bad = real_server::load(dir.path()).await;
     let e = bad.locate(&subject(&person)).await.unwrap_err();
     assert_eq!(e.kind(), "denied", "{e}");
     assert!(!e.to_string().contains("wrong"));

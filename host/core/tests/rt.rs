@@ -8,37 +8,19 @@
 //! Each test creates its own users and tickets, for an address unique to
 //! the run, so the tests can run again on the same server.
 
-use oubli_core::config::Config;
-use oubli_core::identifiers::normalise;
 use oubli_core::model::ConnectorError;
-use oubli_core::model::{Change, EraseMode, RecordRef, Status, Subject};
+use oubli_core::model::{Change, EraseMode, RecordRef, Status};
 use oubli_core::rights::export as access;
 use oubli_core::rights::retry::RetryPolicy;
-use oubli_core::runtime::{CallError, Connector, Runtime, RuntimeOptions};
+use oubli_core::runtime::{CallError, Connector};
+use oubli_testing::unique;
+use real_server::subject;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+mod real_server;
 
 fn server() -> Option<String> {
-    match std::env::var("OUBLI_TEST_RT") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("OUBLI_REQUIRE_RT").is_some() => {
-            panic!("OUBLI_REQUIRE_RT is set but OUBLI_TEST_RT names no server")
-        }
-        _ => {
-            eprintln!("skipped: no Request Tracker (set OUBLI_TEST_RT; see .ci/rt)");
-            None
-        }
-    }
-}
-
-fn unique() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{nanos}x{}", N.fetch_add(1, Ordering::SeqCst))
+    real_server::server("OUBLI_TEST_RT", "OUBLI_REQUIRE_RT", ".ci/rt")
 }
 
 /// RT's REST 2.0 as its superuser, for seeding and checking.
@@ -104,29 +86,14 @@ impl Rt {
 }
 
 async fn connector(base: &str) -> (tempfile::TempDir, Connector) {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("user"), "root").unwrap();
-    std::fs::write(dir.path().join("password"), "password").unwrap();
-    let wasm = oubli_testing::plugins::REQUEST_TRACKER;
-    let toml = format!(
-        "[systems.tickets]\nconnector = {wasm:?}\nallow_hosts = [{base:?}]\nallow_loopback = true\n\n\
-         [systems.tickets.config]\nbase_url = {base:?}\nauth = \"basic\"\n\n\
-         [systems.tickets.secrets]\nusername = {{ file = \"user\" }}\npassword = {{ file = \"password\" }}\n"
-    );
-    let path = dir.path().join("oubli.toml");
-    std::fs::write(&path, toml).unwrap();
-    let config = Config::load(&path).unwrap();
-    let runtime = Runtime::new(&RuntimeOptions {
-        cache_dir: None,
-        no_cache: true,
-    })
-    .unwrap();
-    let c = runtime.load(&config.systems[0].spec).await.unwrap();
-    (dir, c)
-}
-
-fn subject(email: &str) -> Subject {
-    normalise(&[email.to_string()], &[], &[], &[], None).unwrap()
+    real_server::connector(
+        oubli_testing::plugins::REQUEST_TRACKER,
+        base,
+        &format!("base_url = {base:?}"),
+        "root",
+        "password",
+    )
+    .await
 }
 
 /// Run the `rt-shredder` commands an operator is told to run, against the

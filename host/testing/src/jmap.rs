@@ -2,9 +2,8 @@
 //! Cyrus that `.ci/cyrus` starts): seeding messages and checking what the
 //! connector left, apart from the connector itself. Logs in as `agent`.
 
+use crate::unique;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The login of `.ci/cyrus`'s test user.
 pub const USER: &str = "agent";
@@ -184,14 +183,4 @@ pub fn message(from: &str, to: &str, cc: Option<&str>, subject: &str, body: &str
         unique()
     )
     .into_bytes()
-}
-
-/// A string unique to this run and call (for addresses).
-pub fn unique() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{nanos}x{}", N.fetch_add(1, Ordering::SeqCst))
 }

@@ -81,3 +81,16 @@ pub async fn store_urls(dir: &Path) -> Vec<(&'static str, String)> {
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A string unique to this run and call (for addresses).
+pub fn unique() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{nanos}x{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    )
+}
