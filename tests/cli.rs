@@ -539,6 +539,65 @@ mod locate {
         );
     }
 
+    /// Every sandbox limit holds where the product uses it: `oubli locate`
+    /// opens the systems, keeps only their connectors, and must still stop
+    /// a guest that never yields (its deadline needs the epoch ticker
+    /// alive), a memory bomb, an oversized answer, a log flood and a request
+    /// to a host it was not granted, while the benign system beside it
+    /// answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_sandbox_limit_holds_in_locate() {
+        let (addr, _dir) = oubli_testing::people_directory::serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = directory_config(
+            dir.path(),
+            addr.port(),
+            &format!(
+                "[systems.hostile]\nconnector = {:?}\n\
+                 [systems.hostile.limits]\ntimeout = \"2s\"\nmemory = \"32MiB\"\nmax_output = \"1MiB\"\n",
+                built_plugins::HOSTILE,
+            ),
+        );
+        for (mode, expected) in [
+            ("loop", "timed out after 2s"),
+            ("grow", "memory"),
+            ("huge", "more than the limit"),
+            ("fetch", "refused by the host"),
+            ("log-flood", "1 record"),
+        ] {
+            let started = std::time::Instant::now();
+            let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+                .args(["locate", "--config", config.to_str().unwrap()])
+                .args(["--email", "ada+calls@example.com", "--name", mode])
+                .args(["--external-id", "url:http://192.0.2.1:9/x"])
+                .env("XDG_CACHE_HOME", dir.path())
+                .kill_on_drop(true)
+                .output();
+            // A guard, not a wait: a hang fails here instead of forever.
+            let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+                .await
+                .unwrap_or_else(|_| panic!("{mode}: `oubli locate` did not return"))
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(
+                lines.iter().any(|l| l.starts_with("directory  ")),
+                "{mode}: the benign system answers: {text}"
+            );
+            let hostile = lines
+                .iter()
+                .find(|l| l.starts_with("hostile"))
+                .unwrap_or_else(|| panic!("{mode}: {text}"));
+            assert!(hostile.contains(expected), "{mode}: {hostile}");
+            if mode == "loop" {
+                assert!(
+                    started.elapsed() < std::time::Duration::from_secs(60),
+                    "the loop is stopped at its deadline, not left running"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_identifiers_are_refused_without_echoing_them() {
         let dir = tempfile::tempdir().unwrap();

@@ -83,6 +83,8 @@ pub(crate) struct Live {
 /// Runs one operation in a fresh instance under a connector's limits.
 pub(crate) struct Runner {
     pub(crate) engine: Engine,
+    /// Keeps the epoch advancing while this connector can run a call.
+    pub(crate) _ticker: Arc<crate::Ticker>,
     pub(crate) pre: PluginPre<PluginState>,
     pub(crate) limits: Limits,
     pub(crate) name: Arc<str>,

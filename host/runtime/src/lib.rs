@@ -102,12 +102,44 @@ struct Inner {
     engine: Engine,
     linker: Linker<PluginState>,
     cache: Option<CompileCache>,
-    stop_ticker: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 }
 
-impl Drop for Inner {
+/// The thread that advances the engine's epoch, which is what makes call
+/// deadlines fire for a guest that never yields. It runs as long as anything
+/// that can run a call holds it: the [`Runtime`] and every loaded
+/// connector. (Owned by the runtime alone, it stopped when a caller kept
+/// only the connectors, and a busy-looping guest then ran forever.)
+pub(crate) struct Ticker {
+    stop: AtomicBool,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Arc<Ticker>> {
+        let ticker = Arc::new(Ticker {
+            stop: AtomicBool::new(false),
+        });
+        // The thread holds only a weak reference: once the last holder
+        // drops the ticker, the thread sees it gone and ends.
+        let weak = Arc::downgrade(&ticker);
+        std::thread::Builder::new()
+            .name("oubli-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(t) if !t.stop.load(Ordering::Relaxed) => engine.increment_epoch(),
+                        _ => break,
+                    }
+                }
+            })?;
+        Ok(ticker)
+    }
+}
+
+impl Drop for Ticker {
     fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -135,27 +167,15 @@ impl Runtime {
                 .and_then(|d| CompileCache::open(&d))
         };
 
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        {
-            let engine = engine.clone();
-            let stop = stop_ticker.clone();
-            std::thread::Builder::new()
-                .name("oubli-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })
-                .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
-        }
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| LoadError::Engine(format!("cannot start the epoch thread: {e}")))?;
 
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 linker,
                 cache,
-                stop_ticker,
+                ticker,
             }),
         })
     }
@@ -254,6 +274,7 @@ impl Runtime {
         })?;
         let runner = Runner {
             engine: engine.clone(),
+            _ticker: self.inner.ticker.clone(),
             pre,
             limits: spec.limits,
             name: spec.name.as_str().into(),

@@ -211,6 +211,14 @@ impl Mask {
                     .iter()
                     .any(|tail| digits.ends_with(tail.as_str()) || tail.ends_with(digits.as_str()));
             if is_phone {
+                // A bracket opened before the number and not closed within
+                // it belongs to the text around it: "(+44 20 7946 0123)".
+                let span = &chars[i..last_digit_end];
+                let opened = span.iter().filter(|c| **c == '(').count();
+                let closed = span.iter().filter(|c| **c == ')').count();
+                if chars[i] == '(' && opened > closed {
+                    out.push('(');
+                }
                 out.push_str("[phone]");
                 i = last_digit_end.max(i + 1);
             } else {
@@ -238,6 +246,16 @@ mod tests {
                 id: "C-1042".into(),
             }],
         }
+    }
+
+    #[test]
+    fn brackets_around_a_masked_number_are_kept() {
+        let m = Mask::new(&subject());
+        assert_eq!(
+            m.apply("call +442079460123 (020 7946 0123) or (0)20 7946 0123"),
+            "call [phone] ([phone]) or [phone]"
+        );
+        assert_eq!(m.apply("(020) 7946 0123 today"), "[phone] today");
     }
 
     #[test]
