@@ -31,6 +31,11 @@ async fn world_with(extra: &str) -> World {
 
 /// A world whose generated config text `edit` changes first.
 async fn world_from(edit: impl FnOnce(String) -> String) -> World {
+    world_edited(|_, text| edit(text)).await
+}
+
+/// [`world_from`], with the stand-ins at hand (their addresses).
+async fn world_edited(edit: impl FnOnce(&Sandbox, String) -> String) -> World {
     let sandbox = Sandbox::start(Options {
         people: 40,
         gdpr_step: Duration::from_millis(30),
@@ -44,6 +49,7 @@ async fn world_from(edit: impl FnOnce(String) -> String) -> World {
         .parent()
         .unwrap();
     let text = edit(
+        &sandbox,
         sandbox.config_toml(plugins, &dir.path().join("secrets"))
             + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n",
     );
@@ -1279,4 +1285,155 @@ async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordi
         hosts.iter().any(|h| h == "cdn.example.invalid"),
         "{hosts:?}"
     );
+}
+
+/// Where a fault strikes one system: while the request is planned (its
+/// search fails), or afterwards, while its task runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Planning,
+    Task,
+}
+
+/// No request completes on a system it could not search or act on, for
+/// every kind: the CRM fails (`fault`, or refused connections when `None`
+/// and its URL points nowhere) while the others work; the request must not
+/// end completed, the CRM's part must wait for an operator with its error,
+/// never "done, found 0", and the request is listed as needing attention.
+async fn honest_when_crm_fails(w: &World, fault: Option<oubli_sandbox::Fault>, phases: &[Phase]) {
+    use oubli_core::store::requests::Filter;
+    use oubli_sandbox::System;
+    let kinds = [
+        (RequestKind::Access, Params::default()),
+        (RequestKind::Portability, Params::default()),
+        (
+            RequestKind::Rectification,
+            Params {
+                changes: vec![Correction {
+                    system: Some("crm".into()),
+                    field: "firstname".into(),
+                    new_value: Some("Adélaïde".into()),
+                }],
+                ..Params::default()
+            },
+        ),
+        (RequestKind::Restriction, Params::default()),
+        (
+            RequestKind::Objection,
+            Params {
+                scope: vec!["direct-marketing".into()],
+                ..Params::default()
+            },
+        ),
+        (RequestKind::Erasure, Params::default()),
+    ];
+    let crm = w.sandbox.controls(System::Crm);
+    for &phase in phases {
+        for (kind, params) in &kinds {
+            let label = format!("{kind} with {fault:?} during {phase:?}");
+            if phase == Phase::Planning {
+                crm.set_fault(fault);
+            }
+            let id = w.file(*kind, params.clone()).await;
+            if phase == Phase::Task {
+                // Plan with the CRM healthy, then break it.
+                let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
+                while matches!(
+                    w.engine.show(&id).await.unwrap().request.state,
+                    RequestState::Verified | RequestState::Planning
+                ) {
+                    worker.run_once().await.unwrap();
+                }
+                let planned = w.engine.show(&id).await.unwrap();
+                assert!(
+                    system(&planned, "crm")
+                        .plan
+                        .as_ref()
+                        .unwrap()
+                        .error
+                        .is_none(),
+                    "{label}: planned with a healthy CRM"
+                );
+                crm.set_fault(fault);
+            }
+            w.drain().await;
+            crm.set_fault(None);
+            let d = w.engine.show(&id).await.unwrap();
+            assert_ne!(d.request.state, RequestState::Completed, "{label}: {d:#?}");
+            let c = system(&d, "crm");
+            assert_eq!(c.state, SystemState::NeedsAttention, "{label}: {c:#?}");
+            assert!(c.error.is_some(), "{label}: the error is shown");
+            if let Some(r) = &c.result {
+                assert!(
+                    r.verified
+                        .as_deref()
+                        .is_none_or(|v| !v.contains("nothing found")),
+                    "{label}: {r:?}"
+                );
+            }
+            for other in ["dialer", "support-mail"] {
+                let o = system(&d, other);
+                let manual = o.error.as_ref().is_some_and(|e| e.kind == "manual");
+                assert!(
+                    matches!(
+                        o.state,
+                        SystemState::Done | SystemState::Nothing | SystemState::Partial
+                    ) || (o.state == SystemState::NeedsAttention && manual),
+                    "{label}: {other} went on: {o:#?}"
+                );
+            }
+            let waiting = w
+                .engine
+                .list(&Filter {
+                    needs_attention: true,
+                    limit: 100,
+                    ..Filter::default()
+                })
+                .await
+                .unwrap();
+            assert!(waiting.iter().any(|r| r.id == id), "{label}: listed");
+            // Out of the way of the next kind.
+            if !d.request.state.is_final() {
+                w.engine.cancel(&id, "alice", "test over").await.unwrap();
+            }
+        }
+    }
+}
+
+fn crm_fails_fast(text: String) -> String {
+    text.replace("[policy]\n", "[policy]\nmax_attempts = 2\n")
+        + "\n[systems.crm.limits]\ntimeout = \"1s\"\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_kind_completes_on_a_system_whose_token_is_refused() {
+    let w = world_from(crm_fails_fast).await;
+    honest_when_crm_fails(
+        &w,
+        Some(oubli_sandbox::Fault::Status(401)),
+        &[Phase::Planning, Phase::Task],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_kind_completes_on_a_system_that_times_out() {
+    let w = world_from(crm_fails_fast).await;
+    honest_when_crm_fails(
+        &w,
+        Some(oubli_sandbox::Fault::Hang),
+        &[Phase::Planning, Phase::Task],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_kind_completes_on_a_system_that_refuses_connections() {
+    // The CRM's address points at a port nobody listens on.
+    let w = world_edited(|sandbox, text| {
+        let crm = format!("{:?}", sandbox.url(oubli_sandbox::System::Crm));
+        crm_fails_fast(text.replace(&crm, "\"http://127.0.0.1:9\""))
+    })
+    .await;
+    honest_when_crm_fails(&w, None, &[Phase::Planning]).await;
 }

@@ -111,6 +111,20 @@ struct Cx {
     params: Params,
     plan: SystemPlan,
     prior: Option<SystemResult>,
+    /// The system could not be searched when planning and was searched at
+    /// the start of this attempt instead.
+    searched_now: bool,
+}
+
+impl Cx {
+    /// How a result was verified, saying when the search happened.
+    fn verified(&self, how: &str) -> Option<String> {
+        Some(if self.searched_now {
+            format!("{how} (searched at execution: the system could not be searched when planning)")
+        } else {
+            how.to_string()
+        })
+    }
 }
 
 pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress, RequestError> {
@@ -176,14 +190,33 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
             ));
         }
     };
-    let cx = Cx {
+    let mut cx = Cx {
         row,
         policy,
         subject,
         params,
         plan,
         prior,
+        searched_now: false,
     };
+    // "Could not look" never turns into "found nothing": a system whose
+    // search failed when planning is searched now, before anything is read
+    // or changed in it. A failure here fails the task (retried, then
+    // needs-attention), so the request cannot complete on it. Erasure does
+    // its own search first ([`erase`]).
+    if cx.plan.error.is_some()
+        && task.stage == Stage::Act
+        && matches!(task.op, TaskOp::Export | TaskOp::Rectify | TaskOp::Restrict)
+    {
+        match connector.locate(&cx.subject).await {
+            Ok(found) => {
+                cx.plan.items = plan_items(&cx.policy, &task.system, task.op, &found);
+                cx.plan.error = None;
+                cx.searched_now = true;
+            }
+            Err(e) => return Ok(Progress::failed(Stage::Act, None, &e)),
+        }
+    }
     Ok(match task.op {
         TaskOp::Plan => unreachable!("handled above"),
         TaskOp::Erase => erase(&cx, task, &connector).await,
@@ -680,7 +713,14 @@ async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
         ..Counts::default()
     };
     result.exported = exported;
-    result.verified = Some("read back from the system".into());
+    result.verified = if refs.is_empty() {
+        cx.verified(&format!(
+            "searched at {}: nothing found",
+            super::deadline::date(now_ms())
+        ))
+    } else {
+        cx.verified("read back from the system")
+    };
     Progress::Finished {
         state: SystemState::Done,
         result,
