@@ -1043,7 +1043,17 @@ fn method_name(m: &Method) -> &'static str {
     }
 }
 
+/// A failed exchange, as the connector error the host acts on. The whole
+/// table, with no catch-all, so a new WASI error code must be placed here:
+/// - `denied`: the host refused the destination (not granted);
+/// - `unavailable` (retried with back-off, then needs attention): anything
+///   the network or the server did (no name, no route, refused, reset,
+///   timed out, a broken or oversized answer, TLS failures, the host's own
+///   I/O errors), since trying again later is the right response to each;
+/// - `internal`: only what this connector did wrong in building the
+///   request (a bad URI, method or header, an upgrade it should not ask).
 fn transport_error(method: &str, authority: &str, e: &ErrorCode) -> ConnectorError {
+    let failed = |what: &str| format!("{method} to {authority} failed: {what}");
     match e {
         ErrorCode::HttpRequestDenied => ConnectorError::Denied(format!(
             "{method} to {authority} refused by the host: that host is not granted to this plugin"
@@ -1063,10 +1073,42 @@ fn transport_error(method: &str, authority: &str, e: &ErrorCode) -> ConnectorErr
         | ErrorCode::ConnectionWriteTimeout
         | ErrorCode::ConnectionLimitReached
         | ErrorCode::HttpResponseIncomplete
-        | ErrorCode::HttpResponseTimeout => {
-            ConnectorError::Unavailable(format!("{method} to {authority} failed: {e:?}"))
+        | ErrorCode::HttpResponseTimeout
+        | ErrorCode::LoopDetected => ConnectorError::Unavailable(failed(&format!("{e:?}"))),
+        // What the host's HTTP client reports for a connection reset or a
+        // malformed exchange: the server's side, not ours.
+        ErrorCode::HttpProtocolError => {
+            ConnectorError::Unavailable(failed("connection reset or protocol error"))
         }
-        _ => ConnectorError::Internal(format!("{method} to {authority} failed: {e:?}")),
+        ErrorCode::TlsProtocolError
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::TlsAlertReceived(_) => {
+            ConnectorError::Unavailable(failed(&format!("TLS: {e:?}")))
+        }
+        ErrorCode::HttpResponseHeaderSectionSize(_)
+        | ErrorCode::HttpResponseHeaderSize(_)
+        | ErrorCode::HttpResponseBodySize(_)
+        | ErrorCode::HttpResponseTrailerSectionSize(_)
+        | ErrorCode::HttpResponseTrailerSize(_)
+        | ErrorCode::HttpResponseTransferCoding(_)
+        | ErrorCode::HttpResponseContentCoding(_) => {
+            ConnectorError::Unavailable(failed(&format!("the answer was refused: {e:?}")))
+        }
+        ErrorCode::InternalError(_) | ErrorCode::ConfigurationError => {
+            ConnectorError::Unavailable(failed("the host could not complete the exchange"))
+        }
+        ErrorCode::HttpRequestLengthRequired
+        | ErrorCode::HttpRequestBodySize(_)
+        | ErrorCode::HttpRequestMethodInvalid
+        | ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpRequestUriTooLong
+        | ErrorCode::HttpRequestHeaderSectionSize(_)
+        | ErrorCode::HttpRequestHeaderSize(_)
+        | ErrorCode::HttpRequestTrailerSectionSize(_)
+        | ErrorCode::HttpRequestTrailerSize(_)
+        | ErrorCode::HttpUpgradeFailed => ConnectorError::Internal(failed(&format!(
+            "the connector built a request the host refuses: {e:?}"
+        ))),
     }
 }
 
@@ -1130,6 +1172,52 @@ fn parse_http_date(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transport_errors_are_classified_by_who_can_fix_them() {
+        use ConnectorError::*;
+        let kind = |e: ErrorCode| match transport_error("GET", "h:1", &e) {
+            Unavailable(_) => "unavailable",
+            Denied(_) => "denied",
+            Internal(_) => "internal",
+            _ => "other",
+        };
+        for e in [
+            ErrorCode::ConnectionRefused,
+            ErrorCode::ConnectionTerminated,
+            ErrorCode::ConnectionTimeout,
+            ErrorCode::ConnectionReadTimeout,
+            ErrorCode::DnsTimeout,
+            ErrorCode::DestinationNotFound,
+            ErrorCode::HttpResponseIncomplete,
+            ErrorCode::HttpResponseTimeout,
+            ErrorCode::HttpProtocolError,
+            ErrorCode::TlsCertificateError,
+            ErrorCode::InternalError(Some("connection reset by peer".into())),
+            ErrorCode::HttpResponseBodySize(None),
+        ] {
+            assert_eq!(kind(e.clone()), "unavailable", "{e:?}");
+        }
+        assert_eq!(kind(ErrorCode::HttpRequestDenied), "denied");
+        assert_eq!(kind(ErrorCode::DestinationIpProhibited), "denied");
+        for e in [
+            ErrorCode::HttpRequestUriInvalid,
+            ErrorCode::HttpRequestMethodInvalid,
+            ErrorCode::HttpUpgradeFailed,
+        ] {
+            assert_eq!(kind(e.clone()), "internal", "{e:?}");
+        }
+        // A host's text never reaches the message (it can name a path).
+        let m = format!(
+            "{:?}",
+            transport_error(
+                "GET",
+                "h:1",
+                &ErrorCode::InternalError(Some("/contacts?email=x".into()))
+            )
+        );
+        assert!(!m.contains("email"), "{m}");
+    }
 
     #[test]
     fn retry_after_seconds_and_dates() {
