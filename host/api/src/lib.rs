@@ -67,7 +67,7 @@ impl AppState {
     paths(
         routes::create_request, routes::list_requests, routes::get_request,
         routes::doc_attest, routes::doc_approve, routes::doc_reject, routes::doc_cancel,
-        routes::doc_extend, routes::doc_retry, routes::doc_skip, routes::doc_done,
+        routes::doc_extend, routes::doc_lift, routes::doc_exclude, routes::doc_retry_planning, routes::doc_retry, routes::doc_skip, routes::doc_done,
         routes::certificate, routes::bundle, routes::subject_requests, routes::check_restriction, routes::record_consent, routes::consents,
         routes::systems, routes::manifest, routes::pause, routes::resume,
         routes::audit_verify, routes::audit_events, routes::audit_heads,
@@ -184,6 +184,15 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/requests/{id}/reject", post(routes::reject))
         .route("/v1/requests/{id}/cancel", post(routes::cancel))
         .route("/v1/requests/{id}/extend", post(routes::extend))
+        .route("/v1/requests/{id}/lift", post(routes::lift))
+        .route(
+            "/v1/requests/{id}/systems/{system}/exclude",
+            post(routes::exclude),
+        )
+        .route(
+            "/v1/requests/{id}/planning/retry",
+            post(routes::retry_planning),
+        )
         .route(
             "/v1/requests/{id}/systems/{system}/retry",
             post(routes::retry),

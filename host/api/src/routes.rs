@@ -200,6 +200,7 @@ pub async fn create_request(
         params: Params {
             changes,
             scope: req.scope,
+            lifts: None,
         },
         attestation: req
             .attestation
@@ -248,6 +249,9 @@ pub struct ListQuery {
     pub due_before: Option<i64>,
     /// Only requests past their deadline and not over.
     pub overdue: Option<bool>,
+    /// Only requests with a task waiting for an operator (past its
+    /// budget, a permanent error, a manual task), planning included.
+    pub needs_attention: Option<bool>,
     /// The `next_cursor` of the page before.
     pub cursor: Option<String>,
     /// Page size (1 to 500; default 50).
@@ -299,6 +303,7 @@ pub async fn list_requests(
             state: q.state,
             due_before,
             ids: None,
+            needs_attention: q.needs_attention.unwrap_or(false),
             after: q.cursor,
             limit: limit + 1,
         })
@@ -322,6 +327,9 @@ fn for_role(mut d: RequestDetail, role: Role) -> RequestDetail {
             if let Some(e) = &mut s.error {
                 e.message = String::new();
             }
+        }
+        if let Some(e) = d.planning.as_mut().and_then(|p| p.error.as_mut()) {
+            e.message = String::new();
         }
         for e in &mut d.events {
             if e.reason.is_some() {
@@ -474,6 +482,33 @@ action_doc!(
     "Extend the deadline (Art. 12(3))."
 );
 action_doc!(
+    doc_lift,
+    "/v1/requests/{id}/lift",
+    [(
+        "id" = String,
+        Path,
+        description = "The restriction's request id"
+    )],
+    LiftInput,
+    "Lift a restriction, objection or consent withdrawal (Art. 18(3)); answers the `lift` request filed to carry it to every system."
+);
+action_doc!(
+    doc_exclude,
+    "/v1/requests/{id}/systems/{system}/exclude",
+    [
+        ("id" = String, Path, description = "The request's id"),
+        ("system" = String, Path, description = "The system's name")
+    ],
+    ExcludeInput,
+    "Keep one record out of a plan awaiting approval (approver), with the reason."
+);
+action_doc!(
+    doc_retry_planning,
+    "/v1/requests/{id}/planning/retry",
+    [("id" = String, Path, description = "The request's id")],
+    "Retry the planning task now (after it needed attention)."
+);
+action_doc!(
     doc_retry,
     "/v1/requests/{id}/systems/{system}/retry",
     [
@@ -567,6 +602,86 @@ pub(crate) async fn extend(
         .engine
         .extend(&id, &caller.name, body.months, &body.reason, &body.told)
         .await?;
+    shown(&state, &id, caller.role).await
+}
+
+/// Body of the lift action.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LiftInput {
+    /// Why the restriction ends.
+    pub reason: String,
+    /// How and when the subject was told (Art. 18(3)).
+    pub told: String,
+}
+
+/// A record of a plan, as the plan names it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordInput {
+    /// Its kind (`ticket`).
+    pub kind: String,
+    /// Its id in the system.
+    pub id: String,
+}
+
+/// Body of the exclude action.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExcludeInput {
+    /// The record kept out of the plan.
+    pub record: RecordInput,
+    /// Why.
+    pub reason: String,
+}
+
+pub(crate) async fn lift(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Json(body): Json<LiftInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    text("reason", &body.reason)?;
+    text("told", &body.told)?;
+    let lift = state
+        .engine
+        .lift(&id, &caller.name, &body.reason, &body.told)
+        .await?;
+    shown(&state, &lift.id, caller.role).await
+}
+
+pub(crate) async fn exclude(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((id, system)): Path<(String, String)>,
+    Json(body): Json<ExcludeInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Approver)?;
+    valid_id(&id)?;
+    text("reason", &body.reason)?;
+    text("a record kind", &body.record.kind)?;
+    text("a record id", &body.record.id)?;
+    let record = oubli_core::model::RecordRef {
+        kind: body.record.kind,
+        id: body.record.id,
+    };
+    state
+        .engine
+        .exclude(&id, &system, &record, &caller.name, &body.reason)
+        .await?;
+    shown(&state, &id, caller.role).await
+}
+
+pub(crate) async fn retry_planning(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    let caller = auth.require(Role::Operator)?;
+    valid_id(&id)?;
+    state.engine.retry_planning(&id, &caller.name).await?;
     shown(&state, &id, caller.role).await
 }
 
@@ -698,14 +813,32 @@ pub async fn bundle(
     }
     let (writer, reader) = tokio::io::duplex(1 << 20);
     let engine = state.engine.clone();
+    let (finished, outcome) = tokio::sync::oneshot::channel::<bool>();
     tokio::spawn(async move {
         let options = BundleOptions { lang, recipients };
-        if let Err(e) = engine.write_bundle(&id, &options, writer).await {
-            // The stream ends early; the format detects the truncation.
-            tracing::warn!(error = %e, "bundle stream failed");
-        }
+        let ok = match engine.write_bundle(&id, &options, writer).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "bundle stream failed");
+                false
+            }
+        };
+        let _ = finished.send(ok);
     });
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+    // A failure after the first byte must never look like a clean end: the
+    // body ends with an error, which makes hyper cut the connection instead
+    // of closing the chunked body, so a client sees a broken transfer.
+    use futures_util::StreamExt;
+    let tail = futures_util::stream::once(async move {
+        match outcome.await {
+            Ok(true) => None,
+            _ => Some(Err(std::io::Error::other(
+                "the bundle could not be completed",
+            ))),
+        }
+    })
+    .filter_map(std::future::ready);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(reader).chain(tail));
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),

@@ -6,16 +6,20 @@
 //! [`t`] (control characters and bidi overrides made visible, length
 //! capped) before it reaches the terminal.
 
-use oubli_core::model::{Status, for_display, wire_name};
+use oubli_core::model::{Role, Status, for_display, wire_name};
 use oubli_core::rights::SystemsCheck;
 use oubli_core::rights::engine::{Action, RequestDetail, RequestView, date};
 use oubli_core::rights::locate::{LocateReport, SystemAnswer};
 use oubli_core::runtime::ComponentInfo;
+use oubli_core::store::tasks::TaskState;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 /// Longest untrusted text shown in one place, in characters.
 const MAX_TEXT: usize = 300;
+/// Longest line of a manual task's instructions shown, in characters (the
+/// host keeps steps of at most 4 KiB, so none reaches it).
+const MAX_INSTRUCTION_LINE: usize = 16 * 1024;
 
 /// Untrusted text, safe for a terminal.
 fn t(text: &str) -> String {
@@ -208,6 +212,26 @@ pub fn request(d: &RequestDetail) -> String {
     }
     let _ = writeln!(s, "  {deadline}");
     let _ = writeln!(s, "  subject (blind index) {}", r.subject.join(" "));
+    if let Some(p) = &d.planning {
+        let _ = writeln!(
+            s,
+            "\n  planning  task {} (attempt {}/{}), next {}",
+            p.task.state,
+            p.task.attempt,
+            p.task.max_attempts,
+            when(p.task.scheduled_at)
+        );
+        if let Some(e) = &p.error {
+            let _ = writeln!(s, "    last error ({}): {}", e.kind, t(&e.message));
+        }
+        if p.task.state == TaskState::NeedsAttention {
+            let _ = writeln!(
+                s,
+                "    needs attention: `oubli request retry {}` plans it again",
+                r.id
+            );
+        }
+    }
     for sys in &d.systems {
         let c = &sys.counts;
         let _ = writeln!(
@@ -270,9 +294,15 @@ pub fn request(d: &RequestDetail) -> String {
                         Status::Pending(_) => " -> pending".to_string(),
                     })
                     .unwrap_or_default();
+                let role = match item.role {
+                    Role::Owner => "",
+                    Role::Participant => " [shared: the person is one party]",
+                    Role::Mentioned => " [shared: only mentions the person]",
+                    Role::Unreported => " [role not reported]",
+                };
                 let _ = writeln!(
                     s,
-                    "    {} {} ({}): {planned}{outcome}",
+                    "    {} {} ({}){role}: {planned}{outcome}",
                     t(&item.reference.kind),
                     t(&item.reference.id),
                     t(&item.summary)
@@ -300,9 +330,11 @@ pub fn request(d: &RequestDetail) -> String {
                 );
             }
             if let Some(i) = &result.instructions {
+                // Shown whole: each line neutralised, none cut short (a
+                // step or command is bounded by the host already).
                 let _ = writeln!(s, "    MANUAL TASK:");
                 for line in i.lines() {
-                    let _ = writeln!(s, "      {}", t(line));
+                    let _ = writeln!(s, "      {}", for_display(line, MAX_INSTRUCTION_LINE));
                 }
             }
             if let Some(v) = &result.verified {

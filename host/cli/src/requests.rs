@@ -8,7 +8,9 @@ use crate::render;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use oubli_core::identifiers::{Identifiers, Region};
-use oubli_core::rights::engine::{Attestation, Correction, Engine, NewRequest, Params};
+use oubli_core::rights::engine::{
+    Attestation, Correction, Engine, NewRequest, Params, RequestError,
+};
 use oubli_core::rights::worker::{Worker, WorkerOptions};
 use oubli_core::store::requests::{Filter, RequestKind, RequestState};
 use oubli_core::store::tasks;
@@ -119,13 +121,14 @@ pub enum RequestCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
-    /// Run a system's task again (after it needed attention).
+    /// Run a system's task again (after it needed attention); without
+    /// `--system`, the planning task.
     Retry {
         /// The request id.
         id: String,
-        /// The system.
+        /// The system (none: the planning task).
         #[arg(long)]
-        system: String,
+        system: Option<String>,
         #[command(flatten)]
         actor: ActorArgs,
     },
@@ -173,6 +176,38 @@ pub enum RequestCommand {
         #[arg(long, default_value = "")]
         told: String,
     },
+    /// Lift a restriction, objection or consent withdrawal (Art. 18(3): the
+    /// subject is told first): the registry at once, every system through
+    /// a `lift` request, which this prints.
+    Lift {
+        /// The restriction's request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Why the restriction ends.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// How and when the subject was told.
+        #[arg(long, default_value = "")]
+        told: String,
+    },
+    /// Keep one record out of a plan awaiting approval (it is retained,
+    /// with the reason): a record shared with others, say.
+    Exclude {
+        /// The request id.
+        id: String,
+        /// The system.
+        #[arg(long)]
+        system: String,
+        /// The record, as `KIND:ID` (as the plan shows it).
+        #[arg(long, value_name = "KIND:ID")]
+        record: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
     /// Crypto-shred a request that is over: its identifiers, plan, results
     /// and notes become unreadable everywhere, backups included; its id,
     /// states, dates and counts remain.
@@ -197,9 +232,13 @@ pub enum RequestCommand {
 /// `oubli requests`
 #[derive(Args)]
 pub struct ListArgs {
-    /// Only requests in this state.
-    #[arg(long, value_parser = parse_state)]
-    state: Option<RequestState>,
+    /// Only requests in this state; `needs-attention`: those with a task
+    /// waiting for an operator (planning included).
+    #[arg(long, value_parser = parse_state_filter)]
+    state: Option<StateFilter>,
+    /// Only requests with a task waiting for an operator.
+    #[arg(long)]
+    needs_attention: bool,
     /// Only requests past their deadline and not over.
     #[arg(long)]
     overdue: bool,
@@ -255,6 +294,23 @@ pub enum RestrictionCommand {
         #[arg(long, default_value = "all")]
         scope: String,
     },
+}
+
+/// `--state`: a request state, or `needs-attention` (a task waits for an
+/// operator, whatever the request's state).
+#[derive(Clone, Copy)]
+enum StateFilter {
+    State(RequestState),
+    NeedsAttention,
+}
+
+fn parse_state_filter(s: &str) -> Result<StateFilter, String> {
+    if s == "needs-attention" {
+        return Ok(StateFilter::NeedsAttention);
+    }
+    parse_state(s)
+        .map(StateFilter::State)
+        .map_err(|e| format!("{e}, needs-attention"))
 }
 
 fn parse_state(s: &str) -> Result<RequestState, String> {
@@ -390,7 +446,10 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<ExitCode> {
 }
 
 async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
-    let needs_connectors = matches!(cmd, RequestCommand::Approve { run: true, .. });
+    let needs_connectors = matches!(
+        cmd,
+        RequestCommand::Approve { run: true, .. } | RequestCommand::Lift { .. }
+    );
     let engine = args.open(needs_connectors).await?;
     let id = match cmd {
         RequestCommand::Show { id } => id,
@@ -416,8 +475,53 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
             engine.reject(&id, &actor.name(), &reason).await?;
             id
         }
+        RequestCommand::Lift {
+            id,
+            actor,
+            reason,
+            told,
+        } => {
+            let lift = engine
+                .lift(&id, &actor.name(), &reason, &told)
+                .await
+                .map_err(|e| match e {
+                    RequestError::Refused(m) if m.starts_with("give ") => {
+                        anyhow::anyhow!("{m} (--reason, --told)")
+                    }
+                    e => e.into(),
+                })?;
+            // Carried out here, as a filed request is.
+            drive(&engine, &lift.id).await?;
+            lift.id
+        }
+        RequestCommand::Exclude {
+            id,
+            system,
+            record,
+            actor,
+            reason,
+        } => {
+            let Some((kind, rid)) = record
+                .split_once(':')
+                .filter(|(k, i)| !k.is_empty() && !i.is_empty())
+            else {
+                anyhow::bail!("--record: give the record as KIND:ID");
+            };
+            let record = oubli_core::model::RecordRef {
+                kind: kind.to_string(),
+                id: rid.to_string(),
+            };
+            engine
+                .exclude(&id, &system, &record, &actor.name(), &reason)
+                .await?;
+            id
+        }
         RequestCommand::Retry { id, system, actor } => {
-            engine.retry(&id, &system, &actor.name()).await?;
+            match system.as_deref() {
+                Some("") => anyhow::bail!("--system: give a system name"),
+                Some(system) => engine.retry(&id, system, &actor.name()).await?,
+                None => engine.retry_planning(&id, &actor.name()).await?,
+            }
             id
         }
         RequestCommand::Skip {
@@ -496,7 +600,12 @@ pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
     };
     let rows = engine
         .list(&Filter {
-            state: list.state,
+            state: match list.state {
+                Some(StateFilter::State(s)) => Some(s),
+                _ => None,
+            },
+            needs_attention: list.needs_attention
+                || matches!(list.state, Some(StateFilter::NeedsAttention)),
             due_before,
             ids,
             after: list.after,

@@ -1437,3 +1437,63 @@ async fn no_kind_completes_on_a_system_that_refuses_connections() {
     .await;
     honest_when_crm_fails(&w, None, &[Phase::Planning]).await;
 }
+
+/// A planning task whose worker dies every time it holds it (claimed, then
+/// its lease expires) is parked after its attempts like any other task: the
+/// request shows it with its error, an event says it needs attention, it is
+/// listed as needing attention, and an operator's retry plans it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planning_task_whose_worker_keeps_dying_needs_attention_and_can_be_retried() {
+    use oubli_core::store::requests::Filter;
+    use oubli_core::store::tasks::{self, TaskOp, TaskState};
+    let w = world().await;
+    let id = w.file(RequestKind::Access, Params::default()).await;
+    let store = w.engine.store();
+    let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
+    let mut parked = 0;
+    for _ in 0..10 {
+        // A worker claims it and dies at once: a lease already expired.
+        let claimed = tasks::claim(store, "doomed", -1, 10).await.unwrap();
+        if claimed.is_empty() {
+            break;
+        }
+        assert_eq!(claimed[0].op, TaskOp::Plan);
+        parked += worker.rescue().await.unwrap().1;
+    }
+    assert_eq!(parked, 1);
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Verified);
+    let planning = d.planning.as_ref().expect("the planning task is shown");
+    assert_eq!(planning.task.state, TaskState::NeedsAttention);
+    let error = planning.error.as_ref().unwrap();
+    assert_eq!(error.kind, "lease-expired");
+    assert!(
+        error.message.contains("stopped before finishing"),
+        "{error:?}"
+    );
+    assert!(
+        d.events
+            .iter()
+            .any(|e| e.action == "needs-attention" && e.system.is_none()),
+        "{:#?}",
+        d.events
+    );
+    let waiting = w
+        .engine
+        .list(&Filter {
+            needs_attention: true,
+            limit: 10,
+            ..Filter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1);
+    // Skipping planning makes no sense; retrying does.
+    assert!(w.engine.skip(&id, "", "bob", "no").await.is_err());
+    w.engine.retry_planning(&id, "bob").await.unwrap();
+    w.drain().await;
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    assert!(d.planning.is_none());
+    assert!(d.events.iter().any(|e| e.action == "retried"));
+}

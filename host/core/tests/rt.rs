@@ -96,15 +96,16 @@ async fn connector(base: &str) -> (tempfile::TempDir, Connector) {
     .await
 }
 
-/// Run the `rt-shredder` commands an operator is told to run, against the
-/// test server's database (`.ci/rt env`), in `dir`.
-fn run_shredder(instructions: &str, dir: &std::path::Path) {
+/// Run the `rt-shredder` commands of a manual task's steps as an operator
+/// would, against the test server's database (`.ci/rt env`), in `dir`.
+fn run_shredder(steps: &[String], dir: &std::path::Path) {
     let rt_dir = std::env::var("OUBLI_RT_DIR").unwrap_or_else(|_| "/tmp/oubli-rt".into());
-    let commands: Vec<&str> = instructions
-        .split('`')
+    let commands: Vec<&str> = steps
+        .iter()
+        .map(String::as_str)
         .filter(|c| c.starts_with("rt-shredder "))
         .collect();
-    assert!(!commands.is_empty(), "{instructions}");
+    assert!(!commands.is_empty(), "{steps:?}");
     for c in commands {
         let c = c.replacen("rt-shredder", "/usr/sbin/rt-shredder-5", 1);
         let out = std::process::Command::new("sh")
@@ -134,13 +135,9 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
     rt.user(&decoy, "Anne Marie");
     use base64::Engine as _;
     let notes = "Call notes: Marie asked for a refund.\n".repeat(20);
-    let own = rt.ticket(json!({
-        "Subject": "Refund", "Requestor": person, "Content": "Where is my refund?",
-        "Attachments": [{"FileName": "notes.txt", "FileType": "text/plain",
-            "FileContent": base64::engine::general_purpose::STANDARD.encode(&notes)}],
-    }));
-    let copied =
-        rt.ticket(json!({"Subject": "Team", "Requestor": decoy, "Cc": person, "Content": "FYI"}));
+    let copied = rt.ticket(
+        json!({"Subject": "Team", "Requestor": decoy, "Cc": [person, "colleague@example.net"], "AdminCc": person, "Content": "FYI"}),
+    );
     let mentioned = rt.ticket(json!({
         "Subject": "Callback", "Requestor": decoy,
         "Content": format!("Please call {person} back."),
@@ -160,6 +157,13 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
         204
     );
     assert!(rt.exists("ticket", &deleted));
+    // Her own ticket last: the highest id, which RT on SQLite gives to the
+    // next ticket once it is shredded.
+    let own = rt.ticket(json!({
+        "Subject": "Refund", "Requestor": person, "Content": "Where is my refund?",
+        "Attachments": [{"FileName": "notes.txt", "FileType": "text/plain",
+            "FileContent": base64::engine::general_purpose::STANDARD.encode(&notes)}],
+    }));
 
     let (dir, c) = connector(&base).await;
     let s = subject(&person);
@@ -201,6 +205,25 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
     for l in &found {
         assert!(!l.summary.contains(&person));
     }
+    // Whose each record is: hers, shared with her, or only mentioning her.
+    use oubli_core::model::Role;
+    let role = |kind: &str, id: &str| {
+        found
+            .iter()
+            .find(|l| l.reference.kind == kind && l.reference.id == id)
+            .unwrap()
+            .role
+    };
+    assert_eq!(role("ticket", &own), Role::Owner);
+    assert_eq!(role("ticket", &copied), Role::Participant);
+    assert_eq!(role("ticket", &mentioned), Role::Mentioned);
+    assert_eq!(role("ticket", &deleted), Role::Mentioned);
+    assert!(
+        found
+            .iter()
+            .filter(|l| l.reference.kind == "user")
+            .all(|l| l.role == Role::Owner)
+    );
 
     // Export: the user's fields, the ticket's messages and file.
     let refs: Vec<RecordRef> = found.iter().map(|l| l.reference.clone()).collect();
@@ -283,7 +306,22 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
             .any(|h| h.contains("Marie Martin") && h.contains("Marie Dupont"))
     );
 
-    // Restrict: the user is disabled, and still found.
+    // A restriction narrower than everything is not RT's to honour: the
+    // user is left as is and the outcome says why.
+    let out = c
+        .restrict(&s, &["direct-marketing".to_string()], true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[0].status, Status::Retained(why) if why.contains("direct-marketing")),
+        "{out:?}"
+    );
+    let (_, u) = rt.call("GET", &format!("/user/{}", user_ref.id), None);
+    assert_eq!(
+        u["Disabled"], "0",
+        "a scoped restriction disables no account"
+    );
+    // Restrict everything: the user is disabled, and still found.
     let out = c.restrict(&s, &[], true).await.unwrap();
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].status, Status::Done);
@@ -295,18 +333,91 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
     let (_, u) = rt.call("GET", &format!("/user/{}", user_ref.id), None);
     assert_eq!(u["Disabled"], "0");
 
-    // Erase: refused with the Shredder commands; run them, search again.
-    let e = c.erase(&refs, EraseMode::Delete).await.unwrap_err();
-    let CallError::Connector(ConnectorError::NotSupported(steps)) = e else {
+    // Erase as the host plans it: what is hers is removed (RT's Shredder,
+    // as a manual task), she is taken off what she shares, what only
+    // mentions her is left to the others.
+    let hers: Vec<RecordRef> = found
+        .iter()
+        .filter(|l| l.role == Role::Owner)
+        .map(|l| l.reference.clone())
+        .collect();
+    assert_eq!(hers.len(), 2, "her user and her ticket");
+    let detached = c
+        .detach(
+            &s,
+            &[found
+                .iter()
+                .find(|l| l.reference.id == copied && l.reference.kind == "ticket")
+                .unwrap()
+                .reference
+                .clone()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(detached[0].status, Status::Done, "{detached:?}");
+    let (_, t) = rt.call("GET", &format!("/ticket/{copied}"), None);
+    let names = |role: &str| -> Vec<String> {
+        t[role]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_lowercase())
+            .collect()
+    };
+    assert!(!names("Cc").contains(&person), "{t}");
+    assert!(!names("AdminCc").contains(&person), "{t}");
+    assert!(
+        names("Cc").contains(&"colleague@example.net".to_string()),
+        "{t}"
+    );
+    assert_eq!(names("Requestor"), [decoy.clone()]);
+
+    let e = c.erase(&hers, EraseMode::Delete).await.unwrap_err();
+    let CallError::Connector(ConnectorError::Manual(task)) = e else {
         panic!("{e}");
     };
-    assert!(steps.contains("rt-shredder"), "{steps}");
-    run_shredder(&steps, dir.path());
-    assert!(c.locate(&s).await.unwrap().is_empty());
-    for id in [&own, &copied, &mentioned, &deleted] {
-        assert!(!rt.exists("ticket", id), "ticket {id} survived");
+    let mut named = task.records.clone();
+    named.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+    let mut want_named = hers.clone();
+    want_named.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+    assert_eq!(named, want_named);
+    // Each ticket command names the ticket by its id and its requestor.
+    let ticket_step = task
+        .steps
+        .iter()
+        .find(|s| s.contains("Tickets=query"))
+        .unwrap();
+    assert!(
+        ticket_step.contains(&format!("id = {own} AND Requestor.id = ")),
+        "{ticket_step}"
+    );
+    run_shredder(&task.steps, dir.path());
+    assert!(!rt.exists("ticket", &own), "her ticket is shredded");
+    assert!(!rt.exists("user", &user_ref.id), "her user is shredded");
+    for id in [&copied, &mentioned, &deleted, &not_her] {
+        assert!(rt.exists("ticket", id), "ticket {id} of others survives");
     }
-    assert!(rt.exists("ticket", &not_her));
+    assert!(
+        c.locate(&s)
+            .await
+            .unwrap()
+            .iter()
+            .all(|l| l.role == Role::Mentioned),
+        "she is a party to nothing left"
+    );
+    // A stale command run again never shreds the ticket that took the id.
+    let newcomer = rt.ticket(json!({"Subject": "New", "Requestor": decoy, "Content": "hello"}));
+    let tickets_only: Vec<String> = task
+        .steps
+        .iter()
+        .filter(|s| s.contains("Tickets=query"))
+        .cloned()
+        .collect();
+    run_shredder(&tickets_only, dir.path());
+    assert!(
+        rt.exists("ticket", &newcomer),
+        "ticket {newcomer} (was {own}?) survived"
+    );
     let decoy_users = c.locate(&subject(&decoy)).await.unwrap();
     assert!(decoy_users.iter().any(|l| l.reference.kind == "user"));
 }
@@ -334,7 +445,7 @@ async fn anonymising_a_user_keeps_their_tickets_and_says_what_rt_keeps() {
         .erase(&[found[1].reference.clone()], EraseMode::Anonymise)
         .await
         .unwrap_err();
-    assert_eq!(e.kind(), "not-supported");
+    assert_eq!(e.kind(), "manual");
 
     let out = c
         .erase(std::slice::from_ref(&user), EraseMode::Anonymise)

@@ -82,11 +82,32 @@ pub struct RecordRef {
     pub id: String,
 }
 
+/// The subject's part in a record a search found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The record is the person's own.
+    Owner,
+    /// The person is one party of a record shared with others.
+    Participant,
+    /// The person is only mentioned in someone else's record.
+    Mentioned,
+    /// The connector does not say (contract 0.1, which has no roles): its
+    /// contract promised records that belong to the subject, so the policy
+    /// treats them as the person's, and the plan says the role was not
+    /// reported for the approver to check.
+    #[default]
+    Unreported,
+}
+
 /// A record a search found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Located {
     /// Which record.
     pub reference: RecordRef,
+    /// The subject's part in it.
+    #[serde(default)]
+    pub role: Role,
     /// A short description from the connector (untrusted text).
     pub summary: String,
     /// When the system created it, if it says.
@@ -188,6 +209,9 @@ pub enum ConnectorError {
     /// The system cannot do this through its API.
     #[error("not supported: {0}")]
     NotSupported(String),
+    /// The system's API cannot do this; an operator can, as the task says.
+    #[error("manual task: {}", .0.summary)]
+    Manual(ManualTask),
     /// The input was refused.
     #[error("invalid: {0}")]
     Invalid(String),
@@ -204,6 +228,7 @@ impl ConnectorError {
             ConnectorError::RateLimited(_) => "rate-limited",
             ConnectorError::Denied(_) => "denied",
             ConnectorError::NotSupported(_) => "not-supported",
+            ConnectorError::Manual(_) => "manual",
             ConnectorError::Invalid(_) => "invalid",
             ConnectorError::Internal(_) => "internal",
         }
@@ -217,10 +242,28 @@ impl ConnectorError {
             ConnectorError::RateLimited(s) => ConnectorError::RateLimited(s),
             ConnectorError::Denied(m) => ConnectorError::Denied(f(m)),
             ConnectorError::NotSupported(m) => ConnectorError::NotSupported(f(m)),
+            ConnectorError::Manual(t) => ConnectorError::Manual(ManualTask {
+                summary: f(t.summary),
+                steps: t.steps.into_iter().map(&f).collect(),
+                records: t.records,
+            }),
             ConnectorError::Invalid(m) => ConnectorError::Invalid(f(m)),
             ConnectorError::Internal(m) => ConnectorError::Internal(f(m)),
         }
     }
+}
+
+/// What an operator must do by hand because a system's API cannot
+/// (contract 0.2's `manual-task`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualTask {
+    /// Why (untrusted text).
+    pub summary: String,
+    /// What to do, one step each, in order (untrusted text; commands
+    /// exactly as they must be run).
+    pub steps: Vec<String>,
+    /// The records the steps act on; the verifying search checks these.
+    pub records: Vec<RecordRef>,
 }
 
 /// What kind of system a connector talks to.
@@ -261,6 +304,8 @@ pub enum Operation {
     Restrict,
     /// Follow an asynchronous job.
     Poll,
+    /// Remove the subject from records shared with others (contract 0.2).
+    Detach,
 }
 
 /// Untrusted text (anything a connector says: manifest fields, summaries,

@@ -3,7 +3,7 @@
 
 use crate::capability::mask::Mask;
 use crate::capability::{Granted, PluginState, sanitize};
-use crate::v0_1::{self, Plugin as Bindings, PluginPre};
+use crate::contract::{Answer, Bindings, Pre};
 use crate::{CallError, ConnectorSpec, Limits, LoadError, SUPPORTED_WIT};
 use oubli_model::{
     Change, ConnectorError, EraseMode, Exported, Located, Manifest, Operation, Outcome, RecordRef,
@@ -17,6 +17,12 @@ use wasmtime::{Engine, Store, Trap};
 
 /// Longest error message kept from a connector, in bytes.
 const MAX_ERROR_MESSAGE: usize = 512;
+/// Longest `not-supported` message (a 0.1 connector's manual instructions).
+const MAX_INSTRUCTIONS: usize = 16 * 1024;
+/// Most steps kept of a manual task.
+const MAX_STEPS: usize = 1000;
+/// Longest step of a manual task, in bytes.
+const MAX_STEP: usize = 4096;
 
 /// A connector ready to run operations.
 pub struct Connector {
@@ -85,7 +91,7 @@ pub(crate) struct Runner {
     pub(crate) engine: Engine,
     /// Keeps the epoch advancing while this connector can run a call.
     pub(crate) _ticker: Arc<crate::Ticker>,
-    pub(crate) pre: PluginPre<PluginState>,
+    pub(crate) pre: Pre,
     pub(crate) limits: Limits,
     pub(crate) name: Arc<str>,
 }
@@ -97,10 +103,7 @@ impl Runner {
         let granted = Granted::before_manifest(spec);
         let manifest = self
             .run(&granted, None, async |store, plugin| {
-                Ok(Ok(plugin
-                    .oubli_connector_connector()
-                    .call_manifest(store)
-                    .await?))
+                plugin.manifest(store).await
             })
             .await
             .map_err(|source| LoadError::ManifestCall {
@@ -108,11 +111,23 @@ impl Runner {
                 source,
             })?;
         let manifest: Manifest =
-            self.capped(manifest.into())
+            self.capped(manifest)
                 .map_err(|source| LoadError::ManifestCall {
                     system: spec.name.clone(),
                     source,
                 })?;
+        let exported = self.pre.version();
+        if wit_supported(&manifest.wit_version)
+            && major_minor(&manifest.wit_version) != major_minor(exported)
+        {
+            return Err(LoadError::Manifest {
+                system: spec.name.clone(),
+                reason: format!(
+                    "its manifest says contract version {:?}, but it implements {exported}",
+                    manifest.wit_version
+                ),
+            });
+        }
         if !wit_supported(&manifest.wit_version) {
             return Err(LoadError::Manifest {
                 system: spec.name.clone(),
@@ -132,10 +147,7 @@ impl Runner {
         &self,
         granted: &Granted,
         mask: Option<&Arc<Mask>>,
-        op: impl AsyncFnOnce(
-            &mut Store<PluginState>,
-            &Bindings,
-        ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
+        op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
         self.run_in(&mut None, granted, mask, op).await
     }
@@ -149,10 +161,7 @@ impl Runner {
         live: &mut Option<Live>,
         granted: &Granted,
         mask: Option<&Arc<Mask>>,
-        op: impl AsyncFnOnce(
-            &mut Store<PluginState>,
-            &Bindings,
-        ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
+        op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
         let Live { store, instance } = live.get_or_insert_with(|| {
             let mut store = Store::new(&self.engine, PluginState::new(granted, mask.cloned()));
@@ -190,7 +199,7 @@ impl Runner {
             Err(_elapsed) => Err(CallError::Timeout(self.limits.timeout)),
             Ok(Err(e)) => Err(self.classify(e, memory_hit)),
             Ok(Ok(Err(connector_error))) => Err(CallError::Connector(tidy(
-                connector_error.into(),
+                connector_error,
                 mask.map(|m| &**m),
             ))),
             Ok(Ok(Ok(value))) => Ok(value),
@@ -360,10 +369,7 @@ impl Connector {
         &self,
         operation: &'static str,
         mask: Option<&Arc<Mask>>,
-        op: impl AsyncFnOnce(
-            &mut Store<PluginState>,
-            &Bindings,
-        ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
+        op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
         self.call_in(&mut None, operation, mask, op).await
     }
@@ -374,10 +380,7 @@ impl Connector {
         live: &mut Option<Live>,
         operation: &'static str,
         mask: Option<&Arc<Mask>>,
-        op: impl AsyncFnOnce(
-            &mut Store<PluginState>,
-            &Bindings,
-        ) -> wasmtime::Result<Result<R, v0_1::WitConnectorError>>,
+        op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
         let _permit = self
             .permits
@@ -413,17 +416,12 @@ impl Connector {
     /// Find the subject's records.
     pub async fn locate(&self, subject: &Subject) -> Result<Vec<Located>, CallError> {
         let mask = self.mask_for(subject);
-        let subject = subject.into();
         let found = self
             .call("locate", Some(&mask), async |store, p| {
-                p.oubli_connector_connector()
-                    .call_locate(store, &subject)
-                    .await
+                p.locate(store, subject).await
             })
             .await?;
-        let found: Vec<Located> = self
-            .runner
-            .capped(found.into_iter().map(Into::into).collect())?;
+        let found: Vec<Located> = self.runner.capped(found)?;
         Ok(found
             .into_iter()
             .map(|l| Located {
@@ -444,16 +442,10 @@ impl Connector {
         mask: Option<&Arc<Mask>>,
         refs: &[RecordRef],
     ) -> Result<Vec<Exported>, CallError> {
-        let refs: Vec<_> = refs.iter().map(Into::into).collect();
         let exported = self
-            .call("export", mask, async |store, p| {
-                p.oubli_connector_connector()
-                    .call_export(store, &refs)
-                    .await
-            })
+            .call("export", mask, async |store, p| p.export(store, refs).await)
             .await?;
-        self.runner
-            .capped(exported.into_iter().map(Into::into).collect())
+        self.runner.capped(exported)
     }
 
     /// Read up to `max_len` bytes of an attachment at `offset`; empty means
@@ -490,11 +482,9 @@ impl Connector {
         offset: u64,
         max_len: u32,
     ) -> Result<Vec<u8>, CallError> {
-        let reference = reference.into();
         let bytes = self
             .call_in(live, "read-attachment", mask, async |store, p| {
-                p.oubli_connector_connector()
-                    .call_read_attachment(store, &reference, name, offset, max_len)
+                p.read_attachment(store, reference, name, offset, max_len)
                     .await
             })
             .await?;
@@ -523,16 +513,12 @@ impl Connector {
         reference: &RecordRef,
         changes: &[Change],
     ) -> Result<Outcome, CallError> {
-        let reference = reference.into();
-        let changes: Vec<_> = changes.iter().map(Into::into).collect();
         let outcome = self
             .call("rectify", mask, async |store, p| {
-                p.oubli_connector_connector()
-                    .call_rectify(store, &reference, &changes)
-                    .await
+                p.rectify(store, reference, changes).await
             })
             .await?;
-        self.runner.capped(outcome.into())
+        self.runner.capped(outcome)
     }
 
     /// Delete or anonymise records.
@@ -550,16 +536,28 @@ impl Connector {
         refs: &[RecordRef],
         mode: EraseMode,
     ) -> Result<Vec<Outcome>, CallError> {
-        let refs: Vec<_> = refs.iter().map(Into::into).collect();
         let outcomes = self
             .call("erase", mask, async |store, p| {
-                p.oubli_connector_connector()
-                    .call_erase(store, &refs, mode.into())
-                    .await
+                p.erase(store, refs, mode).await
             })
             .await?;
-        self.runner
-            .capped(outcomes.into_iter().map(Into::into).collect())
+        self.runner.capped(outcomes)
+    }
+
+    /// Remove the subject from records shared with others (contract 0.2;
+    /// a 0.1 connector answers `not-supported`).
+    pub async fn detach(
+        &self,
+        subject: &Subject,
+        refs: &[RecordRef],
+    ) -> Result<Vec<Outcome>, CallError> {
+        let mask = self.mask_for(subject);
+        let outcomes = self
+            .call("detach", Some(&mask), async |store, p| {
+                p.detach(store, subject, refs).await
+            })
+            .await?;
+        self.runner.capped(outcomes)
     }
 
     /// Restrict processing (or lift the restriction).
@@ -570,16 +568,12 @@ impl Connector {
         on: bool,
     ) -> Result<Vec<Outcome>, CallError> {
         let mask = self.mask_for(subject);
-        let subject = subject.into();
         let outcomes = self
             .call("restrict", Some(&mask), async |store, p| {
-                p.oubli_connector_connector()
-                    .call_restrict(store, &subject, scope, on)
-                    .await
+                p.restrict(store, subject, scope, on).await
             })
             .await?;
-        self.runner
-            .capped(outcomes.into_iter().map(Into::into).collect())
+        self.runner.capped(outcomes)
     }
 
     /// Follow an asynchronous job.
@@ -593,12 +587,9 @@ impl Connector {
         ticket: &str,
     ) -> Result<Vec<Outcome>, CallError> {
         let outcomes = self
-            .call("poll", mask, async |store, p| {
-                p.oubli_connector_connector().call_poll(store, ticket).await
-            })
+            .call("poll", mask, async |store, p| p.poll(store, ticket).await)
             .await?;
-        self.runner
-            .capped(outcomes.into_iter().map(Into::into).collect())
+        self.runner.capped(outcomes)
     }
 }
 
@@ -700,14 +691,16 @@ impl AttachmentReader<'_> {
     }
 }
 
+/// `(major, minor)` of a version string.
+fn major_minor(v: &str) -> Option<(u64, u64)> {
+    let mut it = v.split('.');
+    Some((
+        it.next()?.parse::<u64>().ok()?,
+        it.next()?.parse::<u64>().ok()?,
+    ))
+}
+
 fn wit_supported(version: &str) -> bool {
-    let major_minor = |v: &str| {
-        let mut it = v.split('.');
-        Some((
-            it.next()?.parse::<u64>().ok()?,
-            it.next()?.parse::<u64>().ok()?,
-        ))
-    };
     let Some(theirs) = major_minor(version) else {
         return false;
     };
@@ -726,14 +719,44 @@ fn masked(mask: &Mask, text: String) -> String {
 
 /// Keep connector error messages short, on one line, and without the
 /// subject's identifiers.
+///
+/// What an operator must act on is bounded generously instead: a 0.1
+/// `not-supported` message (its instructions) up to [`MAX_INSTRUCTIONS`],
+/// and a 0.2 manual task up to [`MAX_STEPS`] steps of [`MAX_STEP`] bytes
+/// each, a cut step ending in `…` and cut steps counted in a last one, so
+/// nothing is ever cut silently.
 fn tidy(e: ConnectorError, mask: Option<&Mask>) -> ConnectorError {
-    e.map_message(|m| match mask {
-        Some(mask) => sanitize(
-            &mask.apply(&sanitize(&m, 4 * MAX_ERROR_MESSAGE)),
-            MAX_ERROR_MESSAGE,
-        ),
-        None => sanitize(&m, MAX_ERROR_MESSAGE),
-    })
+    let clean = |m: String, max: usize| match mask {
+        Some(mask) => sanitize(&mask.apply(&sanitize(&m, 4 * max)), max),
+        None => sanitize(&m, max),
+    };
+    match e {
+        ConnectorError::NotSupported(m) => ConnectorError::NotSupported(clean(m, MAX_INSTRUCTIONS)),
+        ConnectorError::Manual(task) => {
+            let total = task.steps.len();
+            let mut steps: Vec<String> = task
+                .steps
+                .into_iter()
+                .take(MAX_STEPS)
+                .map(|s| clean(s, MAX_STEP))
+                .collect();
+            if total > MAX_STEPS {
+                steps.push(format!(
+                    "({} more steps were given than the host keeps ({MAX_STEPS}): carry these out, \
+                     mark them done, and the verifying search will name what is left)",
+                    total - MAX_STEPS
+                ));
+            }
+            let mut records = task.records;
+            records.truncate(MAX_STEPS * 10);
+            ConnectorError::Manual(oubli_model::ManualTask {
+                summary: clean(task.summary, 2 * MAX_ERROR_MESSAGE),
+                steps,
+                records,
+            })
+        }
+        other => other.map_message(|m| clean(m, MAX_ERROR_MESSAGE)),
+    }
 }
 
 /// Approximate size in bytes of a value returned by a connector, to enforce
@@ -837,7 +860,8 @@ mod tests {
     fn wit_versions_are_matched_on_major_and_minor() {
         assert!(wit_supported("0.1.0"));
         assert!(wit_supported("0.1.7"));
-        assert!(!wit_supported("0.2.0"));
+        assert!(wit_supported("0.2.0"));
+        assert!(!wit_supported("0.3.0"));
         assert!(!wit_supported("1.0.0"));
         assert!(!wit_supported("banana"));
     }

@@ -13,8 +13,10 @@
 //! - [`capability`]: one unit per host capability (outbound HTTP, settings
 //!   and secrets, log, clock), each linked, configured and prepared on its
 //!   own; a new capability goes there.
-//! - [`v0_1`]: contract version 0.1, its bindings and their conversion to
-//!   the model; a new contract version is a module beside it.
+//! - [`v0_1`], [`v0_2`]: the contract versions served, each its bindings
+//!   and their conversion to the model; `contract` picks a component's
+//!   version from what it exports and dispatches each call to it. A new
+//!   contract version is a module beside them.
 //! - [`spec`]: what the integrator grants, as values (origins, limits,
 //!   secrets).
 //! - [`Registry`]: the configured systems' connectors, loaded once per process,
@@ -48,11 +50,13 @@
 pub mod cache;
 pub mod capability;
 mod connector;
+mod contract;
 mod error;
 pub mod metrics;
 mod registry;
 pub mod spec;
 pub mod v0_1;
+pub mod v0_2;
 
 pub use connector::{AttachmentReader, ComponentInfo, Connector, ConnectorInfo, ForSubject};
 pub use error::{CallError, LoadError};
@@ -73,7 +77,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// The contract versions this host serves (semver-compatible with these).
-pub const SUPPORTED_WIT: &[&str] = &[v0_1::VERSION];
+pub const SUPPORTED_WIT: &[&str] = &[v0_2::VERSION, v0_1::VERSION];
 
 /// Instances that can exist at once across all connectors (the pooling
 /// allocator's slots). Calls beyond it fail with a transient host error.
@@ -156,6 +160,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
         capability::outbound_http::add_to_linker(&mut linker).map_err(engine_error)?;
         v0_1::add_to_linker(&mut linker).map_err(engine_error)?;
+        v0_2::add_to_linker(&mut linker).map_err(engine_error)?;
 
         let cache = if options.no_cache {
             None
@@ -268,9 +273,16 @@ impl Runtime {
                 },
             }
         })?;
-        let pre = v0_1::PluginPre::new(instance_pre).map_err(|e| LoadError::NotAConnector {
-            path: path.clone(),
-            reason: one_line(&format!("{e:#}")),
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let pre = contract::Pre::new(instance_pre, &exports).map_err(|reason| {
+            LoadError::NotAConnector {
+                path: path.clone(),
+                reason: one_line(&reason),
+            }
         })?;
         let runner = Runner {
             engine: engine.clone(),

@@ -64,6 +64,9 @@ string_enum! {
         Objection = "objection",
         /// Art. 7(3): withdraw consent.
         ConsentWithdrawal = "consent-withdrawal",
+        /// Art. 18(3): lift a restriction, objection or consent withdrawal
+        /// (the subject told first), in the registry and every system.
+        Lift = "lift",
     }
 }
 
@@ -256,6 +259,9 @@ pub struct Filter {
     pub due_before: Option<i64>,
     /// Only these ids (a subject's requests).
     pub ids: Option<Vec<String>>,
+    /// Only requests with a task waiting for an operator (past its
+    /// budget, a permanent error, or a manual task), planning included.
+    pub needs_attention: bool,
     /// Only ids after this one (the cursor of the previous page).
     pub after: Option<String>,
     /// At most this many.
@@ -278,6 +284,9 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<RequestRow>, St
             " AND due_at < {} AND state NOT IN ('completed', 'partially-completed', 'failed', 'rejected', 'cancelled')",
             next()
         );
+    }
+    if filter.needs_attention {
+        sql += " AND id IN (SELECT request_id FROM tasks WHERE state IN ('needs-attention', 'manual'))";
     }
     if let Some(ids) = &filter.ids {
         if ids.is_empty() {
@@ -660,6 +669,35 @@ pub async fn set_system_result(
     .bind(system)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Replace one system's plan and counts (an approver's exclusion, before
+/// approval).
+pub async fn set_system_plan(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+    system: &str,
+    plan_sealed: &[u8],
+    counts: &str,
+) -> Result<(), StoreError> {
+    let changed = sqlx::query(
+        "UPDATE request_systems SET plan_sealed = $1, counts = $2, updated_at = $3 WHERE request_id = $4 AND system = $5",
+    )
+    .bind(plan_sealed.to_vec())
+    .bind(counts)
+    .bind(now_ms())
+    .bind(request_id)
+    .bind(system)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if changed != 1 {
+        return Err(StoreError::NotFound {
+            what: "system of the request",
+            id: system.to_string(),
+        });
+    }
     Ok(())
 }
 

@@ -314,32 +314,65 @@ pub async fn finish(
     Ok(())
 }
 
-/// Put tasks whose lease expired back in the queue, or in needs-attention
-/// once their attempts are spent. Returns (requeued, parked).
-pub async fn rescue(store: &Store) -> Result<(u64, u64), StoreError> {
+/// Put tasks whose lease expired back in the queue, those still within
+/// their attempts. Those past them are left for [`expired_exhausted`] and
+/// [`park_expired`], which the engine calls so that parking one writes its
+/// event and its error like any other task that needs attention. Returns
+/// how many were requeued.
+pub async fn rescue(store: &Store) -> Result<u64, StoreError> {
     let now = now_ms();
     let mut tx = store.write().await?;
-    let parked = sqlx::query(
-        "UPDATE tasks SET state = 'needs-attention', lease_token = NULL, lease_expires_at = NULL, error_kind = 'lease-expired', error_sealed = NULL, updated_at = $1 \
-         WHERE state = 'running' AND lease_expires_at < $1 AND attempt >= max_attempts",
-    )
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
     let requeued = sqlx::query(
         "UPDATE tasks SET state = 'available', lease_token = NULL, lease_expires_at = NULL, scheduled_at = $1, error_kind = 'lease-expired', error_sealed = NULL, updated_at = $1 \
-         WHERE state = 'running' AND lease_expires_at < $1",
+         WHERE state = 'running' AND lease_expires_at < $1 AND attempt < max_attempts",
     )
     .bind(now)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     tx.commit().await?;
-    if parked + requeued > 0 {
-        tracing::warn!(requeued, parked, "rescued tasks whose lease expired");
+    if requeued > 0 {
+        tracing::warn!(requeued, "rescued tasks whose lease expired");
     }
-    Ok((requeued, parked))
+    Ok(requeued)
+}
+
+/// Tasks whose lease expired in their last allowed attempt: their worker
+/// stopped (crashed, was killed, lost the store) every time.
+pub async fn expired_exhausted(pool: &AnyPool) -> Result<Vec<TaskRow>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE state = 'running' AND lease_expires_at < $1 AND attempt >= max_attempts ORDER BY id"
+    ))
+    .bind(now_ms())
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(task_row)
+    .collect()
+}
+
+/// Park one task of [`expired_exhausted`] as needing attention, with its
+/// error; `false` if it changed meanwhile (another rescuer, or its worker
+/// came back and finished it).
+pub async fn park_expired(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    error_kind: &str,
+    error_sealed: &[u8],
+) -> Result<bool, StoreError> {
+    let now = now_ms();
+    Ok(sqlx::query(
+        "UPDATE tasks SET state = 'needs-attention', lease_token = NULL, lease_expires_at = NULL, error_kind = $1, error_sealed = $2, updated_at = $3 \
+         WHERE id = $4 AND state = 'running' AND lease_expires_at < $3 AND attempt >= max_attempts",
+    )
+    .bind(error_kind)
+    .bind(error_sealed)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
 }
 
 /// A request's tasks.
@@ -381,8 +414,14 @@ pub async fn operator_set(
     state: TaskState,
     stage: Option<Stage>,
 ) -> Result<TaskRow, StoreError> {
+    // The planning task has no system: `""` names it.
+    let which = if system.is_empty() {
+        "operation = 'plan'"
+    } else {
+        "operation <> 'plan'"
+    };
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE request_id = $1 AND system = $2 AND operation <> 'plan'"
+        "SELECT {COLUMNS} FROM tasks WHERE request_id = $1 AND system = $2 AND {which}"
     ))
     .bind(request_id)
     .bind(system)
@@ -394,8 +433,13 @@ pub async fn operator_set(
     })?;
     let task = task_row(&row)?;
     if !from.contains(&task.state) {
+        let name = if system.is_empty() {
+            "planning".to_string()
+        } else {
+            system.to_string()
+        };
         return Err(StoreError::Conflict(format!(
-            "the {system} task is {}",
+            "the {name} task is {}",
             task.state
         )));
     }

@@ -92,12 +92,12 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
             tasks::rescue(&store).await.unwrap(),
-            (0, 0),
+            0,
             "{backend}: still leased"
         );
         // Without heartbeats it expires and is rescued, then taken by b.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(tasks::rescue(&store).await.unwrap(), (1, 0), "{backend}");
+        assert_eq!(tasks::rescue(&store).await.unwrap(), 1, "{backend}");
         let b = tasks::claim(&store, "b", 300, 10).await.unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].attempt, 2);
@@ -111,10 +111,25 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
                 .unwrap(),
             0
         );
-        // b's lease expires too: at its last attempt it needs attention
-        // rather than going back to the queue.
+        // b's lease expires too: at its last attempt it is not requeued
+        // but found for parking, and parked once.
         tokio::time::sleep(Duration::from_millis(400)).await;
-        assert_eq!(tasks::rescue(&store).await.unwrap(), (0, 1), "{backend}");
+        assert_eq!(tasks::rescue(&store).await.unwrap(), 0, "{backend}");
+        let exhausted = tasks::expired_exhausted(store.pool()).await.unwrap();
+        assert_eq!(exhausted.len(), 1, "{backend}");
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            tasks::park_expired(&mut tx, exhausted[0].id, "lease-expired", b"sealed")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !tasks::park_expired(&mut tx, exhausted[0].id, "lease-expired", b"sealed")
+                .await
+                .unwrap(),
+            "{backend}: parked twice"
+        );
+        tx.commit().await.unwrap();
         let t = &tasks::for_request(store.pool(), "r-1").await.unwrap()[0];
         assert_eq!(t.state, TaskState::NeedsAttention);
         assert_eq!(t.error_kind.as_deref(), Some("lease-expired"));
@@ -132,7 +147,13 @@ async fn the_rescuer_never_touches_a_task_that_finished() {
         let a = tasks::claim(&store, "a", 100, 10).await.unwrap();
         finish(&store, &a[0], &done(&a[0])).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
-        assert_eq!(tasks::rescue(&store).await.unwrap(), (0, 0), "{backend}");
+        assert_eq!(tasks::rescue(&store).await.unwrap(), 0, "{backend}");
+        assert!(
+            tasks::expired_exhausted(store.pool())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let t = &tasks::for_request(store.pool(), "r-1").await.unwrap()[0];
         assert_eq!(t.state, TaskState::Done);
         assert!(t.finalized_at.is_some());

@@ -10,7 +10,13 @@
 //!   candidate is confirmed against the exact address. RT's REST API never
 //!   returns tickets whose status is `deleted` from a search; such a ticket
 //!   is still found through its messages, and its summary says it is still
-//!   stored.
+//!   stored. Each record says the person's role: their user and the tickets
+//!   they alone requested are theirs (`owner`); a ticket they are Cc or
+//!   AdminCc on, or one of several requestors of, is shared (`participant`);
+//!   a ticket that only mentions them is someone else's (`mentioned`).
+//! - **detach**: takes the person off a shared ticket's Requestor, Cc and
+//!   AdminCc (`PUT /ticket/{id}` with the other members), read back; the
+//!   ticket stays with the others.
 //! - **export**: a user's fields and the history of their changes (RT keeps
 //!   every previous value); a ticket's subject, status, queue, dates and
 //!   role members, its text messages as fields, and its other parts (files,
@@ -21,14 +27,18 @@
 //!   `done`.
 //! - **erase**: RT's API cannot remove anything: `DELETE /ticket` only sets
 //!   the status to `deleted`, `DELETE /user` only disables. Removal is RT's
-//!   Shredder, an administrator's tool on the RT server, so `delete` is
-//!   refused with the exact `rt-shredder` commands for these records, which
-//!   become the operator's manual task (the host's verifying search then
-//!   checks they are gone). `anonymise` rewrites a user's fields in place
+//!   Shredder, an administrator's tool on the RT server, so `delete` answers
+//!   a manual task: the exact `rt-shredder` commands for these records, each
+//!   ticket named by its id *and* its creation time (RT on SQLite reuses the
+//!   ids of shredded tickets: a stale command then matches nothing), and the
+//!   records, which the host's verifying search checks once done. `anonymise` rewrites a user's fields in place
 //!   (for a user whose tickets must stay), reported `retained` because the
 //!   history keeps the old values; tickets cannot be anonymised.
 //! - **restrict**: disables the person's RT users (they can no longer log
-//!   in), and enables them again when lifted.
+//!   in), and enables them again when lifted. That is all RT can do, so it is
+//!   done only for a restriction of everything (`all`, or no scope); a
+//!   narrower one (`direct-marketing`) is answered `retained` with the
+//!   reason, never by disabling the whole account.
 //!
 //! Configuration: `base_url` (RT's web root, e.g. `https://rt.example.com`),
 //! `auth` (`token`, the default, with the secret `token` from RT's auth
@@ -246,6 +256,7 @@ impl Connector for RequestTracker {
                 Operation::ReadAttachment,
                 Operation::Rectify,
                 Operation::Erase,
+                Operation::Detach,
                 Operation::Restrict,
             ],
             categories: vec![
@@ -312,13 +323,20 @@ impl Connector for RequestTracker {
         }
 
         // Tickets by role, the first role found naming it.
-        let mut tickets: BTreeMap<u64, String> = BTreeMap::new();
+        let mut tickets: BTreeMap<u64, (String, Role)> = BTreeMap::new();
         for e in &subject.emails {
             for (role, said) in ROLES {
                 let query = format!("{role}.EmailAddress = {}", sql_string(e));
                 for t in all_items(&rt, "/tickets", &[("query", &query)], None)? {
                     if let Some(id) = id_of(&t).and_then(|i| i.parse().ok()) {
-                        tickets.entry(id).or_insert_with(|| said.to_string());
+                        let part = if role == "Requestor" {
+                            Role::Owner
+                        } else {
+                            Role::Participant
+                        };
+                        tickets
+                            .entry(id)
+                            .or_insert_with(|| (said.to_string(), part));
                     }
                 }
             }
@@ -356,16 +374,20 @@ impl Connector for RequestTracker {
                 if let Some(ticket) =
                     ticket_of_transaction(&rt, &tx)?.and_then(|t| t.parse::<u64>().ok())
                 {
-                    tickets
-                        .entry(ticket)
-                        .or_insert_with(|| "a message mentions the person".into());
+                    tickets.entry(ticket).or_insert_with(|| {
+                        ("a message mentions the person".into(), Role::Mentioned)
+                    });
                 }
             }
         }
-        for (id, why) in tickets {
+        for (id, (why, mut role)) in tickets {
             let Some(t) = rt.get(&format!("/ticket/{id}")).json_opt::<Value>()? else {
                 continue;
             };
+            // A ticket with other requestors is theirs too.
+            if role == Role::Owner && members(&t, "Requestor").len() > 1 {
+                role = Role::Participant;
+            }
             let status = t["Status"].as_str().unwrap_or("unknown");
             let stored = if status == "deleted" {
                 ", still stored in RT"
@@ -375,7 +397,8 @@ impl Connector for RequestTracker {
             let mut l = Located::new(
                 RecordRef::new(TICKET, id.to_string()),
                 format!("ticket, {why}, status {status}{stored}"),
-            );
+            )
+            .role(role);
             if let Some(at) = t["Created"].as_str().and_then(parse_iso8601) {
                 l = l.created_at(at);
             }
@@ -522,13 +545,11 @@ impl Connector for RequestTracker {
                 "`{bad}` is not an RT record id"
             )));
         }
+        let rt = api()?;
         if matches!(mode, EraseMode::Delete) || !tickets.is_empty() {
-            return Err(ConnectorError::NotSupported(shredder_steps(
-                &tickets, &users,
-            )));
+            return shredder_task(&rt, &tickets, &users);
         }
         // Anonymise users in place: their tickets stay.
-        let rt = api()?;
         let mut out = Vec::new();
         for id in users {
             let path = format!("/user/{id}");
@@ -566,14 +587,101 @@ impl Connector for RequestTracker {
         Ok(out)
     }
 
+    fn detach(subject: Subject, refs: Vec<RecordRef>) -> Result<Vec<Outcome>, ConnectorError> {
+        let rt = api()?;
+        // The person's RT user names, as role members are listed.
+        let mut names = Vec::new();
+        for (id, _) in users_of(&rt, &subject.emails)? {
+            if let Some(u) = rt.get(&format!("/user/{id}")).json_opt::<Value>()?
+                && let Some(n) = u["Name"].as_str()
+            {
+                names.push(n.to_lowercase());
+            }
+        }
+        let hers = |m: &str| names.iter().any(|n| *n == m.to_lowercase());
+        let mut out = Vec::new();
+        for r in refs {
+            if r.kind != TICKET {
+                return Err(ConnectorError::Invalid(format!(
+                    "only tickets are shared; `{}` records are not",
+                    r.kind
+                )));
+            }
+            if r.id.is_empty() || !r.id.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ConnectorError::Invalid(format!(
+                    "`{}` is not an RT ticket id",
+                    r.id
+                )));
+            }
+            let path = format!("/ticket/{}", r.id);
+            let Some(t) = rt.get(&path).json_opt::<Value>()? else {
+                out.push(Outcome::not_found(r));
+                continue;
+            };
+            let mut update = serde_json::Map::new();
+            let mut sole_requestor = false;
+            for (role, _) in ROLES {
+                let all = members(&t, role);
+                let others: Vec<&str> = all.iter().copied().filter(|m| !hers(m)).collect();
+                if others.len() == all.len() {
+                    continue;
+                }
+                if role == "Requestor" && others.is_empty() {
+                    sole_requestor = true;
+                    break;
+                }
+                update.insert(role.into(), json!(others));
+            }
+            if sole_requestor {
+                out.push(Outcome::retained(
+                    r,
+                    "the person is the ticket's only requestor: it is theirs, not shared",
+                ));
+                continue;
+            }
+            if update.is_empty() {
+                // Not (or no longer) a party to it.
+                out.push(Outcome::done(r));
+                continue;
+            }
+            rt.put(&path).json_body(&Value::Object(update))?.send()?;
+            let Some(now) = rt.get(&path).json_opt::<Value>()? else {
+                out.push(Outcome::not_found(r));
+                continue;
+            };
+            if ROLES
+                .iter()
+                .any(|(role, _)| members(&now, role).iter().any(|m| hers(m)))
+            {
+                return Err(ConnectorError::Unavailable(format!(
+                    "RT still lists the person on ticket {}",
+                    r.id
+                )));
+            }
+            out.push(Outcome::done(r));
+        }
+        Ok(out)
+    }
+
     fn restrict(
         subject: Subject,
-        _scope: Vec<String>,
+        scope: Vec<String>,
         on: bool,
     ) -> Result<Vec<Outcome>, ConnectorError> {
         let rt = api()?;
+        let everything = scope.is_empty() || scope.iter().any(|s| s == "all");
         let mut out = Vec::new();
         for (id, _) in users_of(&rt, &subject.emails)? {
+            if !everything {
+                out.push(Outcome::retained(
+                    RecordRef::new(USER, id),
+                    format!(
+                        "RT can only disable the whole user, which would stop all processing, not only {}: nothing was changed in RT for this scope",
+                        scope.join(", ")
+                    ),
+                ));
+                continue;
+            }
             let path = format!("/user/{id}");
             rt.put(&path)
                 .json_body(&json!({"Disabled": if on { 1 } else { 0 }}))?
@@ -604,32 +712,94 @@ fn window(bytes: &[u8], offset: u64, max_len: u32) -> Vec<u8> {
     bytes[start..end].to_vec()
 }
 
-/// What an RT administrator runs to remove the records for good. One
-/// line (the host flattens a connector's messages), each command between
-/// backquotes.
-fn shredder_steps(tickets: &[&str], users: &[&str]) -> String {
-    let mut commands = Vec::new();
-    for chunk in tickets.chunks(50) {
-        let query: Vec<String> = chunk.iter().map(|id| format!("id = {id}")).collect();
-        commands.push(format!(
-            "`rt-shredder --force --plugin 'Tickets=query,{};limit,{}'`",
-            query.join(" OR "),
+/// What an RT administrator runs to remove the records for good, as a
+/// manual task: one step per command, exactly as it is run, tickets first.
+/// Each ticket is named by its id and its requestor's user id: RT on SQLite
+/// gives a shredded ticket's id to the next ticket, and a command run late
+/// must then match nothing rather than someone else's ticket. (The
+/// creation time would do too, but TicketSQL reads times in the server's
+/// time zone, which a connector does not know.)
+fn shredder_task(
+    rt: &Client,
+    tickets: &[&str],
+    users: &[&str],
+) -> Result<Vec<Outcome>, ConnectorError> {
+    let mut records = Vec::new();
+    let mut guarded = Vec::new();
+    for id in tickets {
+        let Some(t) = rt.get(&format!("/ticket/{id}")).json_opt::<Value>()? else {
+            continue;
+        };
+        let mut requestors = Vec::new();
+        for name in members(&t, "Requestor") {
+            let path = format!("/user/{}", oubli_plugin::http::percent_encode(name));
+            if let Some(u) = rt.get(&path).json_opt::<Value>()?
+                && let Some(uid) = id_of(&u)
+            {
+                requestors.push(format!("Requestor.id = {uid}"));
+            }
+        }
+        if requestors.is_empty() {
+            return Err(ConnectorError::Internal(format!(
+                "RT lists no requestor on ticket {id}, which was found as the person's"
+            )));
+        }
+        guarded.push(format!("(id = {id} AND {})", requestors.join(" AND ")));
+        records.push(RecordRef::new(TICKET, *id));
+    }
+    let mut steps = Vec::new();
+    for chunk in guarded.chunks(50) {
+        steps.push(format!(
+            "rt-shredder --force --plugin 'Tickets=query,{};limit,{}'",
+            chunk.join(" OR "),
             chunk.len()
         ));
     }
     for id in users {
-        commands.push(format!(
-            "`rt-shredder --force --plugin 'Objects=User,{id}'`"
-        ));
+        if rt
+            .get(&format!("/user/{id}"))
+            .json_opt::<Value>()?
+            .is_none()
+        {
+            continue;
+        }
+        steps.push(format!("rt-shredder --force --plugin 'Objects=User,{id}'"));
+        records.push(RecordRef::new(USER, *id));
     }
-    format!(
-        "RT's REST API cannot remove records: deleting a ticket only sets its status to \
-         `deleted` and a user can only be disabled; both stay readable. An RT administrator \
-         removes them for good on the RT server with RT's Shredder, tickets first: {}. \
-         rt-shredder writes an SQL dump of what it removed, which holds the same personal \
-         data: delete that file once the erasure is verified.",
-        commands.join(", then ")
-    )
+    if records.is_empty() {
+        return Ok(tickets
+            .iter()
+            .map(|id| Outcome::not_found(RecordRef::new(TICKET, *id)))
+            .chain(
+                users
+                    .iter()
+                    .map(|id| Outcome::not_found(RecordRef::new(USER, *id))),
+            )
+            .collect());
+    }
+    steps.push(
+        "Once the erasure is verified, delete the SQL dump files the commands wrote (each \
+         names what it removed, so it holds the same personal data)"
+            .into(),
+    );
+    Err(ConnectorError::manual(
+        "RT's REST API cannot remove records: deleting a ticket only sets its status to `deleted` \
+         and a user can only be disabled; both stay readable. An RT administrator removes them for \
+         good on the RT server with RT's Shredder, tickets first (run as RT's user, with RT's \
+         configuration):",
+        steps,
+        records,
+    ))
+}
+
+/// The members of a ticket's role (their RT user names).
+fn members<'a>(t: &'a Value, role: &str) -> Vec<&'a str> {
+    t[role]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["id"].as_str())
+        .collect()
 }
 
 fn export_user(rt: &Client, r: RecordRef) -> Result<Option<Exported>, ConnectorError> {

@@ -50,7 +50,18 @@ pub trait Connector {
         Err(ConnectorError::not_supported("erase"))
     }
 
-    /// Turn restriction of processing on or off.
+    /// Remove the subject from records shared with other people (located
+    /// with [`Role::Participant`](crate::Role)), leaving the records to the
+    /// others.
+    fn detach(subject: Subject, refs: Vec<RecordRef>) -> Result<Vec<Outcome>, ConnectorError> {
+        let _ = (subject, refs);
+        Err(ConnectorError::not_supported("detach"))
+    }
+
+    /// Turn restriction of processing on or off. A system that cannot
+    /// restrict only the scope asked (a purpose such as
+    /// `direct-marketing`) answers `retained` with the reason rather than
+    /// restricting more.
     fn restrict(
         subject: Subject,
         scope: Vec<String>,
@@ -94,6 +105,9 @@ impl<T: Connector> Guest for Export<T> {
     }
     fn erase(refs: Vec<RecordRef>, mode: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {
         T::erase(refs, mode)
+    }
+    fn detach(subject: Subject, refs: Vec<RecordRef>) -> Result<Vec<Outcome>, ConnectorError> {
+        T::detach(subject, refs)
     }
     fn restrict(
         subject: Subject,

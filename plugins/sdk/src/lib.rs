@@ -59,22 +59,22 @@ mod connector;
 pub use bindings::oubli::connector::host::Level;
 pub use bindings::oubli::connector::types::{
     Attachment, Change, ConfigKey, ConnectorError, DataCategory, EraseMode, Exported, ExternalId,
-    Field, Located, Operation, Outcome, PluginManifest as Manifest, RecordRef, Status, Subject,
-    SystemKind, Timestamp,
+    Field, Located, ManualTask, Operation, Outcome, PluginManifest as Manifest, RecordRef, Role,
+    Status, Subject, SystemKind, Timestamp,
 };
 pub use connector::{Connector, Export};
 
 /// The version of the WIT contract this SDK was built from; put it in
 /// [`Manifest::wit_version`].
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// Everything a connector usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
         Attachment, Change, ConfigKey, Connector, ConnectorError, DataCategory, EraseMode,
-        Exported, ExternalId, Field, Located, Manifest, Operation, Outcome, RecordRef, Status,
-        Subject, SystemKind, Timestamp, WIT_VERSION, config, log, now, require_config,
-        require_secret, secret,
+        Exported, ExternalId, Field, Located, Manifest, ManualTask, Operation, Outcome, RecordRef,
+        Role, Status, Subject, SystemKind, Timestamp, WIT_VERSION, config, log, now,
+        require_config, require_secret, secret,
     };
 }
 

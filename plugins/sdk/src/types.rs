@@ -2,8 +2,8 @@
 //! in one line each.
 
 use crate::{
-    Attachment, ConnectorError, Exported, Field, Located, Outcome, RecordRef, Status, Subject,
-    Timestamp,
+    Attachment, ConnectorError, Exported, Field, Located, ManualTask, Outcome, RecordRef, Role,
+    Status, Subject, Timestamp,
 };
 
 impl RecordRef {
@@ -52,14 +52,32 @@ impl Outcome {
 }
 
 impl Located {
-    /// A found record with an operator-facing summary (no personal data).
+    /// A record of the person's own ([`Role::Owner`]), with an
+    /// operator-facing summary (no personal data). A record shared with
+    /// others says so with [`Located::participant`] or
+    /// [`Located::mentioned`]: the host deletes only what the person owns.
     pub fn new(reference: RecordRef, summary: impl Into<String>) -> Self {
         Located {
             reference,
+            role: Role::Owner,
             summary: summary.into(),
             created_at: None,
             hold: None,
         }
+    }
+    /// The person's part in the record.
+    pub fn role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+    /// The person is one party of a record shared with others (Cc on
+    /// someone else's ticket, one of several recipients).
+    pub fn participant(self) -> Self {
+        self.role(Role::Participant)
+    }
+    /// The person is only mentioned in someone else's record.
+    pub fn mentioned(self) -> Self {
+        self.role(Role::Mentioned)
     }
     /// When the system created the record.
     pub fn created_at(mut self, at: Timestamp) -> Self {
@@ -154,6 +172,7 @@ impl ConnectorError {
             ConnectorError::RateLimited(_) => "rate-limited",
             ConnectorError::Denied(_) => "denied",
             ConnectorError::NotSupported(_) => "not-supported",
+            ConnectorError::Manual(_) => "manual",
             ConnectorError::Invalid(_) => "invalid",
             ConnectorError::Internal(_) => "internal",
         }
@@ -163,6 +182,16 @@ impl ConnectorError {
     /// hands out.
     pub fn unknown_kind(kind: &str) -> Self {
         ConnectorError::Invalid(format!("unknown record kind `{kind}`"))
+    }
+
+    /// `manual`: what an operator must do by hand, step by step, on which
+    /// records (the host shows it whole and verifies those records).
+    pub fn manual(summary: impl Into<String>, steps: Vec<String>, records: Vec<RecordRef>) -> Self {
+        ConnectorError::Manual(ManualTask {
+            summary: summary.into(),
+            steps,
+            records,
+        })
     }
 
     /// `not-supported` for an operation this connector does not offer.

@@ -166,8 +166,8 @@ impl Engine {
                     region: new.region,
                     actor: new.actor.clone(),
                     params: Params {
-                        changes: vec![],
                         scope: vec![new.purpose.clone()],
+                        ..Params::default()
                     },
                     attestation: None,
                 })

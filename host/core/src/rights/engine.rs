@@ -22,7 +22,9 @@ use super::request::{
     ctx, event, reason_row, restriction_scopes, snapshot, subject_blind, subject_indexes,
 };
 use super::restriction::{CheckAnswer, RestrictionIndex};
-pub use super::views::{ErrorView, EventView, RequestDetail, RequestView, SystemView, TaskView};
+pub use super::views::{
+    ErrorView, EventView, PlanningView, RequestDetail, RequestView, SystemView, TaskView,
+};
 use crate::identifiers::{Identifiers, Region};
 use oubli_crypto::keyring::Keyring;
 use oubli_model::Subject;
@@ -145,6 +147,91 @@ impl Engine {
                 "give at least an email, a phone number or an external id: names alone are never enough to act on".into(),
             ));
         }
+        if new.kind == RequestKind::Lift {
+            return Err(RequestError::Refused(
+                "a lift names the request it lifts: see `Engine::lift`".into(),
+            ));
+        }
+        self.file_subject(new, subject, None).await
+    }
+
+    /// Lift a restriction, objection or consent withdrawal (Art. 18(3)):
+    /// once the subject was told (`told`: how and when), the registry stops
+    /// answering "restricted" at once, and a request of kind `lift` is
+    /// filed for the same subject and scope, which lifts it in every system
+    /// (`restrict` with `on = false`), recorded, with Art. 19 recipients
+    /// told. Returns that request.
+    pub async fn lift(
+        &self,
+        id: &str,
+        actor: &str,
+        reason: &str,
+        told: &str,
+    ) -> Result<RequestView, RequestError> {
+        valid_actor(actor)?;
+        let reason = required("the reason the restriction ends", reason)?;
+        let told = required("how and when the subject was told (Art. 18(3))", told)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        if restriction_scopes(row.kind, &Params::default()).is_none() {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}: only a restriction, objection or consent withdrawal is lifted",
+                row.kind
+            )));
+        }
+        if !row.state.is_final() {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}: lift it once it is over, or cancel it",
+                row.state
+            )));
+        }
+        let active = oubli_store::restrictions::active(self.store.pool())
+            .await?
+            .into_iter()
+            .any(|r| r.request_id == id);
+        if !active {
+            return Err(StoreError::Conflict(format!(
+                "request {id} holds no restriction in force (lifted already, or never in force)"
+            ))
+            .into());
+        }
+        let subject: Subject = self
+            .vault
+            .open_json(&ctx(id, "subject", id), &row.subject_sealed)
+            .await?;
+        let params: Params = match &row.params_sealed {
+            Some(p) => self.vault.open_json(&ctx(id, "params", id), p).await?,
+            None => Params::default(),
+        };
+        let new = NewRequest {
+            id: None,
+            kind: RequestKind::Lift,
+            identifiers: Identifiers::default(),
+            region: None,
+            actor: actor.to_string(),
+            params: Params {
+                scope: restriction_scopes(row.kind, &params).unwrap_or_default(),
+                lifts: Some(id.to_string()),
+                ..Params::default()
+            },
+            // The identity was established for the request lifted.
+            attestation: Some(Attestation {
+                method: "lift".into(),
+                evidence: format!("the subject of {id}; told: {told}"),
+            }),
+        };
+        let note = format!("{reason}; the subject was told: {told}");
+        self.file_subject(new, subject, Some((id, note))).await
+    }
+
+    /// File a request for a subject already normalised; `lifting`: the
+    /// request whose restriction this lifts, and the note recorded on it,
+    /// both in the same transaction as the filing.
+    async fn file_subject(
+        &self,
+        new: NewRequest,
+        subject: Subject,
+        lifting: Option<(&str, String)>,
+    ) -> Result<RequestView, RequestError> {
         check_params(new.kind, &new.params, &self.rights)?;
         valid_actor(&new.actor)?;
         let policy = self.policy().clone();
@@ -237,8 +324,31 @@ impl Engine {
         if let Some(scopes) = restriction_scopes(new.kind, &new.params) {
             oubli_store::restrictions::add(&mut tx, &indexes, &scopes, &id).await?;
         }
+        if let Some((lifted, note)) = &lifting {
+            let sealed = self
+                .vault
+                .seal(
+                    &ctx(lifted, "reason", &reason_row("restriction-lifted", None)),
+                    note.as_bytes(),
+                )
+                .await?;
+            oubli_store::restrictions::lift(&mut tx, lifted).await?;
+            requests::event(
+                &mut tx,
+                &Event {
+                    request_id: lifted,
+                    actor: &new.actor,
+                    action: "restriction-lifted",
+                    from: None,
+                    to: None,
+                    system: None,
+                    reason_sealed: Some(&sealed),
+                },
+            )
+            .await?;
+        }
         tx.commit().await?;
-        if restriction_scopes(new.kind, &new.params).is_some() {
+        if restriction_scopes(new.kind, &new.params).is_some() || lifting.is_some() {
             self.restrictions.refresh(&self.store).await?;
         }
         tracing::info!(request = %id, kind = %new.kind, subject = %indexes.first().map(|h| &h[..8]).unwrap_or("-"), "request filed");
@@ -392,6 +502,102 @@ impl Engine {
         Ok(())
     }
 
+    /// Take one record out of a plan before it is approved: it is kept
+    /// (retained, with the approver's reason), not erased, not taken off.
+    /// What each record is and why it is in the plan (the person's role in
+    /// it) is in the plan for the approver to judge.
+    pub async fn exclude(
+        &self,
+        id: &str,
+        system: &str,
+        record: &oubli_model::RecordRef,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let reason = required("a reason", reason)?;
+        let row = requests::get(self.store.pool(), id).await?;
+        if row.state != RequestState::AwaitingApproval {
+            return Err(RequestError::Refused(format!(
+                "request {id} is {}: records are excluded from a plan awaiting approval",
+                row.state
+            )));
+        }
+        let sys = requests::systems(self.store.pool(), id)
+            .await?
+            .into_iter()
+            .find(|s| s.system == system)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "system of the request",
+                id: system.to_string(),
+            })?;
+        let mut plan: SystemPlan = match &sys.plan_sealed {
+            Some(p) => self.vault.open_json(&ctx(id, "plan", system), p).await?,
+            None => SystemPlan::default(),
+        };
+        let item = plan
+            .items
+            .iter_mut()
+            .find(|i| &i.reference == record)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "record in the plan",
+                id: format!("{} {}", record.kind, record.id),
+            })?;
+        let was_kept = matches!(item.action, Action::Retain(_));
+        item.action = Action::Retain(format!("excluded from the erasure by {actor}: {reason}"));
+        let mut counts: Counts = serde_json::from_str(&sys.counts).unwrap_or_default();
+        if !was_kept {
+            counts.retained += 1;
+        }
+        let sealed_plan = self
+            .vault
+            .seal_json(&ctx(id, "plan", system), &plan)
+            .await?;
+        let note = format!("{} {}: {reason}", record.kind, record.id);
+        let sealed = self
+            .vault
+            .seal(
+                &ctx(id, "reason", &reason_row("record-excluded", Some(system))),
+                note.as_bytes(),
+            )
+            .await?;
+        let mut tx = self.store.write_logged().await?;
+        requests::lock(
+            &mut tx,
+            id,
+            self.store.backend() == oubli_store::Backend::Postgres,
+        )
+        .await?;
+        if requests::get_tx(&mut tx, id).await?.state != RequestState::AwaitingApproval {
+            return Err(
+                StoreError::Conflict(format!("request {id} changed meanwhile; try again")).into(),
+            );
+        }
+        requests::set_system_plan(
+            &mut tx,
+            id,
+            system,
+            &sealed_plan,
+            &serde_json::to_string(&counts).expect("counts serialise"),
+        )
+        .await?;
+        requests::event(
+            &mut tx,
+            &Event {
+                request_id: id,
+                actor,
+                action: "record-excluded",
+                from: None,
+                to: None,
+                system: Some(system),
+                reason_sealed: Some(&sealed),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Refuse a planned request, with a reason.
     pub async fn reject(&self, id: &str, actor: &str, reason: &str) -> Result<(), RequestError> {
         valid_actor(actor)?;
@@ -506,8 +712,14 @@ impl Engine {
         Ok(self.view(&row))
     }
 
+    /// Run the planning task again now (after it needed attention: its
+    /// worker kept stopping, or the store failed), with a fresh budget.
+    pub async fn retry_planning(&self, id: &str, actor: &str) -> Result<(), RequestError> {
+        self.retry(id, "", actor).await
+    }
+
     /// Run a system's task again now (after needs-attention), with a fresh
-    /// attempt budget.
+    /// attempt budget. `""` names the planning task.
     pub async fn retry(&self, id: &str, system: &str, actor: &str) -> Result<(), RequestError> {
         self.operator_task(
             id,
@@ -586,10 +798,23 @@ impl Engine {
     ) -> Result<(), RequestError> {
         valid_actor(actor)?;
         let row = requests::get(self.store.pool(), id).await?;
-        if row.state != RequestState::Executing {
+        // `""` names the planning task, which has no system.
+        let planning = system.is_empty();
+        if planning && to != TaskState::Available {
+            return Err(RequestError::Refused(
+                "the planning task can only be retried (or the request cancelled)".into(),
+            ));
+        }
+        let expected: &[RequestState] = if planning {
+            &[RequestState::Verified, RequestState::Planning]
+        } else {
+            &[RequestState::Executing]
+        };
+        if !expected.contains(&row.state) {
             return Err(RequestError::Refused(format!(
-                "request {id} is {}, not executing",
-                row.state
+                "request {id} is {}, not {}",
+                row.state,
+                if planning { "planning" } else { "executing" }
             )));
         }
         let sealed = match reason {
@@ -613,11 +838,15 @@ impl Engine {
                 action,
                 from: None,
                 to: None,
-                system: Some(system),
+                system: (!planning).then_some(system),
                 reason_sealed: sealed.as_deref(),
             },
         )
         .await?;
+        if planning {
+            tx.commit().await?;
+            return Ok(());
+        }
         if to == TaskState::Skipped {
             requests::set_system_state(&mut tx, id, system, SystemState::Skipped).await?;
             super::lifecycle::settle(&mut tx, id, "operator").await?;
@@ -661,6 +890,11 @@ impl Engine {
                 ),
                 _ => None,
             };
+            // A plan made when the task ran replaces the stored one.
+            let plan = match result.as_ref().and_then(|r: &SystemResult| r.plan.clone()) {
+                Some(p) => Some(p),
+                None => plan,
+            };
             let task = tasks.iter().find(|t| t.system == s.system);
             let error = match task
                 .and_then(error_of)
@@ -694,6 +928,29 @@ impl Engine {
                 task: task.map(task_view),
             });
         }
+        let planning = match tasks
+            .iter()
+            .find(|t| t.op == TaskOp::Plan && t.state != TaskState::Done)
+        {
+            Some(t) => Some(PlanningView {
+                task: task_view(t),
+                error: match error_of(t) {
+                    Some((kind, sealed)) => Some(ErrorView {
+                        kind,
+                        message: match sealed {
+                            Some(_) if shredded => "(shredded)".into(),
+                            Some(m) => String::from_utf8_lossy(
+                                &self.vault.open(&ctx(id, "error", ""), &m).await?,
+                            )
+                            .into_owned(),
+                            None => String::new(),
+                        },
+                    }),
+                    None => None,
+                },
+            }),
+            None => None,
+        };
         let mut events = Vec::new();
         for e in requests::events(self.store.pool(), id).await? {
             let reason = match &e.reason_sealed {
@@ -721,6 +978,7 @@ impl Engine {
         }
         Ok(RequestDetail {
             request,
+            planning,
             systems,
             events,
         })

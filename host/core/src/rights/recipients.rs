@@ -24,7 +24,10 @@ pub const PREFIX: &str = "recipient:";
 fn applies(kind: RequestKind) -> bool {
     matches!(
         kind,
-        RequestKind::Rectification | RequestKind::Erasure | RequestKind::Restriction
+        RequestKind::Rectification
+            | RequestKind::Erasure
+            | RequestKind::Restriction
+            | RequestKind::Lift
     )
 }
 

@@ -7,7 +7,7 @@ use super::policy::Policy;
 use crate::identifiers::{IdentifierError, Identifiers, Region};
 use oubli_crypto::blind::BlindIndex;
 use oubli_crypto::envelope::RecordContext;
-use oubli_model::{Exported, Outcome, RecordRef, Subject};
+use oubli_model::{Exported, ManualTask, Outcome, RecordRef, Role, Subject};
 use oubli_store::StoreError;
 use oubli_store::keys::Vault;
 use oubli_store::requests::{Event, RequestKind, RequestRow};
@@ -66,6 +66,9 @@ pub struct Params {
     /// (`all`, a data category, a purpose such as `direct-marketing`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scope: Vec<String>,
+    /// Lift: the restriction, objection or withdrawal lifted (its request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifts: Option<String>,
 }
 
 /// One correction: a field to a new value, in one system or every system
@@ -129,6 +132,10 @@ pub struct SystemPlan {
 pub struct PlanItem {
     /// The record.
     pub reference: RecordRef,
+    /// The subject's part in it, as the connector said (`unreported` for
+    /// a contract 0.1 connector): why it is in the plan.
+    #[serde(default)]
+    pub role: Role,
     /// The connector's description (untrusted text).
     pub summary: String,
     /// What will be done to it.
@@ -143,8 +150,12 @@ pub enum Action {
     Delete,
     /// Anonymised.
     Anonymise,
-    /// Kept, for this reason (the connector's hold or a legal hold).
+    /// Kept, for this reason (the connector's hold, a legal hold, a record
+    /// shared with other people, or an approver's exclusion).
     Retain(String),
+    /// The person taken off a record shared with others (the record stays
+    /// theirs).
+    Detach,
     /// Read (access, portability).
     Export,
     /// Corrected.
@@ -160,6 +171,7 @@ impl Action {
             Action::Delete => "delete",
             Action::Anonymise => "anonymise",
             Action::Retain(_) => "retain",
+            Action::Detach => "detach",
             Action::Export => "export",
             Action::Rectify => "rectify",
             Action::Restrict => "restrict",
@@ -185,12 +197,21 @@ pub struct SystemResult {
     /// Tickets of the system's asynchronous jobs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tickets: Vec<String>,
-    /// For a manual task: what to do in the system.
+    /// For a manual task: what to do in the system, whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
+    /// For a manual task given as steps (contract 0.2): the steps, and the
+    /// records they act on, which the verifying search checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual: Option<ManualTask>,
     /// When the result was verified, and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<String>,
+    /// The plan made when the task ran, for a system that could not be
+    /// searched when the request was planned: it replaces the stored plan
+    /// for every later stage (poll, verify) and in what is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<SystemPlan>,
 }
 
 /// Counts per system (plaintext in the store: no personal data).
@@ -298,9 +319,10 @@ pub(crate) fn operation_of(kind: RequestKind) -> TaskOp {
         RequestKind::Access | RequestKind::Portability => TaskOp::Export,
         RequestKind::Rectification => TaskOp::Rectify,
         RequestKind::Erasure => TaskOp::Erase,
-        RequestKind::Restriction | RequestKind::Objection | RequestKind::ConsentWithdrawal => {
-            TaskOp::Restrict
-        }
+        RequestKind::Restriction
+        | RequestKind::Objection
+        | RequestKind::ConsentWithdrawal
+        | RequestKind::Lift => TaskOp::Restrict,
     }
 }
 

@@ -13,7 +13,8 @@ use super::request::{
     operation_of, restriction_scopes, snapshot, subject_indexes,
 };
 use oubli_model::{
-    ConnectorError, EraseMode, Exported, Located, Operation, Outcome, RecordRef, Status, Subject,
+    ConnectorError, EraseMode, Exported, Located, ManualTask, Operation, Outcome, RecordRef, Role,
+    Status, Subject,
 };
 use oubli_runtime::{CallError, Connector};
 use oubli_store::requests::{
@@ -171,6 +172,12 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         ),
         None => None,
     };
+    // A plan made when the task first ran (the system could not be
+    // searched when planning) holds for the stages after it.
+    let plan = match prior.as_ref().and_then(|r| r.plan.clone()) {
+        Some(p) if task.stage != Stage::Act => p,
+        _ => plan,
+    };
     let connector = match engine.rights.registry().loaded(&task.system) {
         Some(Ok(c)) => c.clone(),
         Some(Err(e)) => {
@@ -210,7 +217,8 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
     {
         match connector.locate(&cx.subject).await {
             Ok(found) => {
-                cx.plan.items = plan_items(&cx.policy, &task.system, task.op, &found);
+                cx.plan.items = plan_items(&cx.policy, &connector, task.op, &found);
+                cx.plan.warnings = plan_warnings(&found);
                 cx.plan.error = None;
                 cx.searched_now = true;
             }
@@ -300,8 +308,11 @@ async fn plan(
             }
             SystemAnswer::Found { records } => {
                 counts.found = records.len() as u32;
-                plan.items = plan_items(policy, &r.system, op, &records);
-                plan.warnings = shared_identifier_warnings(&records);
+                plan.items = match engine.rights.registry().get(&r.system) {
+                    Some(c) => plan_items(policy, c, op, &records),
+                    None => Vec::new(),
+                };
+                plan.warnings = plan_warnings(&records);
                 if op == TaskOp::Restrict || !plan.items.is_empty() {
                     anything = true;
                 } else {
@@ -333,7 +344,24 @@ async fn plan(
     Ok(Progress::Planned { systems, next })
 }
 
-fn plan_items(policy: &Policy, system: &str, op: TaskOp, records: &[Located]) -> Vec<PlanItem> {
+/// Why a record shared with other people is kept when the person cannot
+/// be taken off it.
+pub(crate) const SHARED_PARTICIPANT: &str = "shared with other people: the person is one party of it and this system cannot take them off; an operator reviews it";
+/// Why a record that only mentions the person is kept.
+pub(crate) const SHARED_MENTION: &str = "shared with other people: it is someone else's and only mentions the person; an operator reviews it";
+
+/// What the plan does to each record found. For an erasure: what a hold
+/// keeps is kept; what the person owns is deleted or anonymised (as the
+/// policy says for its kind); the person is taken off what they share with
+/// others where the system can (`detach`), else it is kept for an operator
+/// to review, as is what only mentions them.
+fn plan_items(
+    policy: &Policy,
+    connector: &Connector,
+    op: TaskOp,
+    records: &[Located],
+) -> Vec<PlanItem> {
+    let system = connector.name();
     records
         .iter()
         .map(|l| {
@@ -344,9 +372,18 @@ fn plan_items(policy: &Policy, system: &str, op: TaskOp, records: &[Located]) ->
                     } else if let Some(h) = policy.hold(system, &l.reference.kind) {
                         Action::Retain(h.reason.clone())
                     } else {
-                        match policy.erase_mode(system, &l.reference.kind) {
-                            EraseMode::Delete => Action::Delete,
-                            EraseMode::Anonymise => Action::Anonymise,
+                        match l.role {
+                            Role::Owner | Role::Unreported => {
+                                match policy.erase_mode(system, &l.reference.kind) {
+                                    EraseMode::Delete => Action::Delete,
+                                    EraseMode::Anonymise => Action::Anonymise,
+                                }
+                            }
+                            Role::Participant if connector.offers(Operation::Detach) => {
+                                Action::Detach
+                            }
+                            Role::Participant => Action::Retain(SHARED_PARTICIPANT.into()),
+                            Role::Mentioned => Action::Retain(SHARED_MENTION.into()),
                         }
                     }
                 }
@@ -356,11 +393,28 @@ fn plan_items(policy: &Policy, system: &str, op: TaskOp, records: &[Located]) ->
             };
             PlanItem {
                 reference: l.reference.clone(),
+                role: l.role,
                 summary: l.summary.clone(),
                 action,
             }
         })
         .collect()
+}
+
+/// What the approver must look at in a system's plan: identifiers shared by
+/// several people, and records whose connector does not say whose they are.
+fn plan_warnings(records: &[Located]) -> Vec<String> {
+    let mut warnings = shared_identifier_warnings(records);
+    let unreported = records
+        .iter()
+        .filter(|l| l.role == Role::Unreported)
+        .count();
+    if unreported > 0 {
+        warnings.push(format!(
+            "{unreported} records from a connector built against contract 0.1, which does not say whose records they are: they are treated as the person's own; check for records shared with other people before approving (exclude them from the plan)"
+        ));
+    }
+    warnings
 }
 
 /// Several person records (contacts, customers) matching one subject in one
@@ -397,6 +451,14 @@ fn targets(plan: &SystemPlan) -> Vec<(RecordRef, EraseMode)> {
         .collect()
 }
 
+fn detach_targets(plan: &SystemPlan) -> Vec<RecordRef> {
+    plan.items
+        .iter()
+        .filter(|i| i.action == Action::Detach)
+        .map(|i| i.reference.clone())
+        .collect()
+}
+
 fn retained(plan: &SystemPlan) -> Vec<Outcome> {
     plan.items
         .iter()
@@ -408,6 +470,48 @@ fn retained(plan: &SystemPlan) -> Vec<Outcome> {
             _ => None,
         })
         .collect()
+}
+
+/// A connector error that makes a manual task: its reason, and the steps
+/// when the connector gave them (contract 0.2).
+fn manual_of(e: &CallError) -> Option<(String, Option<ManualTask>)> {
+    match e {
+        CallError::Connector(ConnectorError::NotSupported(why)) => Some((why.clone(), None)),
+        CallError::Connector(ConnectorError::Manual(task)) => {
+            Some((task.summary.clone(), Some(task.clone())))
+        }
+        _ => None,
+    }
+}
+
+/// A manual task from a connector's error: the instructions whole, and the
+/// steps and records when given.
+fn manual_task(
+    result: &mut SystemResult,
+    op: &str,
+    connector: &Connector,
+    (why, task): (String, Option<ManualTask>),
+    items: &[PlanItem],
+) {
+    let mut text = instructions(
+        op,
+        connector,
+        &why,
+        if task.is_some() { &[] } else { items },
+    );
+    if let Some(t) = &task {
+        for (n, step) in t.steps.iter().enumerate() {
+            text.push_str(&format!("\n{}. {step}", n + 1));
+        }
+        if !t.records.is_empty() {
+            text.push_str("\nRecords, checked by the verifying search once done:");
+            for r in &t.records {
+                text.push_str(&format!("\n- {} {}", r.kind, r.id));
+            }
+        }
+    }
+    result.instructions = Some(text);
+    result.manual = task;
 }
 
 fn instructions(op: &str, connector: &Connector, why: &str, refs: &[PlanItem]) -> String {
@@ -439,12 +543,15 @@ async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
                     Err(e) => return Progress::failed(Stage::Act, None, &e),
                 };
                 if plan.error.is_some() {
-                    plan.items = plan_items(&cx.policy, &task.system, TaskOp::Erase, &found);
+                    plan.items = plan_items(&cx.policy, connector, TaskOp::Erase, &found);
+                    plan.warnings = plan_warnings(&found);
+                    plan.error = None;
                     goal = targets(&plan);
                     result.verified = Some(
                         "planned at execution: the system could not be searched when planning"
                             .into(),
                     );
+                    result.plan = Some(plan.clone());
                 }
                 let here: BTreeSet<&RecordRef> = found.iter().map(|l| &l.reference).collect();
                 let (still, gone): (Vec<_>, Vec<_>) =
@@ -492,18 +599,46 @@ async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
                                     .filter(|o| asked.contains(&o.reference)),
                             );
                         }
-                        Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
+                        Err(e) => {
+                            let Some(manual) = manual_of(&e) else {
+                                return Progress::failed(Stage::Act, None, &e);
+                            };
                             let items: Vec<PlanItem> = plan
                                 .items
                                 .iter()
                                 .filter(|i| refs.contains(&i.reference))
                                 .cloned()
                                 .collect();
-                            result.instructions =
-                                Some(instructions("erase", connector, &why, &items));
+                            manual_task(&mut result, "erase", connector, manual, &items);
                             return Progress::Manual { result };
                         }
-                        Err(e) => return Progress::failed(Stage::Act, None, &e),
+                    }
+                }
+            }
+            // Records shared with others: the person is taken off them.
+            let shared = detach_targets(&plan);
+            if !shared.is_empty() {
+                match connector.detach(&cx.subject, &shared).await {
+                    Ok(outcomes) => {
+                        let asked: BTreeSet<&RecordRef> = shared.iter().collect();
+                        result.outcomes.extend(
+                            outcomes
+                                .into_iter()
+                                .filter(|o| asked.contains(&o.reference)),
+                        );
+                    }
+                    Err(e) => {
+                        let Some(manual) = manual_of(&e) else {
+                            return Progress::failed(Stage::Act, None, &e);
+                        };
+                        let items: Vec<PlanItem> = plan
+                            .items
+                            .iter()
+                            .filter(|i| shared.contains(&i.reference))
+                            .cloned()
+                            .collect();
+                        manual_task(&mut result, "detach", connector, manual, &items);
+                        return Progress::Manual { result };
                     }
                 }
             }
@@ -643,6 +778,47 @@ async fn verify_erasure(
             }
         }
     }
+    // Taken off a shared record: verified when the search no longer finds
+    // the person as a party to it (gone, or only mentioned).
+    let roles: BTreeMap<&RecordRef, Role> = found.iter().map(|l| (&l.reference, l.role)).collect();
+    for r in detach_targets(plan) {
+        let reported = result
+            .outcomes
+            .iter()
+            .find(|o| o.reference == r)
+            .map(|o| o.status.clone());
+        match (roles.get(&r), reported) {
+            (_, Some(Status::Retained(_))) => counts.retained += 1,
+            (Some(Role::Owner | Role::Participant | Role::Unreported), _) => {
+                result.still_found.push(r.clone());
+                counts.failed += 1;
+            }
+            _ => {
+                counts.done += 1;
+                match result.outcomes.iter_mut().find(|o| o.reference == r) {
+                    Some(o) => o.status = Status::Done,
+                    None => result.outcomes.push(Outcome {
+                        reference: r.clone(),
+                        status: Status::Done,
+                    }),
+                }
+            }
+        }
+    }
+    // Records a manual task named beyond the plan's targets are checked too.
+    if let Some(m) = &result.manual {
+        let planned: BTreeSet<RecordRef> = targets(plan)
+            .into_iter()
+            .map(|(r, _)| r)
+            .chain(detach_targets(plan))
+            .collect();
+        for r in m.records.iter().filter(|r| !planned.contains(*r)) {
+            if here.contains(r) {
+                result.still_found.push(r.clone());
+                counts.failed += 1;
+            }
+        }
+    }
     counts.retained += plan
         .items
         .iter()
@@ -687,11 +863,13 @@ async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
     for chunk in refs.chunks(50) {
         match fs.export(chunk).await {
             Ok(mut e) => exported.append(&mut e),
-            Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
-                result.instructions = Some(instructions("export", connector, &why, &cx.plan.items));
+            Err(e) => {
+                let Some(manual) = manual_of(&e) else {
+                    return Progress::failed(Stage::Act, None, &e);
+                };
+                manual_task(&mut result, "export", connector, manual, &cx.plan.items);
                 return Progress::Manual { result };
             }
-            Err(e) => return Progress::failed(Stage::Act, None, &e),
         }
     }
     if cx.row.kind == RequestKind::Portability {
@@ -790,12 +968,13 @@ async fn rectify(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
             for r in &targets {
                 match fs.rectify(r, &changes).await {
                     Ok(o) => result.outcomes.push(o),
-                    Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
-                        result.instructions =
-                            Some(instructions("rectify", connector, &why, &cx.plan.items));
+                    Err(e) => {
+                        let Some(manual) = manual_of(&e) else {
+                            return Progress::failed(Stage::Act, None, &e);
+                        };
+                        manual_task(&mut result, "rectify", connector, manual, &cx.plan.items);
                         return Progress::Manual { result };
                     }
-                    Err(e) => return Progress::failed(Stage::Act, None, &e),
                 }
             }
             let tickets = pending_tickets(&result.outcomes);
@@ -890,7 +1069,18 @@ async fn verify_rectification(
 
 async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
     let mut result = cx.prior.clone().unwrap_or_default();
-    let scope = restriction_scopes(cx.row.kind, &cx.params).unwrap_or_default();
+    // A lift (Art. 18(3)) undoes the restriction it names, in its scope.
+    let lifting = cx.row.kind == RequestKind::Lift;
+    let scope = if lifting {
+        restriction_scopes(RequestKind::Restriction, &cx.params).unwrap_or_default()
+    } else {
+        restriction_scopes(cx.row.kind, &cx.params).unwrap_or_default()
+    };
+    let what = if lifting {
+        format!("lift the restriction of processing ({})", scope.join(", "))
+    } else {
+        format!("restrict processing ({})", scope.join(", "))
+    };
     match task.stage {
         Stage::Verify => Progress::Finished {
             state: SystemState::Done,
@@ -914,14 +1104,14 @@ async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
         Stage::Act => {
             if !connector.offers(Operation::Restrict) {
                 result.instructions = Some(instructions(
-                    &format!("restrict processing ({})", scope.join(", ")),
+                    &what,
                     connector,
                     "it does not offer `restrict`",
                     &cx.plan.items,
                 ));
                 return Progress::Manual { result };
             }
-            match connector.restrict(&cx.subject, &scope, true).await {
+            match connector.restrict(&cx.subject, &scope, !lifting).await {
                 Ok(outcomes) => {
                     result.outcomes = outcomes;
                     let tickets = pending_tickets(&result.outcomes);
@@ -931,21 +1121,21 @@ async fn restrict(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
                     }
                     restricted(result)
                 }
-                Err(CallError::Connector(ConnectorError::NotSupported(why))) => {
-                    result.instructions = Some(instructions(
-                        &format!("restrict processing ({})", scope.join(", ")),
-                        connector,
-                        &why,
-                        &cx.plan.items,
-                    ));
+                Err(e) => {
+                    let Some(manual) = manual_of(&e) else {
+                        return Progress::failed(Stage::Act, None, &e);
+                    };
+                    manual_task(&mut result, &what, connector, manual, &cx.plan.items);
                     Progress::Manual { result }
                 }
-                Err(e) => Progress::failed(Stage::Act, None, &e),
             }
         }
     }
 }
 
+/// A restriction (or its lift) as the system reported it. A record the
+/// system kept out of it (it cannot restrict only the scope asked, say)
+/// leaves the system partial: the restriction did not take effect there.
 fn restricted(result: SystemResult) -> Progress {
     let mut counts = Counts::default();
     for o in &result.outcomes {
@@ -957,7 +1147,11 @@ fn restricted(result: SystemResult) -> Progress {
         }
     }
     Progress::Finished {
-        state: SystemState::Done,
+        state: if counts.retained + counts.failed > 0 {
+            SystemState::Partial
+        } else {
+            SystemState::Done
+        },
         result,
         counts,
     }

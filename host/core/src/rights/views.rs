@@ -127,8 +127,23 @@ pub struct RequestDetail {
     /// The request.
     #[serde(flatten)]
     pub request: RequestView,
+    /// The planning task while it is not done: where it stands and its
+    /// last error (a planning task that needs attention shows here, and
+    /// `request retry ID` runs it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub planning: Option<PlanningView>,
     /// Its systems.
     pub systems: Vec<SystemView>,
     /// Its history.
     pub events: Vec<EventView>,
+}
+
+/// The planning task of a request, as shown.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PlanningView {
+    /// The task.
+    pub task: TaskView,
+    /// Its last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorView>,
 }

@@ -24,7 +24,7 @@ use super::policy::Policy;
 use super::request::{Counts, RequestError, SystemResult, ctx, event, snapshot, sqlx_tx::Tx};
 use super::steps::{Progress, run_task};
 use oubli_store::requests::{self, Changes, Event, RequestState, SystemRow, SystemState};
-use oubli_store::tasks::{self, Finish, Stage, TaskRow, TaskState};
+use oubli_store::tasks::{self, Finish, Stage, TaskOp, TaskRow, TaskState};
 use oubli_store::{Backend, StoreError, now_ms};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,9 +74,67 @@ impl Worker {
         Worker { engine, options }
     }
 
-    /// Put tasks whose lease expired back in the queue.
+    /// Put tasks whose lease expired back in the queue; those whose
+    /// worker stopped in every attempt they had need attention, like any
+    /// other task past its budget: the task and its system say so with the
+    /// error, and an event records it. Returns (requeued, parked).
     pub async fn rescue(&self) -> Result<(u64, u64), RequestError> {
-        Ok(tasks::rescue(&self.engine.store).await?)
+        let store = &self.engine.store;
+        let exhausted = tasks::expired_exhausted(store.pool()).await?;
+        let mut parked = 0;
+        if !exhausted.is_empty() {
+            let mut sealed = Vec::with_capacity(exhausted.len());
+            for t in &exhausted {
+                let message = format!(
+                    "the worker running this task stopped before finishing it (crashed, killed or cut off from the store) in each of its {} attempts",
+                    t.attempt
+                );
+                sealed.push(
+                    self.engine
+                        .vault
+                        .seal(&ctx(&t.request_id, "error", &t.system), message.as_bytes())
+                        .await?,
+                );
+            }
+            let mut tx = store.write_logged().await?;
+            for (t, sealed) in exhausted.iter().zip(&sealed) {
+                if !tasks::park_expired(&mut tx, t.id, "lease-expired", sealed).await? {
+                    continue;
+                }
+                parked += 1;
+                let system = (!t.system.is_empty()).then_some(t.system.as_str());
+                if let Some(system) = system
+                    && t.op != TaskOp::Notify
+                {
+                    requests::set_system_state(
+                        &mut tx,
+                        &t.request_id,
+                        system,
+                        SystemState::NeedsAttention,
+                    )
+                    .await?;
+                }
+                requests::event(
+                    &mut tx,
+                    &Event {
+                        request_id: &t.request_id,
+                        actor: "rescuer",
+                        action: "needs-attention",
+                        from: None,
+                        to: None,
+                        system,
+                        reason_sealed: None,
+                    },
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            if parked > 0 {
+                tracing::warn!(parked, "tasks whose worker kept stopping need attention");
+            }
+        }
+        let requeued = tasks::rescue(store).await?;
+        Ok((requeued, parked))
     }
 
     /// Claim and run one batch; returns how many tasks it ran.
@@ -364,7 +422,13 @@ impl Worker {
                         stage,
                         scheduled_at: now_ms() + if give_up { 0 } else { wait },
                         attempt,
-                        polls: task.polls,
+                        // An attempt in the poll stage is a poll, failed or
+                        // not: the count shown is the count made.
+                        polls: if task.stage == Stage::Poll {
+                            task.polls + 1
+                        } else {
+                            task.polls
+                        },
                         ticket_sealed: None,
                         error: Some((kind, seal_error(&message).await?)),
                     },
@@ -525,7 +589,7 @@ async fn apply(
                         action,
                         from: None,
                         to: None,
-                        system: Some(&task.system),
+                        system: (!task.system.is_empty()).then_some(task.system.as_str()),
                         reason_sealed: None,
                     },
                 )

@@ -188,8 +188,20 @@ impl Mask {
             let mut end = i;
             let mut digits = String::new();
             let mut last_digit_end = i;
+            let matches = |digits: &str| {
+                digits.len() >= MIN_PHONE_DIGITS
+                    && self
+                        .phone_tails
+                        .iter()
+                        .any(|tail| digits.ends_with(tail.as_str()) || tail.ends_with(digits))
+            };
             while end < chars.len() {
                 let c = chars[end];
+                if c == '(' && matches(&digits) {
+                    // A number already complete: the bracket opens what
+                    // follows ("+44 20 7946 0123 (020 7946 0123)").
+                    break;
+                }
                 if c.is_ascii_digit() {
                     digits.push(c);
                     end += 1;
@@ -205,11 +217,7 @@ impl Mask {
                     break;
                 }
             }
-            let is_phone = digits.len() >= MIN_PHONE_DIGITS
-                && self
-                    .phone_tails
-                    .iter()
-                    .any(|tail| digits.ends_with(tail.as_str()) || tail.ends_with(digits.as_str()));
+            let is_phone = matches(&digits);
             if is_phone {
                 // A bracket opened before the number and not closed within
                 // it belongs to the text around it: "(+44 20 7946 0123)".

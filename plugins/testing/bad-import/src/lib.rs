@@ -10,7 +10,7 @@ mod bindings {
                 open: func(address: string) -> u32;
             }
             world bad {
-                include oubli:connector/plugin@0.1.0;
+                include oubli:connector/plugin@0.2.0;
                 import raw-socket;
             }
         ",
@@ -30,7 +30,7 @@ impl Guest for Bad {
             id: "bad-import".into(),
             name: "Imports a raw socket".into(),
             version: "0.1.0".into(),
-            wit_version: "0.1.0".into(),
+            wit_version: "0.2.0".into(),
             system_kind: SystemKind::Other,
             operations: vec![Operation::Locate],
             categories: vec![],
@@ -53,6 +53,9 @@ impl Guest for Bad {
         Err(ConnectorError::NotSupported(String::new()))
     }
     fn erase(_: Vec<RecordRef>, _: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {
+        Err(ConnectorError::NotSupported(String::new()))
+    }
+    fn detach(_: Subject, _: Vec<RecordRef>) -> Result<Vec<Outcome>, ConnectorError> {
         Err(ConnectorError::NotSupported(String::new()))
     }
     fn restrict(_: Subject, _: Vec<String>, _: bool) -> Result<Vec<Outcome>, ConnectorError> {

@@ -197,6 +197,7 @@ impl Connector for Hostile {
             }
             "evil" => Ok(vec![Located {
                 reference: RecordRef::new(format!("kind{EVIL}"), "1"),
+                role: Role::Owner,
                 summary: format!("summary{EVIL}"),
                 created_at: None,
                 hold: Some(format!("hold{EVIL}")),

@@ -285,6 +285,23 @@ impl Engine {
                         continue;
                     };
                     let plugin = plugin.for_subject(&subject);
+                    // The first chunk is read before the file is started: a
+                    // streamed ZIP cannot take back a file it has begun, so
+                    // the common failure (the system is down, the item is
+                    // gone) leaves no trace but its note.
+                    let reader = plugin.attachment(&r.reference, &a.name);
+                    let first = match self.rights.retry().run(|| reader.read(0, CHUNK)).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(system = %system, error = %e, "an attachment could not be read into a bundle");
+                            failed.push((system.clone(), format!("{}: {e}", a.name)));
+                            attachments.push(serde_json::json!({
+                                "name": a.name, "media_type": a.media_type, "included": false,
+                            }));
+                            file_entries.push(entry);
+                            continue;
+                        }
+                    };
                     pump.zip
                         .start_file(
                             path.as_str(),
@@ -300,14 +317,18 @@ impl Engine {
                     // A plain loop rather than `read_chunks` with an async
                     // closure: the API streams bundles from a spawned task,
                     // which needs this future to be `Send`.
-                    let reader = plugin.attachment(&r.reference, &a.name);
                     let mut offset = 0u64;
+                    let mut first = Some(first);
                     let read: Result<u64, String> = loop {
-                        let bytes =
-                            match self.rights.retry().run(|| reader.read(offset, CHUNK)).await {
-                                Ok(b) => b,
-                                Err(e) => break Err(e.to_string()),
-                            };
+                        let bytes = match first.take() {
+                            Some(b) => b,
+                            None => {
+                                match self.rights.retry().run(|| reader.read(offset, CHUNK)).await {
+                                    Ok(b) => b,
+                                    Err(e) => break Err(e.to_string()),
+                                }
+                            }
+                        };
                         if bytes.is_empty() {
                             break Ok(offset);
                         }
@@ -348,11 +369,26 @@ impl Engine {
                             }));
                         }
                         Err(e) => {
-                            pump.zip.abort_file().map_err(zip_err)?;
-                            tracing::warn!(system = %system, error = %e, "an attachment could not be read into a bundle");
-                            failed.push((system.clone(), format!("{}: {e}", a.name)));
+                            // Begun and cut: the file stays in the ZIP as far
+                            // as it got, listed with its hash and marked
+                            // incomplete, never shown as the item.
+                            tracing::warn!(system = %system, error = %e, "an attachment was cut short in a bundle");
+                            let sha = hex::encode(hash.finalize());
+                            files.push(FileHash {
+                                path: path.clone(),
+                                sha256: sha.clone(),
+                                size: offset,
+                            });
+                            failed.push((
+                                system.clone(),
+                                format!(
+                                    "{}: cut short after {offset} bytes ({e}); {path} in the bundle is incomplete",
+                                    a.name
+                                ),
+                            ));
                             attachments.push(serde_json::json!({
                                 "name": a.name, "media_type": a.media_type, "included": false,
+                                "incomplete": true, "path": path, "size": offset, "sha256": sha,
                             }));
                         }
                     }

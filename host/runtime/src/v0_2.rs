@@ -1,0 +1,88 @@
+//! Contract version 0.2 (`oubli:connector@0.2.x`, `wit/`): the generated
+//! bindings and their conversion to and from the host's model
+//! ([`oubli_model`]). Nothing outside this module and [`crate::contract`]
+//! sees a generated type.
+
+use crate::capability::PluginState;
+use oubli_model as model;
+
+/// The contract version this module serves (semver-compatible patches too).
+pub const VERSION: &str = "0.2.0";
+
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "oubli:connector/plugin",
+        exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+        },
+        require_store_data_send: true,
+    });
+}
+
+use bindings::oubli::connector::{host, types as wit};
+
+pub(crate) use bindings::{Plugin, PluginPre};
+
+/// Link the contract's own interfaces (`types`, `host`).
+pub(crate) fn add_to_linker(
+    linker: &mut wasmtime::component::Linker<PluginState>,
+) -> wasmtime::Result<()> {
+    host::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)?;
+    wit::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)?;
+    Ok(())
+}
+
+impl wit::Host for PluginState {}
+
+crate::contract::host_interface!();
+crate::contract::shared_conversions!();
+
+fn operation(o: wit::Operation) -> model::Operation {
+    match o {
+        wit::Operation::Locate => model::Operation::Locate,
+        wit::Operation::Export => model::Operation::Export,
+        wit::Operation::ReadAttachment => model::Operation::ReadAttachment,
+        wit::Operation::Rectify => model::Operation::Rectify,
+        wit::Operation::Erase => model::Operation::Erase,
+        wit::Operation::Restrict => model::Operation::Restrict,
+        wit::Operation::Poll => model::Operation::Poll,
+        wit::Operation::Detach => model::Operation::Detach,
+    }
+}
+
+impl From<wit::Located> for model::Located {
+    fn from(l: wit::Located) -> Self {
+        model::Located {
+            reference: l.reference.into(),
+            role: match l.role {
+                wit::Role::Owner => model::Role::Owner,
+                wit::Role::Participant => model::Role::Participant,
+                wit::Role::Mentioned => model::Role::Mentioned,
+            },
+            summary: l.summary,
+            created_at: l.created_at,
+            hold: l.hold,
+        }
+    }
+}
+
+impl From<wit::ConnectorError> for model::ConnectorError {
+    fn from(e: wit::ConnectorError) -> Self {
+        match e {
+            wit::ConnectorError::Unavailable(m) => model::ConnectorError::Unavailable(m),
+            wit::ConnectorError::RateLimited(s) => model::ConnectorError::RateLimited(s),
+            wit::ConnectorError::Denied(m) => model::ConnectorError::Denied(m),
+            wit::ConnectorError::NotSupported(m) => model::ConnectorError::NotSupported(m),
+            wit::ConnectorError::Manual(t) => model::ConnectorError::Manual(model::ManualTask {
+                summary: t.summary,
+                steps: t.steps,
+                records: t.records.into_iter().map(Into::into).collect(),
+            }),
+            wit::ConnectorError::Invalid(m) => model::ConnectorError::Invalid(m),
+            wit::ConnectorError::Internal(m) => model::ConnectorError::Internal(m),
+        }
+    }
+}
