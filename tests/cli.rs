@@ -184,16 +184,26 @@ fn inspect_shows_the_manifest() {
     for expected in [
         "id:           example-rest",
         "system kind:  crm",
-        "WIT version:  0.1.0",
+        "WIT version:  0.2.0",
         "operations:   locate, export, rectify, erase",
         "hosts asked:  *",
         "secrets:      token",
         "  base_url (required): ",
         "  contact-details: Name, email address, phone number and free-text notes",
         "    portable:   yes (Art. 20)",
-        "  oubli:connector/host@0.1.0",
+        "  oubli:connector/host@0.2.0",
         "  wasi:http/outgoing-handler@0.2.12",
     ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    // The same connector as a vendor shipped it for contract 0.1.0.
+    let out = oubli(
+        &["connector", "inspect", oubli_testing::EXAMPLE_REST_V0_1],
+        dir.path(),
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}");
+    for expected in ["WIT version:  0.1.0", "  oubli:connector/host@0.1.0"] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
 
@@ -463,9 +473,13 @@ mod locate {
             dir.path(),
             addr.port(),
             &format!(
-                "[systems.flaky]\nconnector = {:?}\n\n[systems.broken]\nconnector = {:?}\n",
+                "[systems.flaky]\nconnector = {:?}\n\n[systems.broken]\nconnector = {:?}\n\n\
+                 [systems.legacy]\nconnector = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n",
                 built_plugins::HOSTILE,
                 built_plugins::BAD_IMPORT,
+                oubli_testing::EXAMPLE_REST_V0_1,
+                port = addr.port(),
             ),
         );
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
@@ -490,7 +504,7 @@ mod locate {
             String::from_utf8_lossy(&out.stderr)
         );
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines.len(), 4, "{text}");
         assert!(
             lines[0].starts_with("broken     refused:") && lines[0].contains("test:bad/raw-socket"),
             "{text}"
@@ -500,6 +514,11 @@ mod locate {
             "{text}"
         );
         assert!(lines[2].starts_with("flaky      error: trapped"), "{text}");
+        // A 0.1.0 component works beside 0.2.0 ones.
+        assert_eq!(
+            lines[3], "legacy     2 records: person ×2; 1 on hold (unpaid invoice under dispute)",
+            "{text}"
+        );
         // The national phone number was normalised with the configured region:
         // the directory matched on +33612345678 (both records).
 
@@ -526,11 +545,14 @@ mod locate {
             record,
             &serde_json::json!({
                 "reference": {"kind": "person", "id": "p2"},
+                "role": "owner",
                 "summary": record["summary"],
                 "created_at": null,
                 "hold": "unpaid invoice under dispute",
             })
         );
+        // Contract 0.1 has no roles: its records say so.
+        assert_eq!(json[3]["records"][1]["role"], "unreported");
         assert_eq!(json[0]["status"], "refused");
         assert!(json[0]["error"].as_str().unwrap().contains("raw-socket"));
         assert_eq!(

@@ -230,13 +230,35 @@ async fn an_erasure_waits_for_the_vendors_job_and_verifies_everywhere() {
             s.system
         );
     }
-    // Searching again finds nothing that was erased.
+    // Mail shared with other people (a message that copies her, one she
+    // sent to others too) is kept, saying so, not destroyed.
+    let mail = system(&d, "support-mail");
+    let shared: Vec<_> = mail
+        .plan
+        .as_ref()
+        .unwrap()
+        .items
+        .iter()
+        .filter(|i| i.role == oubli_core::model::Role::Participant)
+        .collect();
+    assert!(!shared.is_empty(), "{mail:#?}");
+    for i in &shared {
+        assert!(
+            matches!(&i.action, oubli_core::rights::engine::Action::Retain(why) if why.starts_with("shared with other people")),
+            "{i:?}"
+        );
+    }
+    assert!(mail.counts.retained as usize >= shared.len());
+    // Searching again finds nothing that was erased: what is left is held
+    // or shared with others.
     let subject = w.engine.rights().subject(&w.person(), None).unwrap();
     let after = w.engine.rights().locate(&subject).await;
     for r in &after.systems {
         if let oubli_core::rights::locate::SystemAnswer::Found { records } = &r.answer {
             assert!(
-                records.iter().all(|l| l.hold.is_some()),
+                records
+                    .iter()
+                    .all(|l| l.hold.is_some() || l.role != oubli_core::model::Role::Owner),
                 "{}: {records:?}",
                 r.system
             );
@@ -1496,4 +1518,88 @@ async fn a_planning_task_whose_worker_keeps_dying_needs_attention_and_can_be_ret
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
     assert!(d.planning.is_none());
     assert!(d.events.iter().any(|e| e.action == "retried"));
+}
+
+/// Art. 18(3): a restriction is lifted once the subject was told: the
+/// registry answers "allowed" at once, and a `lift` request takes it out of
+/// every system (the dialer's do-not-call list here), recorded on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restriction_is_lifted_in_the_registry_and_in_every_system() {
+    let w = world().await;
+    let finish = async |id: &str| {
+        w.drain().await;
+        let d = w.engine.show(id).await.unwrap();
+        for s in d
+            .systems
+            .iter()
+            .filter(|s| s.state == SystemState::NeedsAttention)
+        {
+            w.engine
+                .manual_done(id, &s.system, "bob", "done in the admin console")
+                .await
+                .unwrap();
+        }
+        w.drain().await;
+        w.engine.show(id).await.unwrap()
+    };
+    let id = w.file(RequestKind::Restriction, Params::default()).await;
+    let d = finish(&id).await;
+    assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
+    let phone = w.sandbox.demo_person().phone.clone();
+    let blocked = || {
+        let data = w.sandbox.dialer.data.lock().unwrap();
+        w.sandbox
+            .dialer
+            .blocked(&data, &phone, oubli_core::store::now_ms())
+    };
+    assert!(blocked(), "restricted in the dialer");
+    assert!(
+        !w.engine
+            .check_restriction(&w.person(), None, "all")
+            .unwrap()
+            .allowed
+    );
+
+    // The subject must have been told, and why it ends must be said.
+    let e = w.engine.lift(&id, "bob", "court order ended", "").await;
+    assert!(e.unwrap_err().to_string().contains("told"));
+    let lift = w
+        .engine
+        .lift(
+            &id,
+            "bob",
+            "the court order ended",
+            "by email, 4 December 2026",
+        )
+        .await
+        .unwrap();
+    assert_eq!(lift.kind, RequestKind::Lift);
+    assert!(
+        w.engine
+            .check_restriction(&w.person(), None, "all")
+            .unwrap()
+            .allowed,
+        "the registry lifts it at once"
+    );
+    let l = finish(&lift.id).await;
+    assert_eq!(l.request.state, RequestState::Completed, "{l:#?}");
+    assert_eq!(system(&l, "dialer").state, SystemState::Done);
+    assert!(!blocked(), "lifted in the dialer");
+    let original = w.engine.show(&id).await.unwrap();
+    let note = original
+        .events
+        .iter()
+        .find(|e| e.action == "restriction-lifted")
+        .and_then(|e| e.reason.clone())
+        .unwrap();
+    assert!(
+        note.contains("court order") && note.contains("4 December"),
+        "{note}"
+    );
+    // Lifted once: a second lift is refused, as is lifting an access request.
+    assert!(w.engine.lift(&id, "bob", "again", "again").await.is_err());
+    let access = w.file(RequestKind::Access, Params::default()).await;
+    w.drain().await;
+    let e = w.engine.lift(&access, "bob", "x", "y").await.unwrap_err();
+    assert!(e.to_string().contains("only a restriction"), "{e}");
 }

@@ -64,7 +64,9 @@ impl Rt {
         let (status, answer) = self.call(
             "POST",
             "/user",
-            Some(json!({"Name": email, "EmailAddress": email, "RealName": real_name, "WorkPhone": "+44 20 7946 0000"})),
+            Some(
+                json!({"Name": email, "EmailAddress": email, "RealName": real_name, "WorkPhone": "+44 20 7946 0000", "Comments": "Prefers calls in the morning"}),
+            ),
         );
         assert_eq!(status, 201, "{answer}");
     }
@@ -251,6 +253,12 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
             .iter()
             .any(|m| m.contains("Where is my refund?"))
     );
+    // What the person is shown is true: the queue by its name, no
+    // "resolved 1970" for an open ticket, and RT's notes on them.
+    assert_eq!(field(t, "Queue"), ["General"]);
+    assert!(field(t, "Resolved").is_empty(), "{:?}", t.fields);
+    assert_eq!(field(t, "Created").len(), 1);
+    assert_eq!(field(user, "Comments"), ["Prefers calls in the morning"]);
     let file = t
         .attachments
         .iter()

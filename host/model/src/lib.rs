@@ -483,11 +483,20 @@ mod tests {
                 kind: "contact".into(),
                 id: "1".into(),
             },
+            role: Role::Participant,
             summary: "s".into(),
             created_at: Some(1),
             hold: None,
         };
         let v = serde_json::to_value(&l).unwrap();
         assert_eq!(v["created_at"], 1);
+        assert_eq!(v["role"], "participant");
+        // A located record stored before roles existed reads as unreported.
+        let old: Located = serde_json::from_value(serde_json::json!({
+            "reference": {"kind": "contact", "id": "1"},
+            "summary": "s", "created_at": null, "hold": null,
+        }))
+        .unwrap();
+        assert_eq!(old.role, Role::Unreported);
     }
 }

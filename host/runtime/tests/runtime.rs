@@ -559,15 +559,82 @@ async fn an_import_the_host_does_not_provide_is_refused_naming_it() {
 #[tokio::test]
 async fn an_unsupported_contract_version_is_refused() {
     let e = load("hostile", built_plugins::HOSTILE, |s| {
-        set(s, "wit_version", "0.2.0")
+        set(s, "wit_version", "0.3.0")
     })
     .await
     .err()
     .expect("refused");
     assert_eq!(
         e.to_string(),
-        "hostile: built against contract version \"0.2.0\"; this host serves 0.1.0"
+        "hostile: built against contract version \"0.3.0\"; this host serves 0.2.0, 0.1.0"
     );
+    // A manifest must name the version the component implements.
+    let e = load("hostile", built_plugins::HOSTILE, |s| {
+        set(s, "wit_version", "0.1.0")
+    })
+    .await
+    .err()
+    .expect("refused");
+    assert_eq!(
+        e.to_string(),
+        "hostile: its manifest says contract version \"0.1.0\", but it implements 0.2.0"
+    );
+}
+
+/// A component built against contract 0.1.0 (with that version's SDK)
+/// loads and runs beside 0.2.0 ones: its records carry no role, and what
+/// 0.1 lacks (`detach`) answers not-supported.
+#[tokio::test]
+async fn a_contract_0_1_component_keeps_working() {
+    let c = load("legacy", oubli_testing::EXAMPLE_REST_V0_1, |s| {
+        set(s, "base_url", "http://127.0.0.1:9/api")
+    })
+    .await
+    .expect("a 0.1.0 component loads");
+    assert_eq!(c.manifest().wit_version, "0.1.0");
+    assert!(
+        c.info()
+            .imports
+            .iter()
+            .any(|i| i == "oubli:connector/host@0.1.0")
+    );
+    let subject = oubli_model::Subject {
+        emails: vec!["ada@example.com".into()],
+        ..Default::default()
+    };
+    let e = c.detach(&subject, &[]).await.unwrap_err();
+    assert_eq!(e.kind(), "not-supported", "{e}");
+    // Its calls run: the directory it was given is not there, which it
+    // says as a 0.1 connector says it.
+    let e = c.locate(&subject).await.unwrap_err();
+    assert!(matches!(e.kind(), "unavailable" | "denied"), "{e}");
+}
+
+/// A manual task is carried whole within generous bounds, and never cut
+/// silently: a step too long ends in `…`, steps past the limit are counted
+/// in a last one; the subject's identifiers are masked in it.
+#[tokio::test]
+async fn a_manual_task_is_kept_whole_within_its_bounds() {
+    let p = hostile(|_| {}).await;
+    let mut subject = mode("manual");
+    subject.emails = vec!["ada@example.com".into()];
+    let e = p.locate(&subject).await.unwrap_err();
+    let oubli_runtime::CallError::Connector(oubli_model::ConnectorError::Manual(task)) = e else {
+        panic!("{e}");
+    };
+    assert_eq!(
+        task.steps.len(),
+        1001,
+        "1000 steps and the count of the rest"
+    );
+    assert!(
+        task.steps[1000].contains("200 more steps"),
+        "{}",
+        task.steps[1000]
+    );
+    assert!(task.steps[0].ends_with('…') && task.steps[0].len() <= 4096 + 3);
+    assert_eq!(task.steps[1], "step 1: shred ticket 1 of [email]");
+    assert_eq!(task.records.len(), 1200);
 }
 
 #[tokio::test]

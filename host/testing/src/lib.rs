@@ -24,6 +24,14 @@ pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
 }
 
+/// `example-rest` as built against contract 0.1.0 with that version's SDK
+/// (at commit ef4b4d2, before 0.2.0), kept as a vendor would have shipped
+/// it: the proof that 0.1.0 components keep loading and working.
+pub const EXAMPLE_REST_V0_1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/example-rest-0.1.0.wasm"
+);
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

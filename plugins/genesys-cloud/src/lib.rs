@@ -520,7 +520,7 @@ impl Connector for GenesysCloud {
                         e = e.field(name, "contact-details", v);
                     }
                     if let Some(d) = &c.create_date {
-                        e = e.field("createDate", "contact-details", d.as_str());
+                        e = e.date("createDate", "contact-details", d.as_str());
                     }
                     out.push(e);
                 }
@@ -532,12 +532,12 @@ impl Connector for GenesysCloud {
                         .get(&format!("/api/v2/conversations/{}/recordings", r.id))
                         .json()?;
                     let mut e = Exported::new(r)
-                        .field(
+                        .date(
                             "startTime",
                             "interaction-history",
                             c.start_time.as_deref().unwrap_or(""),
                         )
-                        .field(
+                        .date(
                             "endTime",
                             "interaction-history",
                             c.end_time.as_deref().unwrap_or(""),

@@ -16,6 +16,11 @@
 //!   (display names, substrings, stemming), so every hit is confirmed with
 //!   `Email/get` against the exact address before it is reported: a sender
 //!   named like the person, or `marie-camille.martin@…`, is never touched.
+//!   A message is the person's (`owner`) unless someone outside the
+//!   organisation's own domains (`own_domains`, and the domains of the
+//!   accounts' names) other than the person is a party to it: then it is
+//!   shared (`participant`). JMAP cannot take one recipient off a message,
+//!   so the host keeps shared mail for an operator to review.
 //! - **export**: the parsed headers as fields, and the raw RFC 5322 message
 //!   (`message.eml`) as an attachment read through the session's
 //!   `downloadUrl`, streamed (Cyrus ignores `Range`; the SDK reads on from
@@ -70,6 +75,8 @@ struct SessionDoc {
 #[serde(rename_all = "camelCase")]
 struct AccountDoc {
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     account_capabilities: BTreeMap<String, Value>,
 }
 
@@ -85,6 +92,9 @@ struct Session {
     max_get: usize,
     max_set: usize,
     max_size: usize,
+    /// The organisation's own mail domains: its addresses are not other
+    /// people's (`own_domains`, and the domains of the accounts' names).
+    own_domains: BTreeSet<String>,
 }
 
 /// A record id: `account/email` (JMAP ids never contain `/`). An id
@@ -136,6 +146,17 @@ impl Session {
                 }
             }
         }
+        let mut own_domains: BTreeSet<String> = config("own_domains")
+            .unwrap_or_default()
+            .split(',')
+            .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+            .filter(|d| !d.is_empty())
+            .collect();
+        own_domains.extend(
+            doc.accounts
+                .values()
+                .filter_map(|a| a.name.rsplit_once('@').map(|(_, d)| d.to_lowercase())),
+        );
         let core = doc.capabilities.get(CORE);
         let limit = |key: &str, default: usize| {
             core.and_then(|c| c[key].as_u64())
@@ -154,6 +175,7 @@ impl Session {
             max_get: limit("maxObjectsInGet", 500),
             max_set: limit("maxObjectsInSet", 500),
             max_size: limit("maxSizeRequest", 10_000_000),
+            own_domains,
         })
     }
 
@@ -362,6 +384,11 @@ impl Connector for JmapMail {
                     false,
                 ),
                 key(
+                    "own_domains",
+                    "The organisation's own mail domains, separated by commas (the accounts' own domains count already): a message with anyone outside them besides the person is shared with other people, and kept for review rather than destroyed. Unset, and with accounts named without a domain, every message is taken as the person's",
+                    false,
+                ),
+                key(
                     "expunge_delay",
                     "How long the server keeps destroyed mail before purging it (e.g. `7 days`); unset or `none` when it purges at once",
                     false,
@@ -409,7 +436,7 @@ impl Connector for JmapMail {
                 };
                 out.push(
                     Exported::new(RecordRef::new(EMAIL, format!("{account}/{id}")))
-                        .field(
+                        .date(
                             "receivedAt",
                             "correspondence",
                             m["receivedAt"].as_str().unwrap_or(""),
@@ -648,13 +675,34 @@ fn locate_in(
             .map(|(k, _)| mailbox_name.get(k).map_or(k.as_str(), String::as_str))
             .collect();
         let kib = m["size"].as_u64().unwrap_or(0).div_ceil(1024);
+        // Whose mail it is: shared when anyone outside the organisation
+        // other than the person is a party (a message that copies others).
+        let others = ADDRESS_FIELDS
+            .iter()
+            .flat_map(|(f, _)| addresses(&m, f))
+            .filter(|a| !wanted.contains(a))
+            .filter(|a| {
+                a.rsplit_once('@')
+                    .is_none_or(|(_, d)| !s.own_domains.contains(d))
+            })
+            .collect::<BTreeSet<_>>()
+            .len();
+        let (part, shared) = if s.own_domains.is_empty() || others == 0 {
+            (Role::Owner, String::new())
+        } else {
+            (
+                Role::Participant,
+                format!(", shared with {others} other people"),
+            )
+        };
         let mut l = Located::new(
             RecordRef::new(EMAIL, format!("{account}/{id}")),
             format!(
-                "email, {role}, {kib} KiB, in {}{elsewhere}",
+                "email, {role}{shared}, {kib} KiB, in {}{elsewhere}",
                 boxes.join(" and ")
             ),
-        );
+        )
+        .role(part);
         if let Some(at) = m["receivedAt"].as_str().and_then(parse_iso8601) {
             l = l.created_at(at);
         }

@@ -17,10 +17,13 @@
 //! - **detach**: takes the person off a shared ticket's Requestor, Cc and
 //!   AdminCc (`PUT /ticket/{id}` with the other members), read back; the
 //!   ticket stays with the others.
-//! - **export**: a user's fields and the history of their changes (RT keeps
-//!   every previous value); a ticket's subject, status, queue, dates and
-//!   role members, its text messages as fields, and its other parts (files,
-//!   HTML) as attachments.
+//! - **export**: a user's fields, RT's notes on them (`Comments`,
+//!   `Signature`), their preferences, their custom fields (a phone number
+//!   kept in one), and the history of every change (RT keeps every previous
+//!   value); a ticket's subject, status, queue by name, the dates it has
+//!   (RT's placeholder for "none", the Unix epoch, is left out), custom
+//!   fields and role members, its text messages as fields, and its other
+//!   parts (files, HTML) as attachments.
 //! - **rectify**: a user's fields, with `PUT /user/{id}`, read back. RT
 //!   records the previous value in the user's history, which stays readable
 //!   to RT's staff: the outcome is `retained` with that reason, never
@@ -75,6 +78,43 @@ const USER_FIELDS: [&str; 15] = [
     "MobilePhone",
     "PagerPhone",
 ];
+
+/// User fields a person would recognise as theirs besides their contact
+/// details: RT's notes about them and their preferences.
+const USER_NOTES: [&str; 4] = ["Comments", "Signature", "Lang", "Timezone"];
+
+/// A record's custom fields: values by name, and names by id (history
+/// names custom fields by id).
+struct CustomFields {
+    values: Vec<(String, Vec<String>)>,
+    by_id: BTreeMap<String, String>,
+}
+
+fn custom_fields(record: &Value) -> CustomFields {
+    let mut out = CustomFields {
+        values: Vec::new(),
+        by_id: BTreeMap::new(),
+    };
+    for cf in record["CustomFields"].as_array().into_iter().flatten() {
+        let Some(name) = cf["name"].as_str() else {
+            continue;
+        };
+        if let Some(id) = id_of(cf) {
+            out.by_id.insert(id, name.to_string());
+        }
+        let values: Vec<String> = cf["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .filter(|v| !v.is_empty())
+            .collect();
+        if !values.is_empty() {
+            out.values.push((name.to_string(), values));
+        }
+    }
+    out
+}
 
 const ROLES: [(&str, &str); 3] = [
     ("Requestor", "the person is requestor"),
@@ -807,11 +847,15 @@ fn export_user(rt: &Client, r: RecordRef) -> Result<Option<Exported>, ConnectorE
         return Ok(None);
     };
     let mut e = Exported::new(r.clone());
-    for f in USER_FIELDS {
-        let v = u[f].as_str().unwrap_or_default();
+    for f in USER_FIELDS.iter().chain(&USER_NOTES) {
+        let v = u[*f].as_str().unwrap_or_default();
         if !v.is_empty() {
-            e = e.field(f, "contact details", v);
+            e = e.field(*f, "contact details", v);
         }
+    }
+    let cf_names = custom_fields(&u);
+    for (name, values) in &cf_names.values {
+        e = e.field(format!("CF.{name}"), "contact details", values.join(", "));
     }
     let history = all_items(
         rt,
@@ -819,14 +863,26 @@ fn export_user(rt: &Client, r: RecordRef) -> Result<Option<Exported>, ConnectorE
         &[("fields", "Type,Field,OldValue,NewValue,Created")],
         None,
     )?;
-    for t in history.iter().filter(|t| t["Type"] == "Set") {
+    // Every change of a value RT kept: its own fields and custom fields.
+    for t in history
+        .iter()
+        .filter(|t| t["Type"] == "Set" || t["Type"] == "CustomField")
+    {
+        let field = t["Field"].as_str().unwrap_or_default();
+        let field = if t["Type"] == "CustomField" {
+            match cf_names.by_id.get(field) {
+                Some(name) => format!("CF.{name}"),
+                None => format!("custom field {field}"),
+            }
+        } else {
+            field.to_string()
+        };
         e = e.field(
             "history",
             "contact details",
             format!(
-                "{}: {} changed from {:?} to {:?}",
+                "{}: {field} changed from {:?} to {:?}",
                 t["Created"].as_str().unwrap_or_default(),
-                t["Field"].as_str().unwrap_or_default(),
                 t["OldValue"].as_str().unwrap_or_default(),
                 t["NewValue"].as_str().unwrap_or_default()
             ),
@@ -840,13 +896,33 @@ fn export_ticket(rt: &Client, r: RecordRef) -> Result<Option<Exported>, Connecto
         return Ok(None);
     };
     let mut e = Exported::new(r.clone());
-    for f in ["Subject", "Status", "Created", "Resolved"] {
+    for f in ["Subject", "Status"] {
         if let Some(v) = t[f].as_str().filter(|v| !v.is_empty()) {
             e = e.field(f, "correspondence", v);
         }
     }
+    // RT gives an unset date as the Unix epoch: `date` leaves those out.
+    for f in [
+        "Created",
+        "Started",
+        "Resolved",
+        "Due",
+        "Told",
+        "LastUpdated",
+    ] {
+        e = e.date(f, "correspondence", t[f].as_str().unwrap_or_default());
+    }
+    // The queue by its name, as the person would know it.
     if let Some(q) = t["Queue"]["id"].as_str() {
-        e = e.field("Queue", "correspondence", q);
+        let name = rt
+            .get(&format!("/queue/{q}"))
+            .json_opt::<Value>()?
+            .and_then(|v| v["Name"].as_str().map(String::from))
+            .unwrap_or_else(|| format!("queue {q}"));
+        e = e.field("Queue", "correspondence", name);
+    }
+    for (name, values) in custom_fields(&t).values {
+        e = e.field(format!("CF.{name}"), "correspondence", values.join(", "));
     }
     for (role, _) in ROLES {
         let members: Vec<&str> = t[role]

@@ -117,6 +117,27 @@ impl Exported {
         }
         self
     }
+    /// Add a date field from an ISO 8601 value, skipped when it is empty,
+    /// unreadable, or a system's "no date" placeholder (the Unix epoch,
+    /// which RT gives a ticket never resolved): a zero date shown to the
+    /// person would read as a fact.
+    ///
+    /// ```ignore
+    /// Exported::new(r).date("Resolved", "correspondence", "1970-01-01T00:00:00Z"); // no field
+    /// ```
+    pub fn date(
+        self,
+        name: impl Into<String>,
+        category: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        let value = value.into();
+        match crate::text::parse_iso8601(value.trim()) {
+            Some(at) if at > 0 => self.field(name, category, value),
+            _ => self,
+        }
+    }
+
     /// Add an attachment whose bytes `read-attachment` serves.
     pub fn attachment(
         mut self,

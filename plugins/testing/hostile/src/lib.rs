@@ -3,7 +3,8 @@
 //! `locate` picks its behaviour from the subject's first name:
 //! `loop`, `grow`, `panic`, `recurse`, `huge`, `fetch` (GET the URL in the
 //! first external id), `remember` (report what a static kept from the last
-//! call), `secret` (return the granted secret `token`), `log-flood`,
+//! call), `secret` (return the granted secret `token`), `manual` (a manual
+//! task of 1,200 steps, one of them 5,000 bytes), `log-flood`,
 //! `size:N` (one record with a summary of N bytes), `fields-bomb` (hold
 //! thousands of 120 KB header-field sets), `fields-many` (thousands of empty
 //! ones), `echo` (log the subject's
@@ -146,6 +147,23 @@ impl Connector for Hostile {
                 one(previous)
             }
             "secret" => one(secret("token").unwrap_or_else(|| "none".into())),
+            "manual" => {
+                let who = subject.emails.first().cloned().unwrap_or_default();
+                let steps = (0..1200)
+                    .map(|i| match i {
+                        0 => format!("step 0: {}", "x".repeat(5000)),
+                        _ => format!("step {i}: shred ticket {i} of {who}"),
+                    })
+                    .collect();
+                let records = (0..1200)
+                    .map(|i| RecordRef::new("ticket", i.to_string()))
+                    .collect();
+                Err(ConnectorError::manual(
+                    "the system's API cannot do it",
+                    steps,
+                    records,
+                ))
+            }
             "log-flood" => {
                 for _ in 0..10_000 {
                     log::info(&"y".repeat(4096));
