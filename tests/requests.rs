@@ -582,3 +582,211 @@ async fn bulk_erasure_from_a_csv_is_resumable_and_approved_by_another_operator()
     assert!(!site.people.has("p1") && !site.people.has("p3"));
     assert!(site.people.has("p2"), "p2 was not named in the file");
 }
+
+/// The operator's new commands through the binary: a looping connector is
+/// stopped in a worker and its system waits for attention without the
+/// request completing (`requests --state needs-attention` lists it), an
+/// approver keeps one record out of a plan (`request exclude`), a
+/// restriction is lifted (`request lift`), and a read-only copy of the
+/// database still answers listings and `audit verify` while a write is
+/// refused at once, in one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attention_exclusion_lifting_and_a_read_only_store_through_the_binary() {
+    let site = Site::new(&format!(
+        "max_attempts = 2\n\n[systems.looping]\nconnector = {:?}\n[systems.looping.limits]\ntimeout = \"2s\"\n",
+        built_plugins::HOSTILE
+    ))
+    .await;
+    // The hostile system loops on this name; the directory answers.
+    let access = site
+        .json(&[
+            "request",
+            "access",
+            "--email",
+            EMAIL,
+            "--name",
+            "loop",
+            "--as",
+            "alice",
+            "--no-wait",
+        ])
+        .await;
+    let id = access["id"].as_str().unwrap().to_string();
+    let worker = tokio::time::timeout(
+        Duration::from_secs(120),
+        site.run(&["worker", "--until-idle"]),
+    )
+    .await
+    .expect("the worker stops the loop at its deadline");
+    assert!(worker.status.success(), "{}", text(&worker.stderr));
+    let shown = site.json(&["request", "show", &id]).await;
+    assert_eq!(shown["state"], "executing", "{shown:#}");
+    let looping = shown["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["system"] == "looping")
+        .unwrap();
+    assert_eq!(looping["state"], "needs-attention", "{looping:#}");
+    assert_eq!(looping["error"]["kind"], "timeout");
+    let waiting = site.json(&["requests", "--state", "needs-attention"]).await;
+    assert_eq!(waiting.as_array().unwrap().len(), 1);
+    assert_eq!(waiting[0]["id"], id.as_str());
+    let skip = site
+        .run(&[
+            "request",
+            "skip",
+            &id,
+            "--system",
+            "looping",
+            "--reason",
+            "vendor bug",
+            "--as",
+            "bob",
+        ])
+        .await;
+    assert!(skip.status.success(), "{}", text(&skip.stderr));
+    let shown = site.json(&["request", "show", &id]).await;
+    assert_eq!(shown["state"], "partially-completed", "{shown:#}");
+
+    // An erasure whose plan an approver trims.
+    let erase = site
+        .json(&["request", "erase", "--email", EMAIL, "--as", "alice"])
+        .await;
+    let eid = erase["id"].as_str().unwrap().to_string();
+    assert_eq!(erase["state"], "awaiting-approval");
+    let bad = site
+        .run(&[
+            "request",
+            "exclude",
+            &eid,
+            "--system",
+            "directory",
+            "--record",
+            "p1",
+            "--reason",
+            "x",
+            "--as",
+            "bob",
+        ])
+        .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        text(&bad.stderr).contains("KIND:ID"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let trimmed = site
+        .json(&[
+            "request",
+            "exclude",
+            &eid,
+            "--system",
+            "directory",
+            "--record",
+            "person:p1",
+            "--reason",
+            "shared family account",
+            "--as",
+            "bob",
+        ])
+        .await;
+    let item = &trimmed["systems"][0]["plan"]["items"][0];
+    assert_eq!(item["action"]["action"], "retain", "{trimmed:#}");
+    assert!(
+        item["action"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("shared family account")
+    );
+    site.json(&["request", "approve", &eid, "--as", "bob"])
+        .await;
+    let worker = site.run(&["worker", "--until-idle"]).await;
+    assert!(worker.status.success());
+    assert!(site.people.has("p1"), "the excluded record is kept");
+
+    // A restriction, then its lift.
+    let r = site
+        .json(&[
+            "request",
+            "restrict",
+            "--email",
+            EMAIL,
+            "--as",
+            "alice",
+            "--no-wait",
+        ])
+        .await;
+    let rid = r["id"].as_str().unwrap().to_string();
+    let check = site.run(&["restriction", "check", "--email", EMAIL]).await;
+    assert_eq!(check.status.code(), Some(1));
+    let early = site
+        .run(&[
+            "request", "lift", &rid, "--reason", "over", "--told", "by phone", "--as", "bob",
+        ])
+        .await;
+    assert_eq!(early.status.code(), Some(2), "not over yet");
+    site.run(&["worker", "--until-idle"]).await;
+    let state = site.json(&["request", "show", &rid]).await["state"].clone();
+    if state == "executing" {
+        for sys in ["directory", "looping"] {
+            site.run(&[
+                "request", "skip", &rid, "--system", sys, "--reason", "n/a", "--as", "bob",
+            ])
+            .await;
+        }
+    }
+    let no_told = site
+        .run(&["request", "lift", &rid, "--reason", "over", "--as", "bob"])
+        .await;
+    assert_eq!(no_told.status.code(), Some(2));
+    assert!(
+        text(&no_told.stderr).contains("--told"),
+        "{}",
+        text(&no_told.stderr)
+    );
+    let lifted = site
+        .json(&[
+            "request",
+            "lift",
+            &rid,
+            "--reason",
+            "over",
+            "--told",
+            "by phone on 4 Dec",
+            "--as",
+            "bob",
+        ])
+        .await;
+    assert_eq!(lifted["kind"], "lift");
+    let check = site.run(&["restriction", "check", "--email", EMAIL]).await;
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+
+    // A read-only copy: read, verify, and refuse to write at once.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(site.db(), std::fs::Permissions::from_mode(0o444)).unwrap();
+    let started = Instant::now();
+    let listed = site.json(&["requests"]).await;
+    assert!(listed.as_array().unwrap().len() >= 3);
+    let verify = site.run(&["audit", "verify"]).await;
+    assert!(verify.status.success(), "{}", text(&verify.stderr));
+    let write = site
+        .run(&[
+            "request",
+            "access",
+            "--email",
+            EMAIL,
+            "--as",
+            "alice",
+            "--no-wait",
+        ])
+        .await;
+    assert_eq!(write.status.code(), Some(2));
+    let err = text(&write.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("read-only"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "no pool timeout"
+    );
+}

@@ -422,8 +422,13 @@ async fn a_paused_system_waits_and_a_shredded_request_keeps_only_its_bones() {
     let d = w.engine.show(&d.request.id).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed);
 
+    let ids = w.engine.requests_of(&w.person(), None).await.unwrap();
+    assert!(ids.contains(&d.request.id));
     let shredded = w.engine.shred(&d.request.id, "dpo").await.unwrap();
     assert!(shredded);
+    // No identifier finds a shredded request: its blind indexes went too.
+    let ids = w.engine.requests_of(&w.person(), None).await.unwrap();
+    assert!(!ids.contains(&d.request.id), "{ids:?}");
     let after = w.engine.show(&d.request.id).await.unwrap();
     assert_eq!(after.request.state, RequestState::Completed);
     assert!(after.request.subject.is_empty(), "the identifiers are gone");

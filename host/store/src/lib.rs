@@ -87,6 +87,7 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    read_only: bool,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -106,6 +107,7 @@ impl Store {
     /// `sqlite://PATH` or a plain file path for SQLite.
     pub async fn open(url: &str) -> Result<Store, StoreError> {
         install_default_drivers();
+        let mut read_only = false;
         let (backend, url) = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Backend::Postgres, url.to_string())
         } else {
@@ -123,8 +125,18 @@ impl Store {
                     dir.display()
                 )));
             }
-            // `mode=rwc`: create the file when missing.
-            (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            // A file this process may not write (a read-only copy, a
+            // backup) is opened read-only: listings,
+            // `request show` and `audit verify` work, and a write fails at
+            // once saying the database is read-only (rather than every
+            // connection failing to set WAL until the pool times out).
+            // Otherwise `mode=rwc`: create the file when missing.
+            if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+                read_only = true;
+                (Backend::Sqlite, format!("sqlite://{path}?mode=ro"))
+            } else {
+                (Backend::Sqlite, format!("sqlite://{path}?mode=rwc"))
+            }
         };
         // Validate the URL, and reach the server once, before the pool
         // hides a refused connection behind its acquire timeout.
@@ -142,6 +154,22 @@ impl Store {
                 StoreError::Open(format!("{}: {}", redact(&url), redact(&e.to_string())))
             })?;
             sqlx::Connection::close(probe).await.ok();
+        } else {
+            // One connection with the pool's settings first: a file that
+            // cannot be opened or written says why now, not as the pool's
+            // acquire timeout 30 s later.
+            let mut probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .map_err(|e| StoreError::Open(redact(&e.to_string())))?;
+            let check = if read_only {
+                "SELECT COUNT(*) FROM sqlite_master"
+            } else {
+                "PRAGMA journal_mode = WAL"
+            };
+            sqlx::Executor::execute(&mut probe, check)
+                .await
+                .map_err(|e| StoreError::Open(redact(&e.to_string())))?;
+            sqlx::Connection::close(probe).await.ok();
         }
         let options = AnyPoolOptions::new()
             .max_connections(match backend {
@@ -151,7 +179,9 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
+                    if backend == Backend::Sqlite && read_only {
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA query_only = ON").await?;
+                    } else if backend == Backend::Sqlite {
                         // WAL: readers never block the writer. FULL: a commit
                         // is on disk when it returns (the task log must
                         // survive a power cut). Foreign keys are off by
@@ -172,9 +202,21 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| StoreError::Open(redact(&e.to_string())))?;
-        let store = Store { pool, backend };
-        migrations::run(&store).await?;
+        let store = Store {
+            pool,
+            backend,
+            read_only,
+        };
+        if !read_only {
+            migrations::run(&store).await?;
+        }
         Ok(store)
+    }
+
+    /// Whether the store was opened read-only (a SQLite file this process
+    /// may not write).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The engine.
@@ -192,6 +234,11 @@ impl Store {
     /// transaction never fails halfway because another writer got there
     /// first.
     pub async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::Open(
+                "file is read-only: this command writes to it (make the file writable, or use a writable copy)".into(),
+            ));
+        }
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,

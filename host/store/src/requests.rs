@@ -318,6 +318,21 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<RequestRow>, St
     q.fetch_all(pool).await?.iter().map(request_row).collect()
 }
 
+/// Forget which subject a request was about: its blind indexes go (a
+/// shredded request is then found by no identifier). Returns how many.
+pub async fn forget_subject(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM subject_index WHERE request_id = $1")
+            .bind(request_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// The ids of the requests about a subject with this blind index.
 pub async fn by_index(pool: &AnyPool, hash: &str) -> Result<Vec<String>, StoreError> {
     Ok(sqlx::query_scalar(

@@ -56,6 +56,22 @@ pub async fn lift(tx: &mut Transaction<'static, Any>, request_id: &str) -> Resul
     .rows_affected())
 }
 
+/// Forget the restrictions a request set that are no longer in force (a
+/// shredded request's blind indexes go with it; one still in force stays,
+/// since the registry must go on answering "restricted"). Returns how many.
+pub async fn forget_lifted(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+) -> Result<u64, StoreError> {
+    Ok(
+        sqlx::query("DELETE FROM restrictions WHERE request_id = $1 AND lifted_at IS NOT NULL")
+            .bind(request_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
 /// Every active restriction (to build an in-memory index).
 pub async fn active(pool: &AnyPool) -> Result<Vec<Restriction>, StoreError> {
     let rows: Vec<(String, String, String, i64)> = sqlx::query_as(

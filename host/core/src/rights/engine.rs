@@ -1089,6 +1089,11 @@ impl Engine {
         }
         let had = self.vault.shred(id).await?;
         let mut tx = self.store.write_logged().await?;
+        // Its blind indexes go too: no identifier finds it any more. A
+        // restriction still in force keeps its own (the registry must go
+        // on refusing); lift it first to forget it.
+        requests::forget_subject(&mut tx, id).await?;
+        oubli_store::restrictions::forget_lifted(&mut tx, id).await?;
         requests::event(&mut tx, &event(id, actor, "shredded", None)).await?;
         tx.commit().await?;
         Ok(had)
