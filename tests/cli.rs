@@ -920,3 +920,58 @@ async fn trace_logging_leaks_no_secret_and_no_identifier() {
         assert!(log.len() < 2 << 20, "{mode}: {} bytes of log", log.len());
     }
 }
+
+/// `systems check` loads connectors without calling anyone, so a wrong
+/// token passes it; `--probe` signs in and searches for nobody, and a
+/// system that refuses the credentials fails the check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_probe_catches_a_wrong_token() {
+    let (addr, _people) = oubli_testing::people_directory::serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wrong"), "not-the-token\n").unwrap();
+    let config = directory_config(
+        dir.path(),
+        addr.port(),
+        &format!(
+            "[systems.stale]\nconnector = {:?}\nallow_hosts = [\"http://127.0.0.1:{port}\"]\nallow_loopback = true\n\
+             config = {{ base_url = \"http://127.0.0.1:{port}/api\" }}\nsecrets = {{ token = {{ file = \"wrong\" }} }}\n",
+            built_plugins::EXAMPLE_REST,
+            port = addr.port(),
+        ),
+    );
+    let run = |probe: bool| {
+        let mut args = vec!["systems", "check", "--config", config.to_str().unwrap()];
+        if probe {
+            args.push("--probe");
+        }
+        let args: Vec<String> = args.into_iter().map(String::from).collect();
+        let cache = dir.path().to_path_buf();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+                .args(&args)
+                .env("XDG_CACHE_HOME", cache)
+                .env_remove("OUBLI_CONFIG")
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let plain = run(false).await;
+    assert_eq!(plain.status.code(), Some(0), "{}", stdout(&plain));
+    let probed = run(true).await;
+    let text = stdout(&probed);
+    assert_eq!(probed.status.code(), Some(1), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = |system: &str| {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(&format!("ok       {system}")))
+            .unwrap_or_else(|| panic!("{text}"));
+        lines[i + 1]
+    };
+    assert!(
+        at("directory").contains("probe: signed in and searched"),
+        "{text}"
+    );
+    assert!(at("stale").contains("PROBE FAILED: denied"), "{text}");
+}

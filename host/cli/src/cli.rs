@@ -338,6 +338,11 @@ struct CheckArgs {
     /// The configuration file.
     #[arg(long, short, env = "OUBLI_CONFIG", default_value = "oubli.toml")]
     config: PathBuf,
+    /// Also ask each system live: one search for nobody (a reserved
+    /// address and number), which signs in, so a wrong token or an
+    /// unreachable host shows now. Changes nothing.
+    #[arg(long)]
+    probe: bool,
     #[command(flatten)]
     output: Output,
     #[command(flatten)]
@@ -910,7 +915,11 @@ async fn inspect(args: InspectArgs) -> Result<ExitCode> {
 
 async fn check(args: CheckArgs) -> Result<ExitCode> {
     let rights = service(&args.config, args.cache.no_cache).await?;
-    let check = rights.check_systems();
+    let check = if args.probe {
+        rights.check_systems_live().await
+    } else {
+        rights.check_systems()
+    };
     if args.output.json {
         outln!("{}", serde_json::to_string_pretty(&check)?);
     } else {

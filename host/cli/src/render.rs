@@ -146,6 +146,23 @@ pub fn check(check: &SystemsCheck) -> String {
                     wire_name(&m.system_kind),
                     m.operations.len(),
                 );
+                match &l.probe {
+                    Some(Ok(0)) => {
+                        let _ =
+                            writeln!(s, "         {:width$}  probe: signed in and searched", "");
+                    }
+                    Some(Ok(n)) => {
+                        let _ = writeln!(
+                            s,
+                            "         {:width$}  probe: signed in and searched ({n} records matched a search for nobody: check the connector)",
+                            ""
+                        );
+                    }
+                    Some(Err(e)) => {
+                        let _ = writeln!(s, "         {:width$}  PROBE FAILED: {}", "", t(e));
+                    }
+                    None => {}
+                }
                 for w in &info.warnings {
                     let _ = writeln!(s, "         {:width$}  warning: {}", "", t(w));
                 }

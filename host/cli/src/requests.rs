@@ -350,6 +350,13 @@ fn correction(s: &str) -> Result<Correction> {
 /// due for it soon.
 pub async fn drive(engine: &Arc<Engine>, id: &str) -> Result<()> {
     let worker = Worker::new(engine.clone(), WorkerOptions::default());
+    let result = drive_with(&worker, engine, id).await;
+    // What this command appended is signed, as a worker signs.
+    worker.sign().await;
+    result
+}
+
+async fn drive_with(worker: &Worker, engine: &Arc<Engine>, id: &str) -> Result<()> {
     loop {
         worker.rescue().await?;
         let ran = worker.run_once().await?;

@@ -193,6 +193,16 @@ async fn access_and_portability_read_every_system() {
     }
     let p = w.run(RequestKind::Portability, Params::default()).await;
     assert_eq!(p.request.state, RequestState::Completed);
+    // The worker signed the chain's head as it stopped: a deployment
+    // without `serve` has signed heads too.
+    let heads = w.engine.signed_heads().await.unwrap();
+    let report = w.engine.verify_audit().await.unwrap();
+    assert!(report.ok());
+    assert_eq!(
+        heads.last().unwrap().seq as u64,
+        report.chain.events,
+        "{heads:?}"
+    );
     // Only categories the connectors mark portable.
     let all: usize = d
         .systems

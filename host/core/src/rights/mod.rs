@@ -35,7 +35,7 @@ pub mod worker;
 use crate::config::Config;
 use crate::identifiers::{IdentifierError, Identifiers, Region};
 use export::{ExportError, ExportReport};
-use locate::LocateReport;
+use locate::{LocateReport, SystemAnswer};
 use oubli_crypto::file::Recipient;
 use oubli_model::Subject;
 use oubli_runtime::{
@@ -77,6 +77,10 @@ pub struct SystemCheck {
     /// What loaded, and what it was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<ConnectorInfo>,
+    /// The live probe's answer (`systems check --probe`): how many records
+    /// a search for nobody found (normally 0), or why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Result<usize, String>>,
 }
 
 /// Whether a system is usable.
@@ -102,11 +106,26 @@ pub struct SystemsCheck {
 }
 
 impl SystemsCheck {
-    /// Whether any system was refused.
+    /// Whether any system was refused, or failed its probe.
     pub fn has_refusals(&self) -> bool {
         self.systems
             .iter()
-            .any(|s| s.status == CheckStatus::Refused)
+            .any(|s| s.status == CheckStatus::Refused || matches!(s.probe, Some(Err(_))))
+    }
+}
+
+/// Who the live probe searches for: nobody. An address in a reserved
+/// domain (`.invalid`, RFC 2606), a number from Ofcom's range kept for
+/// drama (020 7946 0xxx), and an id no system hands out.
+pub fn probe_subject() -> Subject {
+    Subject {
+        emails: vec!["oubli-probe@probe.invalid".into()],
+        phones: vec!["+442079460999".into()],
+        names: vec![],
+        external_ids: vec![oubli_model::ExternalId {
+            namespace: "oubli.probe".into(),
+            id: "oubli-probe-nobody".into(),
+        }],
     }
 }
 
@@ -187,6 +206,7 @@ impl Rights {
                     status,
                     error,
                     connector,
+                    probe: None,
                 }
             })
             .collect();
@@ -204,6 +224,40 @@ impl Rights {
             ));
         }
         SystemsCheck { systems, warnings }
+    }
+
+    /// [`Rights::check_systems`], and a live probe of each loaded system:
+    /// one search for nobody ([`probe_subject`]), which makes the
+    /// connector sign in and ask its system, so a wrong token or an
+    /// unreachable host shows before a request needs it. Nothing is
+    /// changed anywhere, and no retries: the first answer counts.
+    pub async fn check_systems_live(&self) -> SystemsCheck {
+        let mut check = self.check_systems();
+        let report = locate::locate(
+            &self.config,
+            &self.registry,
+            &probe_subject(),
+            RetryPolicy::none(),
+        )
+        .await;
+        for s in check
+            .systems
+            .iter_mut()
+            .filter(|s| s.status == CheckStatus::Ok)
+        {
+            s.probe = report
+                .systems
+                .iter()
+                .find(|r| r.system == s.system)
+                .and_then(|r| match &r.answer {
+                    SystemAnswer::Found { records } => Some(Ok(records.len())),
+                    SystemAnswer::Failed { kind, error, .. } => {
+                        Some(Err(format!("{kind}: {error}")))
+                    }
+                    _ => None,
+                });
+        }
+        check
     }
 
     /// Find `subject` in every system at once.

@@ -40,6 +40,10 @@ pub struct WorkerOptions {
     pub batch: usize,
     /// The longest sleep when there is nothing to do.
     pub idle: Duration,
+    /// How often the audit chain's head is signed while the worker runs
+    /// (and once when it stops), so that a deployment with no `serve` has
+    /// signed heads too.
+    pub sign_every: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -49,6 +53,7 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(60),
             batch: 32,
             idle: Duration::from_secs(2),
+            sign_every: Duration::from_secs(60),
         }
     }
 }
@@ -243,11 +248,19 @@ impl Worker {
         let mut total = 0;
         let mut last_rescue = 0;
         let mut failures = 0u32;
+        let mut last_signed = std::time::Instant::now();
         loop {
             tokio::select! {
                 biased;
-                _ = &mut stop => return Ok(total),
+                _ = &mut stop => {
+                    self.sign().await;
+                    return Ok(total);
+                }
                 _ = std::future::ready(()) => {}
+            }
+            if last_signed.elapsed() >= self.options.sign_every {
+                self.sign().await;
+                last_signed = std::time::Instant::now();
             }
             let wait = match self.tick(until_idle, &mut last_rescue).await {
                 Ok(Tick::Ran(n)) => {
@@ -259,7 +272,10 @@ impl Worker {
                     failures = 0;
                     wait
                 }
-                Ok(Tick::Done) => return Ok(total),
+                Ok(Tick::Done) => {
+                    self.sign().await;
+                    return Ok(total);
+                }
                 Err(e) => {
                     failures += 1;
                     if until_idle && failures >= 30 {
@@ -271,9 +287,20 @@ impl Worker {
                 }
             };
             tokio::select! {
-                _ = &mut stop => return Ok(total),
+                _ = &mut stop => {
+                    self.sign().await;
+                    return Ok(total);
+                }
                 _ = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// Sign the audit chain's head as it is now (nothing when it is signed
+    /// at this length already); a failure is logged, never fatal.
+    pub async fn sign(&self) {
+        if let Err(e) = self.engine.sign_audit_head().await {
+            tracing::warn!(error = %e, "could not sign the audit head");
         }
     }
 
