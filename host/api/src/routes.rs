@@ -825,20 +825,7 @@ pub async fn bundle(
         };
         let _ = finished.send(ok);
     });
-    // A failure after the first byte must never look like a clean end: the
-    // body ends with an error, which makes hyper cut the connection instead
-    // of closing the chunked body, so a client sees a broken transfer.
-    use futures_util::StreamExt;
-    let tail = futures_util::stream::once(async move {
-        match outcome.await {
-            Ok(true) => None,
-            _ => Some(Err(std::io::Error::other(
-                "the bundle could not be completed",
-            ))),
-        }
-    })
-    .filter_map(std::future::ready);
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(reader).chain(tail));
+    let body = streamed_body(reader, outcome);
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -850,6 +837,57 @@ pub async fn bundle(
         body,
     )
         .into_response())
+}
+
+/// A body streamed from `reader` as a writer task fills it, ending as the
+/// writer ended: cleanly when `outcome` says it finished, with an error
+/// otherwise. A failure after the first byte must never look like a clean
+/// end: the error makes hyper cut the connection instead of closing the
+/// chunked body, so a client sees a broken transfer, never a short file.
+fn streamed_body(
+    reader: tokio::io::DuplexStream,
+    outcome: tokio::sync::oneshot::Receiver<bool>,
+) -> axum::body::Body {
+    use futures_util::StreamExt;
+    let tail = futures_util::stream::once(async move {
+        match outcome.await {
+            Ok(true) => None,
+            _ => Some(Err(std::io::Error::other(
+                "the bundle could not be completed",
+            ))),
+        }
+    })
+    .filter_map(std::future::ready);
+    axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(reader).chain(tail))
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::streamed_body;
+    use http_body_util::BodyExt;
+    use tokio::io::AsyncWriteExt;
+
+    async fn run(finished: bool) -> Result<Vec<u8>, String> {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            writer.write_all(b"first bytes of a bundle").await.unwrap();
+            drop(writer);
+            let _ = done.send(finished);
+        });
+        streamed_body(reader, outcome)
+            .collect()
+            .await
+            .map(|b| b.to_bytes().to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_failed_after_its_first_bytes_ends_in_an_error() {
+        assert_eq!(run(true).await.unwrap(), b"first bytes of a bundle");
+        let e = run(false).await.unwrap_err();
+        assert!(e.contains("could not be completed"), "{e}");
+    }
 }
 
 /// A lookup by identifier (a POST: identifiers never travel in URLs).

@@ -1618,3 +1618,60 @@ async fn a_restriction_is_lifted_in_the_registry_and_in_every_system() {
     let e = w.engine.lift(&access, "bob", "x", "y").await.unwrap_err();
     assert!(e.to_string().contains("only a restriction"), "{e}");
 }
+
+/// An attachment that cannot be read makes a degraded bundle, never a
+/// failed or truncated one: the items that could not be read are named in
+/// the report, the manifest and on the page, and everything else is there
+/// with its hash. (Before, aborting a file inside the streamed ZIP failed
+/// the whole bundle: "seek is not supported".)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_names_what_it_could_not_read_and_holds_the_rest() {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use sha2::Digest;
+    let w = world().await;
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed);
+    // The recordings' system goes down after the request was answered.
+    w.sandbox
+        .controls(oubli_sandbox::System::Acd)
+        .set_fault(Some(oubli_sandbox::Fault::Status(503)));
+    let options = BundleOptions {
+        lang: Lang::En,
+        recipients: w.engine.recipients(&[]).unwrap(),
+    };
+    let mut sealed = Vec::new();
+    let report = w
+        .engine
+        .write_bundle(&d.request.id, &options, &mut sealed)
+        .await
+        .expect("a degraded bundle is still written");
+    assert!(
+        report.failed.iter().any(|(s, _)| s == "genesys"),
+        "{:?}",
+        report.failed
+    );
+    assert!(report.failed.iter().all(|(s, _)| s == "genesys"));
+    assert!(report.attachments >= 1, "the emails are there: {report:?}");
+    let mut z = open_bundle(&w, &sealed);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&entry(&mut z, "manifest.json")).unwrap();
+    for f in manifest["files"].as_array().unwrap() {
+        let bytes = entry(&mut z, f["path"].as_str().unwrap());
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            f["sha256"].as_str().unwrap()
+        );
+    }
+    let data: serde_json::Value =
+        serde_json::from_slice(&entry(&mut z, "data/genesys.json")).unwrap();
+    let not_included = data["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["attachments"].as_array().unwrap())
+        .filter(|a| a["included"] == false)
+        .count();
+    assert!(not_included >= 1, "{data:#}");
+    let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
+    assert!(page.contains("could not be included"), "named on the page");
+}
