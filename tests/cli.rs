@@ -975,3 +975,36 @@ async fn a_live_probe_catches_a_wrong_token() {
     );
     assert!(at("stale").contains("PROBE FAILED: denied"), "{text}");
 }
+
+/// Two systems running one component compile it at once in one process:
+/// each writes its own temporary file into the cache (they shared one,
+/// named after the process, and one failed "cannot store compiled code").
+#[test]
+fn two_systems_sharing_a_component_both_fill_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("oubli.toml");
+    let mut text = String::new();
+    for name in ["first", "second", "third", "fourth"] {
+        text += &format!(
+            "[systems.{name}]\nconnector = {:?}\n\n",
+            built_plugins::HOSTILE
+        );
+    }
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oubli"))
+        .args(["systems", "check", "--config", config.to_str().unwrap()])
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("OUBLI_LOG", "warn")
+        .env_remove("OUBLI_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("cannot store compiled code"), "{err}");
+    let cached = std::fs::read_dir(dir.path().join("cache/oubli/compiled"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(cached, 1, "one entry, complete");
+}

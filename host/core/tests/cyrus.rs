@@ -354,3 +354,58 @@ async fn a_message_larger_than_the_body_cap_streams_in_one_download() {
         .await
         .unwrap();
 }
+
+/// Whose a message is, on the real server: with the organisation's domain
+/// configured, a message between the person and the organisation is
+/// theirs, and one that copies someone else is shared (kept by an erasure
+/// for review, never destroyed whole); without it, the connector cannot
+/// tell, and every message is the person's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_copying_other_people_is_shared_not_the_persons_own() {
+    use oubli_core::model::Role;
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    let n = unique();
+    let person = format!("lou.{n}@example.org");
+    let own = jmap.import(
+        USER,
+        &message(&person, "support@example.com", None, "Mine", "Hello"),
+    );
+    let shared = jmap.import(
+        USER,
+        &message(
+            "support@example.com",
+            &person,
+            Some(&format!("neighbour.{n}@example.net")),
+            "Ours",
+            "To you both",
+        ),
+    );
+    jmap.indexed(USER, &person, 2);
+    let role_of = |found: &[oubli_core::model::Located], id: &str| {
+        found
+            .iter()
+            .find(|l| l.reference.id == format!("{USER}/{id}"))
+            .unwrap_or_else(|| panic!("{id} in {found:?}"))
+            .role
+    };
+    let (_dir, m) = connector(
+        &url,
+        "own_domains = \"example.com\"\naccounts = \"primary\"\n",
+    )
+    .await;
+    let found = m.locate(&subject(&person)).await.unwrap();
+    assert_eq!(role_of(&found, &own), Role::Owner);
+    assert_eq!(role_of(&found, &shared), Role::Participant);
+    assert!(
+        found
+            .iter()
+            .find(|l| l.reference.id.ends_with(&shared))
+            .unwrap()
+            .summary
+            .contains("shared with 1 other people")
+    );
+    let (_dir, plain) = connector(&url, "accounts = \"primary\"\n").await;
+    let found = plain.locate(&subject(&person)).await.unwrap();
+    assert_eq!(role_of(&found, &shared), Role::Owner, "no domain known");
+}

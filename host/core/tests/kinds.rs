@@ -1675,3 +1675,50 @@ async fn a_bundle_names_what_it_could_not_read_and_holds_the_rest() {
     let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
     assert!(page.contains("could not be included"), "named on the page");
 }
+
+/// The subject's page says "nothing found" only where a search said so: a
+/// system that could not be searched, and was skipped by an operator so
+/// the answer could go out, is shown as not searched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_never_says_nothing_was_found_where_nothing_was_searched() {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    let w = world_from(crm_fails_fast).await;
+    let crm = w.sandbox.controls(oubli_sandbox::System::Crm);
+    crm.set_fault(Some(oubli_sandbox::Fault::Status(503)));
+    let id = w.file(RequestKind::Access, Params::default()).await;
+    w.drain().await;
+    crm.set_fault(None);
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(system(&d, "crm").state, SystemState::NeedsAttention);
+    w.engine
+        .skip(
+            &id,
+            "crm",
+            "bob",
+            "CRM down for a week; answering the rest now",
+        )
+        .await
+        .unwrap();
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::PartiallyCompleted);
+    let options = BundleOptions {
+        lang: Lang::En,
+        recipients: w.engine.recipients(&[]).unwrap(),
+    };
+    let mut sealed = Vec::new();
+    w.engine
+        .write_bundle(&id, &options, &mut sealed)
+        .await
+        .unwrap();
+    let mut z = open_bundle(&w, &sealed);
+    let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
+    let crm_part = page
+        .split("<section")
+        .find(|s| s.contains("data-system=\"crm\""))
+        .unwrap();
+    assert!(crm_part.contains("could not be searched"), "{crm_part}");
+    assert!(
+        !crm_part.contains("Nothing about you was found"),
+        "{crm_part}"
+    );
+}

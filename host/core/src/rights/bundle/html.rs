@@ -114,7 +114,12 @@ pub(crate) fn page(
             esc(t.records),
             esc(&t.state(&s.state))
         );
-        if total == 0 {
+        // "Nothing found" only where a search said so: a system skipped or
+        // failed was not searched, and the page says that instead.
+        let searched = matches!(s.state.as_str(), "done" | "nothing" | "partial");
+        if !searched {
+            let _ = writeln!(h, "<p class=\"not-searched\">{}</p>", esc(t.not_searched));
+        } else if total == 0 {
             let _ = writeln!(h, "<p>{}</p>", esc(t.nothing_held));
         }
         for table in &s.tables {
