@@ -200,8 +200,8 @@ fn main() {
                     region: None,
                     actor: "bench".into(),
                     params: Params {
-                        changes: vec![],
                         scope: vec!["direct-marketing".into()],
+                        ..Params::default()
                     },
                     attestation: None,
                 })

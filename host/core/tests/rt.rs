@@ -378,7 +378,7 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
         names("Cc").contains(&"colleague@example.net".to_string()),
         "{t}"
     );
-    assert_eq!(names("Requestor"), [decoy.clone()]);
+    assert_eq!(names("Requestor"), std::slice::from_ref(&decoy));
 
     let e = c.erase(&hers, EraseMode::Delete).await.unwrap_err();
     let CallError::Connector(ConnectorError::Manual(task)) = e else {

@@ -34,6 +34,7 @@ fn native_locate(subject: &Subject) -> Vec<Located> {
                 kind: "contact".into(),
                 id: e.len().to_string(),
             },
+            role: oubli_model::Role::Owner,
             summary: "contact".into(),
             created_at: None,
             hold: None,
