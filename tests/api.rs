@@ -1273,3 +1273,71 @@ async fn bundles_stream_encrypted_and_consent_is_recorded_over_the_api() {
         "conv-1"
     );
 }
+
+/// The sandbox's deadline holds in `serve`: a connector that never yields
+/// is stopped in the server's own workers (2 s deadline), its system waits
+/// for an operator with a timeout error, the benign system answers, and the
+/// API goes on answering meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_connector_is_stopped_in_serve_and_the_api_answers() {
+    let site = Site::new(
+        None,
+        &format!(
+            "max_attempts = 2\n\n[systems.looping]\nconnector = {:?}\n[systems.looping.limits]\ntimeout = \"2s\"\n",
+            built_plugins::HOSTILE
+        ),
+    )
+    .await;
+    let op = site.token("operator", "alice").await;
+    let server = site.serve(&[]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    let filed = api
+        .file(
+            &op,
+            json!({"kind": "access", "subject": {"emails": [EMAIL], "names": ["loop"]}}),
+            None,
+        )
+        .await;
+    assert_eq!(filed.status, 201, "{}", filed.raw);
+    let id = filed.body["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let shown = loop {
+        let health = api.get("/healthz", None).await;
+        assert_eq!(health.status, 200, "the API answers while the loop runs");
+        let r = api.get(&format!("/v1/requests/{id}"), Some(&op)).await;
+        let looping = r.body["systems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["system"] == "looping")
+            .cloned();
+        if looping
+            .as_ref()
+            .is_some_and(|s| s["state"] == "needs-attention")
+        {
+            break r.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the loop was never stopped: {:#}\n{}",
+            r.body,
+            server.log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(shown["state"], "executing", "{shown:#}");
+    let system = |name: &str| {
+        shown["systems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["system"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(system("looping")["error"]["kind"], "timeout");
+    assert_eq!(system("directory")["state"], "done");
+}

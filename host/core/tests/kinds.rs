@@ -191,6 +191,24 @@ async fn access_and_portability_read_every_system() {
             s.system
         );
     }
+    // Lists by their names, as the person knows them, not their ids.
+    let lists: Vec<String> = system(&d, "dialer")
+        .result
+        .as_ref()
+        .unwrap()
+        .exported
+        .iter()
+        .flat_map(|e| &e.fields)
+        .filter(|f| f.name == "contactList")
+        .map(|f| f.value.clone())
+        .collect();
+    assert!(!lists.is_empty());
+    assert!(
+        lists
+            .iter()
+            .all(|l| ["Spring renewal campaign", "Win-back 2026"].contains(&l.as_str())),
+        "{lists:?}"
+    );
     let p = w.run(RequestKind::Portability, Params::default()).await;
     assert_eq!(p.request.state, RequestState::Completed);
     // The worker signed the chain's head as it stopped: a deployment

@@ -297,8 +297,13 @@ impl Connector for Dialer {
                         .filter(|l| l.id == list)
                         .flat_map(|l| l.phone_columns.iter().map(|p| p.column_name.as_str()))
                         .collect();
+                    // The list by its name, as the person would know it.
+                    let list_name = lists
+                        .iter()
+                        .find(|l| l.id == list)
+                        .map_or(list, |l| l.name.as_str());
                     let mut e =
-                        Exported::new(r.clone()).field("contactList", "campaign-data", list);
+                        Exported::new(r.clone()).field("contactList", "campaign-data", list_name);
                     for (k, v) in &c.data {
                         let personal = phone_cols.contains(&k.as_str())
                             || k.to_lowercase().contains("name")
