@@ -1740,3 +1740,41 @@ async fn the_page_never_says_nothing_was_found_where_nothing_was_searched() {
         "{crm_part}"
     );
 }
+
+/// An erasure's certificate never lets an unsearched system read as empty:
+/// a system whose search failed, skipped by an operator, is certified as
+/// not searched, with why; the searched ones carry no such note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_says_which_system_was_never_searched() {
+    let w = world_from(crm_fails_fast).await;
+    let crm = w.sandbox.controls(oubli_sandbox::System::Crm);
+    crm.set_fault(Some(oubli_sandbox::Fault::Status(503)));
+    let id = w.file(RequestKind::Erasure, Params::default()).await;
+    w.drain().await;
+    crm.set_fault(None);
+    w.engine
+        .skip(
+            &id,
+            "crm",
+            "bob",
+            "CRM decommissioned; erased by its vendor",
+        )
+        .await
+        .unwrap();
+    w.drain().await;
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::PartiallyCompleted, "{d:#?}");
+    let cert = w.engine.certificate(&id).await.unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&cert.document).unwrap();
+    let systems = doc["systems"].as_array().unwrap();
+    let crm = systems.iter().find(|s| s["system"] == "crm").unwrap();
+    assert_eq!(crm["state"], "skipped");
+    assert!(
+        crm["not_searched"]
+            .as_str()
+            .is_some_and(|w| w.contains("could not be searched") && w.contains("unavailable")),
+        "{crm:#}"
+    );
+    let dialer = systems.iter().find(|s| s["system"] == "dialer").unwrap();
+    assert!(dialer.get("not_searched").is_none(), "{dialer:#}");
+}

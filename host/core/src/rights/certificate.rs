@@ -79,6 +79,12 @@ pub struct CertifiedSystem {
     /// The verifying search after the erasure: how many erased records it
     /// still found (0 is the proof), and when it ran.
     pub verification: Verification,
+    /// Why this system was never searched (its search failed when planning
+    /// and its task never searched it either: skipped by an operator, say):
+    /// its counts then say nothing about what it holds. Absent when it was
+    /// searched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_searched: Option<String>,
 }
 
 /// The re-locate that checks an erasure.
@@ -159,6 +165,14 @@ impl Engine {
             };
             let counts: super::request::Counts =
                 serde_json::from_str(&s.counts).unwrap_or_default();
+            let plan: super::request::SystemPlan = match &s.plan_sealed {
+                Some(p) => self.vault.open_json(&ctx(id, "plan", &s.system), p).await?,
+                None => super::request::SystemPlan::default(),
+            };
+            let not_searched = match (&plan.error, &result.plan) {
+                (Some(e), None) => Some(format!("could not be searched: {e}")),
+                _ => None,
+            };
             let mut retained = BTreeMap::new();
             for o in &result.outcomes {
                 if let Status::Retained(why) = &o.status {
@@ -180,6 +194,7 @@ impl Engine {
                     note: result.verified.clone(),
                     still_found: result.still_found.len() as u32,
                 },
+                not_searched,
             });
         }
         let (seq, hash) = service::head(self.store.pool()).await?;
