@@ -77,22 +77,26 @@ impl Pre {
     }
 }
 
+/// The same expression for each version's bindings (`$p` bound to them):
+/// what differs between versions is in their own modules' conversions.
+macro_rules! each_version {
+    ($bindings:expr, $p:ident => $body:expr) => {
+        match $bindings {
+            Bindings::V0_1($p) => $body,
+            Bindings::V0_2($p) => $body,
+        }
+    };
+}
+
 /// Each operation, in the model. Arguments are converted before the call
-/// and results after it, inside the version's own module.
+/// and results after it, by each version's own conversions.
 impl Bindings {
     pub(crate) async fn manifest(&self, store: &mut Store<PluginState>) -> Answer<model::Manifest> {
-        Ok(Ok(match self {
-            Bindings::V0_1(p) => p
-                .oubli_connector_connector()
-                .call_manifest(store)
-                .await?
-                .into(),
-            Bindings::V0_2(p) => p
-                .oubli_connector_connector()
-                .call_manifest(store)
-                .await?
-                .into(),
-        }))
+        Ok(Ok(each_version!(self, p => p
+            .oubli_connector_connector()
+            .call_manifest(store)
+            .await?
+            .into())))
     }
 
     pub(crate) async fn locate(
@@ -100,20 +104,12 @@ impl Bindings {
         store: &mut Store<PluginState>,
         subject: &model::Subject,
     ) -> Answer<Vec<model::Located>> {
-        Ok(match self {
-            Bindings::V0_1(p) => p
-                .oubli_connector_connector()
-                .call_locate(store, &subject.into())
-                .await?
-                .map(|v| v.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
-            Bindings::V0_2(p) => p
-                .oubli_connector_connector()
-                .call_locate(store, &subject.into())
-                .await?
-                .map(|v| v.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
-        })
+        Ok(each_version!(self, p => p
+            .oubli_connector_connector()
+            .call_locate(store, &subject.into())
+            .await?
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(Into::into)))
     }
 
     pub(crate) async fn export(
@@ -121,24 +117,14 @@ impl Bindings {
         store: &mut Store<PluginState>,
         refs: &[model::RecordRef],
     ) -> Answer<Vec<model::Exported>> {
-        Ok(match self {
-            Bindings::V0_1(p) => {
-                let refs: Vec<_> = refs.iter().map(Into::into).collect();
-                p.oubli_connector_connector()
-                    .call_export(store, &refs)
-                    .await?
-                    .map(|v| v.into_iter().map(Into::into).collect())
-                    .map_err(Into::into)
-            }
-            Bindings::V0_2(p) => {
-                let refs: Vec<_> = refs.iter().map(Into::into).collect();
-                p.oubli_connector_connector()
-                    .call_export(store, &refs)
-                    .await?
-                    .map(|v| v.into_iter().map(Into::into).collect())
-                    .map_err(Into::into)
-            }
-        })
+        Ok(each_version!(self, p => {
+            let refs: Vec<_> = refs.iter().map(Into::into).collect();
+            p.oubli_connector_connector()
+                .call_export(store, &refs)
+                .await?
+                .map(|v| v.into_iter().map(Into::into).collect())
+                .map_err(Into::into)
+        }))
     }
 
     pub(crate) async fn read_attachment(
@@ -149,18 +135,11 @@ impl Bindings {
         offset: u64,
         max_len: u32,
     ) -> Answer<Vec<u8>> {
-        Ok(match self {
-            Bindings::V0_1(p) => p
-                .oubli_connector_connector()
-                .call_read_attachment(store, &reference.into(), name, offset, max_len)
-                .await?
-                .map_err(Into::into),
-            Bindings::V0_2(p) => p
-                .oubli_connector_connector()
-                .call_read_attachment(store, &reference.into(), name, offset, max_len)
-                .await?
-                .map_err(Into::into),
-        })
+        Ok(each_version!(self, p => p
+            .oubli_connector_connector()
+            .call_read_attachment(store, &reference.into(), name, offset, max_len)
+            .await?
+            .map_err(Into::into)))
     }
 
     pub(crate) async fn rectify(
@@ -169,24 +148,14 @@ impl Bindings {
         reference: &model::RecordRef,
         changes: &[model::Change],
     ) -> Answer<model::Outcome> {
-        Ok(match self {
-            Bindings::V0_1(p) => {
-                let changes: Vec<_> = changes.iter().map(Into::into).collect();
-                p.oubli_connector_connector()
-                    .call_rectify(store, &reference.into(), &changes)
-                    .await?
-                    .map(Into::into)
-                    .map_err(Into::into)
-            }
-            Bindings::V0_2(p) => {
-                let changes: Vec<_> = changes.iter().map(Into::into).collect();
-                p.oubli_connector_connector()
-                    .call_rectify(store, &reference.into(), &changes)
-                    .await?
-                    .map(Into::into)
-                    .map_err(Into::into)
-            }
-        })
+        Ok(each_version!(self, p => {
+            let changes: Vec<_> = changes.iter().map(Into::into).collect();
+            p.oubli_connector_connector()
+                .call_rectify(store, &reference.into(), &changes)
+                .await?
+                .map(Into::into)
+                .map_err(Into::into)
+        }))
     }
 
     pub(crate) async fn erase(
@@ -195,24 +164,14 @@ impl Bindings {
         refs: &[model::RecordRef],
         mode: model::EraseMode,
     ) -> Answer<Vec<model::Outcome>> {
-        Ok(match self {
-            Bindings::V0_1(p) => {
-                let refs: Vec<_> = refs.iter().map(Into::into).collect();
-                p.oubli_connector_connector()
-                    .call_erase(store, &refs, mode.into())
-                    .await?
-                    .map(|v| v.into_iter().map(Into::into).collect())
-                    .map_err(Into::into)
-            }
-            Bindings::V0_2(p) => {
-                let refs: Vec<_> = refs.iter().map(Into::into).collect();
-                p.oubli_connector_connector()
-                    .call_erase(store, &refs, mode.into())
-                    .await?
-                    .map(|v| v.into_iter().map(Into::into).collect())
-                    .map_err(Into::into)
-            }
-        })
+        Ok(each_version!(self, p => {
+            let refs: Vec<_> = refs.iter().map(Into::into).collect();
+            p.oubli_connector_connector()
+                .call_erase(store, &refs, mode.into())
+                .await?
+                .map(|v| v.into_iter().map(Into::into).collect())
+                .map_err(Into::into)
+        }))
     }
 
     pub(crate) async fn detach(
@@ -243,20 +202,12 @@ impl Bindings {
         scope: &[String],
         on: bool,
     ) -> Answer<Vec<model::Outcome>> {
-        Ok(match self {
-            Bindings::V0_1(p) => p
-                .oubli_connector_connector()
-                .call_restrict(store, &subject.into(), scope, on)
-                .await?
-                .map(|v| v.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
-            Bindings::V0_2(p) => p
-                .oubli_connector_connector()
-                .call_restrict(store, &subject.into(), scope, on)
-                .await?
-                .map(|v| v.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
-        })
+        Ok(each_version!(self, p => p
+            .oubli_connector_connector()
+            .call_restrict(store, &subject.into(), scope, on)
+            .await?
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(Into::into)))
     }
 
     pub(crate) async fn poll(
@@ -264,21 +215,54 @@ impl Bindings {
         store: &mut Store<PluginState>,
         ticket: &str,
     ) -> Answer<Vec<model::Outcome>> {
-        Ok(match self {
-            Bindings::V0_1(p) => p
-                .oubli_connector_connector()
-                .call_poll(store, ticket)
-                .await?
-                .map(|v| v.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
-            Bindings::V0_2(p) => p
-                .oubli_connector_connector()
-                .call_poll(store, ticket)
-                .await?
-                .map(|v| v.into_iter().map(Into::into).collect())
-                .map_err(Into::into),
-        })
+        Ok(each_version!(self, p => p
+            .oubli_connector_connector()
+            .call_poll(store, ticket)
+            .await?
+            .map(|v| v.into_iter().map(Into::into).collect())
+            .map_err(Into::into)))
     }
+}
+
+/// A contract version's module: its bindings (generated from `$wit`, the
+/// directory of its WIT), linking its interfaces, its `host` interface
+/// dispatching to the capability units, and the conversions both versions
+/// share. The version's module adds what differs: its `operation`
+/// function, `Located` and `ConnectorError` conversions.
+macro_rules! contract_version {
+    ($wit:literal) => {
+        pub(crate) mod bindings {
+            wasmtime::component::bindgen!({
+                path: $wit,
+                world: "oubli:connector/plugin",
+                exports: { default: async },
+                with: {
+                    "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+                    "wasi:io": wasmtime_wasi::p2::bindings::io,
+                },
+                require_store_data_send: true,
+            });
+        }
+
+        use bindings::oubli::connector::{host, types as wit};
+
+        pub(crate) use bindings::{Plugin, PluginPre};
+
+        /// Link the contract's own interfaces (`types`, `host`).
+        pub(crate) fn add_to_linker(
+            linker: &mut wasmtime::component::Linker<crate::capability::PluginState>,
+        ) -> wasmtime::Result<()> {
+            use crate::capability::PluginState;
+            host::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)?;
+            wit::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)?;
+            Ok(())
+        }
+
+        impl wit::Host for crate::capability::PluginState {}
+
+        crate::contract::host_interface!();
+        crate::contract::shared_conversions!();
+    };
 }
 
 /// The conversions both versions share, written once for each version's
@@ -433,7 +417,7 @@ macro_rules! shared_conversions {
 /// invoked where `host` and `wit` name the version's modules.
 macro_rules! host_interface {
     () => {
-        impl host::Host for PluginState {
+        impl host::Host for crate::capability::PluginState {
             fn log(&mut self, level: host::Level, message: String) {
                 use crate::capability::log::Level;
                 let level = match level {
@@ -461,4 +445,4 @@ macro_rules! host_interface {
     };
 }
 
-pub(crate) use {host_interface, shared_conversions};
+pub(crate) use {contract_version, host_interface, shared_conversions};

@@ -3,42 +3,12 @@
 //! ([`oubli_model`]). Nothing outside this module and [`crate::contract`]
 //! sees a generated type.
 
-use crate::capability::PluginState;
 use oubli_model as model;
 
 /// The contract version this module serves (semver-compatible patches too).
 pub const VERSION: &str = "0.2.0";
 
-pub(crate) mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../../wit",
-        world: "oubli:connector/plugin",
-        exports: { default: async },
-        with: {
-            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-            "wasi:io": wasmtime_wasi::p2::bindings::io,
-        },
-        require_store_data_send: true,
-    });
-}
-
-use bindings::oubli::connector::{host, types as wit};
-
-pub(crate) use bindings::{Plugin, PluginPre};
-
-/// Link the contract's own interfaces (`types`, `host`).
-pub(crate) fn add_to_linker(
-    linker: &mut wasmtime::component::Linker<PluginState>,
-) -> wasmtime::Result<()> {
-    host::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)?;
-    wit::add_to_linker::<_, wasmtime::component::HasSelf<PluginState>>(linker, |s| s)?;
-    Ok(())
-}
-
-impl wit::Host for PluginState {}
-
-crate::contract::host_interface!();
-crate::contract::shared_conversions!();
+crate::contract::contract_version!("../../wit");
 
 fn operation(o: wit::Operation) -> model::Operation {
     match o {

@@ -472,6 +472,45 @@ fn retained(plan: &SystemPlan) -> Vec<Outcome> {
         .collect()
 }
 
+/// Keep the outcomes a connector reported for the records it was asked
+/// about; or, when it could not act, what the task comes to instead: a
+/// manual task for those records, or a failure.
+fn take_outcomes(
+    result: &mut SystemResult,
+    answer: Result<Vec<Outcome>, CallError>,
+    op: &str,
+    connector: &Connector,
+    plan: &SystemPlan,
+    asked: &[RecordRef],
+) -> Option<Progress> {
+    match answer {
+        Ok(outcomes) => {
+            let asked: BTreeSet<&RecordRef> = asked.iter().collect();
+            result.outcomes.extend(
+                outcomes
+                    .into_iter()
+                    .filter(|o| asked.contains(&o.reference)),
+            );
+            None
+        }
+        Err(e) => {
+            let Some(manual) = manual_of(&e) else {
+                return Some(Progress::failed(Stage::Act, None, &e));
+            };
+            let items: Vec<PlanItem> = plan
+                .items
+                .iter()
+                .filter(|i| asked.contains(&i.reference))
+                .cloned()
+                .collect();
+            manual_task(result, op, connector, manual, &items);
+            Some(Progress::Manual {
+                result: std::mem::take(result),
+            })
+        }
+    }
+}
+
 /// A connector error that makes a manual task: its reason, and the steps
 /// when the connector gave them (contract 0.2).
 fn manual_of(e: &CallError) -> Option<(String, Option<ManualTask>)> {
@@ -590,56 +629,22 @@ async fn erase(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
                     if refs.is_empty() {
                         continue;
                     }
-                    match fs.erase(&refs, mode).await {
-                        Ok(outcomes) => {
-                            let asked: BTreeSet<&RecordRef> = refs.iter().collect();
-                            result.outcomes.extend(
-                                outcomes
-                                    .into_iter()
-                                    .filter(|o| asked.contains(&o.reference)),
-                            );
-                        }
-                        Err(e) => {
-                            let Some(manual) = manual_of(&e) else {
-                                return Progress::failed(Stage::Act, None, &e);
-                            };
-                            let items: Vec<PlanItem> = plan
-                                .items
-                                .iter()
-                                .filter(|i| refs.contains(&i.reference))
-                                .cloned()
-                                .collect();
-                            manual_task(&mut result, "erase", connector, manual, &items);
-                            return Progress::Manual { result };
-                        }
+                    let answer = fs.erase(&refs, mode).await;
+                    if let Some(stop) =
+                        take_outcomes(&mut result, answer, "erase", connector, &plan, &refs)
+                    {
+                        return stop;
                     }
                 }
             }
             // Records shared with others: the person is taken off them.
             let shared = detach_targets(&plan);
             if !shared.is_empty() {
-                match connector.detach(&cx.subject, &shared).await {
-                    Ok(outcomes) => {
-                        let asked: BTreeSet<&RecordRef> = shared.iter().collect();
-                        result.outcomes.extend(
-                            outcomes
-                                .into_iter()
-                                .filter(|o| asked.contains(&o.reference)),
-                        );
-                    }
-                    Err(e) => {
-                        let Some(manual) = manual_of(&e) else {
-                            return Progress::failed(Stage::Act, None, &e);
-                        };
-                        let items: Vec<PlanItem> = plan
-                            .items
-                            .iter()
-                            .filter(|i| shared.contains(&i.reference))
-                            .cloned()
-                            .collect();
-                        manual_task(&mut result, "detach", connector, manual, &items);
-                        return Progress::Manual { result };
-                    }
+                let answer = connector.detach(&cx.subject, &shared).await;
+                if let Some(stop) =
+                    take_outcomes(&mut result, answer, "detach", connector, &plan, &shared)
+                {
+                    return stop;
                 }
             }
             let tickets = pending_tickets(&result.outcomes);
