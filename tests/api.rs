@@ -1341,3 +1341,75 @@ async fn a_looping_connector_is_stopped_in_serve_and_the_api_answers() {
     assert_eq!(system("looping")["error"]["kind"], "timeout");
     assert_eq!(system("directory")["state"], "done");
 }
+
+/// A hostile client cannot hold the server: a connection that sends no
+/// headers (or half of them) is closed after `header_timeout`, and at most
+/// `max_connections` are served at once, the next accepted when one
+/// closes. Every answer says `Cache-Control: no-store`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_slow_connections_are_closed_and_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let site = Site::new(
+        None,
+        "[api]\nheader_timeout = \"500ms\"\nmax_connections = 4\n",
+    )
+    .await;
+    let server = site.serve(&["--workers", "0"]).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    // Every answer says no-store (a fresh agent, dropped: its connection
+    // closes and frees its slot).
+    {
+        let api = Api {
+            agent: agent(),
+            base: server.base.clone(),
+        };
+        let health = api.get("/healthz", None).await;
+        assert_eq!(health.status, 200);
+        assert_eq!(health.header("cache-control"), Some("no-store"));
+    }
+
+    // Four connections that say nothing (one sends half a header) fill
+    // the four slots.
+    let mut held = Vec::new();
+    for i in 0..4 {
+        let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        if i == 0 {
+            c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+        }
+        held.push(c);
+    }
+    // A fifth client is served only once the header timeout closed one of
+    // them: by the time its answer arrives, a held connection is closed.
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    let fifth = api.get("/healthz", None).await;
+    assert_eq!(fifth.status, 200);
+    let closed_before = held
+        .iter()
+        .filter(|c| {
+            let mut buf = [0u8; 256];
+            // EOF, or the server's 408 before it closes.
+            matches!(c.try_read(&mut buf), Ok(_))
+        })
+        .count();
+    assert!(
+        closed_before >= 1,
+        "the fifth was served while all four held their slots"
+    );
+    for mut c in held {
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("the server closes a silent connection")
+            .unwrap_or(0);
+        let answered = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(
+            n == 0 || answered.starts_with("HTTP/1.1 408"),
+            "closed, not served: {answered}"
+        );
+    }
+}

@@ -23,7 +23,7 @@ pub mod webhooks;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -167,6 +167,11 @@ async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Respo
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-trace-id", v);
     }
+    // Answers may carry personal data (plans, exports, bundles): no cache,
+    // shared or private, may keep them.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

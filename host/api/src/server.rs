@@ -54,6 +54,11 @@ pub struct ServeOptions {
     pub sign_every: Duration,
     /// Largest request body.
     pub max_body: usize,
+    /// How long a client may take to send a request's headers (or keep a
+    /// connection idle) before it is closed.
+    pub header_timeout: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
     /// Webhooks.
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -228,8 +233,19 @@ impl Server {
         }
 
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        // At most `max_connections` at once: the next is accepted when one
+        // closes (the others wait in the listen queue), so slow clients
+        // cannot use up the process's file descriptors.
+        let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
         tokio::pin!(stop);
         loop {
+            let slot = tokio::select! {
+                s = slots.clone().acquire_owned() => match s {
+                    Ok(s) => s,
+                    Err(_) => break,
+                },
+                _ = &mut stop => break,
+            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
@@ -249,13 +265,20 @@ impl Server {
                     r
                 },
             ));
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            // A client that is slow to send its headers, or a kept-alive
+            // connection left idle, is closed: half-open connections
+            // cannot pile up.
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(options.header_timeout);
             match &tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
                         let _ = conn.await;
+                        drop(slot);
                     });
                 }
                 Some(cfg) => {
@@ -272,6 +295,7 @@ impl Server {
                         };
                         let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
                         let _ = watcher.watch(conn).await;
+                        drop(slot);
                     });
                 }
             }

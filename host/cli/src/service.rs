@@ -118,6 +118,8 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         workers: args.workers.unwrap_or(api.workers),
         sign_every: api.sign_audit_every,
         max_body: api.max_body,
+        header_timeout: api.header_timeout,
+        max_connections: api.max_connections,
         webhooks: api.webhooks.clone(),
     };
     let workers = options.workers;

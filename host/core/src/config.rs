@@ -141,6 +141,15 @@ pub struct ApiSettings {
     pub sign_audit_every: Duration,
     /// Largest request body accepted, in bytes (`max_body`; default 64 KiB).
     pub max_body: usize,
+    /// How long a client may take to send a request's headers, and how long
+    /// a kept-alive connection may wait idle for the next request
+    /// (`header_timeout`; default 30 s): slow or silent connections are
+    /// closed.
+    pub header_timeout: Duration,
+    /// Connections served at once (`max_connections`; default 512): more
+    /// wait in the listen queue until one closes, so slow clients cannot
+    /// exhaust the process's file descriptors.
+    pub max_connections: usize,
     /// Webhooks told of every state change (`[[api.webhooks]]`).
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -154,6 +163,8 @@ impl Default for ApiSettings {
             workers: 1,
             sign_audit_every: Duration::from_secs(600),
             max_body: 64 * 1024,
+            header_timeout: Duration::from_secs(30),
+            max_connections: 512,
             webhooks: Vec::new(),
         }
     }
@@ -253,6 +264,8 @@ struct RawApi {
     workers: Option<usize>,
     sign_audit_every: Option<String>,
     max_body: Option<u64>,
+    header_timeout: Option<String>,
+    max_connections: Option<usize>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
 }
@@ -865,6 +878,26 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
             ));
         }
         out.max_body = m as usize;
+    }
+    if let Some(d) = raw.header_timeout {
+        out.header_timeout = parse_duration(&d)
+            .ok()
+            .filter(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(600))
+            .ok_or_else(|| {
+                bad(
+                    "api.header_timeout".into(),
+                    format!("{d:?} is not a duration between 100ms and 10m"),
+                )
+            })?;
+    }
+    if let Some(n) = raw.max_connections {
+        if !(1..=100_000).contains(&n) {
+            return Err(bad(
+                "api.max_connections".into(),
+                "give a number between 1 and 100000".into(),
+            ));
+        }
+        out.max_connections = n;
     }
     for (i, w) in raw.webhooks.into_iter().enumerate() {
         let key = |k: &str| format!("api.webhooks[{i}].{k}");

@@ -171,6 +171,12 @@ async fn an_erasure_is_planned_approved_by_another_operator_carried_out_and_veri
         // Four eyes: not by the requester; then by another operator.
         let own = engine.approve(&filed.id, "alice").await.unwrap_err();
         assert!(own.to_string().contains("another operator"), "{own}");
+        // The same person however the name is spelt: case, or Unicode
+        // compatibility forms (full-width letters).
+        for spelt in ["ALICE", "Alice", "ａｌｉｃｅ"] {
+            let e = engine.approve(&filed.id, spelt).await.unwrap_err();
+            assert!(e.to_string().contains("another operator"), "{spelt}: {e}");
+        }
         assert_eq!(
             engine.show(&filed.id).await.unwrap().request.state,
             RequestState::AwaitingApproval

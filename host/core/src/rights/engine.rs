@@ -479,7 +479,7 @@ impl Engine {
                 row.state
             )));
         }
-        if policy.four_eyes && row.requested_by == actor {
+        if policy.four_eyes && same_actor(&row.requested_by, actor) {
             return Err(RequestError::Refused(format!(
                 "{actor} filed request {id}: under four-eyes approval another operator must approve it"
             )));
@@ -1157,6 +1157,20 @@ fn valid_request_id(id: &str) -> Result<(), RequestError> {
             "a request id is 3 to 64 lowercase letters, digits, dashes or underscores".into(),
         ))
     }
+}
+
+/// Whether two operator names are the same person's: compared in Unicode
+/// compatibility form and without case (`OP-1` is `op-1`, a full-width
+/// `ｏｐ-1` too), so four eyes cannot be sidestepped by spelling.
+pub(crate) fn same_actor(a: &str, b: &str) -> bool {
+    actor_key(a) == actor_key(b)
+}
+
+/// An operator name in the form names are compared in (NFKC, lower case).
+pub(crate) fn actor_key(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
+    folded.nfkc().collect()
 }
 
 pub(crate) fn valid_actor(actor: &str) -> Result<(), RequestError> {

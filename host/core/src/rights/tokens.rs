@@ -149,8 +149,20 @@ impl Engine {
         valid_for_ms: Option<i64>,
         actor: &str,
     ) -> Result<NewToken, RequestError> {
-        super::engine::valid_actor(name)?;
         super::engine::valid_actor(actor)?;
+        // A token's name becomes the operator's identity in every decision
+        // it makes: letters that only look alike (Cyrillic `о` for `o`)
+        // would be another person to four eyes, so names are ASCII.
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.@:".contains(&b));
+        if !ok {
+            return Err(RequestError::Refused(
+                "a token's name is 1 to 64 ASCII letters, digits or - _ . @ :".into(),
+            ));
+        }
         let id = random_token(5)?;
         let secret = zeroize::Zeroizing::new(random_token(20)?);
         let now = now_ms();
