@@ -62,6 +62,8 @@ async fn server(dir: &Path) {
             workers: 0,
             sign_every: Duration::from_secs(3600),
             max_body: 64 * 1024,
+            header_timeout: Duration::from_secs(30),
+            max_connections: 4096,
             webhooks: vec![],
         },
     )
