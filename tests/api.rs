@@ -326,6 +326,22 @@ async fn the_whole_path(db: Option<String>) {
     let again = api.file(&alice, body.clone(), Some("crm-click-1")).await;
     assert_eq!(again.status, 200, "{}", again.raw);
     assert_eq!(again.body["id"], id.as_str());
+    // The store keeps the body's hash keyed: a bare SHA-256 of a body that
+    // names the person would let a copy of the database be tested for an
+    // address.
+    {
+        use sha2::Digest;
+        let store = oubli_core::store::Store::open(&site.db).await.unwrap();
+        let kept: Vec<String> =
+            oubli_core::store::sqlx::query_scalar("SELECT body_sha256 FROM idempotency_keys")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        let bare = hex::encode(sha2::Sha256::digest(body.to_string().as_bytes()));
+        assert_eq!(kept.len(), 1);
+        assert_ne!(kept[0], bare, "the body's hash is keyed");
+        store.close().await;
+    }
     let other = api
         .file(
             &alice,
@@ -1412,4 +1428,63 @@ async fn silent_and_slow_connections_are_closed_and_capped() {
             "closed, not served: {answered}"
         );
     }
+}
+
+/// A body that gives a key twice is refused (parsers keep the last
+/// silently: this one would have filed an erasure), at any depth, without
+/// quoting the key back; nothing is filed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_giving_a_key_twice_is_refused() {
+    let site = Site::new(None, "").await;
+    let op = site.token("operator", "alice").await;
+    let server = site.serve(&["--workers", "0"]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    for body in [
+        format!(r#"{{"kind": "access", "kind": "erasure", "subject": {{"emails": ["{EMAIL}"]}}}}"#),
+        format!(
+            r#"{{"kind": "access", "subject": {{"emails": ["{EMAIL}"], "emails": ["x@example.com"]}}}}"#
+        ),
+    ] {
+        let r = call(
+            &api.agent,
+            "POST",
+            format!("{}/v1/requests", api.base),
+            Some(&op),
+            Some(body.into_bytes()),
+            vec![],
+        )
+        .await;
+        assert_problem(&r, 422);
+        assert!(
+            r.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("same key twice"),
+            "{}",
+            r.raw
+        );
+        assert!(
+            !r.raw.contains("kind\"") && !r.raw.contains("emails"),
+            "{}",
+            r.raw
+        );
+    }
+    let listed = api.get("/v1/requests", Some(&op)).await;
+    assert!(
+        listed.body["items"].as_array().unwrap().is_empty(),
+        "{}",
+        listed.raw
+    );
+    // A well-formed body still files.
+    let ok = api
+        .file(
+            &op,
+            json!({"kind": "access", "subject": {"emails": [EMAIL]}}),
+            None,
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.raw);
 }
