@@ -1488,3 +1488,26 @@ async fn a_body_giving_a_key_twice_is_refused() {
         .await;
     assert_eq!(ok.status, 201, "{}", ok.raw);
 }
+
+/// What the client sent is never quoted back in a problem: not a path
+/// segment, not a query parameter's name, not a recipient's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_never_quote_what_the_client_sent() {
+    let site = Site::new(None, "").await;
+    let op = site.token("operator", "alice").await;
+    let server = site.serve(&["--workers", "0"]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    for (path, status) in [
+        ("/v1/requests/r-marie-dupont-1980", 404),
+        ("/v1/requests?marie_dupont=1", 400),
+        ("/v1/requests/r-abc/bundle?recipient=marie-dupont", 400),
+        ("/v1/systems/marie-dupont/manifest", 404),
+    ] {
+        let r = api.get(path, Some(&op)).await;
+        assert_eq!(r.status, status, "{path}: {}", r.raw);
+        assert!(!r.raw.to_lowercase().contains("marie"), "{path}: {}", r.raw);
+    }
+}

@@ -148,6 +148,19 @@ fn json_problem(e: &JsonRejection) -> Problem {
 /// up in an error (which clients log).
 pub(crate) fn clean_message(text: &str) -> String {
     let line = text.lines().next().unwrap_or_default();
+    // serde names where it failed before why ("…: marie_dupont: unknown
+    // field …"); a name the client sent is input too, so only the last
+    // part, why, is kept.
+    let mut line = match line.split_once(": ") {
+        Some((head, rest)) if head.starts_with("Failed to deserialize") => rest,
+        _ => line,
+    };
+    while let Some((path, rest)) = line.split_once(": ") {
+        if path.is_empty() || path.contains(char::is_whitespace) {
+            break;
+        }
+        line = rest;
+    }
     let mut out = String::with_capacity(line.len());
     let mut quoted = false;
     for c in line.chars() {
@@ -222,7 +235,20 @@ mod tests {
             clean(
                 "Failed to deserialize: unknown field `alice@example.com`, expected one of `kind`\nmore"
             ),
-            "Failed to deserialize: unknown field \"…\", expected one of \"…\""
+            "unknown field \"…\", expected one of \"…\""
+        );
+        // Where it failed names what the client sent: only why is kept.
+        assert_eq!(
+            clean(
+                "Failed to deserialize query string: marie_dupont: unknown field `marie_dupont`, expected one of `state`"
+            ),
+            "unknown field \"…\", expected one of \"…\""
+        );
+        assert_eq!(
+            clean(
+                "Failed to deserialize the JSON body into the target type: subject.emails[0]: invalid type: integer `1`, expected a string"
+            ),
+            "invalid type: integer \"…\", expected a string"
         );
         assert_eq!(
             clean("invalid type: string \"+33 6 12\", expected u32"),

@@ -68,7 +68,11 @@ impl From<RequestError> for Problem {
                 "idempotency-key-reused",
                 e.to_string(),
             ),
-            RequestError::Store(StoreError::NotFound { .. }) => Problem::not_found(e.to_string()),
+            // Named by kind only: what the caller sent (a path segment, a
+            // record id) is never quoted back.
+            RequestError::Store(StoreError::NotFound { what, .. }) => {
+                Problem::not_found(format!("no such {what}"))
+            }
             RequestError::Store(StoreError::Conflict(_)) | RequestError::Refused(_) => {
                 Problem::new(StatusCode::CONFLICT, "refused", e.to_string())
             }

@@ -789,10 +789,9 @@ pub async fn bundle(
         Some(l) => Lang::parse(l).ok_or_else(|| Problem::bad_request("lang is en or fr"))?,
     };
     let names: Vec<String> = q.recipient.into_iter().collect();
-    let recipients = state
-        .engine
-        .recipients(&names)
-        .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let recipients = state.engine.recipients(&names).map_err(|_| {
+        Problem::bad_request("a recipient is not in the keyring (`oubli keys list` shows them)")
+    })?;
     // Refuse what cannot be bundled before the first byte goes out.
     let view = state.engine.show(&id).await?;
     if !matches!(
