@@ -1511,3 +1511,31 @@ async fn errors_never_quote_what_the_client_sent() {
         assert!(!r.raw.to_lowercase().contains("marie"), "{path}: {}", r.raw);
     }
 }
+
+/// A webhook whose signing secret cannot be read stops `serve` from
+/// starting, in one line naming the webhook (it used to start with the
+/// webhook silently off).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_with_a_webhook_it_cannot_sign() {
+    let site = Site::new(
+        None,
+        "[[api.webhooks]]\nname = \"crm\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = { env = \"OUBLI_TEST_MISSING_HOOK_SECRET\" }\n",
+    )
+    .await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        site.command(&["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("OUBLI_TEST_MISSING_HOOK_SECRET")
+            .output(),
+    )
+    .await
+    .expect("serve does not start")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("webhook crm") && last.contains("secret"),
+        "{err}"
+    );
+}

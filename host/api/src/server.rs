@@ -37,6 +37,15 @@ pub enum ServeError {
     /// The certificate or key could not be read.
     #[error("TLS: {0}")]
     Tls(String),
+    /// A webhook's signing secret cannot be read: refusing to start rather
+    /// than run with the webhook silently off.
+    #[error("webhook {name}: its secret cannot be read: {reason}")]
+    WebhookSecret {
+        /// The webhook.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How to serve.
@@ -110,6 +119,14 @@ impl Server {
         }
         if let Some((c, k)) = &options.tls {
             tls_config(c, k)?;
+        }
+        for hook in &options.webhooks {
+            hook.secret
+                .resolve()
+                .map_err(|e| ServeError::WebhookSecret {
+                    name: hook.name.clone(),
+                    reason: e.to_string(),
+                })?;
         }
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
