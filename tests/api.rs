@@ -161,8 +161,13 @@ impl Reply {
 }
 
 fn agent() -> ureq::Agent {
+    // A connection per request: a kept-alive connection the server closed
+    // after an early answer (a 401 or 413 before the body was read) would
+    // otherwise fail the next request at random.
     ureq::Agent::config_builder()
         .http_status_as_error(false)
+        .max_idle_connections(0)
+        .max_idle_connections_per_host(0)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into()
@@ -732,19 +737,19 @@ async fn roles_bad_input_and_failed_logins() {
     .await;
     assert_problem(&r, 405);
 
-    // Failed logins: after ten, this address waits, even with a good token.
+    // Failed logins: after ten, this address waits for anything but a
+    // valid token, which is never locked out.
+    let bad = "oubli_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
     for _ in 0..10 {
-        let r = api
-            .get(
-                "/v1/requests",
-                Some("oubli_aaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"),
-            )
-            .await;
+        let r = api.get("/v1/requests", Some(bad)).await;
         assert_problem(&r, 401);
     }
-    let locked = api.get("/v1/requests", Some(op)).await;
+    let locked = api.get("/v1/requests", Some(bad)).await;
     assert_problem(&locked, 429);
     assert!(locked.header("retry-after").is_some());
+    assert_problem(&api.get("/v1/requests", None).await, 429);
+    let valid = api.get("/v1/requests", Some(op)).await;
+    assert_eq!(valid.status, 200, "{}", valid.raw);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1537,5 +1542,57 @@ async fn serve_refuses_to_start_with_a_webhook_it_cannot_sign() {
     assert!(
         last.contains("webhook crm") && last.contains("secret"),
         "{err}"
+    );
+}
+
+/// Behind a trusted proxy, failed logins are counted per real client (its
+/// `X-Forwarded-For`), so one client's bad tokens lock out that client
+/// only; and a valid token is never locked out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockout_is_per_client_behind_a_trusted_proxy_and_spares_valid_tokens() {
+    // The test connects from 127.0.0.1: here, the proxy.
+    let site = Site::new(None, "[api]\ntrusted_proxies = [\"127.0.0.1\"]\n").await;
+    let op = site.token("operator", "alice").await;
+    let server = site.serve(&["--workers", "0"]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    let from = |client: &str, token: &str| {
+        let (agent, url, token) = (
+            api.agent.clone(),
+            format!("{}/v1/requests", api.base),
+            token.to_string(),
+        );
+        let header = format!("6.6.6.6, {client}");
+        async move {
+            call(
+                &agent,
+                "GET",
+                url,
+                Some(&token),
+                None,
+                vec![("x-forwarded-for", header)],
+            )
+            .await
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(from("203.0.113.1", "oubli_bad").await.status, 401);
+    }
+    assert_eq!(
+        from("203.0.113.1", "oubli_bad").await.status,
+        429,
+        "that client is locked out"
+    );
+    assert_eq!(
+        from("203.0.113.2", "oubli_bad").await.status,
+        401,
+        "another client is not"
+    );
+    assert_eq!(
+        from("203.0.113.1", &op).await.status,
+        200,
+        "a valid token is never locked out"
     );
 }

@@ -64,6 +64,7 @@ async fn server(dir: &Path) {
             max_body: 64 * 1024,
             header_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            trusted_proxies: vec![],
             webhooks: vec![],
         },
     )

@@ -1,7 +1,12 @@
 //! Who is calling: the bearer token checked against the store (through the
 //! engine), its role checked per route. 401 when there is no valid token,
 //! 403 when the token's role may not do this; after too many failed
-//! attempts from one address, 429 for a while, whatever it sends.
+//! attempts from one client, 429 for a while for anything but a valid
+//! token (a valid token is never locked out). The client is the connecting
+//! address, or behind a trusted proxy (`[api] trusted_proxies`) the address
+//! the proxy says it forwarded for: behind a TLS proxy every caller would
+//! otherwise share one address, and ten bad tokens from anyone would lock
+//! out every integrator.
 
 use super::AppState;
 use super::problem::Problem;
@@ -72,6 +77,33 @@ impl Auth {
     }
 }
 
+/// The client's address: the connecting peer, or, when the peer is a
+/// trusted proxy, the last address in `X-Forwarded-For` that is not itself
+/// a trusted proxy (earlier entries are whatever the client wrote).
+pub(crate) fn client_address(
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .copied()
+        .unwrap_or(peer)
+}
+
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
 }
@@ -83,21 +115,26 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        if let Some(wait) = state.failed_auth.locked(ip) {
+        let ip = client_address(peer, &parts.headers, &state.trusted_proxies);
+        let locked_out = |wait: u64| {
             let mut p = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-failures",
                 "too many failed authentications from this address; wait",
             );
             p.retry_after = Some(wait);
-            return Err(p);
-        }
+            p
+        };
+        let locked = state.failed_auth.locked(ip);
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            if let Some(wait) = locked {
+                return Err(locked_out(wait));
+            }
             return Err(unauthorized(
                 "send a token: Authorization: Bearer oubli_… (create one with `oubli token create`)",
             ));
@@ -111,13 +148,18 @@ impl FromRequestParts<AppState> for Auth {
             })
             .map(str::trim);
         let Some(token) = token else {
+            if let Some(wait) = locked {
+                return Err(locked_out(wait));
+            }
             state.failed_auth.failed(ip);
             return Err(unauthorized(
                 "the Authorization header is not `Bearer <token>`",
             ));
         };
         match state.engine.authenticate(token).await {
+            // A valid token is never locked out.
             Ok(Ok(caller)) => Ok(Auth(caller)),
+            Ok(Err(_)) if let Some(wait) = locked => Err(locked_out(wait)),
             Ok(Err(why)) => {
                 state.failed_auth.failed(ip);
                 tracing::info!(%ip, reason = %why, "authentication refused");
@@ -127,5 +169,40 @@ impl FromRequestParts<AppState> for Auth {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use axum::http::HeaderMap;
+    use std::net::IpAddr;
+
+    #[test]
+    fn the_client_is_believed_only_through_trusted_proxies() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7, 10.1.1.1".parse().unwrap(),
+        );
+        // From the proxy: the last address it did not add itself.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &h, &trusted),
+            ip("203.0.113.7")
+        );
+        // From anyone else, the header is the client's own word: ignored.
+        assert_eq!(
+            client_address(ip("198.51.100.9"), &h, &trusted),
+            ip("198.51.100.9")
+        );
+        // No proxy configured: the peer.
+        assert_eq!(client_address(ip("10.0.0.2"), &h, &[]), ip("10.0.0.2"));
+        // From the proxy without the header: the proxy.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.2")
+        );
     }
 }

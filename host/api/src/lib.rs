@@ -43,6 +43,8 @@ pub struct AppState {
     pub failed_auth: Arc<auth::FailedAuth>,
     /// Request counts and latencies.
     pub http: Arc<HttpMetrics>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             engine,
             failed_auth: Default::default(),
             http: Default::default(),
+            trusted_proxies: Default::default(),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Webhooks.
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -156,7 +158,8 @@ impl Server {
             engine,
             ..
         } = self;
-        let state = AppState::new(engine.clone());
+        let mut state = AppState::new(engine.clone());
+        state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
         let app = router(state, options.max_body);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut background = tokio::task::JoinSet::new();

@@ -120,6 +120,7 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         max_body: api.max_body,
         header_timeout: api.header_timeout,
         max_connections: api.max_connections,
+        trusted_proxies: api.trusted_proxies.clone(),
         webhooks: api.webhooks.clone(),
     };
     let workers = options.workers;

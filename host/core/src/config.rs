@@ -150,6 +150,10 @@ pub struct ApiSettings {
     /// wait in the listen queue until one closes, so slow clients cannot
     /// exhaust the process's file descriptors.
     pub max_connections: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (`trusted_proxies`:
+    /// addresses or CIDR ranges; default none): behind them, the client's
+    /// own address is what failed logins are counted by.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Webhooks told of every state change (`[[api.webhooks]]`).
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -165,6 +169,7 @@ impl Default for ApiSettings {
             max_body: 64 * 1024,
             header_timeout: Duration::from_secs(30),
             max_connections: 512,
+            trusted_proxies: Vec::new(),
             webhooks: Vec::new(),
         }
     }
@@ -266,6 +271,8 @@ struct RawApi {
     max_body: Option<u64>,
     header_timeout: Option<String>,
     max_connections: Option<usize>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
 }
@@ -898,6 +905,18 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
             ));
         }
         out.max_connections = n;
+    }
+    for (i, p) in raw.trusted_proxies.iter().enumerate() {
+        let net = p
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| {
+                bad(
+                    format!("api.trusted_proxies[{i}]"),
+                    "an IP address or a CIDR range such as 10.0.0.0/8".into(),
+                )
+            })?;
+        out.trusted_proxies.push(net);
     }
     for (i, w) in raw.webhooks.into_iter().enumerate() {
         let key = |k: &str| format!("api.webhooks[{i}].{k}");
