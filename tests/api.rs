@@ -1596,3 +1596,34 @@ async fn lockout_is_per_client_behind_a_trusted_proxy_and_spares_valid_tokens() 
         "a valid token is never locked out"
     );
 }
+
+/// The role is checked before the body is read: a caller without the role
+/// gets 403 whatever it sends, and only a caller with it learns how its
+/// body is judged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_role_is_checked_before_the_body() {
+    let site = Site::new(None, "").await;
+    let auditor = site.token("auditor", "carol").await;
+    let op = site.token("operator", "alice").await;
+    let server = site.serve(&["--workers", "0"]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    let bad = json!({"kind": "access", "subject": {"emails": [EMAIL]}, "bogus": true});
+    assert_problem(
+        &api.post("/v1/requests", Some(&auditor), bad.clone()).await,
+        403,
+    );
+    assert_problem(&api.post("/v1/requests", Some(&op), bad).await, 422);
+    let malformed = call(
+        &api.agent,
+        "POST",
+        format!("{}/v1/requests/r-x/cancel", api.base),
+        Some(&auditor),
+        Some(b"{not json".to_vec()),
+        vec![],
+    )
+    .await;
+    assert_problem(&malformed, 403);
+}

@@ -104,6 +104,44 @@ pub(crate) fn client_address(
         .unwrap_or(peer)
 }
 
+/// The roles a [`Need`] names (const generics take numbers, not enums).
+pub mod roles {
+    /// [`Role::Auditor`](super::Role::Auditor).
+    pub const AUDITOR: u8 = 0;
+    /// [`Role::Operator`](super::Role::Operator).
+    pub const OPERATOR: u8 = 1;
+    /// [`Role::Approver`](super::Role::Approver).
+    pub const APPROVER: u8 = 2;
+    /// [`Role::Admin`](super::Role::Admin).
+    pub const ADMIN: u8 = 3;
+}
+
+/// A caller whose role allows what `ROLE` may do, checked while the
+/// request's head is read: a handler that takes it before its body refuses
+/// a wrong role (403) before the body is parsed, so a client without the
+/// role learns nothing from how its body would have been judged.
+#[derive(Debug, Clone)]
+pub struct Need<const ROLE: u8>(pub Caller);
+
+impl<const ROLE: u8> FromRequestParts<AppState> for Need<ROLE> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let needed = match ROLE {
+            roles::AUDITOR => Role::Auditor,
+            roles::OPERATOR => Role::Operator,
+            roles::APPROVER => Role::Approver,
+            _ => Role::Admin,
+        };
+        let auth = Auth::from_request_parts(parts, state).await?;
+        auth.require(needed)?;
+        Ok(Need(auth.0))
+    }
+}
+
 fn unauthorized(detail: &str) -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
 }

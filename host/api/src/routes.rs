@@ -2,7 +2,7 @@
 //! engine, and shapes the answer. No logic of their own.
 
 use super::AppState;
-use super::auth::Auth;
+use super::auth::{Auth, Need, roles};
 use super::extract::{Json, Path, Query};
 use super::problem::{ApiResult, Problem};
 use axum::extract::State;
@@ -165,11 +165,10 @@ impl AttestationInput {
     security(("bearer" = [])))]
 pub async fn create_request(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     headers: HeaderMap,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let caller = auth.require(Role::Operator)?;
     let canonical = body.to_string();
     let req: CreateRequest = serde_json::from_value(body)
         .map_err(|e| Problem::unprocessable(super::extract::clean_message(&e.to_string())))?;
@@ -540,11 +539,10 @@ action_doc!(
 
 pub(crate) async fn attest(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path(id): Path<String>,
     Json(body): Json<AttestationInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Operator)?;
     valid_id(&id)?;
     let a = body.into_core()?;
     state.engine.attest(&id, &caller.name, &a).await?;
@@ -564,11 +562,10 @@ pub(crate) async fn approve(
 
 pub(crate) async fn reject(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::APPROVER }>,
     Path(id): Path<String>,
     Json(body): Json<ReasonInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Approver)?;
     valid_id(&id)?;
     text("reason", &body.reason)?;
     state.engine.reject(&id, &caller.name, &body.reason).await?;
@@ -577,11 +574,10 @@ pub(crate) async fn reject(
 
 pub(crate) async fn cancel(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path(id): Path<String>,
     Json(body): Json<ReasonInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Operator)?;
     valid_id(&id)?;
     text("reason", &body.reason)?;
     state.engine.cancel(&id, &caller.name, &body.reason).await?;
@@ -590,11 +586,10 @@ pub(crate) async fn cancel(
 
 pub(crate) async fn extend(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path(id): Path<String>,
     Json(body): Json<ExtendInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Operator)?;
     valid_id(&id)?;
     text("reason", &body.reason)?;
     text("told", &body.told)?;
@@ -637,11 +632,10 @@ pub struct ExcludeInput {
 
 pub(crate) async fn lift(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path(id): Path<String>,
     Json(body): Json<LiftInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Operator)?;
     valid_id(&id)?;
     text("reason", &body.reason)?;
     text("told", &body.told)?;
@@ -654,11 +648,10 @@ pub(crate) async fn lift(
 
 pub(crate) async fn exclude(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::APPROVER }>,
     Path((id, system)): Path<(String, String)>,
     Json(body): Json<ExcludeInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Approver)?;
     valid_id(&id)?;
     text("reason", &body.reason)?;
     text("a record kind", &body.record.kind)?;
@@ -698,11 +691,10 @@ pub(crate) async fn retry(
 
 pub(crate) async fn skip(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path((id, system)): Path<(String, String)>,
     Json(body): Json<ReasonInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Operator)?;
     valid_id(&id)?;
     text("reason", &body.reason)?;
     state
@@ -714,11 +706,10 @@ pub(crate) async fn skip(
 
 pub(crate) async fn done(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path((id, system)): Path<(String, String)>,
     Json(body): Json<NoteInput>,
 ) -> ApiResult<axum::Json<RequestDetail>> {
-    let caller = auth.require(Role::Operator)?;
     valid_id(&id)?;
     text("note", &body.note)?;
     state
@@ -923,10 +914,9 @@ pub struct RequestIds {
     security(("bearer" = [])))]
 pub async fn subject_requests(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(_caller): Need<{ roles::OPERATOR }>,
     Json(body): Json<LookupInput>,
 ) -> ApiResult<axum::Json<RequestIds>> {
-    auth.require(Role::Operator)?;
     let ids = state
         .engine
         .requests_of(&body.subject.identifiers()?, region(body.region)?)
@@ -964,10 +954,9 @@ pub struct CheckInput {
     security(("bearer" = [])))]
 pub async fn check_restriction(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(_caller): Need<{ roles::OPERATOR }>,
     Json(body): Json<CheckInput>,
 ) -> ApiResult<axum::Json<CheckAnswer>> {
-    auth.require(Role::Operator)?;
     text("scope", &body.scope)?;
     let answer = state.engine.check_restriction(
         &body.subject.identifiers()?,
@@ -1020,10 +1009,9 @@ pub struct ConsentInput {
     security(("bearer" = [])))]
 pub async fn record_consent(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Json(body): Json<ConsentInput>,
 ) -> ApiResult<Response> {
-    let caller = auth.require(Role::Operator)?;
     let e = &body.evidence;
     for t in [
         &e.recording_id,
@@ -1073,10 +1061,9 @@ pub async fn record_consent(
     security(("bearer" = [])))]
 pub async fn consents(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(_caller): Need<{ roles::OPERATOR }>,
     Json(body): Json<LookupInput>,
 ) -> ApiResult<axum::Json<oubli_core::rights::consent::ConsentView>> {
-    auth.require(Role::Operator)?;
     Ok(axum::Json(
         state
             .engine
@@ -1195,11 +1182,10 @@ pub struct Changed {
     security(("bearer" = [])))]
 pub async fn pause(
     State(state): State<AppState>,
-    auth: Auth,
+    Need(caller): Need<{ roles::OPERATOR }>,
     Path(system): Path<String>,
     Json(body): Json<ReasonInput>,
 ) -> ApiResult<axum::Json<Changed>> {
-    let caller = auth.require(Role::Operator)?;
     text("reason", &body.reason)?;
     let changed = state
         .engine
