@@ -90,6 +90,10 @@ fn text(what: &str, s: &str) -> Result<(), Problem> {
 /// A new request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "kind": "access",
+    "subject": {"emails": ["ada.lovelace@example.com"], "phones": ["+442079460123"]}
+}))]
 pub struct CreateRequest {
     /// What the subject asks for.
     pub kind: RequestKind,

@@ -1778,3 +1778,51 @@ async fn a_certificate_says_which_system_was_never_searched() {
     let dialer = systems.iter().find(|s| s["system"] == "dialer").unwrap();
     assert!(dialer.get("not_searched").is_none(), "{dialer:#}");
 }
+
+/// An idempotency key keeps its body's hash keyed; a key remembered
+/// before that (a bare SHA-256) still answers the request it filed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_from_before_keyed_hashes_still_matches() {
+    use oubli_core::rights::engine::RequestError;
+    let w = world().await;
+    let new = || NewRequest {
+        id: None,
+        kind: RequestKind::Access,
+        identifiers: w.person(),
+        region: None,
+        actor: "alice".into(),
+        params: Params::default(),
+        attestation: None,
+    };
+    let (first, fresh) = w
+        .engine
+        .file_once(new(), "alice:k1", "abc123")
+        .await
+        .unwrap();
+    assert!(fresh);
+    let pool = w.engine.store().pool();
+    let kept: String =
+        oubli_core::store::sqlx::query_scalar("SELECT body_sha256 FROM idempotency_keys")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_ne!(kept, "abc123", "kept keyed");
+    // As an older version stored it.
+    oubli_core::store::sqlx::query("UPDATE idempotency_keys SET body_sha256 = 'abc123'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let (again, fresh) = w
+        .engine
+        .file_once(new(), "alice:k1", "abc123")
+        .await
+        .unwrap();
+    assert!(!fresh);
+    assert_eq!(again.id, first.id);
+    let e = w
+        .engine
+        .file_once(new(), "alice:k1", "other")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RequestError::KeyReused), "{e}");
+}

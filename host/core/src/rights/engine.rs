@@ -390,10 +390,12 @@ impl Engine {
         // anyone with a copy of the database test whether an address filed
         // a request.
         let body_mac = self.vault.index("idempotent-body", body_sha256).to_hex();
+        let bare = body_sha256;
         let body_sha256 = body_mac.as_str();
         let earlier = |found: Option<(String, String)>| -> Result<Option<String>, RequestError> {
             match found {
-                Some((rid, body)) if body == body_sha256 => Ok(Some(rid)),
+                // A key remembered before the hash was keyed still matches.
+                Some((rid, body)) if body == body_sha256 || body == bare => Ok(Some(rid)),
                 Some(_) => Err(RequestError::KeyReused),
                 None => Ok(None),
             }
