@@ -340,7 +340,18 @@ mod tests {
             "0x",
             "+80012345678901234567",
         ] {
-            let _ = normalise_phone(raw, fr());
+            // Contained, and refused: none of them is a number.
+            let e = normalise_phone(raw, fr()).unwrap_err();
+            assert!(
+                [
+                    "could not be parsed",
+                    "is not a phone number",
+                    "is not a valid number for its country",
+                    "has characters a phone number cannot have",
+                ]
+                .contains(&e.as_str()),
+                "{raw}: {e}"
+            );
         }
     }
 
