@@ -321,12 +321,6 @@ fn parse_state(s: &str) -> Result<RequestState, String> {
 }
 
 fn parse_days(s: &str) -> Result<Duration, String> {
-    if let Some(d) = s.strip_suffix('d') {
-        let n: u64 = d
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration such as 7d"))?;
-        return Ok(Duration::from_secs(n * 86_400));
-    }
     oubli_core::config::parse_duration(s)
 }
 

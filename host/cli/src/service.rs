@@ -86,20 +86,11 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 fn parse_days(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("{s:?} is not a duration such as 90d or 12h");
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
-    let n: u64 = n.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "d" => n * 86_400,
-        "h" => n * 3600,
-        "m" => n * 60,
-        "s" => n,
-        _ => return Err(bad()),
-    };
-    if secs == 0 {
-        return Err(bad());
-    }
-    Ok(std::time::Duration::from_secs(secs))
+    oubli_core::config::parse_duration(s).and_then(|d| {
+        (d >= std::time::Duration::from_secs(1))
+            .then_some(d)
+            .ok_or_else(|| format!("{s:?} is shorter than a second"))
+    })
 }
 
 /// `oubli serve`.

@@ -799,20 +799,31 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-/// Parse a duration: `500ms`, `30s`, `5m`, `1h`.
+/// Parse a duration, the one syntax of every duration oubli reads (the
+/// config's and the command line's): a whole number and a unit, `500ms`,
+/// `30s`, `5m` (or `5min`), `12h`, `7d`.
+///
+/// ```
+/// use std::time::Duration;
+/// use oubli_core::config::parse_duration;
+/// assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+/// assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+/// assert!(parse_duration("soon").is_err());
+/// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (use e.g. 30s or 500ms)"))?;
+    let bad = || format!("{s:?} is not a duration (use e.g. 500ms, 30s, 5m, 12h or 7d)");
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = |k: u64| Ok(Duration::from_secs(n.saturating_mul(k)));
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        _ => Err(format!("{s:?} is not a duration (use e.g. 30s or 500ms)")),
+        "s" => secs(1),
+        "m" | "min" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        _ => Err(bad()),
     }
 }
 
