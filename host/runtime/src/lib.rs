@@ -57,6 +57,7 @@ mod registry;
 pub mod spec;
 pub mod v0_1;
 pub mod v0_2;
+mod versions;
 
 pub use connector::{AttachmentReader, ComponentInfo, Connector, ConnectorInfo, ForSubject};
 pub use error::{CallError, LoadError};

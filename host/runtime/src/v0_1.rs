@@ -1,6 +1,6 @@
 //! Contract version 0.1 (`oubli:connector@0.1.x`, `wit/v0.1/`): the
 //! generated bindings and their conversion to and from the host's model
-//! ([`oubli_model`]). Nothing outside this module and [`crate::contract`]
+//! ([`oubli_model`]). Nothing outside this module, [`crate::versions`] and [`crate::contract`]
 //! sees a generated type.
 //!
 //! What 0.1 lacks, the conversion decides: its records carry no role
@@ -14,7 +14,7 @@ use oubli_model as model;
 /// The contract version this module serves (semver-compatible patches too).
 pub const VERSION: &str = "0.1.0";
 
-crate::contract::contract_version!("../../wit/v0.1");
+crate::versions::contract_version!("../../wit/v0.1");
 
 fn operation(o: wit::Operation) -> model::Operation {
     match o {

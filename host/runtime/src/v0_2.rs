@@ -1,6 +1,6 @@
 //! Contract version 0.2 (`oubli:connector@0.2.x`, `wit/`): the generated
 //! bindings and their conversion to and from the host's model
-//! ([`oubli_model`]). Nothing outside this module and [`crate::contract`]
+//! ([`oubli_model`]). Nothing outside this module, [`crate::versions`] and [`crate::contract`]
 //! sees a generated type.
 
 use oubli_model as model;
@@ -8,7 +8,7 @@ use oubli_model as model;
 /// The contract version this module serves (semver-compatible patches too).
 pub const VERSION: &str = "0.2.0";
 
-crate::contract::contract_version!("../../wit");
+crate::versions::contract_version!("../../wit");
 
 fn operation(o: wit::Operation) -> model::Operation {
     match o {

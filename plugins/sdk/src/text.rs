@@ -31,39 +31,6 @@ pub fn national_number(e164: &str, country_code: &str, trunk_prefix: &str) -> Op
 /// assert_eq!(parse_iso8601("yesterday"), None);
 /// ```
 pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
-    parse_iso8601_inner(s)
-}
-
-/// A timestamp (milliseconds since the Unix epoch) as
-/// `YYYY-MM-DDTHH:MM:SSZ`, to the second.
-///
-/// ```
-/// use oubli_plugin::text::format_iso8601;
-/// assert_eq!(format_iso8601(1_767_225_600_999), "2026-01-01T00:00:00Z");
-/// assert_eq!(format_iso8601(0), "1970-01-01T00:00:00Z");
-/// ```
-pub fn format_iso8601(ms: Timestamp) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil from days (Howard Hinnant's algorithm, as its inverse above).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn parse_iso8601_inner(s: &str) -> Option<Timestamp> {
     let b = s.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
         return None;

@@ -908,17 +908,7 @@ impl Engine {
                 .and_then(error_of)
                 .or_else(|| s.error_kind.clone().map(|k| (k, s.error_sealed.clone())))
             {
-                Some((kind, sealed)) => Some(ErrorView {
-                    kind,
-                    message: match sealed {
-                        Some(_) if shredded => "(shredded)".into(),
-                        Some(m) => String::from_utf8_lossy(
-                            &self.vault.open(&ctx(id, "error", &s.system), &m).await?,
-                        )
-                        .into_owned(),
-                        None => String::new(),
-                    },
-                }),
+                Some(e) => Some(self.error_view(id, &s.system, e, shredded).await?),
                 None => None,
             };
             systems.push(SystemView {
@@ -943,17 +933,7 @@ impl Engine {
             Some(t) => Some(PlanningView {
                 task: task_view(t),
                 error: match error_of(t) {
-                    Some((kind, sealed)) => Some(ErrorView {
-                        kind,
-                        message: match sealed {
-                            Some(_) if shredded => "(shredded)".into(),
-                            Some(m) => String::from_utf8_lossy(
-                                &self.vault.open(&ctx(id, "error", ""), &m).await?,
-                            )
-                            .into_owned(),
-                            None => String::new(),
-                        },
-                    }),
+                    Some(e) => Some(self.error_view(id, "", e, shredded).await?),
                     None => None,
                 },
             }),
@@ -990,6 +970,26 @@ impl Engine {
             systems,
             events,
         })
+    }
+
+    /// A task's or system's last error as shown: its kind, and its message
+    /// opened (`system` is `""` for the planning task).
+    async fn error_view(
+        &self,
+        id: &str,
+        system: &str,
+        (kind, sealed): (String, Option<Vec<u8>>),
+        shredded: bool,
+    ) -> Result<ErrorView, RequestError> {
+        let message = match sealed {
+            Some(_) if shredded => "(shredded)".into(),
+            Some(m) => {
+                String::from_utf8_lossy(&self.vault.open(&ctx(id, "error", system), &m).await?)
+                    .into_owned()
+            }
+            None => String::new(),
+        };
+        Ok(ErrorView { kind, message })
     }
 
     /// Requests matching `filter`.
