@@ -172,6 +172,38 @@ fn a_malformed_config_is_one_line_and_exit_2() {
     );
 }
 
+/// Exit statuses say what kind of failure it was: 2 when the command
+/// cannot do what was asked, 3 when something it needs is unavailable (a
+/// script may try again later).
+#[test]
+fn an_unreachable_database_exits_3_and_a_refusal_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oubli"))
+            .args(args)
+            .current_dir(dir.path())
+            .env("XDG_CACHE_HOME", dir.path())
+            .env_remove("OUBLI_CONFIG")
+            .output()
+            .expect("oubli runs")
+    };
+    assert!(
+        run(&["keys", "init", "--dir", "oubli-keys"])
+            .status
+            .success()
+    );
+    std::fs::write(dir.path().join("oubli.toml"), "").unwrap();
+    // Nothing listens on port 1.
+    let down = run(&["requests", "--db", "postgres://oubli@127.0.0.1:1/oubli"]);
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert_eq!(down.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let refused = run(&["request", "show", "Not An Id"]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("no request"), "{err}");
+}
+
 #[test]
 fn inspect_shows_the_manifest() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,8 +3,9 @@
 //! worst moments, then restarted: every request still ends, and the system
 //! was asked to erase each record exactly once.
 
-use oubli_core::store::Store;
-use oubli_core::store::tasks::{self, TaskState};
+use oubli_model::TaskState;
+use oubli_store::Store;
+use oubli_store::tasks;
 use oubli_testing::people_directory::{self, Directory};
 use oubli_testing::plugins as built_plugins;
 use std::path::PathBuf;
@@ -281,7 +282,7 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
     );
     {
         let store = site.store().await;
-        oubli_core::store::sqlx::query(
+        sqlx::query(
             "UPDATE events SET actor = 'mallory' WHERE id = (SELECT MIN(id) FROM events WHERE action = 'approved')",
         )
         .execute(store.pool())

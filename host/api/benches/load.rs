@@ -18,7 +18,7 @@ use oubli_core::config::Config;
 use oubli_core::identifiers::Identifiers;
 use oubli_core::rights::engine::{Engine, NewRequest, OpenOptions, Params};
 use oubli_core::rights::tokens::Role;
-use oubli_core::store::requests::RequestKind;
+use oubli_model::RequestKind;
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -187,7 +187,7 @@ fn main() {
         "[policy]\nfour_eyes = true\n",
     )
     .unwrap();
-    oubli_core::crypto::keyring::Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
+    oubli_crypto::keyring::Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
     let token = rt.block_on(async {
         let engine = open(dir.path()).await;
         // Every other subject restricted: half the checks answer "restricted".

@@ -139,7 +139,7 @@ async fn method_not_allowed() -> Problem {
 /// Give each HTTP request a trace id (its span, the `x-trace-id` header,
 /// problem bodies) and count it.
 async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let id = oubli_core::store::random_token(10).unwrap_or_default();
+    let id = oubli_crypto::random_token(10).unwrap_or_default();
     let route = req
         .extensions()
         .get::<MatchedPath>()

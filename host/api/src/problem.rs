@@ -4,8 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use oubli_core::rights::engine::RequestError;
-use oubli_core::store::StoreError;
+use oubli_core::rights::engine::{ErrorKind, RequestError};
 use serde::Serialize;
 
 /// A problem: what went wrong, for a machine (`type`, `status`) and a
@@ -60,33 +59,35 @@ impl Problem {
 }
 
 impl From<RequestError> for Problem {
+    /// The one place a core error becomes an HTTP status.
     fn from(e: RequestError) -> Problem {
-        match &e {
-            RequestError::Identifiers(_) => Problem::unprocessable(e.to_string()),
-            RequestError::KeyReused => Problem::new(
+        if matches!(e, RequestError::KeyReused) {
+            return Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
                 e.to_string(),
-            ),
+            );
+        }
+        match e.kind() {
+            ErrorKind::Invalid => Problem::unprocessable(e.to_string()),
+            ErrorKind::Conflict => Problem::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            ErrorKind::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", e.to_string()),
             // Named by kind only: what the caller sent (a path segment, a
-            // record id) is never quoted back.
-            RequestError::Store(StoreError::NotFound { what, .. }) => {
-                Problem::not_found(format!("no such {what}"))
+            // record id, a system name) is never quoted back.
+            ErrorKind::NotFound => {
+                Problem::not_found(format!("no such {}", e.missing().unwrap_or("thing")))
             }
-            RequestError::Store(StoreError::Conflict(_)) | RequestError::Refused(_) => {
-                Problem::new(StatusCode::CONFLICT, "refused", e.to_string())
-            }
-            RequestError::Store(StoreError::Db(_) | StoreError::Open(_)) => {
-                tracing::warn!(error = %e, "store unavailable");
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %e, "unavailable");
                 let mut p = Problem::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
-                    "the store is unavailable; try again",
+                    "the service is unavailable; try again",
                 );
                 p.retry_after = Some(5);
                 p
             }
-            _ => {
+            ErrorKind::Internal => {
                 tracing::error!(error = %e, "internal error");
                 Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

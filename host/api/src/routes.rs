@@ -16,8 +16,9 @@ use oubli_core::rights::engine::{
 };
 use oubli_core::rights::restriction::CheckAnswer;
 use oubli_core::rights::tokens::Role;
-use oubli_core::store::requests::{Filter, RequestKind, RequestState};
-use oubli_core::store::service::{LogEvent, SignedHead};
+use oubli_model::evidence::{LogEvent, SignedHead};
+use oubli_model::request::Filter;
+use oubli_model::{RequestKind, RequestState};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -296,8 +297,8 @@ pub async fn list_requests(
         return Err(Problem::bad_request("not a cursor"));
     }
     let due_before = match (q.overdue, q.due_before) {
-        (Some(true), Some(d)) => Some(d.min(oubli_core::store::now_ms())),
-        (Some(true), None) => Some(oubli_core::store::now_ms()),
+        (Some(true), Some(d)) => Some(d.min(state.engine.now())),
+        (Some(true), None) => Some(state.engine.now()),
         (_, d) => d,
     };
     let items = state
@@ -660,7 +661,7 @@ pub(crate) async fn exclude(
     text("reason", &body.reason)?;
     text("a record kind", &body.record.kind)?;
     text("a record id", &body.record.id)?;
-    let record = oubli_core::model::RecordRef {
+    let record = oubli_model::RecordRef {
         kind: body.record.kind,
         id: body.record.id,
     };
@@ -1042,11 +1043,7 @@ pub async fn record_consent(
             evidence: body.evidence,
             actor: caller.name.clone(),
         })
-        .await
-        .map_err(|e| match e {
-            oubli_core::rights::engine::RequestError::Refused(m) => Problem::unprocessable(m),
-            other => other.into(),
-        })?;
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(entry)).into_response())
 }
 
@@ -1111,7 +1108,7 @@ pub async fn systems(
 ) -> ApiResult<axum::Json<Vec<SystemInfo>>> {
     auth.require(Role::Auditor)?;
     let paused = state.engine.paused_systems().await?;
-    let rights = state.engine.rights();
+    let rights = state.engine.systems();
     let out = rights
         .config()
         .systems
@@ -1153,7 +1150,7 @@ pub async fn manifest(
     auth.require(Role::Auditor)?;
     let c = state
         .engine
-        .rights()
+        .systems()
         .registry()
         .get(&system)
         .ok_or_else(|| Problem::not_found("no such system, or its connector is not loaded"))?;
@@ -1339,7 +1336,6 @@ pub async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Res
     auth.require(Role::Auditor)?;
     let mut text = state.engine.metrics_text().await?;
     text.push_str(&state.http.render());
-    text.push_str(&oubli_core::runtime::metrics::render());
     Ok((
         [(
             header::CONTENT_TYPE,

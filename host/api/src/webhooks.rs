@@ -47,7 +47,7 @@ async fn deliver_some(
     secret: &[u8],
     agent: &ureq::Agent,
 ) -> Result<bool, Duration> {
-    let now = oubli_core::store::now_ms();
+    let now = engine.now();
     let (mut cursor, events) = match engine.webhook_pending(&hook.name, 50).await {
         Ok(x) => x,
         Err(e) => {
@@ -92,7 +92,7 @@ async fn deliver_some(
                 };
                 cursor.failures += 1;
                 let backoff = (1000i64 << cursor.failures.min(20)).min(MAX_BACKOFF_MS);
-                cursor.next_at = oubli_core::store::now_ms() + backoff;
+                cursor.next_at = engine.now() + backoff;
                 tracing::warn!(webhook = %hook.name, event = %event.id, failures = cursor.failures, reason = %why, "webhook delivery failed");
                 cursor.last_error = Some(why);
                 let _ = engine.save_webhook_cursor(&cursor).await;

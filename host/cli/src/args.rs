@@ -109,8 +109,8 @@ impl EngineArgs {
 
     /// The rights service on these arguments' configuration, with the
     /// systems' connectors, without the store.
-    pub async fn rights(&self) -> Result<oubli_core::rights::Rights> {
-        Ok(oubli_core::rights::Rights::open(
+    pub async fn systems(&self) -> Result<oubli_core::rights::Systems> {
+        Ok(oubli_core::rights::Systems::open(
             self.config()?,
             oubli_core::rights::Options {
                 no_cache: self.no_cache,
@@ -132,6 +132,7 @@ impl EngineArgs {
                     passphrase: passphrase(),
                     connectors,
                     no_cache: self.no_cache,
+                    ..OpenOptions::default()
                 },
             )
             .await?,

@@ -18,9 +18,8 @@ use crate::args::{ActorArgs, EngineArgs};
 use anyhow::{Context, Result};
 use clap::Args;
 use oubli_core::identifiers::Identifiers;
-use oubli_core::rights::engine::{NewRequest, Params, RequestError};
-use oubli_core::store::StoreError;
-use oubli_core::store::requests::RequestKind;
+use oubli_core::rights::engine::{ErrorKind, NewRequest, Params};
+use oubli_model::RequestKind;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::PathBuf;
@@ -178,7 +177,7 @@ pub async fn erase(args: EngineArgs, bulk: BulkArgs) -> Result<ExitCode> {
                 filed += 1;
                 (v.state.to_string(), String::new())
             }
-            Err(RequestError::Store(StoreError::Conflict(_))) => {
+            Err(e) if e.kind() == ErrorKind::Conflict => {
                 already += 1;
                 ("filed-before".to_string(), String::new())
             }
@@ -202,7 +201,7 @@ pub async fn erase(args: EngineArgs, bulk: BulkArgs) -> Result<ExitCode> {
         "next: `oubli worker` plans them; under four eyes another operator runs `oubli bulk approve --report {}`; the worker then carries them out",
         report_path.display()
     );
-    engine.store().close().await;
+    engine.close().await;
     Ok(if failed > 0 {
         ExitCode::from(1)
     } else {
@@ -236,7 +235,8 @@ pub async fn approve(args: EngineArgs, a: ApproveArgs) -> Result<ExitCode> {
         };
         match engine.approve(id, &actor).await {
             Ok(()) => approved += 1,
-            Err(RequestError::Refused(m)) if m.contains("not awaiting approval") => other += 1,
+            // Not awaiting approval (any more): not this run's to judge.
+            Err(e) if e.kind() == ErrorKind::Conflict => other += 1,
             Err(e) => {
                 refused += 1;
                 first_error.get_or_insert_with(|| e.to_string());
@@ -247,7 +247,7 @@ pub async fn approve(args: EngineArgs, a: ApproveArgs) -> Result<ExitCode> {
     if let Some(e) = first_error {
         outln!("first refusal: {e}");
     }
-    engine.store().close().await;
+    engine.close().await;
     Ok(if refused > 0 {
         ExitCode::from(1)
     } else {

@@ -9,10 +9,10 @@ use crate::{args, bulk, render, requests, service};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli_core::config::Config;
-use oubli_core::crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
-use oubli_core::crypto::file::{self, Recipient};
-use oubli_core::crypto::keyring::{KeyList, Keyring};
-use oubli_core::rights::{self, Rights};
+use oubli_core::rights::{self, Systems};
+use oubli_crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
+use oubli_crypto::file::{self, Recipient};
+use oubli_crypto::keyring::{KeyList, Keyring};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zeroize::Zeroizing;
@@ -587,9 +587,9 @@ async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
 }
 
 /// Load the configuration and start the rights service on it.
-async fn service(config: &Path, no_cache: bool) -> Result<Rights> {
+async fn service(config: &Path, no_cache: bool) -> Result<Systems> {
     let config = Config::load(config)?;
-    Ok(Rights::open(
+    Ok(Systems::open(
         config,
         rights::Options {
             no_cache,
@@ -606,7 +606,7 @@ async fn locate(args: LocateArgs) -> Result<ExitCode> {
     let subject = given
         .normalise(args.subject.region.or(config.identifiers.default_region))
         .map_err(args::with_flag)?;
-    let rights = Rights::open(
+    let rights = Systems::open(
         config,
         rights::Options {
             no_cache: args.cache.no_cache,
@@ -688,19 +688,10 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     .enable_all()
                     .build()?;
                 let ring = Keyring::open(&keyring.dir, pass)?;
-                let (rewrapped, remaining) = rt.block_on(async {
-                    let store = oubli_core::store::Store::open(&url).await?;
-                    let vault = oubli_core::store::keys::Vault::new(
-                        store.clone(),
-                        std::sync::Arc::new(ring),
-                    );
-                    let n = vault.rewrap().await?;
-                    let left = vault.stats().await?.keys_to_rewrap;
-                    store.close().await;
-                    anyhow::Ok((n, left))
-                })?;
+                let (rewrapped, remaining) =
+                    rt.block_on(oubli_core::keys::rewrap_store(&url, ring))?;
                 n += rewrapped;
-                left += remaining as usize;
+                left += remaining.keys_to_rewrap as usize;
             }
             let list = ring.list();
             if !resume {
@@ -738,16 +729,7 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     .enable_all()
                     .build()?;
                 let ring = Keyring::open(&keyring.dir, pass)?;
-                let in_store = rt.block_on(async {
-                    let store = oubli_core::store::Store::open(&url).await?;
-                    let vault = oubli_core::store::keys::Vault::new(
-                        store.clone(),
-                        std::sync::Arc::new(ring),
-                    );
-                    let stats = vault.stats().await?;
-                    store.close().await;
-                    anyhow::Ok(stats)
-                })?;
+                let in_store = rt.block_on(oubli_core::keys::store_keys(&url, ring))?;
                 stats.requests_with_keys += in_store.requests_with_keys as usize;
                 stats.keys_to_rewrap += in_store.keys_to_rewrap as usize;
                 shredded = Some(in_store.shredded);

@@ -17,16 +17,15 @@
 use crate::render;
 use anyhow::{Context, Result, bail};
 use oubli_core::config::Config;
-use oubli_core::crypto::file::{self, Recipient};
-use oubli_core::crypto::keyring::Keyring;
-use oubli_core::crypto::keyring::write_key_pair;
 use oubli_core::identifiers::Identifiers;
-use oubli_core::model::{Status, for_display};
 use oubli_core::rights::engine::{Action, Attestation, Engine, NewRequest, Params, date};
 use oubli_core::rights::export::{CHUNK, Hashing};
-use oubli_core::rights::{self, Rights};
-use oubli_core::store::Store;
-use oubli_core::store::requests::{RequestKind, RequestState};
+use oubli_core::rights::{self, Systems};
+use oubli_crypto::file::{self, Recipient};
+use oubli_crypto::keyring::Keyring;
+use oubli_crypto::keyring::write_key_pair;
+use oubli_model::{RequestKind, RequestState};
+use oubli_model::{Status, for_display};
 use oubli_sandbox::{Options, Sandbox};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -72,7 +71,7 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
     );
     std::fs::write(&config_path, config_text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
-    let rights = Rights::open(
+    let rights = Systems::open(
         Config::load(&config_path)?,
         rights::Options {
             no_cache,
@@ -149,7 +148,7 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
         match &t.error {
             Some(e) => outln!(
                 "{system:width$}  export failed: {}",
-                oubli_core::model::for_display(e, 300)
+                oubli_model::for_display(e, 300)
             ),
             None => outln!(
                 "{system:width$}  {:>7}  {:>6}  {:>11}  {:>10}",
@@ -236,8 +235,8 @@ async fn write_bundle(
         .await?;
     std::fs::write(out.join("bundle.oubli"), &sealed)?;
     let pem = zeroize::Zeroizing::new(std::fs::read_to_string(keys.join("demo-recipient.pem"))?);
-    let key = oubli_core::crypto::file::private_key_from_pem(&pem, None, "demo-recipient.pem")?;
-    let (_, zip) = oubli_core::crypto::file::decrypt(&key, &sealed[..], Vec::new())?;
+    let key = oubli_crypto::file::private_key_from_pem(&pem, None, "demo-recipient.pem")?;
+    let (_, zip) = oubli_crypto::file::decrypt(&key, &sealed[..], Vec::new())?;
     let dir = out.join("bundle");
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -252,7 +251,7 @@ async fn write_bundle(
 /// erasure as a second operator, carry both out (the Genesys stand-in's
 /// GDPR job polled through its states), verify, and say what happened.
 /// Returns whether both completed.
-async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) -> Result<bool> {
+async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -> Result<bool> {
     let keys = out.join("oubli-keys");
     let keyring = if keys.join("keyring.json").exists() {
         Keyring::open(&keys, None)?
@@ -260,8 +259,7 @@ async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) ->
         Keyring::init(&keys, None)?
     };
     let db = out.join("oubli.db");
-    let store = Store::open(&db.display().to_string()).await?;
-    let engine = Arc::new(Engine::new(rights, store, Arc::new(keyring)).await?);
+    let engine = Arc::new(Engine::at(rights, &db.display().to_string(), Arc::new(keyring)).await?);
     let identifiers = Identifiers {
         emails: vec![person.email.clone()],
         phones: vec![person.phone_national()],
@@ -369,6 +367,6 @@ async fn requests(out: &Path, rights: Rights, person: &oubli_sandbox::Person) ->
     );
     let ok = engine.show(&access.id).await?.request.state == RequestState::Completed
         && done.request.state == RequestState::Completed;
-    engine.store().close().await;
+    engine.close().await;
     Ok(ok)
 }

@@ -59,9 +59,26 @@ fn main() -> ExitCode {
             // An error can quote what a connector said: shown neutralised.
             eprintln!(
                 "oubli: {}",
-                oubli_core::model::for_display(&format!("{e:#}"), 2000)
+                oubli_model::for_display(&format!("{e:#}"), 2000)
             );
-            ExitCode::from(2)
+            exit_status(&e)
         }
     }
+}
+
+/// The one place an error becomes an exit status: 2 when the command
+/// cannot do what was asked (bad input, a request's state, policy, nothing
+/// by that name), 3 when something it needs is unavailable (try again
+/// later), 70 for a bug. 1 is for commands that ran and report a failure.
+fn exit_status(e: &anyhow::Error) -> ExitCode {
+    use oubli_core::rights::engine::{ErrorKind, RequestError};
+    let kind = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<RequestError>())
+        .map(RequestError::kind);
+    ExitCode::from(match kind {
+        Some(ErrorKind::Unavailable) => 3,
+        Some(ErrorKind::Internal) => 70,
+        _ => 2,
+    })
 }

@@ -6,12 +6,12 @@
 //! [`t`] (control characters and bidi overrides made visible, length
 //! capped) before it reaches the terminal.
 
-use oubli_core::model::{Role, Status, for_display, wire_name};
 use oubli_core::rights::SystemsCheck;
 use oubli_core::rights::engine::{Action, RequestDetail, RequestView, date};
 use oubli_core::rights::locate::{LocateReport, SystemAnswer};
-use oubli_core::runtime::ComponentInfo;
-use oubli_core::store::tasks::TaskState;
+use oubli_model::ComponentInfo;
+use oubli_model::TaskState;
+use oubli_model::{Role, Status, for_display, wire_name};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -210,9 +210,8 @@ fn due(r: &RequestView, now: i64) -> String {
 /// A request in full: header, per system its state, counts and records,
 /// then its history. Connector text (summaries, reasons, errors,
 /// instructions) is untrusted.
-pub fn request(d: &RequestDetail) -> String {
+pub fn request(d: &RequestDetail, now: i64) -> String {
     let r = &d.request;
-    let now = oubli_core::store::now_ms();
     let mut s = String::new();
     let _ = writeln!(s, "request {}  {}  {}", r.id, r.kind, r.state);
     let mut who = format!("filed by {} {}", r.requested_by, when(r.received_at));
@@ -359,7 +358,7 @@ pub fn request(d: &RequestDetail) -> String {
             }
         }
         if let Some(e) = &sys.error
-            && sys.state != oubli_core::store::requests::SystemState::Done
+            && sys.state != oubli_model::SystemState::Done
             && e.kind != "manual"
         {
             let _ = writeln!(s, "    last error ({}): {}", e.kind, t(&e.message));

@@ -8,12 +8,10 @@ use crate::render;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use oubli_core::identifiers::{Identifiers, Region};
-use oubli_core::rights::engine::{
-    Attestation, Correction, Engine, NewRequest, Params, RequestError,
-};
+use oubli_core::rights::engine::{Attestation, Correction, Engine, ErrorKind, NewRequest, Params};
 use oubli_core::rights::worker::{Worker, WorkerOptions};
-use oubli_core::store::requests::{Filter, RequestKind, RequestState};
-use oubli_core::store::tasks;
+use oubli_model::request::Filter;
+use oubli_model::{RequestKind, RequestState};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -343,41 +341,9 @@ fn correction(s: &str) -> Result<Correction> {
 /// (planned and awaiting approval, a manual task) or is over, or nothing is
 /// due for it soon.
 pub async fn drive(engine: &Arc<Engine>, id: &str) -> Result<()> {
-    let worker = Worker::new(engine.clone(), WorkerOptions::default());
-    let result = drive_with(&worker, engine, id).await;
-    // What this command appended is signed, as a worker signs.
-    worker.sign().await;
-    result
-}
-
-async fn drive_with(worker: &Worker, engine: &Arc<Engine>, id: &str) -> Result<()> {
-    loop {
-        worker.rescue().await?;
-        let ran = worker.run_once().await?;
-        let row = oubli_core::store::requests::get(engine.store().pool(), id).await?;
-        if row.state.is_final()
-            || matches!(
-                row.state,
-                RequestState::AwaitingApproval | RequestState::Received
-            )
-        {
-            return Ok(());
-        }
-        let now = oubli_core::store::now_ms();
-        let due_soon = tasks::for_request(engine.store().pool(), id)
-            .await?
-            .iter()
-            .any(|t| {
-                t.state == tasks::TaskState::Running
-                    || (t.state == tasks::TaskState::Available && t.scheduled_at <= now + 10_000)
-            });
-        if !due_soon {
-            return Ok(());
-        }
-        if ran == 0 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    Ok(Worker::new(engine.clone(), WorkerOptions::default())
+        .drive(id)
+        .await?)
 }
 
 fn scoped(scope: Vec<String>) -> Params {
@@ -441,7 +407,7 @@ async fn show(engine: &Engine, id: &str, json: bool) -> Result<ExitCode> {
     if json {
         outln!("{}", serde_json::to_string_pretty(&detail)?);
     } else {
-        out!("{}", render::request(&detail));
+        out!("{}", render::request(&detail, engine.now()));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -486,8 +452,8 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
                 .lift(&id, &actor.name(), &reason, &told)
                 .await
                 .map_err(|e| match e {
-                    RequestError::Refused(m) if m.starts_with("give ") => {
-                        anyhow::anyhow!("{m} (--reason, --told)")
+                    e if e.kind() == ErrorKind::Invalid => {
+                        anyhow::anyhow!("{e} (--reason, --told)")
                     }
                     e => e.into(),
                 })?;
@@ -508,7 +474,7 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
             else {
                 anyhow::bail!("--record: give the record as KIND:ID");
             };
-            let record = oubli_core::model::RecordRef {
+            let record = oubli_model::RecordRef {
                 kind: kind.to_string(),
                 id: rid.to_string(),
             };
@@ -573,7 +539,7 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
 /// `oubli requests`
 pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
     let engine = args.open(false).await?;
-    let now = oubli_core::store::now_ms();
+    let now = engine.now();
     let due_before = if list.overdue {
         Some(now)
     } else {
@@ -742,7 +708,7 @@ pub async fn pause(args: EngineArgs, cmd: PauseCommand) -> Result<ExitCode> {
                         p.system,
                         p.paused_by,
                         oubli_core::rights::engine::date(p.paused_at),
-                        oubli_core::model::for_display(&p.reason, 200)
+                        oubli_model::for_display(&p.reason, 200)
                     );
                 }
             }

@@ -176,7 +176,7 @@ pub async fn token(engine_args: EngineArgs, cmd: TokenCommand) -> Result<ExitCod
             if engine_args.json() {
                 outln!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                let now = oubli_core::store::now_ms();
+                let now = engine.now();
                 for r in rows {
                     let status = if r.revoked_at.is_some() {
                         "revoked"
@@ -349,7 +349,7 @@ pub async fn bundle(engine_args: EngineArgs, cmd: BundleCommand) -> Result<ExitC
         let pem = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         recipients.push(
-            oubli_core::crypto::file::Recipient::from_pem(&pem)
+            oubli_crypto::file::Recipient::from_pem(&pem)
                 .with_context(|| path.display().to_string())?,
         );
     }
@@ -390,7 +390,7 @@ pub async fn bundle(engine_args: EngineArgs, cmd: BundleCommand) -> Result<ExitC
         for (system, why) in &report.failed {
             outln!(
                 "  {system}: not included: {}",
-                oubli_core::model::for_display(why, 300)
+                oubli_model::for_display(why, 300)
             );
         }
     }
@@ -476,7 +476,7 @@ pub async fn consent(engine_args: EngineArgs, cmd: ConsentCommand) -> Result<Exi
                 for s in &view.status {
                     outln!(
                         "{:<24} {}  since {} (entry {})",
-                        oubli_core::model::for_display(&s.purpose, 100),
+                        oubli_model::for_display(&s.purpose, 100),
                         if s.given { "given    " } else { "withdrawn" },
                         oubli_core::rights::engine::date(s.since),
                         s.entry
@@ -487,7 +487,7 @@ pub async fn consent(engine_args: EngineArgs, cmd: ConsentCommand) -> Result<Exi
                         "  #{} {} {} {} by {} via {}{}",
                         e.id,
                         oubli_core::rights::engine::date(e.at),
-                        oubli_core::model::for_display(&e.purpose, 100),
+                        oubli_model::for_display(&e.purpose, 100),
                         e.action,
                         e.recorded_by,
                         e.channel,
@@ -528,7 +528,7 @@ pub async fn consent(engine_args: EngineArgs, cmd: ConsentCommand) -> Result<Exi
         outln!(
             "consent {} for {} recorded (entry {}){}",
             entry.action,
-            oubli_core::model::for_display(&entry.purpose, 100),
+            oubli_model::for_display(&entry.purpose, 100),
             entry.id,
             entry
                 .request_id
@@ -546,14 +546,14 @@ pub async fn notice(
     channel: String,
     lang: oubli_core::rights::bundle::Lang,
 ) -> Result<ExitCode> {
-    let rights = engine_args.rights().await?;
+    let rights = engine_args.systems().await?;
     let n = rights.notice(&channel, lang).map_err(anyhow::Error::msg)?;
     if engine_args.json() {
         outln!("{}", serde_json::to_string_pretty(&n)?);
     } else {
         // Connector text is untrusted: each line neutralised.
         for line in n.text.lines() {
-            outln!("{}", oubli_core::model::for_display(line, 4000));
+            outln!("{}", oubli_model::for_display(line, 4000));
         }
         eprintln!("oubli: notice version {} (sha256 {})", n.version, n.sha256);
     }
@@ -562,7 +562,7 @@ pub async fn notice(
 
 /// `oubli ropa`.
 pub async fn ropa(engine_args: EngineArgs, format: String) -> Result<ExitCode> {
-    let rights = engine_args.rights().await?;
+    let rights = engine_args.systems().await?;
     let r = rights.ropa();
     match format.as_str() {
         "json" => outln!("{}", serde_json::to_string_pretty(&r)?),

@@ -6,12 +6,12 @@
 //! Run: `cargo bench -p oubli-core --bench bundle`.
 
 use oubli_core::config::Config;
-use oubli_core::crypto::keyring::Keyring;
 use oubli_core::identifiers::Identifiers;
 use oubli_core::rights::bundle::{BundleOptions, Lang};
 use oubli_core::rights::engine::{Engine, NewRequest, OpenOptions, Params};
 use oubli_core::rights::worker::{Worker, WorkerOptions};
-use oubli_core::store::requests::{RequestKind, RequestState};
+use oubli_crypto::keyring::Keyring;
+use oubli_model::{RequestKind, RequestState};
 use oubli_sandbox::{Options, Sandbox};
 use std::path::Path;
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use oubli_core::config::Config;
 use oubli_core::identifiers::normalise;
 use oubli_core::rights::export as access;
 use oubli_core::rights::retry::RetryPolicy;
-use oubli_core::runtime::{Connector, Runtime, RuntimeOptions};
+use oubli_runtime::{Connector, Runtime, RuntimeOptions};
 use oubli_sandbox::{Options, Sandbox, System};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -277,7 +277,7 @@ async fn cyrus(url: &str) {
         sink.0 as f64 / 1e6,
         sink.0 as f64 / 1e6 / secs
     );
-    mail.erase(&refs, oubli_core::model::EraseMode::Delete)
+    mail.erase(&refs, oubli_model::EraseMode::Delete)
         .await
         .unwrap();
 }

@@ -15,11 +15,11 @@
 //! `-- --requests 200 --systems 5 --bulk 10000`).
 
 use oubli_core::config::Config;
-use oubli_core::crypto::keyring::Keyring;
 use oubli_core::identifiers::Identifiers;
 use oubli_core::rights::engine::{Engine, NewRequest, OpenOptions, Params};
 use oubli_core::rights::worker::{Worker, WorkerOptions};
-use oubli_core::store::requests::RequestKind;
+use oubli_crypto::keyring::Keyring;
+use oubli_model::RequestKind;
 use oubli_testing::plugins;
 use std::path::Path;
 use std::sync::Arc;
@@ -158,10 +158,16 @@ async fn restriction_checks(n_restrictions: usize) {
         let phone = format!("+3361{:07}", i);
         hashes.push(e.vault().index("phone", &phone).to_hex());
     }
-    oubli_core::store::restrictions::add(&mut tx, &hashes, &["direct-marketing".into()], "r-bench")
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    oubli_store::restrictions::add(
+        &mut tx,
+        &hashes,
+        &["direct-marketing".into()],
+        "r-bench",
+        e.now(),
+    )
+    .await
+    .unwrap();
+    oubli_store::commit(tx).await.unwrap();
     e.restrictions().refresh(e.store()).await.unwrap();
     let n = 200_000;
     let started = Instant::now();

@@ -3,7 +3,7 @@
 //!
 //! The core holds what the product decides: the configuration an
 //! integrator writes ([`config`]), how identifiers are read
-//! ([`identifiers`]), and the rights service ([`rights::Rights`]) that every
+//! ([`identifiers`]), and the rights service ([`rights::Systems`]) that every
 //! face (the `oubli` CLI now, the HTTP API and workers next) calls. It knows
 //! no transport: its errors name values ("the 2nd phone number"), never
 //! command-line flags or HTTP fields, and its results are typed reports the
@@ -17,9 +17,5 @@
 
 pub mod config;
 pub mod identifiers;
+pub mod keys;
 pub mod rights;
-
-pub use oubli_crypto as crypto;
-pub use oubli_model as model;
-pub use oubli_runtime as runtime;
-pub use oubli_store as store;

@@ -8,12 +8,12 @@
 
 use oubli_core::config::Config;
 use oubli_core::identifiers::normalise;
-use oubli_core::model::{EraseMode, Located, Outcome, RecordRef, Status, Subject};
-use oubli_core::rights::Rights;
+use oubli_core::rights::Systems;
 use oubli_core::rights::export::{self as access, CHUNK};
 use oubli_core::rights::locate::{SystemAnswer, SystemReport};
 use oubli_core::rights::retry::RetryPolicy;
-use oubli_core::runtime::{Connector, Runtime, RuntimeOptions};
+use oubli_model::{EraseMode, Located, Outcome, RecordRef, Status, Subject};
+use oubli_runtime::{Connector, Runtime, RuntimeOptions};
 use oubli_sandbox::{Fault, Options, Person, Sandbox, System};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -86,7 +86,7 @@ impl World {
 
     /// Locate through the rights service, as the CLI does.
     async fn locate(&self, s: &Subject, retry: RetryPolicy) -> Vec<SystemReport> {
-        Rights::with_runtime(self.config.clone(), runtime(), retry)
+        Systems::with_runtime(self.config.clone(), runtime(), retry)
             .await
             .locate(s)
             .await
@@ -275,7 +275,7 @@ async fn genesys_rectification_shows_on_reexport() {
     let outcome = g
         .rectify(
             &contact,
-            &[oubli_core::model::Change {
+            &[oubli_model::Change {
                 field: "personalEmail".into(),
                 new_value: Some("corrected@example.net".into()),
             }],
@@ -466,7 +466,7 @@ async fn dialer_rectification_shows_on_reexport_and_unknown_columns_are_refused(
         .expect("found by the Email column")
         .reference
         .clone();
-    let change = |field: &str, value: &str| oubli_core::model::Change {
+    let change = |field: &str, value: &str| oubli_model::Change {
         field: field.into(),
         new_value: Some(value.into()),
     };
@@ -706,7 +706,7 @@ async fn jmap_follows_a_same_origin_redirect_only() {
             .insert("session_url".into(), format!("{origin}/.well-known/jmap"));
         spec.grants
             .hosts
-            .push(oubli_core::runtime::Origin::parse(origin).unwrap());
+            .push(oubli_runtime::Origin::parse(origin).unwrap());
         let m = runtime().load(&spec).await.unwrap();
         let e = m.locate(&s).await.unwrap_err();
         assert!(e.to_string().contains(expected), "{e}");
@@ -737,7 +737,7 @@ async fn crm_finds_duplicates_rectifies_erases_and_keeps_tickets() {
     let out = c
         .rectify(
             &contact,
-            &[oubli_core::model::Change {
+            &[oubli_model::Change {
                 field: "lastname".into(),
                 new_value: Some("Martin-Okafor".into()),
             }],

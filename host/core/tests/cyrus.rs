@@ -7,10 +7,10 @@
 //! Each test imports its own messages, for an address unique to the run, so
 //! the tests can run again on the same server.
 
-use oubli_core::model::{EraseMode, RecordRef, Status};
 use oubli_core::rights::export::{self as access, CHUNK};
 use oubli_core::rights::retry::RetryPolicy;
-use oubli_core::runtime::Connector;
+use oubli_model::{EraseMode, RecordRef, Status};
+use oubli_runtime::Connector;
 use oubli_testing::jmap::{Jmap, PASSWORD, USER, message};
 use oubli_testing::unique;
 use real_server::subject;
@@ -362,7 +362,7 @@ async fn a_message_larger_than_the_body_cap_streams_in_one_download() {
 /// tell, and every message is the person's.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_message_copying_other_people_is_shared_not_the_persons_own() {
-    use oubli_core::model::Role;
+    use oubli_model::Role;
     let Some(url) = server() else { return };
     let jmap = Jmap::open(&url);
     let n = unique();
@@ -382,7 +382,7 @@ async fn a_message_copying_other_people_is_shared_not_the_persons_own() {
         ),
     );
     jmap.indexed(USER, &person, 2);
-    let role_of = |found: &[oubli_core::model::Located], id: &str| {
+    let role_of = |found: &[oubli_model::Located], id: &str| {
         found
             .iter()
             .find(|l| l.reference.id == format!("{USER}/{id}"))

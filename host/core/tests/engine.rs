@@ -4,15 +4,16 @@
 //! is asked and can fail, throttle, slow down, or lie.
 
 use oubli_core::config::Config;
-use oubli_core::crypto::keyring::Keyring;
 use oubli_core::identifiers::Identifiers;
-use oubli_core::model::Status;
 use oubli_core::rights::engine::{
     Attestation, Correction, Engine, NewRequest, OpenOptions, Params, RequestDetail, RequestError,
 };
 use oubli_core::rights::worker::{Worker, WorkerOptions};
-use oubli_core::store::requests::{RequestKind, RequestState, SystemState};
-use oubli_core::store::tasks::{self, TaskState};
+use oubli_crypto::keyring::Keyring;
+use oubli_model::TaskState;
+use oubli_model::{Clock, ManualClock, SharedClock, Status};
+use oubli_model::{RequestKind, RequestState, SystemState};
+use oubli_store::tasks;
 use oubli_testing::people_directory::{self, Directory};
 use oubli_testing::plugins;
 use std::net::SocketAddr;
@@ -79,11 +80,22 @@ secrets = {{ token = {{ file = "token" }} }}
     }
 
     async fn engine(&self, url: &str, policy: &str) -> Arc<Engine> {
+        self.engine_on(url, policy, None).await
+    }
+
+    /// An engine whose time is `clock` (the wall clock when `None`).
+    async fn engine_on(
+        &self,
+        url: &str,
+        policy: &str,
+        clock: Option<Arc<ManualClock>>,
+    ) -> Arc<Engine> {
         Arc::new(
             Engine::open(
                 self.config(url, policy),
                 &OpenOptions {
                     connectors: true,
+                    clock: clock.map(|c| c as SharedClock),
                     ..OpenOptions::default()
                 },
             )
@@ -248,10 +260,12 @@ async fn failures_back_off_durably_then_need_attention_then_an_operator_retries(
     let w = World::new().await;
     for (backend, url) in oubli_testing::store_urls(&w.dir).await {
         let w = World::new().await;
+        let clock = ManualClock::starting_now();
         let engine = w
-            .engine(
+            .engine_on(
                 &url,
                 "four_eyes = false\nmax_attempts = 2\nbackoff = \"1s\"\nmax_backoff = \"1s\"",
+                Some(clock.clone()),
             )
             .await;
         let filed = engine
@@ -270,19 +284,19 @@ async fn failures_back_off_durably_then_need_attention_then_an_operator_retries(
         let export = t.iter().find(|t| t.system == "directory").unwrap();
         assert_eq!(export.state, TaskState::Available, "{backend}");
         assert!(
-            export.scheduled_at > oubli_core::store::now_ms() + 200,
+            export.scheduled_at > clock.now_ms() + 200,
             "{backend}: backed off"
         );
         assert_eq!(export.error_kind.as_deref(), Some("unavailable"));
         // A restarted worker (a new engine on the same store) does not run
         // it before its time.
-        let again = w.engine(&url, "").await;
+        let again = w.engine_on(&url, "", Some(clock.clone())).await;
         assert_eq!(
             super_worker(&again).run_once().await.unwrap(),
             0,
             "{backend}"
         );
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        clock.advance(1100);
         assert_eq!(super_worker(&again).run_once().await.unwrap(), 1);
         let d = again.show(&filed.id).await.unwrap();
         let dir = system(&d, "directory");
@@ -294,7 +308,7 @@ async fn failures_back_off_durably_then_need_attention_then_an_operator_retries(
         assert_eq!(dir.error.as_ref().unwrap().kind, "unavailable");
         assert_eq!(d.request.state, RequestState::Executing);
         // Nothing runs it any more until an operator says so.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        clock.advance(60_000);
         assert_eq!(super_worker(&again).run_once().await.unwrap(), 0);
         w.people.unavailable.store(0, Ordering::SeqCst);
         let no_reason = again
@@ -673,7 +687,7 @@ async fn a_request_cancelled_while_its_task_runs_ends_cancelled() {
             .unwrap();
         assert!(
             t.iter()
-                .all(|t| t.state == TaskState::Cancelled || t.op == tasks::TaskOp::Plan),
+                .all(|t| t.state == TaskState::Cancelled || t.op == oubli_model::TaskOp::Plan),
             "{backend}: {t:?}"
         );
         assert_eq!(system(&d, "directory").state, SystemState::Cancelled);
@@ -705,11 +719,10 @@ async fn a_worker_survives_the_database_dropping_its_connections() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
     // Kill every connection to the test database, from another session.
     let db = url.rsplit('/').next().unwrap().to_string();
     let base = url.rsplit_once('/').unwrap().0;
-    let admin = oubli_core::store::sqlx::AnyPool::connect(&format!("{base}/postgres"))
+    let admin = sqlx::AnyPool::connect(&format!("{base}/postgres"))
         .await
         .unwrap();
     // The database refuses connections for a while, and drops the open
@@ -717,10 +730,7 @@ async fn a_worker_survives_the_database_dropping_its_connections() {
     let sql = |q: String| {
         let admin = admin.clone();
         async move {
-            oubli_core::store::sqlx::query(&q)
-                .execute(&admin)
-                .await
-                .unwrap();
+            sqlx::query(&q).execute(&admin).await.unwrap();
         }
     };
     sql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false")).await;
@@ -728,11 +738,17 @@ async fn a_worker_survives_the_database_dropping_its_connections() {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
     ))
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(
-        !running.is_finished(),
-        "the worker exited on a database error"
-    );
+    // The engine sees the database gone; the worker goes on meanwhile.
+    while engine.ready().await.is_ok() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !running.is_finished(),
+            "the worker exited on a database error"
+        );
+    }
     sql(format!("ALTER DATABASE {db} ALLOW_CONNECTIONS true")).await;
     admin.close().await;
     let filed = loop {
@@ -741,7 +757,7 @@ async fn a_worker_survives_the_database_dropping_its_connections() {
             .await
         {
             Ok(r) => break r,
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -755,9 +771,59 @@ async fn a_worker_survives_the_database_dropping_its_connections() {
             "not completed: {state:?}"
         );
         assert!(!running.is_finished(), "the worker exited");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop_tx.send(()).unwrap();
     running.await.unwrap().unwrap();
     engine.store().close().await;
+}
+
+/// A token revoked by another process (`oubli token revoke` while `serve`
+/// runs) is believed from the cache for one second of the engine's clock,
+/// then refused; one revoked through the same engine is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_elsewhere_stops_working_once_the_cache_second_passes() {
+    use oubli_core::rights::tokens::{AuthError, Role};
+    let w = World::new().await;
+    let url = format!("sqlite://{}", w.dir.join("tokens.db").display());
+    let clock = ManualClock::starting_now();
+    let serve = w.engine_on(&url, "", Some(clock.clone())).await;
+    let cli = w.engine_on(&url, "", Some(clock.clone())).await;
+    let made = serve
+        .create_token(Role::Operator, "op-1", None, "admin")
+        .await
+        .unwrap();
+    let token = made.token.as_str();
+    assert!(serve.authenticate(token).await.unwrap().is_ok());
+    assert!(cli.revoke_token(&made.row.id, "admin").await.unwrap());
+    clock.advance(999);
+    assert!(
+        serve.authenticate(token).await.unwrap().is_ok(),
+        "cached for a second"
+    );
+    clock.advance(1);
+    assert!(matches!(
+        serve.authenticate(token).await.unwrap(),
+        Err(AuthError::Revoked)
+    ));
+    // Revoked where it is served: refused at once.
+    let other = serve
+        .create_token(Role::Operator, "op-2", None, "admin")
+        .await
+        .unwrap();
+    assert!(
+        serve
+            .authenticate(other.token.as_str())
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert!(serve.revoke_token(&other.row.id, "admin").await.unwrap());
+    assert!(
+        serve
+            .authenticate(other.token.as_str())
+            .await
+            .unwrap()
+            .is_err()
+    );
 }

@@ -3,13 +3,13 @@
 //! jobs, the dialer, the JMAP mailbox, the CRM), on a SQLite store.
 
 use oubli_core::config::Config;
-use oubli_core::crypto::keyring::Keyring;
 use oubli_core::identifiers::Identifiers;
 use oubli_core::rights::engine::{
     Correction, Engine, NewRequest, OpenOptions, Params, RequestDetail,
 };
 use oubli_core::rights::worker::{Worker, WorkerOptions};
-use oubli_core::store::requests::{RequestKind, RequestState, SystemState};
+use oubli_crypto::keyring::Keyring;
+use oubli_model::{Clock, ManualClock, RequestKind, RequestState, SystemState};
 use oubli_sandbox::{Options, Sandbox};
 use std::path::Path;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ struct World {
     sandbox: Sandbox,
     _dir: tempfile::TempDir,
     engine: Arc<Engine>,
+    /// The engines' time: the wall clock plus the jumps a test makes.
+    clock: Arc<ManualClock>,
 }
 
 async fn world() -> World {
@@ -56,11 +58,13 @@ async fn world_edited(edit: impl FnOnce(&Sandbox, String) -> String) -> World {
     let path = dir.path().join("oubli.toml");
     std::fs::write(&path, text).unwrap();
     Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
+    let clock = ManualClock::following_wall();
     let engine = Arc::new(
         Engine::open(
             Config::load(&path).unwrap(),
             &OpenOptions {
                 connectors: true,
+                clock: Some(clock.clone()),
                 ..OpenOptions::default()
             },
         )
@@ -71,6 +75,7 @@ async fn world_edited(edit: impl FnOnce(&Sandbox, String) -> String) -> World {
         sandbox,
         _dir: dir,
         engine,
+        clock,
     }
 }
 
@@ -139,9 +144,10 @@ impl World {
     async fn another_engine(&self) -> Arc<Engine> {
         Arc::new(
             Engine::open(
-                self.engine.rights().config().clone(),
+                self.engine.systems().config().clone(),
                 &OpenOptions {
                     connectors: true,
+                    clock: Some(self.clock.clone()),
                     ..OpenOptions::default()
                 },
             )
@@ -162,7 +168,7 @@ impl World {
             .await
             .is_err()
         {
-            let counts = oubli_core::store::tasks::count_by_state(self.engine.store().pool())
+            let counts = oubli_store::tasks::count_by_state(self.engine.store().pool())
                 .await
                 .unwrap();
             panic!("not drained in 60 s: tasks {counts:?}");
@@ -267,7 +273,7 @@ async fn an_erasure_waits_for_the_vendors_job_and_verifies_everywhere() {
         .unwrap()
         .items
         .iter()
-        .filter(|i| i.role == oubli_core::model::Role::Participant)
+        .filter(|i| i.role == oubli_model::Role::Participant)
         .collect();
     assert!(!shared.is_empty(), "{mail:#?}");
     for i in &shared {
@@ -279,14 +285,14 @@ async fn an_erasure_waits_for_the_vendors_job_and_verifies_everywhere() {
     assert!(mail.counts.retained as usize >= shared.len());
     // Searching again finds nothing that was erased: what is left is held
     // or shared with others.
-    let subject = w.engine.rights().subject(&w.person(), None).unwrap();
-    let after = w.engine.rights().locate(&subject).await;
+    let subject = w.engine.systems().subject(&w.person(), None).unwrap();
+    let after = w.engine.systems().locate(&subject).await;
     for r in &after.systems {
         if let oubli_core::rights::locate::SystemAnswer::Found { records } = &r.answer {
             assert!(
                 records
                     .iter()
-                    .all(|l| l.hold.is_some() || l.role != oubli_core::model::Role::Owner),
+                    .all(|l| l.hold.is_some() || l.role != oubli_model::Role::Owner),
                 "{}: {records:?}",
                 r.system
             );
@@ -299,7 +305,8 @@ async fn an_email_erasure_is_verified_once_the_search_index_settles() {
     // A real mail server indexes new mail a moment after storing it: the
     // verifying search waits `search_settle`, as a scheduled time in the
     // task row (no worker sleeps meanwhile).
-    use oubli_core::store::tasks::{self, Stage, TaskState};
+    use oubli_model::{Stage, TaskState};
+    use oubli_store::tasks;
     let w = world_from(|t| t.replace("search_settle = \"0s\"", "search_settle = \"1500ms\"")).await;
     let id = w.file(RequestKind::Erasure, Params::default()).await;
     let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
@@ -318,7 +325,7 @@ async fn an_email_erasure_is_verified_once_the_search_index_settles() {
         assert!(std::time::Instant::now() < deadline, "{all:#?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let ahead = waiting.scheduled_at - oubli_core::store::now_ms();
+    let ahead = waiting.scheduled_at - w.clock.now_ms();
     assert!(
         (1_000..=1_500).contains(&ahead),
         "verify scheduled {ahead} ms ahead"
@@ -516,7 +523,7 @@ async fn a_polled_job_survives_restarts_and_two_workers_and_is_submitted_once() 
         for r in runs {
             r.await.unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
         let state = w.engine.show(&filed).await.unwrap().request.state;
         if state.is_final() {
             assert_eq!(state, RequestState::Completed, "round {round}");
@@ -578,8 +585,9 @@ async fn workers_killed_mid_call_never_start_a_second_gdpr_job() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Whatever state the cuts left, a worker left alone finishes it.
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Whatever state the cuts left, a worker left alone finishes it (once
+    // the leases of the cut workers expire).
+    w.clock.advance(350);
     w.drain().await;
     let d = w.engine.show(&filed).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
@@ -622,7 +630,7 @@ fn no_job_twice(
 async fn an_accepted_gdpr_job_the_host_never_heard_of_is_joined_not_repeated() {
     let w = world().await;
     let filed = w.lose_a_gdpr_job().await;
-    tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
+    w.clock.advance(350); // the lease expires
     w.drain().await;
     let d = w.engine.show(&filed).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
@@ -654,7 +662,7 @@ async fn a_job_finishing_between_read_and_listing_is_not_started_again() {
     let filed = w.lose_a_gdpr_job().await;
     let lost = w.sandbox.genesys.data.lock().unwrap().gdpr_requests();
     *w.sandbox.genesys.finish_when_listed.lock().unwrap() = true;
-    tokio::time::sleep(Duration::from_millis(350)).await; // the lease expires
+    w.clock.advance(350); // the lease expires
     w.drain().await;
     let d = w.engine.show(&filed).await.unwrap();
     assert_eq!(d.request.state, RequestState::Completed, "{d:#?}");
@@ -680,7 +688,7 @@ fn open_bundle(w: &World, sealed: &[u8]) -> zip::ZipArchive<std::io::Cursor<Vec<
     let keys = w.engine.vault().keyring();
     let id = keys.list().active_host;
     let key = keys.host_private_key(&id).unwrap();
-    let (_, zip) = oubli_core::crypto::file::decrypt(key, sealed, Vec::new()).unwrap();
+    let (_, zip) = oubli_crypto::file::decrypt(key, sealed, Vec::new()).unwrap();
     zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap()
 }
 
@@ -974,7 +982,7 @@ async fn consent_is_evidenced_withdrawn_everywhere_and_its_chain_holds() {
     let report = w.engine.verify_audit().await.unwrap();
     assert!(report.ok(), "{report:?}");
     assert_eq!(report.consent.events, 2);
-    oubli_core::store::sqlx::query("UPDATE consent_events SET channel = 'web' WHERE id = $1")
+    sqlx::query("UPDATE consent_events SET channel = 'web' WHERE id = $1")
         .bind(given.id)
         .execute(w.engine.store().pool())
         .await
@@ -990,7 +998,7 @@ async fn consent_is_evidenced_withdrawn_everywhere_and_its_chain_holds() {
 async fn notices_and_the_record_of_processing_come_from_the_manifests() {
     use oubli_core::rights::bundle::Lang;
     let w = world().await;
-    let rights = w.engine.rights();
+    let rights = w.engine.systems();
     let ropa = rights.ropa();
     assert_eq!(ropa.systems.len(), 4);
     for s in &ropa.systems {
@@ -1124,7 +1132,7 @@ async fn recipients_are_told_of_an_erasure_and_the_request_waits_for_them() {
                 .or_else(|| l.strip_prefix("Oubli-Signature: "))
         })
         .unwrap();
-    let now = oubli_core::store::now_ms() / 1000;
+    let now = w.clock.now_ms() / 1000;
     oubli_core::rights::webhooks::verify(b"rcpt-secret", sig, body.as_bytes(), now, 300).unwrap();
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(v["action"], "erased");
@@ -1356,7 +1364,7 @@ enum Phase {
 /// end completed, the CRM's part must wait for an operator with its error,
 /// never "done, found 0", and the request is listed as needing attention.
 async fn honest_when_crm_fails(w: &World, fault: Option<oubli_sandbox::Fault>, phases: &[Phase]) {
-    use oubli_core::store::requests::Filter;
+    use oubli_model::request::Filter;
     use oubli_sandbox::System;
     let kinds = [
         (RequestKind::Access, Params::default()),
@@ -1499,8 +1507,9 @@ async fn no_kind_completes_on_a_system_that_refuses_connections() {
 /// listed as needing attention, and an operator's retry plans it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planning_task_whose_worker_keeps_dying_needs_attention_and_can_be_retried() {
-    use oubli_core::store::requests::Filter;
-    use oubli_core::store::tasks::{self, TaskOp, TaskState};
+    use oubli_model::request::Filter;
+    use oubli_model::{TaskOp, TaskState};
+    use oubli_store::tasks;
     let w = world().await;
     let id = w.file(RequestKind::Access, Params::default()).await;
     let store = w.engine.store();
@@ -1581,9 +1590,7 @@ async fn a_restriction_is_lifted_in_the_registry_and_in_every_system() {
     let phone = w.sandbox.demo_person().phone.clone();
     let blocked = || {
         let data = w.sandbox.dialer.data.lock().unwrap();
-        w.sandbox
-            .dialer
-            .blocked(&data, &phone, oubli_core::store::now_ms())
+        w.sandbox.dialer.blocked(&data, &phone, w.clock.now_ms())
     };
     assert!(blocked(), "restricted in the dialer");
     assert!(
@@ -1801,14 +1808,13 @@ async fn an_idempotency_key_from_before_keyed_hashes_still_matches() {
         .unwrap();
     assert!(fresh);
     let pool = w.engine.store().pool();
-    let kept: String =
-        oubli_core::store::sqlx::query_scalar("SELECT body_sha256 FROM idempotency_keys")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+    let kept: String = sqlx::query_scalar("SELECT body_sha256 FROM idempotency_keys")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_ne!(kept, "abc123", "kept keyed");
     // As an older version stored it.
-    oubli_core::store::sqlx::query("UPDATE idempotency_keys SET body_sha256 = 'abc123'")
+    sqlx::query("UPDATE idempotency_keys SET body_sha256 = 'abc123'")
         .execute(pool)
         .await
         .unwrap();

@@ -8,11 +8,11 @@
 //! Each test creates its own users and tickets, for an address unique to
 //! the run, so the tests can run again on the same server.
 
-use oubli_core::model::ConnectorError;
-use oubli_core::model::{Change, EraseMode, RecordRef, Status};
 use oubli_core::rights::export as access;
 use oubli_core::rights::retry::RetryPolicy;
-use oubli_core::runtime::{CallError, Connector};
+use oubli_model::ConnectorError;
+use oubli_model::{Change, EraseMode, RecordRef, Status};
+use oubli_runtime::{CallError, Connector};
 use oubli_testing::unique;
 use real_server::subject;
 use serde_json::{Value, json};
@@ -208,7 +208,7 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
         assert!(!l.summary.contains(&person));
     }
     // Whose each record is: hers, shared with her, or only mentioning her.
-    use oubli_core::model::Role;
+    use oubli_model::Role;
     let role = |kind: &str, id: &str| {
         found
             .iter()
@@ -235,7 +235,7 @@ async fn finds_exports_corrects_restricts_and_erases_through_the_shredder() {
         .iter()
         .find(|e| e.reference.kind == "user")
         .unwrap();
-    let field = |e: &oubli_core::model::Exported, name: &str| {
+    let field = |e: &oubli_model::Exported, name: &str| {
         e.fields
             .iter()
             .filter(|f| f.name == name)

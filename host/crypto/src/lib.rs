@@ -150,3 +150,41 @@ pub fn key_id(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(bytes)[..8])
 }
+
+/// A random token (lease tokens, request ids): `bytes` random bytes in
+/// lowercase base32, no padding.
+pub fn random_token(bytes: usize) -> Result<String, CryptoError> {
+    let mut buf = vec![0u8; bytes];
+    random(&mut buf)?;
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in buf {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_base32() {
+        let t = random_token(10).unwrap();
+        assert_eq!(t.len(), 16);
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        assert_ne!(t, random_token(10).unwrap());
+    }
+}

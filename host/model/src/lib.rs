@@ -20,6 +20,13 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
+pub mod evidence;
+pub mod request;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use request::{RequestKind, RequestState, Stage, SystemState, TaskOp, TaskState};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -410,6 +417,19 @@ impl Manifest {
     pub fn offers(&self, op: Operation) -> bool {
         self.operations.contains(&op)
     }
+}
+
+/// What a component is, read without configuring it (`connector inspect`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentInfo {
+    /// The component file.
+    pub path: std::path::PathBuf,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// What the connector says about itself.
+    pub manifest: Manifest,
+    /// The component's imports.
+    pub imports: Vec<String>,
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use crate::capability::{Granted, PluginState, sanitize};
 use crate::contract::{Answer, Bindings, Pre};
 use crate::{CallError, ConnectorSpec, Limits, LoadError, SUPPORTED_WIT};
 use oubli_model::{
-    Change, ConnectorError, EraseMode, Exported, Located, Manifest, Operation, Outcome, RecordRef,
-    Status, Subject,
+    Change, ComponentInfo, ConnectorError, EraseMode, Exported, Located, Manifest, Operation,
+    Outcome, RecordRef, Status, Subject,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -32,19 +32,6 @@ pub struct Connector {
     secrets_mask: Arc<Mask>,
     permits: Semaphore,
     info: ConnectorInfo,
-}
-
-/// What a component is, read without configuring it (`connector inspect`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ComponentInfo {
-    /// The component file.
-    pub path: PathBuf,
-    /// SHA-256 of the component, hex.
-    pub sha256: String,
-    /// What the connector says about itself.
-    pub manifest: Manifest,
-    /// The component's imports.
-    pub imports: Vec<String>,
 }
 
 /// What is known about a loaded connector: its component and what it was given.

@@ -59,7 +59,7 @@ pub mod v0_1;
 pub mod v0_2;
 mod versions;
 
-pub use connector::{AttachmentReader, ComponentInfo, Connector, ConnectorInfo, ForSubject};
+pub use connector::{AttachmentReader, Connector, ConnectorInfo, ForSubject};
 pub use error::{CallError, LoadError};
 pub use registry::{Registry, SystemConnector};
 pub use spec::{
@@ -70,6 +70,7 @@ pub use spec::{
 use cache::{CacheOutcome, CompileCache};
 use capability::PluginState;
 use connector::Runner;
+use oubli_model::ComponentInfo;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -10,6 +10,7 @@
 //! [`verify`] recomputes the chain and names the first broken link.
 
 use super::StoreError;
+use oubli_model::evidence::{Broken, Verified};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
 
@@ -62,28 +63,6 @@ pub fn link(prev: &str, f: &Fields<'_>) -> String {
     put(&mut h, f.system.map(str::as_bytes));
     put(&mut h, f.reason_sealed);
     hex::encode(h.finalize())
-}
-
-/// What a verification found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Verified {
-    /// Events in the chain.
-    pub events: u64,
-    /// Events written before the chain existed (schema version 3).
-    pub unchained: u64,
-    /// The last hash.
-    pub head: String,
-    /// The first broken link: the event id (or `None` for the head) and why.
-    pub broken: Option<Broken>,
-}
-
-/// A broken link.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Broken {
-    /// The first event that does not verify (`None`: the head).
-    pub event: Option<i64>,
-    /// Why.
-    pub reason: String,
 }
 
 /// Recompute the whole chain, oldest event first.

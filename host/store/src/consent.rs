@@ -5,7 +5,8 @@
 //! found by [`verify`].
 
 use super::StoreError;
-use super::audit::{Broken, GENESIS, Verified, put};
+use super::audit::{GENESIS, put};
+use oubli_model::evidence::{Broken, Verified};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 

@@ -10,7 +10,7 @@
 //! unreadable. Rotation rewraps keys, one request per transaction, and never
 //! touches a sealed value.
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError};
 use oubli_crypto::CryptoError;
 use oubli_crypto::blind::BlindIndex;
 use oubli_crypto::envelope::{DataKey, RecordContext, WrappedDataKey, sealed_key_id};
@@ -136,7 +136,7 @@ impl Vault {
         .bind(&w.id)
         .bind(&w.kek_id)
         .bind(&w.wrapped)
-        .bind(now_ms())
+        .bind(self.store.now())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -220,7 +220,7 @@ impl Vault {
             .rows_affected();
         sqlx::query("INSERT INTO shredded (request_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(request_id)
-            .bind(now_ms())
+            .bind(self.store.now())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

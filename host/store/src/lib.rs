@@ -24,13 +24,21 @@ pub mod restrictions;
 pub mod service;
 pub mod tasks;
 
+use oubli_model::{SharedClock, clock};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use sqlx;
+/// A write transaction, opened by [`Store::write`] and ended by [`commit`]
+/// (dropped, it rolls back).
+pub type Tx = Transaction<'static, Any>;
+
+/// Commit a write transaction.
+pub async fn commit(tx: Tx) -> Result<(), StoreError> {
+    Ok(tx.commit().await?)
+}
 
 /// A store error: one line, never personal data.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +76,11 @@ pub enum StoreError {
     /// request, a tampered value).
     #[error("{0}")]
     Crypto(#[from] oubli_crypto::CryptoError),
+    /// The store was opened read-only and this writes.
+    #[error(
+        "database file is read-only: this command writes to it (make the file writable, or use a writable copy)"
+    )]
+    ReadOnly,
     /// A stored value could not be read back.
     #[error("a stored {0} could not be read: the database was edited by hand or is damaged")]
     Corrupt(&'static str),
@@ -88,14 +101,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     read_only: bool,
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    clock: SharedClock,
 }
 
 /// How long a SQLite writer waits for the lock before giving up.
@@ -206,6 +212,7 @@ impl Store {
             pool,
             backend,
             read_only,
+            clock: clock::system(),
         };
         if !read_only {
             migrations::run(&store).await?;
@@ -219,9 +226,32 @@ impl Store {
         self.read_only
     }
 
+    /// The same store, reading time from `clock` (tests drive a manual
+    /// clock; the product runs on the wall clock).
+    pub fn with_clock(mut self, clock: SharedClock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this store stamps rows with.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Milliseconds since the Unix epoch, by this store's clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// The engine.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The connection pool, for reads.
@@ -235,9 +265,7 @@ impl Store {
     /// first.
     pub async fn write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         if self.read_only {
-            return Err(StoreError::Open(
-                "file is read-only: this command writes to it (make the file writable, or use a writable copy)".into(),
-            ));
+            return Err(StoreError::ReadOnly);
         }
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -294,28 +322,6 @@ fn redact(message: &str) -> String {
     out
 }
 
-/// A random token (lease tokens, request ids): `bytes` random bytes in
-/// lowercase base32, no padding.
-pub fn random_token(bytes: usize) -> Result<String, StoreError> {
-    let mut buf = vec![0u8; bytes];
-    oubli_crypto::random(&mut buf)?;
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::with_capacity(bytes * 8 / 5 + 1);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for b in buf {
-        acc = (acc << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,17 +333,6 @@ mod tests {
             "cannot reach postgres://oubli:***@db:5432/x"
         );
         assert_eq!(redact("postgres://db/x"), "postgres://db/x");
-    }
-
-    #[test]
-    fn tokens_are_base32() {
-        let t = random_token(10).unwrap();
-        assert_eq!(t.len(), 16);
-        assert!(
-            t.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        );
-        assert_ne!(t, random_token(10).unwrap());
     }
 }
 

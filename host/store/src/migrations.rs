@@ -3,7 +3,7 @@
 //! `oubli_schema`. A database newer than this build is refused rather than
 //! half-understood.
 
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError};
 
 /// (version, SQLite, PostgreSQL).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -70,7 +70,7 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         script(&mut tx, sql).await?;
         sqlx::query("INSERT INTO oubli_schema (version, applied_at) VALUES ($1, $2)")
             .bind(*version)
-            .bind(now_ms())
+            .bind(store.now())
             .execute(&mut *tx)
             .await?;
         tracing::info!(version, "database schema migrated");

@@ -5,110 +5,11 @@
 //! one request cannot both win) and appends the event in the same
 //! transaction.
 
-use super::{StoreError, now_ms};
+use super::StoreError;
+use oubli_model::request::Filter;
+use oubli_model::{RequestKind, RequestState, SystemState};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
-use std::fmt;
-
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal,)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        pub enum $name {
-            $($(#[$vm])* #[serde(rename = $text)] $variant,)*
-        }
-        impl $name {
-            /// Every value.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
-            /// Its stored (and wire) spelling.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text,)* }
-            }
-            /// Read the stored spelling.
-            pub fn parse(text: &str) -> Option<$name> {
-                match text { $($text => Some($name::$variant),)* _ => None }
-            }
-        }
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                utoipa::openapi::schema::ObjectBuilder::new()
-                    .schema_type(utoipa::openapi::schema::Type::String)
-                    .enum_values(Some([$($text,)*]))
-                    .into()
-            }
-        }
-        impl utoipa::ToSchema for $name {}
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
-
-string_enum! {
-    /// What a data subject asked for.
-    RequestKind {
-        /// Art. 15: see their data.
-        Access = "access",
-        /// Art. 20: their data in a machine-readable form.
-        Portability = "portability",
-        /// Art. 16: correct their data.
-        Rectification = "rectification",
-        /// Art. 17: erase their data.
-        Erasure = "erasure",
-        /// Art. 18: restrict processing.
-        Restriction = "restriction",
-        /// Art. 21/22: object to a purpose (direct marketing, profiling).
-        Objection = "objection",
-        /// Art. 7(3): withdraw consent.
-        ConsentWithdrawal = "consent-withdrawal",
-        /// Art. 18(3): lift a restriction, objection or consent withdrawal
-        /// (the subject told first), in the registry and every system.
-        Lift = "lift",
-    }
-}
-
-string_enum! {
-    /// Where a request stands.
-    RequestState {
-        /// Filed; identity not yet attested (when policy asks for it).
-        Received = "received",
-        /// Identity attested (or not required); waiting to be planned.
-        Verified = "verified",
-        /// Locating in every system, building the plan.
-        Planning = "planning",
-        /// Planned; waiting for approval.
-        AwaitingApproval = "awaiting-approval",
-        /// Approved (or needing none); tasks queued.
-        Executing = "executing",
-        /// Every system did what it could and checked it.
-        Completed = "completed",
-        /// Some systems did not: see each system's state.
-        PartiallyCompleted = "partially-completed",
-        /// Nothing could be done.
-        Failed = "failed",
-        /// Refused by an approver.
-        Rejected = "rejected",
-        /// Withdrawn by an operator.
-        Cancelled = "cancelled",
-    }
-}
-
-impl RequestState {
-    /// Whether the request is over.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            RequestState::Completed
-                | RequestState::PartiallyCompleted
-                | RequestState::Failed
-                | RequestState::Rejected
-                | RequestState::Cancelled
-        )
-    }
-}
 
 /// A request as stored.
 #[derive(Debug, Clone)]
@@ -219,6 +120,7 @@ pub async fn insert(
             system: None,
             reason_sealed: None,
         },
+        row.received_at,
     )
     .await
 }
@@ -248,24 +150,6 @@ async fn get_on(conn: &mut AnyConnection, id: &str) -> Result<RequestRow, StoreE
         id: id.to_string(),
     })?;
     request_row(&row)
-}
-
-/// Which requests to list.
-#[derive(Debug, Clone, Default)]
-pub struct Filter {
-    /// Only in this state.
-    pub state: Option<RequestState>,
-    /// Only those not final and due before this time.
-    pub due_before: Option<i64>,
-    /// Only these ids (a subject's requests).
-    pub ids: Option<Vec<String>>,
-    /// Only requests with a task waiting for an operator (past its
-    /// budget, a permanent error, or a manual task), planning included.
-    pub needs_attention: bool,
-    /// Only ids after this one (the cursor of the previous page).
-    pub after: Option<String>,
-    /// At most this many.
-    pub limit: i64,
 }
 
 /// Requests matching `filter`, by id.
@@ -383,8 +267,12 @@ pub struct Event<'a> {
 }
 
 /// Append an event.
-pub async fn event(tx: &mut Transaction<'static, Any>, e: &Event<'_>) -> Result<(), StoreError> {
-    let at = now_ms();
+pub async fn event(
+    tx: &mut Transaction<'static, Any>,
+    e: &Event<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let at = now;
     let from = e.from.map(|s| s.as_str());
     let to = e.to.map(|s| s.as_str());
     // Take the chain's head: the UPDATE locks its row until this
@@ -499,6 +387,7 @@ pub async fn transition(
     to: RequestState,
     changes: &Changes,
     event_: Event<'_>,
+    now: i64,
 ) -> Result<RequestState, StoreError> {
     let current: Option<String> = sqlx::query_scalar("SELECT state FROM requests WHERE id = $1")
         .bind(id)
@@ -515,7 +404,6 @@ pub async fn transition(
             event_.action
         )));
     }
-    let now = now_ms();
     let mut sql = String::from("UPDATE requests SET state = $1, updated_at = $2");
     let mut n = 2;
     let mut p = |col: &str, sql: &mut String| {
@@ -573,38 +461,10 @@ pub async fn transition(
             to: Some(to),
             ..event_
         },
+        now,
     )
     .await?;
     Ok(current)
-}
-
-string_enum! {
-    /// Where one system stands within a request.
-    SystemState {
-        /// Located; its plan is stored.
-        Planned = "planned",
-        /// The search failed; the plan lists it with the error.
-        LocateFailed = "locate-failed",
-        /// Nothing of the subject there (nothing to do).
-        Nothing = "nothing",
-        /// Its task runs.
-        Running = "running",
-        /// Waits for an operator (a manual task, or a task past its budget).
-        NeedsAttention = "needs-attention",
-        /// Done and verified.
-        Done = "done",
-        /// Done, but verification found records still there, or some
-        /// records failed.
-        Partial = "partial",
-        /// Failed for good.
-        Failed = "failed",
-        /// Skipped by an operator, with a reason.
-        Skipped = "skipped",
-        /// The request was cancelled.
-        Cancelled = "cancelled",
-        /// The system is disabled or its connector was refused.
-        Unavailable = "unavailable",
-    }
 }
 
 /// One system's part of a request.
@@ -661,6 +521,7 @@ pub async fn put_system(
 }
 
 /// Record one system's result.
+#[allow(clippy::too_many_arguments)]
 pub async fn set_system_result(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
@@ -669,6 +530,7 @@ pub async fn set_system_result(
     result_sealed: Option<&[u8]>,
     error: Option<(&str, &[u8])>,
     counts: &str,
+    now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE request_systems SET state = $1, result_sealed = COALESCE($2, result_sealed), error_kind = $3, error_sealed = $4, counts = $5, updated_at = $6 \
@@ -679,7 +541,7 @@ pub async fn set_system_result(
     .bind(error.map(|e| e.0))
     .bind(error.map(|e| e.1.to_vec()))
     .bind(counts)
-    .bind(now_ms())
+    .bind(now)
     .bind(request_id)
     .bind(system)
     .execute(&mut **tx)
@@ -695,13 +557,14 @@ pub async fn set_system_plan(
     system: &str,
     plan_sealed: &[u8],
     counts: &str,
+    now: i64,
 ) -> Result<(), StoreError> {
     let changed = sqlx::query(
         "UPDATE request_systems SET plan_sealed = $1, counts = $2, updated_at = $3 WHERE request_id = $4 AND system = $5",
     )
     .bind(plan_sealed.to_vec())
     .bind(counts)
-    .bind(now_ms())
+    .bind(now)
     .bind(request_id)
     .bind(system)
     .execute(&mut **tx)
@@ -722,12 +585,13 @@ pub async fn set_system_state(
     request_id: &str,
     system: &str,
     state: SystemState,
+    now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE request_systems SET state = $1, updated_at = $2 WHERE request_id = $3 AND system = $4",
     )
     .bind(state.as_str())
-    .bind(now_ms())
+    .bind(now)
     .bind(request_id)
     .bind(system)
     .execute(&mut **tx)

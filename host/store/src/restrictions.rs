@@ -3,7 +3,7 @@
 //! that "may we process (call, email, profile) this person?" is answered
 //! without calling any system.
 
-use super::{StoreError, now_ms};
+use super::StoreError;
 use sqlx::{Any, AnyPool, Transaction};
 
 /// One active restriction.
@@ -26,8 +26,8 @@ pub async fn add(
     hashes: &[String],
     scopes: &[String],
     request_id: &str,
+    now: i64,
 ) -> Result<(), StoreError> {
-    let now = now_ms();
     for hash in hashes {
         for scope in scopes {
             sqlx::query(
@@ -45,11 +45,15 @@ pub async fn add(
 }
 
 /// Lift the restrictions a request set; returns how many.
-pub async fn lift(tx: &mut Transaction<'static, Any>, request_id: &str) -> Result<u64, StoreError> {
+pub async fn lift(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+    now: i64,
+) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "UPDATE restrictions SET lifted_at = $1 WHERE request_id = $2 AND lifted_at IS NULL",
     )
-    .bind(now_ms())
+    .bind(now)
     .bind(request_id)
     .execute(&mut **tx)
     .await?

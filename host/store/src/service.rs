@@ -2,34 +2,13 @@
 //! keys of requests filed through the API, signed audit heads, and each
 //! webhook's position in the event log.
 
-use super::{StoreError, now_ms};
+use super::StoreError;
+use oubli_model::evidence::{LogEvent, SignedHead, TokenInfo};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
-/// An API token, as stored (the secret itself is never kept).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct TokenRow {
-    /// Its public id (the token's prefix).
-    pub id: String,
-    /// SHA-256 of the secret, hex (skipped when shown).
-    #[serde(skip)]
-    pub hash: String,
-    /// Its role.
-    pub role: String,
-    /// Who or what holds it (recorded as the actor of what it does).
-    pub name: String,
-    /// Who created it.
-    pub created_by: String,
-    /// When (ms since the epoch).
-    pub created_at: i64,
-    /// When it stops working.
-    pub expires_at: Option<i64>,
-    /// When it was revoked.
-    pub revoked_at: Option<i64>,
-}
-
-fn token_row(r: &AnyRow) -> Result<TokenRow, StoreError> {
-    Ok(TokenRow {
+fn token_row(r: &AnyRow) -> Result<TokenInfo, StoreError> {
+    Ok(TokenInfo {
         id: r.try_get("id")?,
         hash: r.try_get("hash")?,
         role: r.try_get("role")?,
@@ -46,7 +25,7 @@ const TOKEN_COLUMNS: &str = "id, hash, role, name, created_by, created_at, expir
 /// Keep a new token.
 pub async fn insert_token(
     tx: &mut Transaction<'static, Any>,
-    row: &TokenRow,
+    row: &TokenInfo,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO api_tokens (id, hash, role, name, created_by, created_at, expires_at, revoked_at) \
@@ -66,7 +45,7 @@ pub async fn insert_token(
 }
 
 /// Every token, oldest first.
-pub async fn tokens(pool: &AnyPool) -> Result<Vec<TokenRow>, StoreError> {
+pub async fn tokens(pool: &AnyPool) -> Result<Vec<TokenInfo>, StoreError> {
     sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
     ))
@@ -78,7 +57,7 @@ pub async fn tokens(pool: &AnyPool) -> Result<Vec<TokenRow>, StoreError> {
 }
 
 /// One token by id.
-pub async fn token(pool: &AnyPool, id: &str) -> Result<Option<TokenRow>, StoreError> {
+pub async fn token(pool: &AnyPool, id: &str) -> Result<Option<TokenInfo>, StoreError> {
     sqlx::query(&format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
     ))
@@ -94,10 +73,11 @@ pub async fn token(pool: &AnyPool, id: &str) -> Result<Option<TokenRow>, StoreEr
 pub async fn revoke_token(
     tx: &mut Transaction<'static, Any>,
     id: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
     let done =
         sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(now)
             .bind(id)
             .execute(&mut **tx)
             .await?;
@@ -124,6 +104,7 @@ pub async fn remember_idempotent(
     key_hash: &str,
     request_id: &str,
     body_sha256: &str,
+    now: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO idempotency_keys (key_hash, request_id, body_sha256, created_at) VALUES ($1, $2, $3, $4)",
@@ -131,26 +112,10 @@ pub async fn remember_idempotent(
     .bind(key_hash)
     .bind(request_id)
     .bind(body_sha256)
-    .bind(now_ms())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// A signed audit head: the chain's length and last hash at a moment,
-/// signed by the host's signing key.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct SignedHead {
-    /// Events in the chain.
-    pub seq: i64,
-    /// The last event's hash.
-    pub hash: String,
-    /// When it was signed (ms since the epoch).
-    pub signed_at: i64,
-    /// The signing key's id.
-    pub key_id: String,
-    /// The signature, hex.
-    pub signature: String,
 }
 
 /// Keep a signed head (once per length).
@@ -197,37 +162,6 @@ pub async fn head(pool: &AnyPool) -> Result<(i64, String), StoreError> {
             .fetch_one(pool)
             .await?,
     )
-}
-
-/// One event of the log, as exported (sealed reasons stay sealed, as a
-/// SHA-256 of their ciphertext, which is what the chain covers).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct LogEvent {
-    /// Its id (order in the log).
-    pub id: i64,
-    /// The request.
-    pub request_id: String,
-    /// When (ms since the epoch).
-    pub at: i64,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// State before.
-    pub from: Option<String>,
-    /// State after.
-    pub to: Option<String>,
-    /// The system.
-    pub system: Option<String>,
-    /// The sealed reason, as stored (hex), if any.
-    pub reason_sealed: Option<String>,
-    /// The request's subject, as blind indexes (HMAC-SHA-256, hex): not
-    /// part of the chained fields, joined from the index when exported.
-    pub subject: Vec<String>,
-    /// The hash of the event before.
-    pub prev_hash: Option<String>,
-    /// Its hash.
-    pub hash: Option<String>,
 }
 
 /// Up to `limit` events after `after`, oldest first.
@@ -346,7 +280,7 @@ pub struct Cursor {
 
 /// A webhook's cursor; a new webhook starts at the end of the log (it is
 /// told about what happens from now on, not the past).
-pub async fn cursor(pool: &AnyPool, name: &str) -> Result<Cursor, StoreError> {
+pub async fn cursor(pool: &AnyPool, name: &str, now: i64) -> Result<Cursor, StoreError> {
     let row: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
         "SELECT last_event_id, failures, next_at, last_error FROM webhook_cursors WHERE name = $1",
     )
@@ -379,7 +313,7 @@ pub async fn cursor(pool: &AnyPool, name: &str) -> Result<Cursor, StoreError> {
     )
     .bind(name)
     .bind(cursor.last_event_id)
-    .bind(now_ms())
+    .bind(now)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -387,7 +321,7 @@ pub async fn cursor(pool: &AnyPool, name: &str) -> Result<Cursor, StoreError> {
 }
 
 /// Move a webhook's cursor (after a delivery, or a failure).
-pub async fn set_cursor(pool: &AnyPool, c: &Cursor) -> Result<(), StoreError> {
+pub async fn set_cursor(pool: &AnyPool, c: &Cursor, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE webhook_cursors SET last_event_id = $1, failures = $2, next_at = $3, last_error = $4, updated_at = $5 WHERE name = $6",
     )
@@ -395,7 +329,7 @@ pub async fn set_cursor(pool: &AnyPool, c: &Cursor) -> Result<(), StoreError> {
     .bind(c.failures)
     .bind(c.next_at)
     .bind(&c.last_error)
-    .bind(now_ms())
+    .bind(now)
     .bind(&c.name)
     .execute(pool)
     .await?;
@@ -422,6 +356,7 @@ pub async fn insert_certificate(
     request_id: &str,
     document: &str,
     signature: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "INSERT INTO certificates (request_id, document, signature, issued_at) VALUES ($1, $2, $3, $4) \
@@ -430,7 +365,7 @@ pub async fn insert_certificate(
     .bind(request_id)
     .bind(document)
     .bind(signature)
-    .bind(now_ms())
+    .bind(now)
     .execute(&mut **tx)
     .await?;
     Ok(done.rows_affected() > 0)

@@ -17,71 +17,10 @@
 //! engine makes that safe (a vendor ticket is stored in the same transaction
 //! as the state change; an erasure run again re-locates first).
 
-use super::requests::string_enum;
-use super::{Backend, Store, StoreError, now_ms};
+use super::{Backend, Store, StoreError};
+use oubli_model::{Stage, TaskOp, TaskState};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
-use std::fmt;
-
-string_enum! {
-    /// What a task does.
-    TaskOp {
-        /// Locate everywhere and build the plan (one per request).
-        Plan = "plan",
-        /// Read the records (access, portability).
-        Export = "export",
-        /// Correct fields (rectification).
-        Rectify = "rectify",
-        /// Delete or anonymise (erasure).
-        Erase = "erase",
-        /// Restrict processing (restriction, objection, consent withdrawal).
-        Restrict = "restrict",
-        /// Tell a recipient of the data what was done (Art. 19).
-        Notify = "notify",
-    }
-}
-
-string_enum! {
-    /// How far a task got.
-    Stage {
-        /// The operation itself.
-        Act = "act",
-        /// Following an asynchronous job with `poll`.
-        Poll = "poll",
-        /// Checking the result (re-locate, re-export).
-        Verify = "verify",
-    }
-}
-
-string_enum! {
-    /// Where a task stands.
-    TaskState {
-        /// Waiting for its `scheduled_at`.
-        Available = "available",
-        /// Claimed by a worker under a lease.
-        Running = "running",
-        /// Waiting for an operator to carry it out in the system by hand.
-        Manual = "manual",
-        /// Past its budget, or a permanent error: waits for an operator.
-        NeedsAttention = "needs-attention",
-        /// Finished.
-        Done = "done",
-        /// Skipped by an operator.
-        Skipped = "skipped",
-        /// Its request was cancelled.
-        Cancelled = "cancelled",
-    }
-}
-
-impl TaskState {
-    /// Whether the task is over.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            TaskState::Done | TaskState::Skipped | TaskState::Cancelled
-        )
-    }
-}
 
 /// A task as stored.
 #[derive(Debug, Clone)]
@@ -152,8 +91,9 @@ fn task_row(r: &AnyRow) -> Result<TaskRow, StoreError> {
     })
 }
 
-/// Queue a task; nothing happens if the request already has one for this
-/// system and operation (the unique key). Returns whether it was created.
+/// Queue a task, due at `now`; nothing happens if the request already has
+/// one for this system and operation (the unique key). Returns whether it
+/// was created.
 pub async fn enqueue(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
@@ -161,19 +101,17 @@ pub async fn enqueue(
     op: TaskOp,
     state: TaskState,
     max_attempts: i64,
-    scheduled_at: i64,
+    now: i64,
 ) -> Result<bool, StoreError> {
-    let now = now_ms();
     let n = sqlx::query(
         "INSERT INTO tasks (request_id, system, operation, stage, state, attempt, max_attempts, polls, scheduled_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'act', $4, 0, $5, 0, $6, $7, $7) ON CONFLICT (request_id, system, operation) DO NOTHING",
+         VALUES ($1, $2, $3, 'act', $4, 0, $5, 0, $6, $6, $6) ON CONFLICT (request_id, system, operation) DO NOTHING",
     )
     .bind(request_id)
     .bind(system)
     .bind(op.as_str())
     .bind(state.as_str())
     .bind(max_attempts)
-    .bind(scheduled_at)
     .bind(now)
     .execute(&mut **tx)
     .await?
@@ -189,8 +127,8 @@ pub async fn claim(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<TaskRow>, StoreError> {
-    let token = super::random_token(12)?;
-    let now = now_ms();
+    let now = store.now();
+    let token = oubli_crypto::random_token(12)?;
     let lock = match store.backend() {
         Backend::Postgres => " FOR UPDATE SKIP LOCKED",
         Backend::Sqlite => "",
@@ -225,13 +163,14 @@ pub async fn heartbeat(
     token: &str,
     lease_ms: i64,
 ) -> Result<u64, StoreError> {
+    let now = store.now();
     let mut tx = store.write().await?;
     let mut n = 0;
     for id in ids {
         n += sqlx::query(
             "UPDATE tasks SET lease_expires_at = $1 WHERE id = $2 AND lease_token = $3 AND state = 'running'",
         )
-        .bind(now_ms() + lease_ms)
+        .bind(now + lease_ms)
         .bind(*id)
         .bind(token)
         .execute(&mut *tx)
@@ -263,11 +202,11 @@ pub struct Finish {
 
 impl Finish {
     /// `task` finished in its current stage: done, counts unchanged.
-    pub fn done(task: &TaskRow) -> Finish {
+    pub fn done(task: &TaskRow, now: i64) -> Finish {
         Finish {
             state: TaskState::Done,
             stage: task.stage,
-            scheduled_at: now_ms(),
+            scheduled_at: now,
             attempt: task.attempt,
             polls: task.polls,
             ticket_sealed: None,
@@ -284,8 +223,8 @@ pub async fn finish(
     id: i64,
     token: &str,
     f: &Finish,
+    now: i64,
 ) -> Result<(), StoreError> {
-    let now = now_ms();
     let n = sqlx::query(
         "UPDATE tasks SET state = $1, stage = $2, scheduled_at = $3, attempt = $4, polls = $5, ticket_sealed = COALESCE($6, ticket_sealed), \
          error_kind = $7, error_sealed = $8, lease_token = NULL, lease_expires_at = NULL, updated_at = $9, finalized_at = $10 \
@@ -320,7 +259,7 @@ pub async fn finish(
 /// event and its error like any other task that needs attention. Returns
 /// how many were requeued.
 pub async fn rescue(store: &Store) -> Result<u64, StoreError> {
-    let now = now_ms();
+    let now = store.now();
     let mut tx = store.write().await?;
     let requeued = sqlx::query(
         "UPDATE tasks SET state = 'available', lease_token = NULL, lease_expires_at = NULL, scheduled_at = $1, error_kind = 'lease-expired', error_sealed = NULL, updated_at = $1 \
@@ -339,11 +278,11 @@ pub async fn rescue(store: &Store) -> Result<u64, StoreError> {
 
 /// Tasks whose lease expired in their last allowed attempt: their worker
 /// stopped (crashed, was killed, lost the store) every time.
-pub async fn expired_exhausted(pool: &AnyPool) -> Result<Vec<TaskRow>, StoreError> {
+pub async fn expired_exhausted(pool: &AnyPool, now: i64) -> Result<Vec<TaskRow>, StoreError> {
     sqlx::query(&format!(
         "SELECT {COLUMNS} FROM tasks WHERE state = 'running' AND lease_expires_at < $1 AND attempt >= max_attempts ORDER BY id"
     ))
-    .bind(now_ms())
+    .bind(now)
     .fetch_all(pool)
     .await?
     .iter()
@@ -359,8 +298,8 @@ pub async fn park_expired(
     id: i64,
     error_kind: &str,
     error_sealed: &[u8],
+    now: i64,
 ) -> Result<bool, StoreError> {
-    let now = now_ms();
     Ok(sqlx::query(
         "UPDATE tasks SET state = 'needs-attention', lease_token = NULL, lease_expires_at = NULL, error_kind = $1, error_sealed = $2, updated_at = $3 \
          WHERE id = $4 AND state = 'running' AND lease_expires_at < $3 AND attempt >= max_attempts",
@@ -413,6 +352,7 @@ pub async fn operator_set(
     from: &[TaskState],
     state: TaskState,
     stage: Option<Stage>,
+    now: i64,
 ) -> Result<TaskRow, StoreError> {
     // The planning task has no system: `""` names it.
     let which = if system.is_empty() {
@@ -443,7 +383,6 @@ pub async fn operator_set(
             task.state
         )));
     }
-    let now = now_ms();
     let stage = stage.unwrap_or(task.stage);
     sqlx::query(
         "UPDATE tasks SET state = $1, stage = $2, attempt = 0, scheduled_at = $3, updated_at = $3, finalized_at = $4 WHERE id = $5 AND state = $6",
@@ -468,8 +407,8 @@ pub async fn operator_set(
 pub async fn cancel_all(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
+    now: i64,
 ) -> Result<u64, StoreError> {
-    let now = now_ms();
     Ok(sqlx::query(
         "UPDATE tasks SET state = 'cancelled', lease_token = NULL, lease_expires_at = NULL, updated_at = $1, finalized_at = $1 \
          WHERE request_id = $2 AND state NOT IN ('done', 'skipped', 'cancelled')",
@@ -533,6 +472,7 @@ pub async fn pause(
     system: &str,
     by: &str,
     reason: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
     Ok(sqlx::query(
         "INSERT INTO paused_systems (system, paused_by, reason, paused_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -540,7 +480,7 @@ pub async fn pause(
     .bind(system)
     .bind(by)
     .bind(reason)
-    .bind(now_ms())
+    .bind(now)
     .execute(&mut **tx)
     .await?
     .rows_affected()

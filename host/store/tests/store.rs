@@ -3,13 +3,26 @@
 
 use oubli_crypto::envelope::RecordContext;
 use oubli_crypto::keyring::Keyring;
+use oubli_model::{Clock, ManualClock, SystemClock};
+use oubli_model::{RequestKind, RequestState};
+use oubli_model::{TaskOp, TaskState};
 use oubli_store::keys::Vault;
-use oubli_store::requests::{self, RequestKind, RequestRow, RequestState};
-use oubli_store::tasks::{self, Finish, TaskOp, TaskState};
-use oubli_store::{Store, StoreError, now_ms};
+use oubli_store::requests::{self, RequestRow};
+use oubli_store::tasks::{self, Finish};
+use oubli_store::{Store, StoreError, Tx};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+
+fn now_ms() -> i64 {
+    SystemClock.now_ms()
+}
+
+/// The store at `url`, on a clock the test moves.
+async fn on_clock(url: &str) -> (Store, Arc<ManualClock>) {
+    let clock = ManualClock::starting_now();
+    let store = Store::open(url).await.unwrap().with_clock(clock.clone());
+    (store, clock)
+}
 
 async fn request(store: &Store, id: &str) {
     let row = RequestRow {
@@ -31,7 +44,7 @@ async fn request(store: &Store, id: &str) {
     };
     let mut tx = store.write().await.unwrap();
     requests::insert(&mut tx, &row, &[]).await.unwrap();
-    tx.commit().await.unwrap();
+    oubli_store::commit(tx).await.unwrap();
 }
 
 async fn enqueue(store: &Store, id: &str, systems: usize, max_attempts: i64) {
@@ -44,22 +57,29 @@ async fn enqueue(store: &Store, id: &str, systems: usize, max_attempts: i64) {
             TaskOp::Erase,
             TaskState::Available,
             max_attempts,
-            now_ms(),
+            store.now(),
         )
         .await
         .unwrap();
     }
-    tx.commit().await.unwrap();
+    oubli_store::commit(tx).await.unwrap();
 }
 
 fn done(t: &tasks::TaskRow) -> Finish {
-    Finish::done(t)
+    Finish::done(t, now_ms())
 }
 
 async fn finish(store: &Store, t: &tasks::TaskRow, f: &Finish) -> Result<(), StoreError> {
     let mut tx = store.write().await.unwrap();
-    let r = tasks::finish(&mut tx, t.id, t.lease_token.as_deref().unwrap(), f).await;
-    tx.commit().await.unwrap();
+    let r = tasks::finish(
+        &mut tx,
+        t.id,
+        t.lease_token.as_deref().unwrap(),
+        f,
+        store.now(),
+    )
+    .await;
+    oubli_store::commit(tx).await.unwrap();
     r
 }
 
@@ -67,7 +87,7 @@ async fn finish(store: &Store, t: &tasks::TaskRow, f: &Finish) -> Result<(), Sto
 async fn leases_keep_a_task_to_one_worker_until_they_expire() {
     let dir = tempfile::tempdir().unwrap();
     for (backend, url) in oubli_testing::store_urls(dir.path()).await {
-        let store = Store::open(&url).await.unwrap();
+        let (store, clock) = on_clock(&url).await;
         request(&store, "r-1").await;
         enqueue(&store, "r-1", 1, 2).await;
         // Enqueueing again is a no-op (the unique key).
@@ -81,7 +101,7 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
             "{backend}: leased"
         );
         // A heartbeat keeps it.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        clock.advance(200);
         let token = a[0].lease_token.clone().unwrap();
         assert_eq!(
             tasks::heartbeat(&store, &[a[0].id], &token, 300)
@@ -89,14 +109,14 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
                 .unwrap(),
             1
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        clock.advance(299);
         assert_eq!(
             tasks::rescue(&store).await.unwrap(),
             0,
             "{backend}: still leased"
         );
         // Without heartbeats it expires and is rescued, then taken by b.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        clock.advance(2);
         assert_eq!(tasks::rescue(&store).await.unwrap(), 1, "{backend}");
         let b = tasks::claim(&store, "b", 300, 10).await.unwrap();
         assert_eq!(b.len(), 1);
@@ -113,23 +133,37 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
         );
         // b's lease expires too: at its last attempt it is not requeued
         // but found for parking, and parked once.
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        clock.advance(301);
         assert_eq!(tasks::rescue(&store).await.unwrap(), 0, "{backend}");
-        let exhausted = tasks::expired_exhausted(store.pool()).await.unwrap();
+        let exhausted = tasks::expired_exhausted(store.pool(), store.now())
+            .await
+            .unwrap();
         assert_eq!(exhausted.len(), 1, "{backend}");
         let mut tx = store.write().await.unwrap();
         assert!(
-            tasks::park_expired(&mut tx, exhausted[0].id, "lease-expired", b"sealed")
-                .await
-                .unwrap()
+            tasks::park_expired(
+                &mut tx,
+                exhausted[0].id,
+                "lease-expired",
+                b"sealed",
+                store.now()
+            )
+            .await
+            .unwrap()
         );
         assert!(
-            !tasks::park_expired(&mut tx, exhausted[0].id, "lease-expired", b"sealed")
-                .await
-                .unwrap(),
+            !tasks::park_expired(
+                &mut tx,
+                exhausted[0].id,
+                "lease-expired",
+                b"sealed",
+                store.now()
+            )
+            .await
+            .unwrap(),
             "{backend}: parked twice"
         );
-        tx.commit().await.unwrap();
+        oubli_store::commit(tx).await.unwrap();
         let t = &tasks::for_request(store.pool(), "r-1").await.unwrap()[0];
         assert_eq!(t.state, TaskState::NeedsAttention);
         assert_eq!(t.error_kind.as_deref(), Some("lease-expired"));
@@ -141,15 +175,15 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
 async fn the_rescuer_never_touches_a_task_that_finished() {
     let dir = tempfile::tempdir().unwrap();
     for (backend, url) in oubli_testing::store_urls(dir.path()).await {
-        let store = Store::open(&url).await.unwrap();
+        let (store, clock) = on_clock(&url).await;
         request(&store, "r-1").await;
         enqueue(&store, "r-1", 1, 5).await;
         let a = tasks::claim(&store, "a", 100, 10).await.unwrap();
         finish(&store, &a[0], &done(&a[0])).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        clock.advance(150);
         assert_eq!(tasks::rescue(&store).await.unwrap(), 0, "{backend}");
         assert!(
-            tasks::expired_exhausted(store.pool())
+            tasks::expired_exhausted(store.pool(), store.now())
                 .await
                 .unwrap()
                 .is_empty()
@@ -167,16 +201,16 @@ async fn the_rescuer_never_touches_a_task_that_finished() {
 async fn a_future_schedule_is_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     for (backend, url) in oubli_testing::store_urls(dir.path()).await {
-        let store = Store::open(&url).await.unwrap();
+        let (store, clock) = on_clock(&url).await;
         request(&store, "r-1").await;
         enqueue(&store, "r-1", 1, 5).await;
         let a = tasks::claim(&store, "a", 10_000, 10).await.unwrap();
         let mut f = done(&a[0]);
         f.state = TaskState::Available;
-        f.scheduled_at = now_ms() + 400;
+        f.scheduled_at = store.now() + 400;
         finish(&store, &a[0], &f).await.unwrap();
         store.close().await;
-        let reopened = Store::open(&url).await.unwrap();
+        let reopened = Store::open(&url).await.unwrap().with_clock(clock.clone());
         assert!(
             tasks::claim(&reopened, "b", 10_000, 10)
                 .await
@@ -184,7 +218,15 @@ async fn a_future_schedule_is_kept_across_a_restart() {
                 .is_empty(),
             "{backend}"
         );
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        clock.advance(399);
+        assert!(
+            tasks::claim(&reopened, "b", 10_000, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{backend}: not due yet"
+        );
+        clock.advance(1);
         assert_eq!(
             tasks::claim(&reopened, "b", 10_000, 10)
                 .await
@@ -207,21 +249,24 @@ async fn claimer(url: String, name: &'static str) -> Vec<i64> {
         }
         let mut tx = store.write().await.unwrap();
         finish_all(&mut tx, &claimed).await;
-        tx.commit().await.unwrap();
+        oubli_store::commit(tx).await.unwrap();
         ran.extend(claimed.iter().map(|t| t.id));
     }
     store.close().await;
     ran
 }
 
-async fn finish_all(
-    tx: &mut oubli_store::sqlx::Transaction<'static, oubli_store::sqlx::Any>,
-    claimed: &[tasks::TaskRow],
-) {
+async fn finish_all(tx: &mut Tx, claimed: &[tasks::TaskRow]) {
     for t in claimed {
-        tasks::finish(tx, t.id, t.lease_token.as_deref().unwrap(), &done(t))
-            .await
-            .unwrap();
+        tasks::finish(
+            tx,
+            t.id,
+            t.lease_token.as_deref().unwrap(),
+            &done(t),
+            now_ms(),
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -366,21 +411,22 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
                     system: Some("crm"),
                     reason_sealed: Some(b"sealed bytes"),
                 },
+                store.now(),
             )
             .await
             .unwrap();
-            tx.commit().await.unwrap();
+            oubli_store::commit(tx).await.unwrap();
         }
         let ok = audit::verify(store.pool()).await.unwrap();
         assert_eq!(ok.events, 8, "{backend}");
         assert_eq!(ok.broken, None, "{backend}");
-        let ids: Vec<i64> = oubli_store::sqlx::query_scalar("SELECT id FROM events ORDER BY id")
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM events ORDER BY id")
             .fetch_all(store.pool())
             .await
             .unwrap();
 
         // Edited: the third event's actor.
-        oubli_store::sqlx::query("UPDATE events SET actor = 'mallory' WHERE id = $1")
+        sqlx::query("UPDATE events SET actor = 'mallory' WHERE id = $1")
             .bind(ids[2])
             .execute(store.pool())
             .await
@@ -389,7 +435,7 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
         let broken = v.broken.unwrap();
         assert_eq!(broken.event, Some(ids[2]), "{backend}");
         assert!(broken.reason.contains("edited"), "{}", broken.reason);
-        oubli_store::sqlx::query("UPDATE events SET actor = 'alice' WHERE id = $1")
+        sqlx::query("UPDATE events SET actor = 'alice' WHERE id = $1")
             .bind(ids[2])
             .execute(store.pool())
             .await
@@ -397,7 +443,7 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
         assert_eq!(audit::verify(store.pool()).await.unwrap().broken, None);
 
         // A sealed reason swapped for another.
-        oubli_store::sqlx::query("UPDATE events SET reason_sealed = $1 WHERE id = $2")
+        sqlx::query("UPDATE events SET reason_sealed = $1 WHERE id = $2")
             .bind(b"other bytes".to_vec())
             .bind(ids[5])
             .execute(store.pool())
@@ -413,7 +459,7 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
             Some(ids[5]),
             "{backend}"
         );
-        oubli_store::sqlx::query("UPDATE events SET reason_sealed = $1 WHERE id = $2")
+        sqlx::query("UPDATE events SET reason_sealed = $1 WHERE id = $2")
             .bind(b"sealed bytes".to_vec())
             .bind(ids[5])
             .execute(store.pool())
@@ -421,7 +467,7 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
             .unwrap();
 
         // Removed: the next one no longer follows.
-        oubli_store::sqlx::query("DELETE FROM events WHERE id = $1")
+        sqlx::query("DELETE FROM events WHERE id = $1")
             .bind(ids[3])
             .execute(store.pool())
             .await
@@ -440,7 +486,7 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
     for r in 0..3 {
         request(&store, &format!("r-{r}")).await;
     }
-    oubli_store::sqlx::query("DELETE FROM events WHERE id = (SELECT MAX(id) FROM events)")
+    sqlx::query("DELETE FROM events WHERE id = (SELECT MAX(id) FROM events)")
         .execute(store.pool())
         .await
         .unwrap();

@@ -4,8 +4,10 @@
 
 use super::engine::Engine;
 use super::request::RequestError;
-use oubli_store::audit::{self, Broken, Verified};
-use oubli_store::service::{self, LogEvent, SignedHead};
+use oubli_model::evidence::{Broken, Verified};
+use oubli_model::evidence::{LogEvent, SignedHead};
+use oubli_store::audit;
+use oubli_store::service;
 use serde::Serialize;
 
 /// What a signed head's signature covers.
@@ -42,7 +44,7 @@ impl Engine {
     pub async fn sign_audit_head(&self) -> Result<Option<SignedHead>, RequestError> {
         let signer = self.vault.keyring().signer()?;
         let (seq, hash) = service::head(self.store.pool()).await?;
-        let signed_at = oubli_store::now_ms();
+        let signed_at = self.store.now();
         let signature = signer.sign(head_message(seq, &hash, signed_at).as_bytes())?;
         let head = SignedHead {
             seq,
@@ -53,7 +55,7 @@ impl Engine {
         };
         let mut tx = self.store.write().await?;
         let new = service::insert_signed_head(&mut tx, &head).await?;
-        tx.commit().await?;
+        oubli_store::commit(tx).await?;
         Ok(new.then_some(head))
     }
 

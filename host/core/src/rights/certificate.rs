@@ -12,8 +12,9 @@
 use super::deadline::timestamp;
 use super::engine::Engine;
 use super::request::{RequestError, SystemResult, ctx, event, subject_indexes};
+use oubli_model::{RequestKind, RequestState};
 use oubli_model::{Status, Subject};
-use oubli_store::requests::{self, RequestKind, RequestState};
+use oubli_store::requests;
 use oubli_store::service;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -135,7 +136,7 @@ impl Engine {
         }
         let row = requests::get(self.store.pool(), id).await?;
         if row.kind != RequestKind::Erasure {
-            return Err(RequestError::Refused(format!(
+            return Err(RequestError::Conflict(format!(
                 "request {id} is {}: certificates are for erasure requests",
                 row.kind
             )));
@@ -144,7 +145,7 @@ impl Engine {
             row.state,
             RequestState::Completed | RequestState::PartiallyCompleted | RequestState::Failed
         ) {
-            return Err(RequestError::Refused(format!(
+            return Err(RequestError::Conflict(format!(
                 "request {id} is {}: a certificate is issued once the erasure is over",
                 row.state
             )));
@@ -206,7 +207,7 @@ impl Engine {
             received_at: timestamp(row.received_at),
             due_at: timestamp(row.due_at),
             finalized_at: row.finalized_at.map(timestamp),
-            issued_at: timestamp(oubli_store::now_ms()),
+            issued_at: timestamp(self.store.now()),
             requested_by: row.requested_by,
             approved_by: row.approved_by,
             systems,
@@ -214,13 +215,26 @@ impl Engine {
             signing_key: signer.id().to_string(),
         };
         let mut document = serde_json::to_string_pretty(&cert)
-            .map_err(|e| RequestError::Refused(format!("cannot write the certificate: {e}")))?;
+            .map_err(|e| RequestError::Internal(format!("cannot write the certificate: {e}")))?;
         document.push('\n');
         let signature = signer.sign(document.as_bytes())?;
         let mut tx = self.store.write_logged().await?;
-        if service::insert_certificate(&mut tx, id, &document, &hex::encode(&signature)).await? {
-            requests::event(&mut tx, &event(id, "host", "certificate-issued", None)).await?;
-            tx.commit().await?;
+        if service::insert_certificate(
+            &mut tx,
+            id,
+            &document,
+            &hex::encode(&signature),
+            self.store.now(),
+        )
+        .await?
+        {
+            requests::event(
+                &mut tx,
+                &event(id, "host", "certificate-issued", None),
+                self.store.now(),
+            )
+            .await?;
+            oubli_store::commit(tx).await?;
         } else {
             // Another process issued it first: theirs stands.
             drop(tx);
@@ -245,12 +259,12 @@ impl Engine {
         let cert = check_certificate(signer.public_pem(), document, signature)?;
         match service::chain_hash_at(self.store.pool(), cert.audit_chain.seq).await? {
             Some(h) if h == cert.audit_chain.hash => Ok(cert),
-            Some(_) => Err(RequestError::Refused(format!(
+            Some(_) => Err(RequestError::Invalid(format!(
                 "the audit chain's event {} has another hash than the certificate names: the log was rewritten",
                 cert.audit_chain.seq
             ))),
             None if cert.audit_chain.seq == 0 => Ok(cert),
-            None => Err(RequestError::Refused(format!(
+            None => Err(RequestError::Invalid(format!(
                 "the audit chain is shorter than the {} events the certificate names: events were cut off",
                 cert.audit_chain.seq
             ))),
@@ -266,12 +280,12 @@ pub fn check_certificate(
 ) -> Result<Certificate, RequestError> {
     oubli_crypto::signing::verify(public_pem, document, signature)?;
     let cert: Certificate = serde_json::from_slice(document).map_err(|e| {
-        RequestError::Refused(format!(
+        RequestError::Invalid(format!(
             "the signature holds but this is not a certificate: {e}"
         ))
     })?;
     if cert.format != FORMAT {
-        return Err(RequestError::Refused(format!(
+        return Err(RequestError::Invalid(format!(
             "unknown certificate format {:?} (this oubli reads {FORMAT})",
             cert.format
         )));

@@ -14,9 +14,9 @@
 use super::engine::Engine;
 use super::request::{NewRequest, Params, RequestError, event, subject_indexes};
 use crate::identifiers::{Identifiers, Region};
+use oubli_model::RequestKind;
 use oubli_model::Subject;
 use oubli_store::consent::{self, ConsentRow};
-use oubli_store::requests::RequestKind;
 use serde::{Deserialize, Serialize};
 
 /// The channels consent is captured through.
@@ -125,7 +125,7 @@ pub struct ConsentView {
 
 fn text(what: &str, s: &str, max: usize) -> Result<(), RequestError> {
     if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) {
-        return Err(RequestError::Refused(format!(
+        return Err(RequestError::Invalid(format!(
             "{what} is 1 to {max} characters, no control characters"
         )));
     }
@@ -140,7 +140,7 @@ impl Engine {
         text("the purpose", &new.purpose, 100)?;
         text("the lawful basis", &new.lawful_basis, 100)?;
         if !CHANNELS.contains(&new.channel.as_str()) {
-            return Err(RequestError::Refused(format!(
+            return Err(RequestError::Invalid(format!(
                 "the channel is one of {}",
                 CHANNELS.join(", ")
             )));
@@ -148,11 +148,11 @@ impl Engine {
         if let Some(h) = &new.evidence.notice_sha256
             && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {
-            return Err(RequestError::Refused(
+            return Err(RequestError::Invalid(
                 "the notice's SHA-256 is 64 hex digits".into(),
             ));
         }
-        let subject = self.rights.subject(&new.identifiers, new.region)?;
+        let subject = self.systems.subject(&new.identifiers, new.region)?;
         let indexes = subject_indexes(&self.vault, &subject);
         let key_id = format!("consent-{}", &indexes[0][..16]);
         let request_id = if new.given {
@@ -174,7 +174,7 @@ impl Engine {
                 .await?;
             Some(filed.id)
         };
-        let at = oubli_store::now_ms();
+        let at = self.store.now();
         let action = if new.given { "given" } else { "withdrawn" };
         let sealed = self
             .vault
@@ -203,9 +203,13 @@ impl Engine {
         row.id = consent::append(&mut tx, &row, &indexes).await?;
         let subject_ref = format!("consent:{}", row.id);
         let what = format!("consent-{action}:{}", new.purpose);
-        oubli_store::requests::event(&mut tx, &event(&subject_ref, &new.actor, &what, None))
-            .await?;
-        tx.commit().await?;
+        oubli_store::requests::event(
+            &mut tx,
+            &event(&subject_ref, &new.actor, &what, None),
+            self.store.now(),
+        )
+        .await?;
+        oubli_store::commit(tx).await?;
         tracing::info!(subject = %&indexes[0][..8], purpose = %new.purpose, action, "consent recorded");
         Ok(ConsentEntry {
             id: row.id,
@@ -227,7 +231,7 @@ impl Engine {
         given: &Identifiers,
         region: Option<Region>,
     ) -> Result<ConsentView, RequestError> {
-        let subject = self.rights.subject(given, region)?;
+        let subject = self.systems.subject(given, region)?;
         let indexes = subject_indexes(&self.vault, &subject);
         let rows = consent::history(self.store.pool(), &indexes).await?;
         let mut history = Vec::with_capacity(rows.len());

@@ -8,7 +8,7 @@
 //! A notice is versioned by its SHA-256, so consent evidence can name the
 //! exact text a person was given.
 
-use super::Rights;
+use super::Systems;
 use super::bundle::Lang;
 use crate::config::Controller;
 use oubli_model::DataCategory;
@@ -110,7 +110,7 @@ fn words(lang: Lang) -> Words {
     }
 }
 
-impl Rights {
+impl Systems {
     /// Every system's categories, from its connector's manifest.
     pub fn ropa(&self) -> Ropa {
         let config = self.config();

@@ -4,10 +4,13 @@
 //! decisions ([`super::engine`]) and the workers.
 
 use super::policy::Policy;
-use super::request::{RequestError, event, operation_of, sqlx_tx::Tx};
-use oubli_store::requests::{self, Changes, RequestRow, RequestState, SystemRow, SystemState};
-use oubli_store::tasks::{self, TaskOp, TaskState};
-use oubli_store::{Backend, now_ms};
+use super::request::{RequestError, event, operation_of};
+use oubli_model::{RequestState, SystemState};
+use oubli_model::{TaskOp, TaskState};
+use oubli_store::Backend;
+use oubli_store::Tx;
+use oubli_store::requests::{self, Changes, RequestRow, SystemRow};
+use oubli_store::tasks;
 use std::collections::BTreeMap;
 
 /// Queue one task per planned system.
@@ -15,9 +18,9 @@ pub(crate) async fn queue_system_tasks(
     tx: &mut Tx,
     row: &RequestRow,
     policy: &Policy,
+    now: i64,
 ) -> Result<(), RequestError> {
     let op = operation_of(row.kind);
-    let now = now_ms();
     for s in requests::systems_tx(tx, &row.id).await? {
         if matches!(s.state, SystemState::Planned | SystemState::LocateFailed) {
             tasks::enqueue(
@@ -30,7 +33,7 @@ pub(crate) async fn queue_system_tasks(
                 now,
             )
             .await?;
-            requests::set_system_state(tx, &row.id, &s.system, SystemState::Running).await?;
+            requests::set_system_state(tx, &row.id, &s.system, SystemState::Running, now).await?;
         }
     }
     Ok(())
@@ -41,18 +44,24 @@ pub(crate) async fn settle_locked(
     backend: Backend,
     request_id: &str,
     actor: &str,
+    now: i64,
 ) -> Result<(), RequestError> {
     // Two workers finishing a request's last two tasks at once: on
     // PostgreSQL, the second waits on this row lock and then sees the
     // first's task as finished, so exactly one of them settles.
     requests::lock(tx, request_id, backend == Backend::Postgres).await?;
-    settle(tx, request_id, actor).await
+    settle(tx, request_id, actor, now).await
 }
 
 /// End a request whose tasks are all over: completed when every system did
 /// its part (or had nothing), partially completed when some did not, failed
 /// when none did.
-pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result<(), RequestError> {
+pub(crate) async fn settle(
+    tx: &mut Tx,
+    request_id: &str,
+    actor: &str,
+    now: i64,
+) -> Result<(), RequestError> {
     let row = requests::get_tx(tx, request_id).await?;
     if row.state != RequestState::Executing {
         return Ok(());
@@ -64,7 +73,7 @@ pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result
     {
         return Ok(());
     }
-    if super::recipients::queue(tx, &row, &tasks).await? {
+    if super::recipients::queue(tx, &row, &tasks, now).await? {
         return Ok(());
     }
     let systems = requests::systems_tx(tx, request_id).await?;
@@ -94,6 +103,7 @@ pub(crate) async fn settle(tx: &mut Tx, request_id: &str, actor: &str) -> Result
             ..Changes::default()
         },
         event(request_id, actor, "settled", None),
+        now,
     )
     .await?;
     tracing::info!(request = %request_id, state = %state, "request settled");

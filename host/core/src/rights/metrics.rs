@@ -8,7 +8,8 @@ use oubli_store::tasks;
 use std::fmt::Write;
 
 impl Engine {
-    /// Gauges in Prometheus text format.
+    /// Gauges in Prometheus text format, and the connector calls' latency
+    /// histogram.
     pub async fn metrics_text(&self) -> Result<String, RequestError> {
         let pool = self.store.pool();
         let mut out = String::new();
@@ -22,7 +23,7 @@ impl Engine {
         for (state, n) in tasks::count_by_state(pool).await? {
             let _ = writeln!(out, "oubli_tasks{{state=\"{state}\"}} {n}");
         }
-        let overdue = service::overdue(pool, oubli_store::now_ms()).await?;
+        let overdue = service::overdue(pool, self.store.now()).await?;
         let _ = writeln!(
             out,
             "# HELP oubli_requests_overdue Requests past their deadline and not over."
@@ -35,6 +36,7 @@ impl Engine {
         );
         let _ = writeln!(out, "# TYPE oubli_restrictions gauge");
         let _ = writeln!(out, "oubli_restrictions {}", self.restrictions.len());
+        out.push_str(&oubli_runtime::metrics::render());
         Ok(out)
     }
 }

@@ -1,5 +1,5 @@
 //! The rights themselves: what must happen for a data subject, across every
-//! configured system. [`Rights`] is the one entry point: the CLI calls it
+//! configured system. [`Systems`] is the one entry point: the CLI calls it
 //! now, the HTTP API and the workers will; none of them holds logic of its
 //! own, and everything here returns typed reports that they render.
 //!
@@ -8,7 +8,7 @@
 //! (calling connectors the way their systems ask), and checking the
 //! configured systems. The request lifecycle (plan, approve, execute,
 //! verify, evidence) goes here next, on top of them; a new right is a new
-//! module beside these with a method on [`Rights`].
+//! module beside these with a method on [`Systems`].
 
 pub mod audit;
 pub mod bundle;
@@ -21,12 +21,15 @@ pub mod inform;
 mod lifecycle;
 pub mod locate;
 mod metrics;
+mod operator;
 pub mod policy;
+mod progress;
 pub mod recipients;
 mod request;
 pub mod restriction;
 pub mod retry;
 mod steps;
+mod token_cache;
 pub mod tokens;
 mod views;
 pub mod webhooks;
@@ -38,9 +41,7 @@ use export::{ExportError, ExportReport};
 use locate::{LocateReport, SystemAnswer};
 use oubli_crypto::file::Recipient;
 use oubli_model::Subject;
-use oubli_runtime::{
-    ComponentInfo, ConnectorInfo, LoadError, MAX_INSTANCES, Registry, Runtime, RuntimeOptions,
-};
+use oubli_runtime::{ConnectorInfo, LoadError, MAX_INSTANCES, Registry, Runtime, RuntimeOptions};
 use retry::RetryPolicy;
 use serde::Serialize;
 use std::path::Path;
@@ -56,9 +57,10 @@ pub struct Options {
     pub retry: RetryPolicy,
 }
 
-/// The rights service: a configuration, its systems' connectors (loaded
-/// once, in parallel), and the operations on a subject.
-pub struct Rights {
+/// The configured systems: the configuration, each system's connector
+/// (loaded once, in parallel), and the calls on a subject across all of
+/// them (locate, check).
+pub struct Systems {
     config: Config,
     registry: Registry,
     retry: RetryPolicy,
@@ -129,23 +131,23 @@ pub fn probe_subject() -> Subject {
     }
 }
 
-impl Rights {
+impl Systems {
     /// Start the service: set up the runtime and load every enabled
     /// system's connector at once. A connector that is refused does not
-    /// stop the others; [`Rights::check_systems`] says why.
-    pub async fn open(config: Config, options: Options) -> Result<Rights, LoadError> {
+    /// stop the others; [`Systems::check_systems`] says why.
+    pub async fn open(config: Config, options: Options) -> Result<Systems, LoadError> {
         let runtime = Runtime::new(&RuntimeOptions {
             cache_dir: config.runtime.cache_dir.clone(),
             no_cache: options.no_cache,
         })?;
-        Ok(Rights::with_runtime(config, &runtime, options.retry).await)
+        Ok(Systems::with_runtime(config, &runtime, options.retry).await)
     }
 
-    /// [`Rights::open`] on an existing runtime (tests and benches share
+    /// [`Systems::open`] on an existing runtime (tests and benches share
     /// one).
-    pub async fn with_runtime(config: Config, runtime: &Runtime, retry: RetryPolicy) -> Rights {
+    pub async fn with_runtime(config: Config, runtime: &Runtime, retry: RetryPolicy) -> Systems {
         let registry = Registry::load(runtime, &config.enabled_specs()).await;
-        Rights {
+        Systems {
             config,
             registry,
             retry,
@@ -154,8 +156,8 @@ impl Rights {
 
     /// The service without any connector (listing and deciding on requests
     /// needs no system; planning and carrying them out does).
-    pub fn without_connectors(config: Config) -> Rights {
-        Rights {
+    pub fn without_connectors(config: Config) -> Systems {
+        Systems {
             config,
             registry: Registry::default(),
             retry: RetryPolicy::default(),
@@ -226,7 +228,7 @@ impl Rights {
         SystemsCheck { systems, warnings }
     }
 
-    /// [`Rights::check_systems`], and a live probe of each loaded system:
+    /// [`Systems::check_systems`], and a live probe of each loaded system:
     /// one search for nobody ([`probe_subject`]), which makes the
     /// connector sign in and ask its system, so a wrong token or an
     /// unreachable host shows before a request needs it. Nothing is
@@ -290,7 +292,10 @@ impl Rights {
 
 /// Read what a connector component is and asks for, outside any
 /// configuration (`oubli connector inspect`).
-pub async fn inspect_connector(path: &Path, no_cache: bool) -> Result<ComponentInfo, LoadError> {
+pub async fn inspect_connector(
+    path: &Path,
+    no_cache: bool,
+) -> Result<oubli_model::ComponentInfo, LoadError> {
     let runtime = Runtime::new(&RuntimeOptions {
         cache_dir: None,
         no_cache,

@@ -10,12 +10,14 @@
 
 use super::engine::Engine;
 use super::policy::{Policy, Recipient, Via};
-use super::request::{Counts, RequestError, SystemResult, sqlx_tx::Tx};
-use super::steps::Progress;
+use super::progress::Progress;
+use super::request::{Counts, RequestError, SystemResult};
 use oubli_model::Subject;
-use oubli_store::now_ms;
-use oubli_store::requests::{self, RequestKind, RequestRow, SystemRow, SystemState};
-use oubli_store::tasks::{self, Stage, TaskOp, TaskRow, TaskState};
+use oubli_model::{RequestKind, SystemState};
+use oubli_model::{Stage, TaskOp, TaskState};
+use oubli_store::Tx;
+use oubli_store::requests::{self, RequestRow, SystemRow};
+use oubli_store::tasks::{self, TaskRow};
 
 /// The prefix of a recipient's row among a request's systems.
 pub const PREFIX: &str = "recipient:";
@@ -38,6 +40,7 @@ pub(crate) async fn queue(
     tx: &mut Tx,
     row: &RequestRow,
     tasks: &[TaskRow],
+    now: i64,
 ) -> Result<bool, RequestError> {
     if !applies(row.kind) || tasks.iter().any(|t| t.op == TaskOp::Notify) {
         return Ok(false);
@@ -52,7 +55,6 @@ pub(crate) async fn queue(
         .filter(|s| matches!(s.state, SystemState::Done | SystemState::Partial))
         .map(|s| s.system.as_str())
         .collect();
-    let now = now_ms();
     let mut queued = false;
     for r in &policy.recipients {
         if !r.systems.iter().any(|s| affected.contains(&s.as_str())) {
@@ -194,7 +196,7 @@ pub(crate) async fn notify(
         }),
         Via::Webhook => {
             let secret = match engine
-                .rights
+                .systems
                 .config()
                 .recipient_secrets
                 .get(name)
@@ -223,8 +225,9 @@ pub(crate) async fn notify(
                     "external_ids": subject.external_ids.iter().map(|x| format!("{}:{}", x.namespace, x.id)).collect::<Vec<_>>(),
                 },
             }))
-            .map_err(|e| RequestError::Refused(e.to_string()))?;
-            let header = super::webhooks::sign(secret.expose().as_bytes(), now_ms() / 1000, &body);
+            .map_err(|e| RequestError::Internal(e.to_string()))?;
+            let header =
+                super::webhooks::sign(secret.expose().as_bytes(), engine.store.now() / 1000, &body);
             let url = r.url.clone().unwrap_or_default();
             let sent = tokio::task::spawn_blocking(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -7,11 +7,12 @@ use super::policy::Policy;
 use crate::identifiers::{IdentifierError, Identifiers, Region};
 use oubli_crypto::blind::BlindIndex;
 use oubli_crypto::envelope::RecordContext;
+use oubli_model::RequestKind;
+use oubli_model::TaskOp;
 use oubli_model::{Exported, ManualTask, Outcome, RecordRef, Role, Subject};
 use oubli_store::StoreError;
 use oubli_store::keys::Vault;
-use oubli_store::requests::{Event, RequestKind, RequestRow};
-use oubli_store::tasks::TaskOp;
+use oubli_store::requests::{Event, RequestRow};
 use serde::{Deserialize, Serialize};
 
 /// A request error: one line, never personal data.
@@ -24,10 +25,31 @@ pub enum RequestError {
     /// The store failed, or refused a write that raced with another.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The operator asked for something the request's state or the policy
-    /// does not allow.
+    /// The input is not usable (a malformed id, a missing value, a
+    /// certificate that does not verify).
     #[error("{0}")]
-    Refused(String),
+    Invalid(String),
+    /// The request's state does not allow it now.
+    #[error("{0}")]
+    Conflict(String),
+    /// Policy forbids this caller doing it (four eyes).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The configuration has no such system.
+    #[error("no system {0:?} in the configuration")]
+    UnknownSystem(String),
+    /// Something outside oubli's data failed (a file could not be written).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A value oubli made itself could not be encoded: a bug.
+    #[error("{0}")]
+    Internal(String),
+    /// No keyring where the configuration says.
+    #[error("no keyring in {dir}")]
+    NoKeyring {
+        /// The directory looked in.
+        dir: String,
+    },
     /// The keyring could not be opened.
     #[error("keyring {dir}: {source}")]
     Keyring {
@@ -44,9 +66,60 @@ pub enum RequestError {
     Runtime(#[from] oubli_runtime::LoadError),
 }
 
-impl From<oubli_store::sqlx::Error> for RequestError {
-    fn from(e: oubli_store::sqlx::Error) -> Self {
-        RequestError::Store(StoreError::Db(e))
+/// What kind of failure an error is: each face maps it once (the API to
+/// an HTTP status, the CLI to an exit status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad input: fix it and try again.
+    Invalid,
+    /// The state of a request (or a row that changed meanwhile) does not
+    /// allow it now.
+    Conflict,
+    /// Policy forbids it to this caller.
+    Forbidden,
+    /// No such request, system or row.
+    NotFound,
+    /// The store, the keyring or the runtime is unavailable: try later.
+    Unavailable,
+    /// A bug or damaged data.
+    Internal,
+}
+
+impl RequestError {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RequestError::Identifiers(_) | RequestError::Invalid(_) | RequestError::KeyReused => {
+                ErrorKind::Invalid
+            }
+            RequestError::Conflict(_) => ErrorKind::Conflict,
+            RequestError::Forbidden(_) => ErrorKind::Forbidden,
+            RequestError::UnknownSystem(_) | RequestError::NoKeyring { .. } => ErrorKind::NotFound,
+            RequestError::Unavailable(_)
+            | RequestError::Keyring { .. }
+            | RequestError::Runtime(_) => ErrorKind::Unavailable,
+            RequestError::Internal(_) => ErrorKind::Internal,
+            RequestError::Store(e) => match e {
+                StoreError::NotFound { .. } => ErrorKind::NotFound,
+                StoreError::Conflict(_) => ErrorKind::Conflict,
+                StoreError::ReadOnly => ErrorKind::Forbidden,
+                StoreError::Open(_) | StoreError::Db(_) | StoreError::TooNew { .. } => {
+                    ErrorKind::Unavailable
+                }
+                _ => ErrorKind::Internal,
+            },
+        }
+    }
+
+    /// What was not found (`request`, `system`), for a message that names
+    /// the kind of thing and never the value asked for.
+    pub fn missing(&self) -> Option<&'static str> {
+        match self {
+            RequestError::Store(StoreError::NotFound { what, .. }) => Some(what),
+            RequestError::UnknownSystem(_) => Some("system"),
+            RequestError::NoKeyring { .. } => Some("keyring"),
+            _ => None,
+        }
     }
 }
 
@@ -324,9 +397,4 @@ pub(crate) fn operation_of(kind: RequestKind) -> TaskOp {
         | RequestKind::ConsentWithdrawal
         | RequestKind::Lift => TaskOp::Restrict,
     }
-}
-
-pub(crate) mod sqlx_tx {
-    /// A write transaction on the store.
-    pub type Tx = oubli_store::sqlx::Transaction<'static, oubli_store::sqlx::Any>;
 }

@@ -16,93 +16,15 @@ use oubli_model::{
     ConnectorError, EraseMode, Exported, Located, ManualTask, Operation, Outcome, RecordRef, Role,
     Status, Subject,
 };
+use oubli_model::{RequestKind, RequestState, SystemState};
+use oubli_model::{Stage, TaskOp};
 use oubli_runtime::{CallError, Connector};
-use oubli_store::requests::{
-    self, Changes, RequestKind, RequestRow, RequestState, SystemRow, SystemState,
-};
-use oubli_store::tasks::{Stage, TaskOp, TaskRow};
-use oubli_store::{StoreError, now_ms};
+use oubli_store::StoreError;
+use oubli_store::requests::{self, Changes, RequestRow, SystemRow};
+use oubli_store::tasks::TaskRow;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What one attempt of a task came to.
-pub(crate) enum Progress {
-    /// The system's part is over.
-    Finished {
-        state: SystemState,
-        result: SystemResult,
-        counts: Counts,
-    },
-    /// Waiting for an asynchronous job.
-    Poll { result: SystemResult, polls: i64 },
-    /// Acted; verify after the system's search settles.
-    Settle { result: SystemResult, delay_ms: u64 },
-    /// An operator must act in the system.
-    Manual { result: SystemResult },
-    /// A failure; retried later if transient and within budget.
-    Failed {
-        stage: Stage,
-        result: Option<SystemResult>,
-        kind: String,
-        message: String,
-        transient: bool,
-        retry_after_ms: Option<i64>,
-    },
-    /// The plan task: systems planned, next state.
-    Planned {
-        systems: Vec<SystemRow>,
-        next: RequestState,
-    },
-    /// The request is over (cancelled meanwhile): drop the task.
-    Gone,
-}
-
-impl Progress {
-    /// A verified end: done when nothing was left over, partial otherwise.
-    fn verified(clean: bool, result: SystemResult, counts: Counts) -> Progress {
-        Progress::Finished {
-            state: if clean {
-                SystemState::Done
-            } else {
-                SystemState::Partial
-            },
-            result,
-            counts,
-        }
-    }
-
-    pub(crate) fn failed(stage: Stage, result: Option<SystemResult>, e: &CallError) -> Progress {
-        let retry_after_ms = match e {
-            CallError::Connector(ConnectorError::RateLimited(s)) => {
-                Some(i64::from(*s).max(1) * 1000)
-            }
-            _ => None,
-        };
-        Progress::Failed {
-            stage,
-            result,
-            kind: e.kind().to_string(),
-            message: e.to_string(),
-            transient: e.is_transient() || matches!(e, CallError::Trap(_)),
-            retry_after_ms,
-        }
-    }
-
-    pub(crate) fn permanent(
-        stage: Stage,
-        result: Option<SystemResult>,
-        kind: &str,
-        message: String,
-    ) -> Self {
-        Progress::Failed {
-            stage,
-            result,
-            kind: kind.to_string(),
-            message,
-            transient: false,
-            retry_after_ms: None,
-        }
-    }
-}
+use super::progress::Progress;
 
 /// What a task needs to run.
 struct Cx {
@@ -115,6 +37,8 @@ struct Cx {
     /// The system could not be searched when planning and was searched at
     /// the start of this attempt instead.
     searched_now: bool,
+    /// When this attempt started.
+    now: i64,
 }
 
 impl Cx {
@@ -178,7 +102,7 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         Some(p) if task.stage != Stage::Act => p,
         _ => plan,
     };
-    let connector = match engine.rights.registry().loaded(&task.system) {
+    let connector = match engine.systems.registry().loaded(&task.system) {
         Some(Ok(c)) => c.clone(),
         Some(Err(e)) => {
             return Ok(Progress::permanent(
@@ -205,6 +129,7 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         plan,
         prior,
         searched_now: false,
+        now: engine.store.now(),
     };
     // "Could not look" never turns into "found nothing": a system whose
     // search failed when planning is searched now, before anything is read
@@ -252,12 +177,13 @@ async fn plan(
                 RequestState::Planning,
                 &Changes::default(),
                 event(&row.id, "worker", "planning", None),
+                engine.store.now(),
             )
             .await?;
         }
-        tx.commit().await?;
+        oubli_store::commit(tx).await?;
     }
-    let report = engine.rights.locate(subject).await;
+    let report = engine.systems.locate(subject).await;
     let op = operation_of(row.kind);
     let mut systems = Vec::new();
     let mut anything = false;
@@ -268,7 +194,7 @@ async fn plan(
             state: SystemState::Planned,
             connector: r.connector.clone(),
             component_sha256: engine
-                .rights
+                .systems
                 .registry()
                 .get(&r.system)
                 .map(|c| c.info().sha256.clone()),
@@ -277,7 +203,7 @@ async fn plan(
             error_kind: None,
             error_sealed: None,
             counts: "{}".into(),
-            updated_at: now_ms(),
+            updated_at: engine.store.now(),
         };
         let mut plan = SystemPlan::default();
         let mut counts = Counts::default();
@@ -308,7 +234,7 @@ async fn plan(
             }
             SystemAnswer::Found { records } => {
                 counts.found = records.len() as u32;
-                plan.items = match engine.rights.registry().get(&r.system) {
+                plan.items = match engine.systems.registry().get(&r.system) {
                     Some(c) => plan_items(policy, c, op, &records),
                     None => Vec::new(),
                 };
@@ -831,7 +757,7 @@ async fn verify_erasure(
         .count() as u32;
     result.verified = Some(format!(
         "searched again at {}: {} of the erased records still found",
-        super::deadline::date(now_ms()),
+        super::deadline::date(cx.now),
         result.still_found.len()
     ));
     let clean = result.still_found.is_empty();
@@ -899,7 +825,7 @@ async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
     result.verified = if refs.is_empty() {
         cx.verified(&format!(
             "searched at {}: nothing found",
-            super::deadline::date(now_ms())
+            super::deadline::date(cx.now)
         ))
     } else {
         cx.verified("read back from the system")

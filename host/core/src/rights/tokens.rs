@@ -6,12 +6,10 @@
 
 use super::engine::Engine;
 use super::request::{RequestError, event};
-use oubli_store::service::{self, TokenRow};
-use oubli_store::{now_ms, random_token};
+use oubli_crypto::random_token;
+use oubli_model::evidence::TokenInfo;
+use oubli_store::service;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// What a token may do. Each role may do what the ones before it may.
@@ -92,39 +90,7 @@ pub struct NewToken {
     /// The whole token, to give to its holder. Not kept anywhere.
     pub token: zeroize::Zeroizing<String>,
     /// What is stored.
-    pub row: TokenRow,
-}
-
-const CACHE_FOR: Duration = Duration::from_secs(1);
-
-/// Token rows recently read, by id.
-#[derive(Debug, Default)]
-pub(crate) struct TokenCache {
-    rows: Mutex<HashMap<String, (TokenRow, Instant)>>,
-}
-
-impl TokenCache {
-    fn get(&self, id: &str) -> Option<TokenRow> {
-        let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        rows.get(id)
-            .filter(|(_, at)| at.elapsed() < CACHE_FOR)
-            .map(|(r, _)| r.clone())
-    }
-
-    fn put(&self, row: TokenRow) {
-        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        if rows.len() > 10_000 {
-            rows.retain(|_, (_, at)| at.elapsed() < CACHE_FOR);
-        }
-        rows.insert(row.id.clone(), (row, Instant::now()));
-    }
-
-    fn forget(&self, id: &str) {
-        self.rows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-    }
+    pub row: TokenInfo,
 }
 
 fn secret_hash(secret: &str) -> String {
@@ -159,14 +125,14 @@ impl Engine {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.@:".contains(&b));
         if !ok {
-            return Err(RequestError::Refused(
+            return Err(RequestError::Invalid(
                 "a token's name is 1 to 64 ASCII letters, digits or - _ . @ :".into(),
             ));
         }
         let id = random_token(5)?;
         let secret = zeroize::Zeroizing::new(random_token(20)?);
-        let now = now_ms();
-        let row = TokenRow {
+        let now = self.store.now();
+        let row = TokenInfo {
             id: id.clone(),
             hash: secret_hash(&secret),
             role: role.as_str().to_string(),
@@ -180,8 +146,13 @@ impl Engine {
         service::insert_token(&mut tx, &row).await?;
         let subject = format!("token:{id}");
         let action = format!("token-created:{role}");
-        oubli_store::requests::event(&mut tx, &event(&subject, actor, &action, None)).await?;
-        tx.commit().await?;
+        oubli_store::requests::event(
+            &mut tx,
+            &event(&subject, actor, &action, None),
+            self.store.now(),
+        )
+        .await?;
+        oubli_store::commit(tx).await?;
         tracing::info!(token = %id, %role, actor, "API token created");
         Ok(NewToken {
             token: zeroize::Zeroizing::new(format!("oubli_{id}_{}", secret.as_str())),
@@ -190,7 +161,7 @@ impl Engine {
     }
 
     /// Every token (without secrets).
-    pub async fn tokens(&self) -> Result<Vec<TokenRow>, RequestError> {
+    pub async fn tokens(&self) -> Result<Vec<TokenInfo>, RequestError> {
         Ok(service::tokens(self.store.pool()).await?)
     }
 
@@ -198,13 +169,17 @@ impl Engine {
     pub async fn revoke_token(&self, id: &str, actor: &str) -> Result<bool, RequestError> {
         super::engine::valid_actor(actor)?;
         let mut tx = self.store.write_logged().await?;
-        let done = service::revoke_token(&mut tx, id).await?;
+        let done = service::revoke_token(&mut tx, id, self.store.now()).await?;
         if done {
             let subject = format!("token:{id}");
-            oubli_store::requests::event(&mut tx, &event(&subject, actor, "token-revoked", None))
-                .await?;
+            oubli_store::requests::event(
+                &mut tx,
+                &event(&subject, actor, "token-revoked", None),
+                self.store.now(),
+            )
+            .await?;
         }
-        tx.commit().await?;
+        oubli_store::commit(tx).await?;
         self.tokens.forget(id);
         Ok(done)
     }
@@ -217,11 +192,11 @@ impl Engine {
         let Some((id, secret)) = split(token) else {
             return Ok(Err(AuthError::Unknown));
         };
-        let row = match self.tokens.get(id) {
+        let row = match self.tokens.get(id, self.store.now()) {
             Some(r) => r,
             None => match service::token(self.store.pool(), id).await? {
                 Some(r) => {
-                    self.tokens.put(r.clone());
+                    self.tokens.put(r.clone(), self.store.now());
                     r
                 }
                 None => return Ok(Err(AuthError::Unknown)),
@@ -234,7 +209,7 @@ impl Engine {
         if row.revoked_at.is_some() {
             return Ok(Err(AuthError::Revoked));
         }
-        if row.expires_at.is_some_and(|e| e <= now_ms()) {
+        if row.expires_at.is_some_and(|e| e <= self.store.now()) {
             return Ok(Err(AuthError::Expired));
         }
         let Some(role) = Role::parse(&row.role) else {

@@ -3,8 +3,8 @@
 //! untrusted (renderers neutralise it).
 
 use super::request::{Counts, SystemPlan, SystemResult};
-use oubli_store::requests::{RequestKind, RequestState, SystemState};
-use oubli_store::tasks::{Stage, TaskOp, TaskState};
+use oubli_model::{RequestKind, RequestState, SystemState};
+use oubli_model::{Stage, TaskOp, TaskState};
 use serde::Serialize;
 
 /// A request as shown to an operator (no identifiers).

@@ -115,7 +115,7 @@ impl Engine {
         name: &str,
         limit: i64,
     ) -> Result<(Cursor, Vec<(i64, WebhookEvent)>), RequestError> {
-        let mut cursor = service::cursor(self.store.pool(), name).await?;
+        let mut cursor = service::cursor(self.store.pool(), name, self.store.now()).await?;
         let mut out = Vec::new();
         loop {
             let batch = service::events_after(self.store.pool(), cursor.last_event_id, 200).await?;
@@ -153,7 +153,7 @@ impl Engine {
 
     /// Save a webhook's cursor.
     pub async fn save_webhook_cursor(&self, cursor: &Cursor) -> Result<(), RequestError> {
-        Ok(service::set_cursor(self.store.pool(), cursor).await?)
+        Ok(service::set_cursor(self.store.pool(), cursor, self.store.now()).await?)
     }
 }
 

@@ -21,11 +21,15 @@
 use super::engine::Engine;
 use super::lifecycle::queue_system_tasks;
 use super::policy::Policy;
-use super::request::{Counts, RequestError, SystemResult, ctx, event, snapshot, sqlx_tx::Tx};
-use super::steps::{Progress, run_task};
-use oubli_store::requests::{self, Changes, Event, RequestState, SystemRow, SystemState};
-use oubli_store::tasks::{self, Finish, Stage, TaskOp, TaskRow, TaskState};
-use oubli_store::{Backend, StoreError, now_ms};
+use super::progress::Progress;
+use super::request::{Counts, RequestError, SystemResult, ctx, event, snapshot};
+use super::steps::run_task;
+use oubli_model::{RequestState, SystemState};
+use oubli_model::{Stage, TaskOp, TaskState};
+use oubli_store::Tx;
+use oubli_store::requests::{self, Changes, Event, SystemRow};
+use oubli_store::tasks::{self, Finish, TaskRow};
+use oubli_store::{Backend, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,7 +67,7 @@ pub fn default_worker_id() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "host".into());
-    let rand = oubli_store::random_token(3).unwrap_or_default();
+    let rand = oubli_crypto::random_token(3).unwrap_or_default();
     format!("{host}:{}:{rand}", std::process::id())
 }
 
@@ -85,7 +89,7 @@ impl Worker {
     /// error, and an event records it. Returns (requeued, parked).
     pub async fn rescue(&self) -> Result<(u64, u64), RequestError> {
         let store = &self.engine.store;
-        let exhausted = tasks::expired_exhausted(store.pool()).await?;
+        let exhausted = tasks::expired_exhausted(store.pool(), self.engine.store.now()).await?;
         let mut parked = 0;
         if !exhausted.is_empty() {
             let mut sealed = Vec::with_capacity(exhausted.len());
@@ -103,7 +107,15 @@ impl Worker {
             }
             let mut tx = store.write_logged().await?;
             for (t, sealed) in exhausted.iter().zip(&sealed) {
-                if !tasks::park_expired(&mut tx, t.id, "lease-expired", sealed).await? {
+                if !tasks::park_expired(
+                    &mut tx,
+                    t.id,
+                    "lease-expired",
+                    sealed,
+                    self.engine.store.now(),
+                )
+                .await?
+                {
                     continue;
                 }
                 parked += 1;
@@ -116,6 +128,7 @@ impl Worker {
                         &t.request_id,
                         system,
                         SystemState::NeedsAttention,
+                        self.engine.store.now(),
                     )
                     .await?;
                 }
@@ -130,10 +143,11 @@ impl Worker {
                         system,
                         reason_sealed: None,
                     },
+                    self.engine.store.now(),
                 )
                 .await?;
             }
-            tx.commit().await?;
+            oubli_store::commit(tx).await?;
             if parked > 0 {
                 tracing::warn!(parked, "tasks whose worker kept stopping need attention");
             }
@@ -227,9 +241,17 @@ impl Worker {
         let mut tx = self.engine.store.write_logged().await?;
         let actor = format!("worker:{}", self.options.id);
         for w in &writes {
-            apply(&mut tx, self.engine.store.backend(), w, &token, &actor).await?;
+            apply(
+                &mut tx,
+                self.engine.store.backend(),
+                w,
+                &token,
+                &actor,
+                self.engine.store.now(),
+            )
+            .await?;
         }
-        tx.commit().await?;
+        oubli_store::commit(tx).await?;
         Ok(claimed.len())
     }
 
@@ -296,6 +318,44 @@ impl Worker {
         }
     }
 
+    /// Work on request `id` in this process until it needs nobody but a
+    /// person (awaiting approval or identity, a manual task), is over, or
+    /// has nothing due within ten seconds; then sign the audit head, as a
+    /// worker does. What the CLI runs after filing a request.
+    pub async fn drive(&self, id: &str) -> Result<(), RequestError> {
+        let result = self.drive_until_idle(id).await;
+        self.sign().await;
+        result
+    }
+
+    async fn drive_until_idle(&self, id: &str) -> Result<(), RequestError> {
+        let pool = self.engine.store.pool();
+        loop {
+            self.rescue().await?;
+            let ran = self.run_once().await?;
+            let row = requests::get(pool, id).await?;
+            if row.state.is_final()
+                || matches!(
+                    row.state,
+                    RequestState::AwaitingApproval | RequestState::Received
+                )
+            {
+                return Ok(());
+            }
+            let now = self.engine.store.now();
+            let due_soon = tasks::for_request(pool, id).await?.iter().any(|t| {
+                t.state == TaskState::Running
+                    || (t.state == TaskState::Available && t.scheduled_at <= now + 10_000)
+            });
+            if !due_soon {
+                return Ok(());
+            }
+            if ran == 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
     /// Sign the audit chain's head as it is now (nothing when it is signed
     /// at this length already); a failure is logged, never fatal.
     pub async fn sign(&self) {
@@ -306,7 +366,7 @@ impl Worker {
 
     /// One step of [`Worker::run`].
     async fn tick(&self, until_idle: bool, last_rescue: &mut i64) -> Result<Tick, RequestError> {
-        let now = now_ms();
+        let now = self.engine.store.now();
         if now - *last_rescue > (self.options.lease.as_millis() as i64 / 2).max(1000) {
             self.rescue().await?;
             *last_rescue = now;
@@ -319,7 +379,9 @@ impl Worker {
             return Ok(Tick::Done);
         }
         let wait = match tasks::next_due(self.engine.store.pool()).await? {
-            Some(due) => Duration::from_millis((due - now_ms()).clamp(10, 60_000) as u64),
+            Some(due) => {
+                Duration::from_millis((due - self.engine.store.now()).clamp(10, 60_000) as u64)
+            }
             None => self.options.idle,
         }
         .min(self.options.idle);
@@ -351,7 +413,7 @@ impl Worker {
                 counts,
             } => Write::System {
                 task: task.clone(),
-                finish: Finish::done(task),
+                finish: Finish::done(task, self.engine.store.now()),
                 system_state: state,
                 result: Some(seal_result(&result).await?),
                 counts: Some(counts),
@@ -365,7 +427,7 @@ impl Worker {
                     finish: Finish {
                         state: TaskState::Available,
                         stage: Stage::Poll,
-                        scheduled_at: now_ms() + interval,
+                        scheduled_at: self.engine.store.now() + interval,
                         attempt: 0,
                         polls,
                         ticket_sealed: Some(
@@ -387,7 +449,7 @@ impl Worker {
                 finish: Finish {
                     state: TaskState::Available,
                     stage: Stage::Verify,
-                    scheduled_at: now_ms() + delay_ms as i64,
+                    scheduled_at: self.engine.store.now() + delay_ms as i64,
                     attempt: 0,
                     polls: task.polls,
                     ticket_sealed: None,
@@ -406,7 +468,7 @@ impl Worker {
                     finish: Finish {
                         state: TaskState::Manual,
                         stage: Stage::Act,
-                        scheduled_at: now_ms(),
+                        scheduled_at: self.engine.store.now(),
                         attempt: 0,
                         polls: task.polls,
                         ticket_sealed: None,
@@ -447,7 +509,7 @@ impl Worker {
                             TaskState::Available
                         },
                         stage,
-                        scheduled_at: now_ms() + if give_up { 0 } else { wait },
+                        scheduled_at: self.engine.store.now() + if give_up { 0 } else { wait },
                         attempt,
                         // An attempt in the poll stage is a poll, failed or
                         // not: the count shown is the count made.
@@ -540,20 +602,23 @@ async fn apply(
     w: &Write,
     token: &str,
     actor: &str,
+    now: i64,
 ) -> Result<(), RequestError> {
     let finished = Finish::done;
     match w {
         Write::Gone { task } => {
-            let mut f = finished(task);
+            let mut f = finished(task, now);
             f.state = TaskState::Cancelled;
-            refused(tasks::finish(tx, task.id, token, &f).await)?;
+            refused(tasks::finish(tx, task.id, token, &f, now).await)?;
         }
         Write::Planned {
             task,
             systems,
             next,
         } => {
-            if refused(tasks::finish(tx, task.id, token, &finished(task)).await)?.is_none() {
+            if refused(tasks::finish(tx, task.id, token, &finished(task, now), now).await)?
+                .is_none()
+            {
                 return Ok(());
             }
             let row = requests::get_tx(tx, &task.request_id).await?;
@@ -570,12 +635,13 @@ async fn apply(
                 *next,
                 &Changes::default(),
                 event(&task.request_id, actor, "planned", None),
+                now,
             )
             .await?;
             if *next == RequestState::Executing {
                 let policy = snapshot(&row)?;
-                queue_system_tasks(tx, &row, &policy).await?;
-                super::lifecycle::settle_locked(tx, backend, &task.request_id, actor).await?;
+                queue_system_tasks(tx, &row, &policy, now).await?;
+                super::lifecycle::settle_locked(tx, backend, &task.request_id, actor, now).await?;
             }
         }
         Write::System {
@@ -587,7 +653,7 @@ async fn apply(
             action,
             settle: do_settle,
         } => {
-            if refused(tasks::finish(tx, task.id, token, finish).await)?.is_none() {
+            if refused(tasks::finish(tx, task.id, token, finish, now).await)?.is_none() {
                 return Ok(());
             }
             let counts_json = match counts {
@@ -605,6 +671,7 @@ async fn apply(
                     .as_ref()
                     .map(|(k, m)| (k.as_str(), m.as_slice())),
                 &counts_json,
+                now,
             )
             .await?;
             if let Some(action) = action {
@@ -619,11 +686,12 @@ async fn apply(
                         system: (!task.system.is_empty()).then_some(task.system.as_str()),
                         reason_sealed: None,
                     },
+                    now,
                 )
                 .await?;
             }
             if *do_settle {
-                super::lifecycle::settle_locked(tx, backend, &task.request_id, actor).await?;
+                super::lifecycle::settle_locked(tx, backend, &task.request_id, actor, now).await?;
             }
         }
     }

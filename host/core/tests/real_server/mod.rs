@@ -4,8 +4,8 @@
 
 use oubli_core::config::Config;
 use oubli_core::identifiers::normalise;
-use oubli_core::model::Subject;
-use oubli_core::runtime::{Connector, Runtime, RuntimeOptions};
+use oubli_model::Subject;
+use oubli_runtime::{Connector, Runtime, RuntimeOptions};
 use std::path::Path;
 
 /// The URL in `$var`, or `None` (the test skips) when it is unset; with

@@ -32,7 +32,8 @@ use super::request::{RequestError, SystemResult, ctx};
 use crate::config::Controller;
 use oubli_crypto::file::{self, Recipient};
 use oubli_model::{DataCategory, Exported, Subject};
-use oubli_store::requests::{self, RequestKind, RequestState};
+use oubli_model::{RequestKind, RequestState};
+use oubli_store::requests;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -135,15 +136,15 @@ fn put<W>(
 }
 
 fn zip_err(e: zip::result::ZipError) -> RequestError {
-    RequestError::Refused(format!("cannot write the bundle: {e}"))
+    RequestError::Unavailable(format!("cannot write the bundle: {e}"))
 }
 
 fn io_err(e: std::io::Error) -> RequestError {
-    RequestError::Refused(format!("cannot write the bundle: {e}"))
+    RequestError::Unavailable(format!("cannot write the bundle: {e}"))
 }
 
 fn json(v: &impl Serialize) -> Result<Vec<u8>, RequestError> {
-    let mut s = serde_json::to_vec_pretty(v).map_err(|e| RequestError::Refused(e.to_string()))?;
+    let mut s = serde_json::to_vec_pretty(v).map_err(|e| RequestError::Internal(e.to_string()))?;
     s.push(b'\n');
     Ok(s)
 }
@@ -175,7 +176,7 @@ impl Engine {
             RequestKind::Access => false,
             RequestKind::Portability => true,
             k => {
-                return Err(RequestError::Refused(format!(
+                return Err(RequestError::Conflict(format!(
                     "request {id} is {k}: bundles are for access and portability requests"
                 )));
             }
@@ -184,13 +185,13 @@ impl Engine {
             row.state,
             RequestState::Completed | RequestState::PartiallyCompleted
         ) {
-            return Err(RequestError::Refused(format!(
+            return Err(RequestError::Conflict(format!(
                 "request {id} is {}: its bundle is ready once it is completed",
                 row.state
             )));
         }
         if self.vault.is_shredded(id).await? {
-            return Err(RequestError::Refused(format!(
+            return Err(RequestError::Conflict(format!(
                 "request {id} was shredded: its data can no longer be read"
             )));
         }
@@ -199,7 +200,7 @@ impl Engine {
             .open_json(&ctx(id, "subject", id), &row.subject_sealed)
             .await?;
         let t = options.lang.texts();
-        let config = self.rights.config();
+        let config = self.systems.config();
 
         // What each system gave, and what its manifest says.
         let mut systems = Vec::new();
@@ -213,7 +214,7 @@ impl Engine {
                 None => SystemResult::default(),
             };
             let categories = self
-                .rights
+                .systems
                 .registry()
                 .get(&s.system)
                 .map(|c| c.info().manifest.categories.clone())
@@ -255,7 +256,7 @@ impl Engine {
             // Attachments first: their hashes go in data/<system>.json.
             let mut file_entries = Vec::new();
             let mut data_records = Vec::new();
-            let connector_handle = self.rights.registry().get(system);
+            let connector_handle = self.systems.registry().get(system);
             for r in records {
                 let mut attachments = Vec::new();
                 for a in &r.attachments {
@@ -290,7 +291,7 @@ impl Engine {
                     // the common failure (the system is down, the item is
                     // gone) leaves no trace but its note.
                     let reader = plugin.attachment(&r.reference, &a.name);
-                    let first = match self.rights.retry().run(|| reader.read(0, CHUNK)).await {
+                    let first = match self.systems.retry().run(|| reader.read(0, CHUNK)).await {
                         Ok(b) => b,
                         Err(e) => {
                             tracing::warn!(system = %system, error = %e, "an attachment could not be read into a bundle");
@@ -323,7 +324,12 @@ impl Engine {
                         let bytes = match first.take() {
                             Some(b) => b,
                             None => {
-                                match self.rights.retry().run(|| reader.read(offset, CHUNK)).await {
+                                match self
+                                    .systems
+                                    .retry()
+                                    .run(|| reader.read(offset, CHUNK))
+                                    .await
+                                {
                                     Ok(b) => b,
                                     Err(e) => break Err(e.to_string()),
                                 }
@@ -417,7 +423,7 @@ impl Engine {
             let refs: Vec<&Exported> = records.iter().collect();
             let tables = sheets::tables(system, &refs);
             for table in &tables {
-                let csv = sheets::csv(table).map_err(|e| RequestError::Refused(e.to_string()))?;
+                let csv = sheets::csv(table).map_err(|e| RequestError::Internal(e.to_string()))?;
                 put(
                     &mut pump,
                     &mut files,
@@ -439,7 +445,7 @@ impl Engine {
             });
         }
         let xlsx = sheets::xlsx(&tables_all)
-            .map_err(|e| RequestError::Refused(format!("cannot write data.xlsx: {e}")))?;
+            .map_err(|e| RequestError::Internal(format!("cannot write data.xlsx: {e}")))?;
         put(&mut pump, &mut files, "data.xlsx", &xlsx)?;
 
         let info = Information {
