@@ -65,6 +65,7 @@ async fn server(dir: &Path) {
             header_timeout: Duration::from_secs(30),
             max_connections: 4096,
             trusted_proxies: vec![],
+            lockout_after: 10,
             webhooks: vec![],
         },
     )

@@ -17,39 +17,58 @@ use oubli_core::rights::tokens::{Caller, Role};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// Failed attempts allowed per address in [`WINDOW`].
+/// Failed attempts allowed per address in [`WINDOW_MS`], by default.
 pub const MAX_FAILURES: u32 = 10;
-/// The window failures are counted in, and the lockout's length.
-pub const WINDOW: Duration = Duration::from_secs(60);
+/// The window failures are counted in, and the lockout's length (ms of the
+/// engine's clock).
+pub const WINDOW_MS: i64 = 60_000;
 
-/// Failed authentications by client address.
-#[derive(Debug, Default)]
+/// Failed authentications by client address, counted on the engine's clock.
+#[derive(Debug)]
 pub struct FailedAuth {
-    by_ip: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    by_ip: Mutex<HashMap<IpAddr, (u32, i64)>>,
+    limit: u32,
+}
+
+impl Default for FailedAuth {
+    fn default() -> FailedAuth {
+        FailedAuth::new(MAX_FAILURES)
+    }
 }
 
 impl FailedAuth {
-    /// Seconds left of a lockout of `ip`, if locked out.
-    fn locked(&self, ip: IpAddr) -> Option<u64> {
+    /// Lock an address out after `limit` failures within a minute (`0`:
+    /// never, for a deployment whose proxy limits logins itself).
+    pub fn new(limit: u32) -> FailedAuth {
+        FailedAuth {
+            by_ip: Mutex::default(),
+            limit,
+        }
+    }
+
+    /// Seconds left of a lockout of `ip` at `now`, if locked out.
+    fn locked(&self, ip: IpAddr, now: i64) -> Option<u64> {
+        if self.limit == 0 {
+            return None;
+        }
         let map = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(&ip) {
-            Some((n, since)) if *n >= MAX_FAILURES && since.elapsed() < WINDOW => {
-                Some((WINDOW - since.elapsed()).as_secs().max(1))
+            Some((n, since)) if *n >= self.limit && now - since < WINDOW_MS => {
+                Some(((WINDOW_MS - (now - since)) / 1000).max(1) as u64)
             }
             _ => None,
         }
     }
 
-    fn failed(&self, ip: IpAddr) {
+    fn failed(&self, ip: IpAddr, now: i64) {
         let mut map = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 100_000 {
-            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            map.retain(|_, (_, since)| now - *since < WINDOW_MS);
         }
-        let e = map.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= WINDOW {
-            *e = (0, Instant::now());
+        let e = map.entry(ip).or_insert((0, now));
+        if now - e.1 >= WINDOW_MS {
+            *e = (0, now);
         }
         e.0 += 1;
     }
@@ -168,11 +187,12 @@ impl FromRequestParts<AppState> for Auth {
             p.retry_after = Some(wait);
             p
         };
-        let locked = state.failed_auth.locked(ip);
+        let now = state.engine.now();
+        let locked = state.failed_auth.locked(ip, now);
+        // No token guesses nothing: always 401 with the challenge, never
+        // counted and never locked out (a client that forgot its token is
+        // told so, even from an address locked out for bad ones).
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            if let Some(wait) = locked {
-                return Err(locked_out(wait));
-            }
             return Err(unauthorized(
                 "send a token: Authorization: Bearer oubli_… (create one with `oubli token create`)",
             ));
@@ -189,7 +209,7 @@ impl FromRequestParts<AppState> for Auth {
             if let Some(wait) = locked {
                 return Err(locked_out(wait));
             }
-            state.failed_auth.failed(ip);
+            state.failed_auth.failed(ip, now);
             return Err(unauthorized(
                 "the Authorization header is not `Bearer <token>`",
             ));
@@ -199,7 +219,7 @@ impl FromRequestParts<AppState> for Auth {
             Ok(Ok(caller)) => Ok(Auth(caller)),
             Ok(Err(_)) if let Some(wait) = locked => Err(locked_out(wait)),
             Ok(Err(why)) => {
-                state.failed_auth.failed(ip);
+                state.failed_auth.failed(ip, now);
                 tracing::info!(%ip, reason = %why, "authentication refused");
                 Err(unauthorized(
                     "the token is not valid (unknown, expired or revoked)",

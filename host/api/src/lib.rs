@@ -26,7 +26,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use oubli_core::rights::engine::Engine;
 use problem::{Problem, TRACE_ID};
 use std::sync::Arc;
@@ -67,15 +67,7 @@ impl AppState {
         description = "GDPR data-subject rights across contact-center systems: file requests, approve them, follow them to a verified end, check restrictions, fetch signed erasure certificates and the audit log. Identifiers travel only in JSON bodies, never in URLs.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(
-        routes::create_request, routes::list_requests, routes::get_request,
-        routes::doc_attest, routes::doc_approve, routes::doc_reject, routes::doc_cancel,
-        routes::doc_extend, routes::doc_lift, routes::doc_exclude, routes::doc_retry_planning, routes::doc_retry, routes::doc_skip, routes::doc_done,
-        routes::certificate, routes::bundle, routes::subject_requests, routes::check_restriction, routes::record_consent, routes::consents,
-        routes::systems, routes::manifest, routes::pause, routes::resume,
-        routes::audit_verify, routes::audit_events, routes::audit_heads,
-        routes::healthz, routes::readyz, routes::metrics,
-    ),
+    components(schemas(problem::Problem, routes::RequestId, routes::SystemName)),
     modifiers(&Security),
     tags(
         (name = "requests", description = "Data-subject requests and their lifecycle"),
@@ -106,17 +98,27 @@ impl utoipa::Modify for Security {
     }
 }
 
+/// The OpenAPI document: the info, tags and security scheme of [`ApiDoc`],
+/// and every route's entry as [`routes::api`] registers it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = routes::api().split_for_parts();
+    let mut base = ApiDoc::openapi();
+    base.paths = std::mem::take(&mut doc.paths);
+    base.merge(doc);
+    base.info.version = env!("CARGO_PKG_VERSION").to_string();
+    base
+}
+
 /// The OpenAPI document as JSON (what `/openapi.json` serves and
 /// docs/openapi.json holds).
 pub fn openapi_json() -> String {
-    let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = openapi();
     let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');
     s
 }
 
-async fn openapi(State(doc): State<Arc<String>>) -> Response {
+async fn serve_openapi(State(doc): State<Arc<String>>) -> Response {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         doc.as_str().to_owned(),
@@ -181,57 +183,10 @@ async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Respo
 /// The whole API, ready to serve. `max_body` caps request bodies.
 pub fn router(state: AppState, max_body: usize) -> Router {
     let doc = Arc::new(openapi_json());
-    let v1 = Router::new()
-        .route(
-            "/v1/requests",
-            post(routes::create_request).get(routes::list_requests),
-        )
-        .route("/v1/requests/{id}", get(routes::get_request))
-        .route("/v1/requests/{id}/attest", post(routes::attest))
-        .route("/v1/requests/{id}/approve", post(routes::approve))
-        .route("/v1/requests/{id}/reject", post(routes::reject))
-        .route("/v1/requests/{id}/cancel", post(routes::cancel))
-        .route("/v1/requests/{id}/extend", post(routes::extend))
-        .route("/v1/requests/{id}/lift", post(routes::lift))
-        .route(
-            "/v1/requests/{id}/systems/{system}/exclude",
-            post(routes::exclude),
-        )
-        .route(
-            "/v1/requests/{id}/planning/retry",
-            post(routes::retry_planning),
-        )
-        .route(
-            "/v1/requests/{id}/systems/{system}/retry",
-            post(routes::retry),
-        )
-        .route(
-            "/v1/requests/{id}/systems/{system}/skip",
-            post(routes::skip),
-        )
-        .route(
-            "/v1/requests/{id}/systems/{system}/done",
-            post(routes::done),
-        )
-        .route("/v1/requests/{id}/certificate", get(routes::certificate))
-        .route("/v1/requests/{id}/bundle", get(routes::bundle))
-        .route("/v1/subjects/requests", post(routes::subject_requests))
-        .route("/v1/restrictions/check", post(routes::check_restriction))
-        .route("/v1/consent", post(routes::record_consent))
-        .route("/v1/consent/lookup", post(routes::consents))
-        .route("/v1/systems", get(routes::systems))
-        .route("/v1/systems/{system}/manifest", get(routes::manifest))
-        .route("/v1/systems/{system}/pause", post(routes::pause))
-        .route("/v1/systems/{system}/resume", post(routes::resume))
-        .route("/v1/audit/verify", get(routes::audit_verify))
-        .route("/v1/audit/events", get(routes::audit_events))
-        .route("/v1/audit/heads", get(routes::audit_heads))
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(routes::metrics))
-        .with_state(state.clone());
+    let (v1, _) = routes::api().split_for_parts();
+    let v1 = v1.with_state(state.clone());
     Router::new()
-        .route("/openapi.json", get(openapi))
+        .route("/openapi.json", get(serve_openapi))
         .with_state(doc)
         .merge(v1)
         .fallback(not_found)

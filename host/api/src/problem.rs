@@ -134,3 +134,60 @@ tokio::task_local! {
 
 /// A handler's result.
 pub type ApiResult<T> = Result<T, Problem>;
+
+/// Build the problem responses a route may answer, for its OpenAPI entry.
+fn problem_responses(
+    statuses: &[u16],
+) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::response::Response>>
+{
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::response::ResponseBuilder;
+    statuses
+        .iter()
+        .map(|&s| {
+            let reason = StatusCode::from_u16(s)
+                .ok()
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("Error");
+            let response = ResponseBuilder::new()
+                .description(reason)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build();
+            (s.to_string(), response.into())
+        })
+        .collect()
+}
+
+/// What a route that reads may answer besides its result: a malformed
+/// query, no or a bad token, a role that may not, nothing by that id, too
+/// many failed logins, a store that does not answer.
+pub struct ReadProblems;
+
+impl utoipa::IntoResponses for ReadProblems {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        problem_responses(&[400, 401, 403, 404, 429, 503])
+    }
+}
+
+/// What a route that acts may answer besides its result: everything a read
+/// may, and a state that does not allow it, a body too large, of the wrong
+/// type or not acceptable.
+pub struct WriteProblems;
+
+impl utoipa::IntoResponses for WriteProblems {
+    fn responses() -> std::collections::BTreeMap<
+        String,
+        utoipa::openapi::RefOr<utoipa::openapi::response::Response>,
+    > {
+        problem_responses(&[400, 401, 403, 404, 409, 413, 415, 422, 429, 503])
+    }
+}

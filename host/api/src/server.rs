@@ -70,6 +70,9 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed authentications per client and minute before a lockout (0:
+    /// none).
+    pub lockout_after: u32,
     /// Webhooks.
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -160,6 +163,7 @@ impl Server {
         } = self;
         let mut state = AppState::new(engine.clone());
         state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
+        state.failed_auth = Arc::new(crate::auth::FailedAuth::new(options.lockout_after));
         let app = router(state, options.max_body);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut background = tokio::task::JoinSet::new();

@@ -112,6 +112,7 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         header_timeout: api.header_timeout,
         max_connections: api.max_connections,
         trusted_proxies: api.trusted_proxies.clone(),
+        lockout_after: api.lockout_after,
         webhooks: api.webhooks.clone(),
     };
     let workers = options.workers;

@@ -154,6 +154,11 @@ pub struct ApiSettings {
     /// addresses or CIDR ranges; default none): behind them, the client's
     /// own address is what failed logins are counted by.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Failed authentications from one client within a minute before it
+    /// waits out the rest of the minute (`lockout_after`; default 10; 0
+    /// turns the lockout off, for a proxy that limits logins itself). A
+    /// valid token is never locked out.
+    pub lockout_after: u32,
     /// Webhooks told of every state change (`[[api.webhooks]]`).
     pub webhooks: Vec<WebhookSettings>,
 }
@@ -170,6 +175,7 @@ impl Default for ApiSettings {
             header_timeout: Duration::from_secs(30),
             max_connections: 512,
             trusted_proxies: Vec::new(),
+            lockout_after: 10,
             webhooks: Vec::new(),
         }
     }
@@ -273,6 +279,7 @@ struct RawApi {
     max_connections: Option<usize>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    lockout_after: Option<u32>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
 }
@@ -916,6 +923,15 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
             ));
         }
         out.max_connections = n;
+    }
+    if let Some(n) = raw.lockout_after {
+        if n > 1_000_000 {
+            return Err(bad(
+                "api.lockout_after".into(),
+                "give a number of failures up to 1000000 (0: no lockout)".into(),
+            ));
+        }
+        out.lockout_after = n;
     }
     for (i, p) in raw.trusted_proxies.iter().enumerate() {
         let net = p

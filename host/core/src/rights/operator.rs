@@ -47,7 +47,7 @@ impl Engine {
         }
         if new.kind == RequestKind::Lift {
             return Err(RequestError::Invalid(
-                "a lift names the request it lifts: see `Engine::lift`".into(),
+                "a lift is filed on the request it lifts (lift), not as a new request".into(),
             ));
         }
         self.file_subject(new, subject, None).await
@@ -71,7 +71,7 @@ impl Engine {
         let told = required("how and when the subject was told (Art. 18(3))", told)?;
         let row = requests::get(self.store.pool(), id).await?;
         if restriction_scopes(row.kind, &Params::default()).is_none() {
-            return Err(RequestError::Invalid(format!(
+            return Err(RequestError::Conflict(format!(
                 "request {id} is {}: only a restriction, objection or consent withdrawal is lifted",
                 row.kind
             )));
@@ -598,7 +598,7 @@ impl Engine {
     ) -> Result<RequestView, RequestError> {
         valid_actor(actor)?;
         let reason = required("a reason", reason)?;
-        let told = required("how the subject was told (--told)", told)?;
+        let told = required("how the subject was told", told)?;
         let row = requests::get(self.store.pool(), id).await?;
         let policy = snapshot(&row)?;
         if row.state.is_final() {
