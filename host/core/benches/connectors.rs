@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 // The tests' helpers for real servers: the Cyrus section loads its
 // connector the same way.
-#[path = "../tests/real_server/mod.rs"]
+#[path = "../tests/it/real_server.rs"]
 mod real_server;
 
 const RECORDING: u64 = 300_000_000;

@@ -483,7 +483,7 @@ fn python_cryptography_decrypts_what_oubli_wrote() {
     let input = dir.path().join("bundle.enc");
     std::fs::write(&input, encrypt(&[recipient(1), recipient(0)], &pt)).unwrap();
     let output = dir.path().join("bundle.out");
-    let decrypt_py = || oubli_testing::decrypt_py(&keys().1[0].0, &input, &output);
+    let decrypt_py = || oubli_test_support::decrypt_py(&keys().1[0].0, &input, &output);
     let run = decrypt_py();
     assert!(
         run.status.success(),

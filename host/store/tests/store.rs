@@ -86,7 +86,7 @@ async fn finish(store: &Store, t: &tasks::TaskRow, f: &Finish) -> Result<(), Sto
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_keep_a_task_to_one_worker_until_they_expire() {
     let dir = tempfile::tempdir().unwrap();
-    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
         let (store, clock) = on_clock(&url).await;
         request(&store, "r-1").await;
         enqueue(&store, "r-1", 1, 2).await;
@@ -174,7 +174,7 @@ async fn leases_keep_a_task_to_one_worker_until_they_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rescuer_never_touches_a_task_that_finished() {
     let dir = tempfile::tempdir().unwrap();
-    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
         let (store, clock) = on_clock(&url).await;
         request(&store, "r-1").await;
         enqueue(&store, "r-1", 1, 5).await;
@@ -200,7 +200,7 @@ async fn the_rescuer_never_touches_a_task_that_finished() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_future_schedule_is_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
         let (store, clock) = on_clock(&url).await;
         request(&store, "r-1").await;
         enqueue(&store, "r-1", 1, 5).await;
@@ -275,7 +275,7 @@ async fn finish_all(tx: &mut Tx, claimed: &[tasks::TaskRow]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_claimers_share_a_thousand_tasks_none_twice_none_lost() {
     let dir = tempfile::tempdir().unwrap();
-    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
         let t0 = std::time::Instant::now();
         let setup = Store::open(&url).await.unwrap();
         for r in 0..100 {
@@ -313,7 +313,7 @@ async fn data_keys_live_wrapped_in_the_store_and_shredding_ends_every_copy() {
     let dir = tempfile::tempdir().unwrap();
     let ring_dir = dir.path().join("keys");
     Keyring::init(&ring_dir, None).unwrap();
-    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
         let store = Store::open(&url).await.unwrap();
         let vault = Vault::new(
             store.clone(),
@@ -391,7 +391,7 @@ async fn a_bad_location_is_one_clear_line() {
 async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
     use oubli_store::audit;
     let dir = tempfile::tempdir().unwrap();
-    for (backend, url) in oubli_testing::store_urls(dir.path()).await {
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
         let store = Store::open(&url).await.unwrap();
         for r in 0..4 {
             request(&store, &format!("r-{r}")).await;

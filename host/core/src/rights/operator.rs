@@ -730,13 +730,20 @@ impl Engine {
         let row = requests::get(self.store.pool(), id).await?;
         // `""` names the planning task, which has no system.
         let planning = system.is_empty();
+        // A name neither the configuration nor this request's tasks know
+        // (recipients of Art. 19 notices are tasks, `recipient:NAME`).
+        let configured = self
+            .systems
+            .config()
+            .systems
+            .iter()
+            .any(|s| s.name() == system);
         if !planning
-            && !self
-                .systems
-                .config()
-                .systems
+            && !configured
+            && !tasks::for_request(self.store.pool(), id)
+                .await?
                 .iter()
-                .any(|s| s.name() == system)
+                .any(|t| t.system == system)
         {
             return Err(RequestError::UnknownSystem(system.to_string()));
         }

@@ -8,16 +8,14 @@
 //! Each test creates its own users and tickets, for an address unique to
 //! the run, so the tests can run again on the same server.
 
+use super::real_server::{self, subject};
 use oubli_core::rights::export as access;
 use oubli_core::rights::retry::RetryPolicy;
 use oubli_model::ConnectorError;
 use oubli_model::{Change, EraseMode, RecordRef, Status};
 use oubli_runtime::{CallError, Connector};
 use oubli_testing::unique;
-use real_server::subject;
 use serde_json::{Value, json};
-
-mod real_server;
 
 fn server() -> Option<String> {
     real_server::server("OUBLI_TEST_RT", "OUBLI_REQUIRE_RT", ".ci/rt")

@@ -4,97 +4,23 @@
 //! carried to a signed certificate that `openssl` alone verifies, the audit
 //! log's tamper checks, signed webhooks, the OpenAPI copy in docs/.
 
+use super::site::{Site, text};
 use oubli_core::rights::webhooks;
-use oubli_testing::people_directory::{self, Directory};
 use oubli_testing::plugins as built_plugins;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-struct Site {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    db: String,
-    people: Arc<Directory>,
-}
+use tokio::process::Child;
 
 const EMAIL: &str = "ada+calls@example.com";
 
-impl Site {
-    async fn new(db: Option<String>, extra: &str) -> Site {
-        let (addr, people) = people_directory::serve().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
-        let config = dir.path().join("oubli.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[identifiers]\ndefault_region = \"FR\"\n\n\
-                 [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://{addr}\"]\nallow_loopback = true\n\
-                 config = {{ base_url = \"http://{addr}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
-                 [policy]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n\n{extra}\n",
-                built_plugins::EXAMPLE_REST,
-            ),
-        )
-        .unwrap();
-        let db = db.unwrap_or_else(|| dir.path().join("oubli.db").display().to_string());
-        let site = Site {
-            dir,
-            config,
-            db,
-            people,
-        };
-        let keys = site.dir.path().join("oubli-keys");
-        let out = site
-            .raw(&["keys", "init", "--dir", keys.to_str().unwrap()])
-            .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        site
-    }
+trait Serve {
+    async fn serve(&self, extra: &[&str]) -> Server;
+}
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_oubli"));
-        c.args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("--db")
-            .arg(&self.db)
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("OUBLI_LOG", "info")
-            .env("WEBHOOK_SECRET", "whsec-test")
-            .env_remove("OUBLI_CONFIG")
-            .env_remove("OUBLI_DB")
-            .kill_on_drop(true);
-        c
-    }
-
-    async fn raw(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_oubli"))
-            .args(args)
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .output()
-            .await
-            .unwrap()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().await.unwrap()
-    }
-
-    async fn token(&self, role: &str, name: &str) -> String {
-        let out = self
-            .run(&[
-                "token", "create", "--role", role, "--name", name, "--as", "admin",
-            ])
-            .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout).trim().to_string()
-    }
-
+impl Serve for Site {
     /// Start `oubli serve` and wait for its address.
     async fn serve(&self, extra: &[&str]) -> Server {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
@@ -135,10 +61,6 @@ struct Server {
     child: Child,
     base: String,
     log: Arc<std::sync::Mutex<String>>,
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// One HTTP exchange's answer.

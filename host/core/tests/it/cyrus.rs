@@ -7,19 +7,17 @@
 //! Each test imports its own messages, for an address unique to the run, so
 //! the tests can run again on the same server.
 
+use super::real_server::{self, subject};
 use oubli_core::rights::export::{self as access, CHUNK};
 use oubli_core::rights::retry::RetryPolicy;
 use oubli_model::{EraseMode, RecordRef, Status};
 use oubli_runtime::Connector;
 use oubli_testing::jmap::{Jmap, PASSWORD, USER, message};
 use oubli_testing::unique;
-use real_server::subject;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-mod real_server;
 
 fn server() -> Option<String> {
     real_server::server("OUBLI_TEST_CYRUS", "OUBLI_REQUIRE_CYRUS", ".ci/cyrus")

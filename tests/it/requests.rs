@@ -3,110 +3,20 @@
 //! worst moments, then restarted: every request still ends, and the system
 //! was asked to erase each record exactly once.
 
+use super::site::{Site, text};
 use oubli_model::TaskState;
 use oubli_store::Store;
 use oubli_store::tasks;
-use oubli_testing::people_directory::{self, Directory};
 use oubli_testing::plugins as built_plugins;
-use std::path::PathBuf;
 use std::process::Output;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::process::Command;
-
-struct Site {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    people: Arc<Directory>,
-}
-
-impl Site {
-    async fn new(policy: &str) -> Site {
-        let (addr, people) = people_directory::serve().await;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
-        let config = dir.path().join("oubli.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[identifiers]\ndefault_region = \"FR\"\n\n\
-                 [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://{addr}\"]\nallow_loopback = true\n\
-                 config = {{ base_url = \"http://{addr}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
-                 [policy]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n{policy}\n",
-                built_plugins::EXAMPLE_REST,
-            ),
-        )
-        .unwrap();
-        let site = Site {
-            dir,
-            config,
-            people,
-        };
-        let keys = site.dir.path().join("oubli-keys");
-        let out = site
-            .oubli(&["keys", "init", "--dir", keys.to_str().unwrap()])
-            .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        site
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_oubli"));
-        c.args(args)
-            .arg("--config")
-            .arg(&self.config)
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env("OUBLI_LOG", "debug")
-            .env_remove("OUBLI_CONFIG")
-            .env_remove("OUBLI_DB")
-            .kill_on_drop(true);
-        c
-    }
-
-    async fn oubli(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_oubli"));
-        c.args(args)
-            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
-            .env_remove("OUBLI_CONFIG");
-        c.output().await.unwrap()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().await.unwrap()
-    }
-
-    async fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = args.to_vec();
-        all.push("--json");
-        let out = self.run(&all).await;
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("oubli.db")
-    }
-
-    async fn store(&self) -> Store {
-        Store::open(&self.db().display().to_string()).await.unwrap()
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 const EMAIL: &str = "ada+calls@example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_files_lists_approves_and_a_worker_finishes() {
-    let site = Site::new("").await;
+    let site = Site::local("").await;
     let filed = site
         .json(&["request", "erase", "--email", EMAIL, "--as", "alice"])
         .await;
@@ -196,9 +106,9 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
     // Rotating the keyring rewraps the store's data keys; everything still
     // opens.
     let keys = site.dir.path().join("oubli-keys");
-    let db = site.db();
+    let db = site.db_path();
     let rotated = site
-        .oubli(&[
+        .raw(&[
             "keys",
             "rotate",
             "--dir",
@@ -219,7 +129,7 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
         text(&rotated.stdout)
     );
     let listed = site
-        .oubli(&[
+        .raw(&[
             "keys",
             "list",
             "--dir",
@@ -355,7 +265,7 @@ async fn erase_task_state(store: &Store, id: &str) -> Option<TaskState> {
 /// Kill a worker at `moment`, restart one, and check the request still
 /// ends completed with a single erasure of the record.
 async fn killed_worker_case(before_vendor: bool) {
-    let site = Site::new("four_eyes = false").await;
+    let site = Site::local("four_eyes = false").await;
     let id = file_erasure(&site).await;
     if before_vendor {
         site.people
@@ -433,7 +343,7 @@ async fn a_worker_killed_after_the_vendor_acted_is_rescued_and_never_asks_twice(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_worker_processes_on_one_sqlite_file_share_the_work() {
-    let site = Site::new("four_eyes = false").await;
+    let site = Site::local("four_eyes = false").await;
     // Twenty people, twenty erasures.
     for i in 0..20 {
         site.people.add(serde_json::json!({
@@ -501,7 +411,7 @@ async fn two_worker_processes_on_one_sqlite_file_share_the_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_erasure_from_a_csv_is_resumable_and_approved_by_another_operator() {
-    let site = Site::new("").await;
+    let site = Site::local("").await;
     let csv = site.dir.path().join("purge.csv");
     std::fs::write(
         &csv,
@@ -593,7 +503,7 @@ async fn bulk_erasure_from_a_csv_is_resumable_and_approved_by_another_operator()
 /// refused at once, in one line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attention_exclusion_lifting_and_a_read_only_store_through_the_binary() {
-    let site = Site::new(&format!(
+    let site = Site::local(&format!(
         "max_attempts = 2\n\n[systems.looping]\nconnector = {:?}\n[systems.looping.limits]\ntimeout = \"2s\"\n",
         built_plugins::HOSTILE
     ))
@@ -765,7 +675,7 @@ async fn attention_exclusion_lifting_and_a_read_only_store_through_the_binary() 
 
     // A read-only copy: read, verify, and refuse to write at once.
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(site.db(), std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(site.db_path(), std::fs::Permissions::from_mode(0o444)).unwrap();
     let started = Instant::now();
     let listed = site.json(&["requests"]).await;
     assert!(listed.as_array().unwrap().len() >= 3);

@@ -1,0 +1,141 @@
+//! The harness the end-to-end tests share: a temporary directory with an
+//! `oubli.toml` naming the people-directory stand-in as system `directory`
+//! (its token in a file), a keyring, and the `oubli` binary run against them.
+
+use oubli_store::Store;
+use oubli_testing::people_directory::{self, Directory};
+use oubli_testing::plugins as built_plugins;
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::Arc;
+use tokio::process::Command;
+
+pub struct Site {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    /// The store's URL (a SQLite file in `dir`, or a PostgreSQL database).
+    pub db: String,
+    /// Whether commands are given `--db` (else they find the store next to
+    /// the config).
+    db_flag: bool,
+    log: &'static str,
+    pub people: Arc<Directory>,
+}
+
+impl Site {
+    /// A site whose commands all get `--db` (a PostgreSQL URL, or the SQLite
+    /// file in the directory), logging at `info`; `extra` is appended to the
+    /// config after the `[policy]` defaults (more policy, or other tables).
+    pub async fn new(db: Option<String>, extra: &str) -> Site {
+        Site::make(db, extra, true, "info").await
+    }
+
+    /// A site whose commands find the store next to the config, as an
+    /// operator's would, logging at `debug`; `policy` is more `[policy]`.
+    pub async fn local(policy: &str) -> Site {
+        Site::make(None, policy, false, "debug").await
+    }
+
+    async fn make(db: Option<String>, extra: &str, db_flag: bool, log: &'static str) -> Site {
+        let (addr, people) = people_directory::serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
+        let config = dir.path().join("oubli.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[identifiers]\ndefault_region = \"FR\"\n\n\
+                 [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://{addr}\"]\nallow_loopback = true\n\
+                 config = {{ base_url = \"http://{addr}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
+                 [policy]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n{extra}\n",
+                built_plugins::EXAMPLE_REST,
+            ),
+        )
+        .unwrap();
+        let db = db.unwrap_or_else(|| dir.path().join("oubli.db").display().to_string());
+        let site = Site {
+            dir,
+            config,
+            db,
+            db_flag,
+            log,
+            people,
+        };
+        let keys = site.dir.path().join("oubli-keys");
+        let out = site
+            .raw(&["keys", "init", "--dir", keys.to_str().unwrap()])
+            .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        site
+    }
+
+    /// `oubli ARGS --config … [--db …]`, killed if dropped.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_oubli"));
+        c.args(args).arg("--config").arg(&self.config);
+        if self.db_flag {
+            c.arg("--db").arg(&self.db);
+        }
+        c.env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env("OUBLI_LOG", self.log)
+            .env("WEBHOOK_SECRET", "whsec-test")
+            .env_remove("OUBLI_CONFIG")
+            .env_remove("OUBLI_DB")
+            .kill_on_drop(true);
+        c
+    }
+
+    /// `oubli ARGS`, with nothing added (`keys init`).
+    pub async fn raw(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_oubli"))
+            .args(args)
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .env_remove("OUBLI_CONFIG")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    pub async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.unwrap()
+    }
+
+    /// `oubli ARGS --json`, which must succeed, parsed.
+    pub async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.run(&all).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// A token of `role` for `name`, made by the CLI.
+    pub async fn token(&self, role: &str, name: &str) -> String {
+        let out = self
+            .run(&[
+                "token", "create", "--role", role, "--name", name, "--as", "admin",
+            ])
+            .await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// The SQLite file of a site made with [`Site::local`].
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("oubli.db")
+    }
+
+    /// The store, opened directly (to tamper with it, or look underneath).
+    pub async fn store(&self) -> Store {
+        Store::open(&self.db).await.unwrap()
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
