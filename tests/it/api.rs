@@ -1300,3 +1300,64 @@ async fn lockout_is_per_client_behind_a_trusted_proxy_and_spares_valid_tokens() 
         "a valid token is never locked out"
     );
 }
+
+/// One address may hold only so many connections: past that, its next one
+/// is answered 429 (a problem, with Retry-After) and closed, and served
+/// again once it closes one. And the server's own limits on the request
+/// target and headers answer problems too, not hyper's bare statuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_take_every_connection_and_oversized_heads_get_problems() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let site = Site::new(None, "[api]\nmax_connections_per_address = 2\n").await;
+    let server = site.serve(&["--workers", "0"]).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let get = |head: String| {
+        let addr = addr.clone();
+        async move {
+            let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+            c.write_all(head.as_bytes()).await.unwrap();
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut out)).await;
+            String::from_utf8_lossy(&out).into_owned()
+        }
+    };
+    let plain = || "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string();
+    assert!(get(plain()).await.starts_with("HTTP/1.1 200"));
+    // Two idle connections hold the address's two slots.
+    let held = [
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+    ];
+    let busy = get(plain()).await;
+    assert!(busy.starts_with("HTTP/1.1 429"), "{busy}");
+    assert!(busy.contains("application/problem+json"), "{busy}");
+    assert!(busy.to_lowercase().contains("retry-after: 1"), "{busy}");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = get(plain()).await;
+        if again.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served again: {again}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A request target or headers past the limits: problems.
+    let long_uri = get(format!(
+        "GET /healthz?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "a".repeat(9 * 1024)
+    ))
+    .await;
+    assert!(long_uri.starts_with("HTTP/1.1 414"), "{long_uri}");
+    assert!(long_uri.contains("application/problem+json"), "{long_uri}");
+    let big_headers = get(format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\nConnection: close\r\n\r\n",
+        "b".repeat(20 * 1024)
+    ))
+    .await;
+    assert!(big_headers.starts_with("HTTP/1.1 431"), "{big_headers}");
+    assert!(
+        big_headers.contains("application/problem+json"),
+        "{big_headers}"
+    );
+}

@@ -642,8 +642,9 @@ fn parse_expiry(v: &Value) -> Result<Option<i64>, ()> {
         num(11..13)?,
         num(14..16)?,
     );
-    let days = crate::util::days_from_civil(y, m, d);
-    Ok(Some(days * 86_400 + hh * 3600 + mm * 60))
+    crate::util::utc_seconds(y, m, d, hh, mm)
+        .map(Some)
+        .ok_or(())
 }
 
 async fn dnc_patch(

@@ -64,6 +64,7 @@ async fn server(dir: &Path) {
             max_body: 64 * 1024,
             header_timeout: Duration::from_secs(30),
             max_connections: 4096,
+            max_connections_per_address: 4096,
             trusted_proxies: vec![],
             lockout_after: 10,
             webhooks: vec![],

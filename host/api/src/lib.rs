@@ -138,6 +138,39 @@ async fn method_not_allowed() -> Problem {
     )
 }
 
+/// The longest request target taken, in bytes.
+pub const MAX_URI: usize = 8 * 1024;
+/// The most header bytes (names and values) a request may carry.
+pub const MAX_HEADERS: usize = 16 * 1024;
+
+/// Refuse request targets and headers past their limits with problems
+/// (414, 431), before any route reads them. The server's read buffer is
+/// larger than both, so these limits are met first.
+async fn limits(req: Request, next: Next) -> Response {
+    if req.uri().to_string().len() > MAX_URI {
+        return Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "uri-too-long",
+            format!("the request target is longer than {MAX_URI} bytes"),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADERS {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!("the request's headers are larger than {MAX_HEADERS} bytes"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Give each HTTP request a trace id (its span, the `x-trace-id` header,
 /// problem bodies) and count it.
 async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -191,6 +224,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(limits))
         .layer(axum::middleware::from_fn_with_state(state, trace))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
 }

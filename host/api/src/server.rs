@@ -68,6 +68,8 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections one client address may hold (trusted proxies excepted).
+    pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Failed authentications per client and minute before a lockout (0:
@@ -261,6 +263,7 @@ impl Server {
         // closes (the others wait in the listen queue), so slow clients
         // cannot use up the process's file descriptors.
         let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+        let per_address = PerAddress::new(options.max_connections_per_address.max(1));
         tokio::pin!(stop);
         loop {
             let slot = tokio::select! {
@@ -282,6 +285,24 @@ impl Server {
                 _ = &mut stop => break,
             };
             let _ = stream.set_nodelay(true);
+            // One address may hold only so many of the slots (a trusted
+            // proxy speaks for many clients and is not limited): past that,
+            // its new connection is told to wait and closed.
+            let held = if options
+                .trusted_proxies
+                .iter()
+                .any(|n| n.contains(&peer.ip()))
+            {
+                None
+            } else {
+                match per_address.take(peer.ip()) {
+                    Some(h) => Some(h),
+                    None => {
+                        refuse_busy(stream, tls.is_some());
+                        continue;
+                    }
+                }
+            };
             let app = app.clone();
             let service = TowerToHyperService::new(app.map_request(
                 move |mut r: axum::http::Request<hyper::body::Incoming>| {
@@ -295,14 +316,18 @@ impl Server {
             // cannot pile up.
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(options.header_timeout);
+                .header_read_timeout(options.header_timeout)
+                // Room above the router's own limits (MAX_URI,
+                // MAX_HEADERS), so that they, which answer problems, are
+                // met first; hyper answers past this buffer by itself.
+                .max_buf_size(64 * 1024);
             match &tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
                         let _ = conn.await;
-                        drop(slot);
+                        drop((slot, held));
                     });
                 }
                 Some(cfg) => {
@@ -319,7 +344,7 @@ impl Server {
                         };
                         let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
                         let _ = watcher.watch(conn).await;
-                        drop(slot);
+                        drop((slot, held));
                     });
                 }
             }
@@ -335,4 +360,76 @@ impl Server {
         while background.join_next().await.is_some() {}
         Ok(())
     }
+}
+
+/// Connections held per client address.
+#[derive(Clone)]
+struct PerAddress {
+    held: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    limit: usize,
+}
+
+/// One connection of an address, given back when dropped.
+struct Held {
+    table: PerAddress,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn new(limit: usize) -> PerAddress {
+        PerAddress {
+            held: Arc::default(),
+            limit,
+        }
+    }
+
+    /// A connection for `ip`, unless it holds its limit already.
+    fn take(&self, ip: std::net::IpAddr) -> Option<Held> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.table.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Tell a client over its address's limit to come back later (plain HTTP:
+/// a 429 problem; under TLS, before any handshake, the connection is only
+/// closed), without waiting for what it sends.
+fn refuse_busy(mut stream: tokio::net::TcpStream, tls: bool) {
+    tracing::warn!("a client address is over its connection limit; refused");
+    if tls {
+        return;
+    }
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let body = r#"{"type":"https://oubli.invalid/problems/too-many-connections","title":"Too Many Requests","status":429,"detail":"this address holds too many connections; close one and try again","retry_after":1}"#;
+        let head = format!(
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/problem+json\r\ncontent-length: {}\r\nretry-after: 1\r\ncache-control: no-store\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
+    });
 }

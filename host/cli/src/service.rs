@@ -111,6 +111,7 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         max_body: api.max_body,
         header_timeout: api.header_timeout,
         max_connections: api.max_connections,
+        max_connections_per_address: api.max_connections_per_address,
         trusted_proxies: api.trusted_proxies.clone(),
         lockout_after: api.lockout_after,
         webhooks: api.webhooks.clone(),

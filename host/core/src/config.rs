@@ -150,6 +150,10 @@ pub struct ApiSettings {
     /// wait in the listen queue until one closes, so slow clients cannot
     /// exhaust the process's file descriptors.
     pub max_connections: usize,
+    /// Connections one client address may hold at once
+    /// (`max_connections_per_address`; default 64; trusted proxies are not
+    /// limited): one client cannot take every slot.
+    pub max_connections_per_address: usize,
     /// Proxies whose `X-Forwarded-For` is believed (`trusted_proxies`:
     /// addresses or CIDR ranges; default none): behind them, the client's
     /// own address is what failed logins are counted by.
@@ -174,6 +178,7 @@ impl Default for ApiSettings {
             max_body: 64 * 1024,
             header_timeout: Duration::from_secs(30),
             max_connections: 512,
+            max_connections_per_address: 64,
             trusted_proxies: Vec::new(),
             lockout_after: 10,
             webhooks: Vec::new(),
@@ -277,6 +282,7 @@ struct RawApi {
     max_body: Option<u64>,
     header_timeout: Option<String>,
     max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
     lockout_after: Option<u32>,
@@ -923,6 +929,15 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
             ));
         }
         out.max_connections = n;
+    }
+    if let Some(n) = raw.max_connections_per_address {
+        if !(1..=100_000).contains(&n) {
+            return Err(bad(
+                "api.max_connections_per_address".into(),
+                "give a number between 1 and 100000".into(),
+            ));
+        }
+        out.max_connections_per_address = n;
     }
     if let Some(n) = raw.lockout_after {
         if n > 1_000_000 {

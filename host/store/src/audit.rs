@@ -65,6 +65,96 @@ pub fn link(prev: &str, f: &Fields<'_>) -> String {
     hex::encode(h.finalize())
 }
 
+/// Walks a hash chain link by link, oldest first, and says where it broke:
+/// the one verifier of the audit log and the consent log.
+pub(crate) struct ChainCheck {
+    /// What a link is (`event`, `entry`), and more than one.
+    noun: &'static str,
+    nouns: &'static str,
+    prev: String,
+    links: u64,
+    unchained: u64,
+    broken: Option<Broken>,
+}
+
+impl ChainCheck {
+    /// A walk from the genesis hash.
+    pub(crate) fn new(noun: &'static str, nouns: &'static str) -> ChainCheck {
+        ChainCheck {
+            noun,
+            nouns,
+            prev: GENESIS.to_string(),
+            links: 0,
+            unchained: 0,
+            broken: None,
+        }
+    }
+
+    fn fail(&mut self, id: Option<i64>, reason: String) -> bool {
+        self.broken = Some(Broken { event: id, reason });
+        false
+    }
+
+    /// The next link: its id, the hash it says it follows, its own stored
+    /// hash (`None` for links written before the chain existed, allowed only
+    /// before the first chained one), and its hash recomputed from its
+    /// content after a given previous hash. False once broken: stop.
+    pub(crate) fn next(
+        &mut self,
+        id: i64,
+        prev_stored: Option<&str>,
+        stored: Option<&str>,
+        computed: impl FnOnce(&str) -> String,
+    ) -> bool {
+        let Some(stored) = stored else {
+            if self.links == 0 {
+                self.unchained += 1;
+                return true;
+            }
+            return self.fail(Some(id), "its hash was removed".into());
+        };
+        if prev_stored != Some(self.prev.as_str()) {
+            let noun = self.noun;
+            return self.fail(
+                Some(id),
+                format!(
+                    "it does not follow the {noun} before it (an {noun} was removed or inserted)"
+                ),
+            );
+        }
+        if computed(&self.prev) != stored {
+            return self.fail(
+                Some(id),
+                "its content does not match its hash (it was edited)".into(),
+            );
+        }
+        self.prev = stored.to_string();
+        self.links += 1;
+        true
+    }
+
+    /// The end of the walk, against the head the store keeps (its length
+    /// and last hash): a chain shorter than its head was cut off the end.
+    pub(crate) fn finish(mut self, head_seq: i64, head_hash: &str) -> Verified {
+        if self.broken.is_none() && (head_hash != self.prev || head_seq as u64 != self.links) {
+            let reason = format!(
+                "the head records {head_seq} {nouns} ending in {}, the table holds {} ending in {}: {nouns} were cut off the end",
+                &head_hash[..12.min(head_hash.len())],
+                self.links,
+                &self.prev[..12.min(self.prev.len())],
+                nouns = self.nouns,
+            );
+            self.fail(None, reason);
+        }
+        Verified {
+            events: self.links,
+            unchained: self.unchained,
+            head: self.prev,
+            broken: self.broken,
+        }
+    }
+}
+
 /// Recompute the whole chain, oldest event first.
 pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
     let rows = sqlx::query(
@@ -72,24 +162,10 @@ pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
     )
     .fetch_all(pool)
     .await?;
-    let mut prev = GENESIS.to_string();
-    let (mut events, mut unchained) = (0u64, 0u64);
-    let mut broken = None;
+    let mut check = ChainCheck::new("event", "events");
     for r in &rows {
-        let id: i64 = r.try_get("id")?;
-        let stored: Option<String> = r.try_get("hash")?;
-        let Some(stored) = stored else {
-            if events == 0 {
-                unchained += 1;
-                continue;
-            }
-            broken = Some(Broken {
-                event: Some(id),
-                reason: "its hash was removed".into(),
-            });
-            break;
-        };
         let prev_stored: Option<String> = r.try_get("prev_hash")?;
+        let stored: Option<String> = r.try_get("hash")?;
         let request_id: String = r.try_get("request_id")?;
         let actor: String = r.try_get("actor")?;
         let action: String = r.try_get("action")?;
@@ -97,57 +173,29 @@ pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
         let to: Option<String> = r.try_get("to_state")?;
         let system: Option<String> = r.try_get("system")?;
         let reason: Option<Vec<u8>> = r.try_get("reason_sealed")?;
-        if prev_stored.as_deref() != Some(prev.as_str()) {
-            broken = Some(Broken {
-                event: Some(id),
-                reason: "it does not follow the event before it (an event was removed or inserted)"
-                    .into(),
-            });
+        let at: i64 = r.try_get("at")?;
+        let fields = Fields {
+            request_id: &request_id,
+            at,
+            actor: &actor,
+            action: &action,
+            from: from.as_deref(),
+            to: to.as_deref(),
+            system: system.as_deref(),
+            reason_sealed: reason.as_deref(),
+        };
+        if !check.next(
+            r.try_get("id")?,
+            prev_stored.as_deref(),
+            stored.as_deref(),
+            |prev| link(prev, &fields),
+        ) {
             break;
         }
-        let computed = link(
-            &prev,
-            &Fields {
-                request_id: &request_id,
-                at: r.try_get("at")?,
-                actor: &actor,
-                action: &action,
-                from: from.as_deref(),
-                to: to.as_deref(),
-                system: system.as_deref(),
-                reason_sealed: reason.as_deref(),
-            },
-        );
-        if computed != stored {
-            broken = Some(Broken {
-                event: Some(id),
-                reason: "its content does not match its hash (it was edited)".into(),
-            });
-            break;
-        }
-        prev = stored;
-        events += 1;
     }
-    if broken.is_none() {
-        let (seq, head): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .fetch_one(pool)
-                .await?;
-        if head != prev || seq as u64 != events {
-            broken = Some(Broken {
-                event: None,
-                reason: format!(
-                    "the head records {seq} events ending in {}, the table holds {events} ending in {}: events were cut off the end",
-                    &head[..12.min(head.len())],
-                    &prev[..12.min(prev.len())]
-                ),
-            });
-        }
-    }
-    Ok(Verified {
-        events,
-        unchained,
-        head: prev,
-        broken,
-    })
+    let (seq, head): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?;
+    Ok(check.finish(seq, &head))
 }

@@ -5,8 +5,8 @@
 //! found by [`verify`].
 
 use super::StoreError;
-use super::audit::{GENESIS, put};
-use oubli_model::evidence::{Broken, Verified};
+use super::audit::{ChainCheck, put};
+use oubli_model::evidence::Verified;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 
@@ -142,49 +142,20 @@ pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
     ))
     .fetch_all(pool)
     .await?;
-    let mut prev = GENESIS.to_string();
-    let mut n = 0u64;
-    let mut broken = None;
+    let mut check = ChainCheck::new("entry", "entries");
     for r in &rows {
         let entry = row(r)?;
         let prev_stored: String = r.try_get("prev_hash")?;
         let stored: String = r.try_get("hash")?;
-        if prev_stored != prev {
-            broken = Some(Broken {
-                event: Some(entry.id),
-                reason: "it does not follow the entry before it (an entry was removed or inserted)"
-                    .into(),
-            });
+        if !check.next(entry.id, Some(&prev_stored), Some(&stored), |prev| {
+            link(prev, &entry)
+        }) {
             break;
         }
-        if link(&prev, &entry) != stored {
-            broken = Some(Broken {
-                event: Some(entry.id),
-                reason: "its content does not match its hash (it was edited)".into(),
-            });
-            break;
-        }
-        prev = stored;
-        n += 1;
     }
-    if broken.is_none() {
-        let (seq, head): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM consent_head WHERE id = 1")
-                .fetch_one(pool)
-                .await?;
-        if head != prev || seq as u64 != n {
-            broken = Some(Broken {
-                event: None,
-                reason: format!(
-                    "the head records {seq} entries, the table holds {n}: entries were cut off the end"
-                ),
-            });
-        }
-    }
-    Ok(Verified {
-        events: n,
-        unchained: 0,
-        head: prev,
-        broken,
-    })
+    let (seq, head): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM consent_head WHERE id = 1")
+            .fetch_one(pool)
+            .await?;
+    Ok(check.finish(seq, &head))
 }
