@@ -1228,15 +1228,32 @@ fn render(chromium: &Path, page: &Path) -> (String, Vec<String>) {
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("chromium runs");
-    std::thread::sleep(Duration::from_millis(300));
+    // The proxy reads connections in the order they came: once it has read
+    // a sentinel sent now, it has read every request the browser made.
+    const SENTINEL: &str = "sentinel.oubli.invalid";
+    let mut probe = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(
+        &mut probe,
+        format!("GET http://{SENTINEL}/ HTTP/1.1\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !seen.lock().unwrap().iter().any(|h| h == SENTINEL) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy never read the sentinel"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let hosts = seen
         .lock()
         .unwrap()
         .iter()
         .filter(|h| {
-            !(h.ends_with("google.com")
-                || h.ends_with("googleapis.com")
-                || h.ends_with("gstatic.com"))
+            h.as_str() != SENTINEL
+                && !(h.ends_with("google.com")
+                    || h.ends_with("googleapis.com")
+                    || h.ends_with("gstatic.com"))
         })
         .cloned()
         .collect();
