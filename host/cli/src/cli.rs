@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use oubli_core::config::Config;
 use oubli_core::rights::{self, Systems};
-use oubli_crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
 use oubli_crypto::file::{self, Recipient};
 use oubli_crypto::keyring::{KeyList, Keyring};
 use std::path::{Path, PathBuf};
@@ -627,12 +626,6 @@ async fn locate(args: LocateArgs) -> Result<ExitCode> {
     })
 }
 
-/// Where request data keys are kept until the store holds them: beside
-/// the keyring's root keys, in `datakeys/`.
-fn data_key_store(keyring: &Path) -> Result<DirDataKeys> {
-    Ok(DirDataKeys::open(&keyring.join("datakeys"))?)
-}
-
 fn keys(cmd: KeysCommand) -> Result<ExitCode> {
     let pass = args::passphrase();
     let pass = pass.as_deref().map(String::as_str);
@@ -665,34 +658,22 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
             db,
         } => {
             let mut ring = Keyring::open(&keyring.dir, pass)?;
-            let bar = indicatif::ProgressBar::new(0).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "rewrapping data keys {bar:30} {pos}/{len} requests",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            let progress = |done: usize, total: usize| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            };
             if !resume {
                 ring.rotate(pass)?;
             }
-            let store = data_key_store(&keyring.dir)?;
-            let keys = DataKeys::new(&ring, &store);
-            let mut n = keys.rewrap(progress)?;
-            bar.finish_and_clear();
-            let mut left = keys.stats()?.keys_to_rewrap;
-            if let Some(url) = db {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let ring = Keyring::open(&keyring.dir, pass)?;
-                let (rewrapped, remaining) =
-                    rt.block_on(oubli_core::keys::rewrap_store(&url, ring))?;
-                n += rewrapped;
-                left += remaining.keys_to_rewrap as usize;
-            }
+            // Data keys live in the store, wrapped under the KEK: rewrapped
+            // there, one request per transaction (payloads untouched).
+            let rewrapped = match db {
+                Some(url) => {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let ring = Keyring::open(&keyring.dir, pass)?;
+                    let done = rt.block_on(oubli_core::keys::rewrap_store(&url, ring))?;
+                    Some(done)
+                }
+                None => None,
+            };
             let list = ring.list();
             if !resume {
                 outln!(
@@ -701,7 +682,15 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                     list.active_kek
                 );
             }
-            outln!("rewrapped {n} data keys; {left} left under old keys");
+            match rewrapped {
+                Some((n, left)) => outln!(
+                    "rewrapped {n} data keys; {} left under old keys",
+                    left.keys_to_rewrap
+                ),
+                None => outln!(
+                    "the store's data keys are still under the old KEK (which is kept): rewrap them with --db URL"
+                ),
+            }
         }
         KeysCommand::Recipient(RecipientCommand::Add {
             name,
@@ -721,33 +710,33 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
         } => {
             let ring = Keyring::open(&keyring.dir, pass)?;
             let list = ring.list();
-            let store = data_key_store(&keyring.dir)?;
-            let mut stats = DataKeys::new(&ring, &store).stats()?;
-            let mut shredded = None;
-            if let Some(url) = db {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let ring = Keyring::open(&keyring.dir, pass)?;
-                let in_store = rt.block_on(oubli_core::keys::store_keys(&url, ring))?;
-                stats.requests_with_keys += in_store.requests_with_keys as usize;
-                stats.keys_to_rewrap += in_store.keys_to_rewrap as usize;
-                shredded = Some(in_store.shredded);
-            }
+            let stats = match db {
+                Some(url) => {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    let ring = Keyring::open(&keyring.dir, pass)?;
+                    Some(rt.block_on(oubli_core::keys::store_keys(&url, ring))?)
+                }
+                None => None,
+            };
             if output.json {
                 #[derive(serde::Serialize)]
                 struct Listed<'a> {
                     #[serde(flatten)]
                     keys: &'a KeyList,
-                    #[serde(flatten)]
-                    data_keys: DataKeyStats,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    requests_with_keys: Option<i64>,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    keys_to_rewrap: Option<i64>,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     requests_shredded: Option<i64>,
                 }
                 let listed = Listed {
                     keys: &list,
-                    data_keys: stats,
-                    requests_shredded: shredded,
+                    requests_with_keys: stats.map(|s| s.requests_with_keys),
+                    keys_to_rewrap: stats.map(|s| s.keys_to_rewrap),
+                    requests_shredded: stats.map(|s| s.shredded),
                 };
                 outln!("{}", serde_json::to_string_pretty(&listed)?);
             } else {
@@ -770,13 +759,13 @@ fn keys(cmd: KeysCommand) -> Result<ExitCode> {
                 for r in &list.recipients {
                     outln!("recipient  {} {}", r.id, r.name);
                 }
-                outln!(
-                    "data keys  {} requests, {} to rewrap",
-                    stats.requests_with_keys,
-                    stats.keys_to_rewrap
-                );
-                if let Some(n) = shredded {
-                    outln!("shredded   {n} requests");
+                if let Some(s) = stats {
+                    outln!(
+                        "data keys  {} requests, {} to rewrap",
+                        s.requests_with_keys,
+                        s.keys_to_rewrap
+                    );
+                    outln!("shredded   {} requests", s.shredded);
                 }
             }
         }

@@ -1,10 +1,8 @@
 //! The keyring: a directory holding the root keys, that is the host's RSA
 //! key pairs, the KEKs (wrapped by an RSA key, unwrapped once when the
 //! keyring opens), the blind-index key, and the export recipients.
-//! Per-request data keys are not here: they live in a
-//! [`DataKeyStore`](super::datakeys::DataKeyStore) (the store's database,
-//! written with the rows they protect), used through
-//! [`DataKeys`](super::datakeys::DataKeys).
+//! Per-request data keys are not here: they live wrapped in the store's
+//! database, written with the rows they protect (`oubli-store`'s vault).
 //!
 //! ```text
 //! keyring.json               ids, which keys are active, recipients (no key material)
@@ -18,9 +16,8 @@
 //!
 //! Rotation ([`Keyring::rotate`]) adds a new host key pair and a new KEK,
 //! makes them active and keeps the old ones for decryption; the data keys
-//! are then rewrapped under the new KEK by
-//! [`DataKeys::rewrap`](super::datakeys::DataKeys::rewrap): payloads are
-//! never touched. Keep the keyring on encrypted storage and out of
+//! are then rewrapped under the new KEK in the store (`oubli keys rotate
+//! --db`): payloads are never touched. Keep the keyring on encrypted storage and out of
 //! long-lived backups.
 
 use super::CryptoError;
@@ -418,8 +415,7 @@ impl Keyring {
 
     /// Rotate: a new host key pair and a new KEK become active (the old ones
     /// stay for decryption) and the index key is rewrapped for the new host
-    /// key. Rewrap the data keys next
-    /// ([`DataKeys::rewrap`](super::datakeys::DataKeys::rewrap)).
+    /// key. Rewrap the store's data keys next (`oubli keys rotate --db`).
     pub fn rotate(&mut self, passphrase: Option<&str>) -> Result<(), CryptoError> {
         let (host_id, host) = new_host_key(&self.dir, passphrase)?;
         let public = host.to_public_key();

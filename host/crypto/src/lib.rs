@@ -13,8 +13,6 @@
 //! - [`keyring`]: the root keys: the host key pair, the KEK (wrapped by the
 //!   RSA key and unwrapped once at start-up), the blind-index key, export
 //!   recipients, rotation.
-//! - [`datakeys`]: per-request data keys behind a [`datakeys::DataKeyStore`]
-//!   (the store implements it), sealing records and crypto-shredding.
 //! - [`blind`]: blind indexes, HMAC-SHA-256 of normalised identifiers.
 //! - [`signing`]: RSA-PSS signatures on certificates and audit heads,
 //!   checkable with `openssl` alone.
@@ -30,7 +28,6 @@
 
 pub mod blind;
 pub mod chunked;
-pub mod datakeys;
 pub mod envelope;
 pub mod file;
 pub mod keyring;

@@ -3,8 +3,7 @@
 
 use oubli_crypto::CryptoError;
 use oubli_crypto::chunked::{self, CHUNK};
-use oubli_crypto::datakeys::{DataKeyStats, DataKeys, DirDataKeys};
-use oubli_crypto::envelope::RecordContext;
+use oubli_crypto::envelope::{DataKey, RecordContext};
 use oubli_crypto::file::{self, Recipient};
 use oubli_crypto::keyring::{Keyring, write_key_pair};
 use rsa::PrivateKey;
@@ -355,54 +354,61 @@ mod keyring {
         }
     }
 
+    /// Data keys wrapped under the keyring's KEK: reopened and rotated, the
+    /// keyring still unwraps them (old KEKs are kept), a rewrap names the new
+    /// KEK, lookups survive rotation, and a record moved to another row does
+    /// not open. (The store keeps the wrapped keys and shreds them: its own
+    /// tests cover that.)
     #[test]
-    fn records_survive_reopening_and_rotation_then_shredding_destroys_them() {
+    fn records_survive_reopening_and_rotation() {
         let dir = tempfile::tempdir().unwrap();
-        let store = DirDataKeys::open(&dir.path().join("datakeys")).unwrap();
         let ring = Keyring::init(&dir.path().join("keys"), None).unwrap();
-        let keys = DataKeys::new(&ring, &store);
-        let a = keys.seal(&ctx("req-a", "1"), b"ada@example.com").unwrap();
-        let b = keys.seal(&ctx("req-b", "1"), b"+33612345678").unwrap();
+        let key = DataKey::generate().unwrap();
+        let a = key.seal(&ctx("req-a", "1"), b"ada@example.com").unwrap();
+        let wrapped = ring.active_kek().unwrap().wrap("req-a", &key).unwrap();
+        let old_kek = ring.active_kek().unwrap().id().to_string();
         let index_before = ring.index_key().index("email", "ada@example.com");
         drop(ring);
 
         let mut ring = Keyring::open(&dir.path().join("keys"), None).unwrap();
-        let keys = DataKeys::new(&ring, &store);
+        let back = ring
+            .kek(&old_kek)
+            .unwrap()
+            .unwrap("req-a", &wrapped)
+            .unwrap();
         assert_eq!(
-            &keys.open(&ctx("req-a", "1"), &a).unwrap()[..],
+            &back.open(&ctx("req-a", "1"), &a).unwrap()[..],
             b"ada@example.com"
         );
-        let old_kek = ring.list().active_kek;
+        // A wrapped key moved to another request does not unwrap.
+        assert!(
+            ring.kek(&old_kek)
+                .unwrap()
+                .unwrap("req-b", &wrapped)
+                .is_err()
+        );
         ring.rotate(None).unwrap();
-        let keys = DataKeys::new(&ring, &store);
-        assert_eq!(keys.stats().unwrap().keys_to_rewrap, 2, "not yet rewrapped");
-        let mut calls = 0;
-        let rewrapped = keys.rewrap(|_, _| calls += 1).unwrap();
-        assert_eq!((rewrapped, calls), (2, 2));
         let list = ring.list();
         assert_ne!(list.active_kek, old_kek);
         assert_eq!((list.hosts.len(), list.keks.len()), (2, 2));
-        assert_eq!(
-            keys.stats().unwrap(),
-            DataKeyStats {
-                requests_with_keys: 2,
-                keys_to_rewrap: 0
-            }
-        );
-        // The stored data keys now name the new KEK only; payloads were untouched.
-        let stored = std::fs::read_to_string(dir.path().join("datakeys/req-a.json")).unwrap();
-        assert!(stored.contains(&list.active_kek) && !stored.contains(&old_kek));
+        // The old KEK still unwraps; the rewrapped key names the new one.
+        let back = ring
+            .kek(&old_kek)
+            .unwrap()
+            .unwrap("req-a", &wrapped)
+            .unwrap();
+        let rewrapped = ring.active_kek().unwrap().wrap("req-a", &back).unwrap();
         drop(ring);
 
         let ring = Keyring::open(&dir.path().join("keys"), None).unwrap();
-        let keys = DataKeys::new(&ring, &store);
+        let key = ring
+            .kek(&list.active_kek)
+            .unwrap()
+            .unwrap("req-a", &rewrapped)
+            .unwrap();
         assert_eq!(
-            &keys.open(&ctx("req-a", "1"), &a).unwrap()[..],
+            &key.open(&ctx("req-a", "1"), &a).unwrap()[..],
             b"ada@example.com"
-        );
-        assert_eq!(
-            &keys.open(&ctx("req-b", "1"), &b).unwrap()[..],
-            b"+33612345678"
         );
         assert_eq!(
             ring.index_key().index("email", "ada@example.com"),
@@ -411,26 +417,9 @@ mod keyring {
         );
         // A record moved to another row does not open.
         assert!(matches!(
-            keys.open(&ctx("req-a", "2"), &a),
+            key.open(&ctx("req-a", "2"), &a),
             Err(CryptoError::RecordTampered)
         ));
-
-        assert!(keys.shred("req-a").unwrap());
-        assert!(matches!(
-            keys.open(&ctx("req-a", "1"), &a),
-            Err(CryptoError::Shredded(_))
-        ));
-        assert!(matches!(
-            keys.seal(&ctx("req-a", "1"), b"again"),
-            Err(CryptoError::Shredded(_))
-        ));
-        assert_eq!(
-            &keys.open(&ctx("req-b", "1"), &b).unwrap()[..],
-            b"+33612345678"
-        );
-        // Even with the tombstone removed, the keys are gone for good.
-        std::fs::remove_file(dir.path().join("datakeys/req-a.shredded")).unwrap();
-        assert!(keys.open(&ctx("req-a", "1"), &a).is_err());
     }
 
     #[test]
@@ -456,9 +445,6 @@ mod keyring {
             use std::os::unix::fs::PermissionsExt;
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&dir.path().join(format!("host-{id}.pem"))), 0o600);
-            let store = dir.path().join("datakeys");
-            DirDataKeys::open(&store).unwrap();
-            assert_eq!(mode(&store), 0o700);
         }
         let e = Keyring::init(dir.path(), None).unwrap_err().to_string();
         assert!(e.contains("already holds a keyring"), "{e}");
@@ -468,8 +454,7 @@ mod keyring {
     fn debug_output_carries_no_key_material() {
         let dir = tempfile::tempdir().unwrap();
         let ring = Keyring::init(dir.path(), None).unwrap();
-        let store = DirDataKeys::open(&dir.path().join("datakeys")).unwrap();
-        let dk = DataKeys::new(&ring, &store).current("req-x").unwrap();
+        let dk = DataKey::generate().unwrap();
         let shown = format!("{ring:?} {dk:?} {:?}", ring.index_key());
         assert!(!shown.contains("BEGIN"));
         assert!(shown.contains("[redacted]"));
