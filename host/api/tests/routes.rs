@@ -234,6 +234,23 @@ async fn each_role_may_do_what_it_may_and_nothing_more() {
         assert_problem(&r, 401);
         assert!(r.challenge.as_deref().unwrap().starts_with("Bearer"));
     }
+    // Metrics, in OpenMetrics text: gauges read from the store now.
+    let metrics = app.get("/metrics", Some(&tokens[0].1)).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(
+        metrics
+            .content_type
+            .starts_with("application/openmetrics-text")
+    );
+    for line in [
+        "# TYPE oubli_requests gauge",
+        "oubli_requests{state=\"verified\"} ",
+        "oubli_requests_overdue 0",
+        "# TYPE oubli_http_request_duration_seconds histogram",
+        "# EOF",
+    ] {
+        assert!(metrics.raw.contains(line), "no {line} in\n{}", metrics.raw);
+    }
     // An auditor sees no plans, results or notes.
     let seen = app
         .get(&format!("/v1/requests/{id}"), Some(&tokens[0].1))

@@ -47,19 +47,28 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Healt
     }))
 }
 
-/// `GET /metrics`: Prometheus text.
+/// `GET /metrics`: OpenMetrics text (Prometheus reads it).
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses(
-        (status = 200, content_type = "text/plain", body = String), ReadProblems),
+        (status = 200, content_type = "application/openmetrics-text", body = String), ReadProblems),
     security(("bearer" = [])))]
 pub async fn metrics(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     auth.require(Role::Auditor)?;
-    let mut text = state.engine.metrics_text().await?;
-    text.push_str(&state.http.render());
+    let mut registry = prometheus_client::registry::Registry::default();
+    state.engine.register_metrics(&mut registry).await?;
+    state.http.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|_| {
+        Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the metrics could not be written",
+        )
+    })?;
     Ok((
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         text,
     )

@@ -1,42 +1,58 @@
 //! What `/metrics` shows of the store: requests by state, tasks by state,
-//! overdue requests. Counts only, never an id or identifier.
+//! overdue requests, the restriction registry's size; and the connector
+//! calls' latencies. Counts only, never an id or identifier.
 
 use super::engine::Engine;
 use super::request::RequestError;
 use oubli_store::service;
 use oubli_store::tasks;
-use std::fmt::Write;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: String,
+}
 
 impl Engine {
-    /// Gauges in Prometheus text format, and the connector calls' latency
-    /// histogram.
-    pub async fn metrics_text(&self) -> Result<String, RequestError> {
+    /// Register the gauges, read from the store now, and the connector
+    /// calls' histogram in `registry`.
+    pub async fn register_metrics(&self, registry: &mut Registry) -> Result<(), RequestError> {
         let pool = self.store.pool();
-        let mut out = String::new();
-        let _ = writeln!(out, "# HELP oubli_requests Requests by state.");
-        let _ = writeln!(out, "# TYPE oubli_requests gauge");
-        for (state, n) in service::requests_by_state(pool).await? {
-            let _ = writeln!(out, "oubli_requests{{state=\"{state}\"}} {n}");
-        }
-        let _ = writeln!(out, "# HELP oubli_tasks Tasks by state.");
-        let _ = writeln!(out, "# TYPE oubli_tasks gauge");
-        for (state, n) in tasks::count_by_state(pool).await? {
-            let _ = writeln!(out, "oubli_tasks{{state=\"{state}\"}} {n}");
-        }
-        let overdue = service::overdue(pool, self.store.now()).await?;
-        let _ = writeln!(
-            out,
-            "# HELP oubli_requests_overdue Requests past their deadline and not over."
+        let by_state = |rows: Vec<(String, i64)>| {
+            let family = Family::<State, Gauge>::default();
+            for (state, n) in rows {
+                family.get_or_create(&State { state }).set(n);
+            }
+            family
+        };
+        registry.register(
+            "oubli_requests",
+            "Requests by state",
+            by_state(service::requests_by_state(pool).await?),
         );
-        let _ = writeln!(out, "# TYPE oubli_requests_overdue gauge");
-        let _ = writeln!(out, "oubli_requests_overdue {overdue}");
-        let _ = writeln!(
-            out,
-            "# HELP oubli_restrictions Subjects' restrictions held in memory."
+        registry.register(
+            "oubli_tasks",
+            "Tasks by state",
+            by_state(tasks::count_by_state(pool).await?),
         );
-        let _ = writeln!(out, "# TYPE oubli_restrictions gauge");
-        let _ = writeln!(out, "oubli_restrictions {}", self.restrictions.len());
-        out.push_str(&oubli_runtime::metrics::render());
-        Ok(out)
+        let overdue = Gauge::<i64>::default();
+        overdue.set(service::overdue(pool, self.store.now()).await?);
+        registry.register(
+            "oubli_requests_overdue",
+            "Requests past their deadline and not over",
+            overdue,
+        );
+        let restrictions = Gauge::<i64>::default();
+        restrictions.set(self.restrictions.len() as i64);
+        registry.register(
+            "oubli_restrictions",
+            "Subjects' restrictions held in memory",
+            restrictions,
+        );
+        oubli_runtime::metrics::register(registry);
+        Ok(())
     }
 }
