@@ -23,6 +23,64 @@ use zeroize::Zeroizing;
 /// How many unwrapped data keys a process keeps in memory.
 const CACHE: usize = 1024;
 
+/// What a sealed value is, in the store's words: which column of which row
+/// it belongs to follows from it, so nothing above the store names tables,
+/// columns or rows. A value sealed as one thing does not open as another.
+#[derive(Debug, Clone, Copy)]
+pub enum Sealed<'a> {
+    /// A request's subject (its identifiers).
+    Subject,
+    /// A request's parameters.
+    Params,
+    /// One system's plan.
+    Plan(&'a str),
+    /// One system's result.
+    Result(&'a str),
+    /// One system's error message.
+    Error(&'a str),
+    /// One system's vendor tickets.
+    Ticket(&'a str),
+    /// The reason given for an event: its action and, for a system's event,
+    /// the system.
+    Reason {
+        /// The event's action (`rejected`, `skipped`, `identity-attested`).
+        action: &'a str,
+        /// The system, for a system's event.
+        system: Option<&'a str>,
+    },
+    /// A consent entry's evidence: its purpose, at a time (ms).
+    Consent {
+        /// The purpose consented to.
+        purpose: &'a str,
+        /// When.
+        at: i64,
+    },
+}
+
+impl Sealed<'_> {
+    /// The field and row a value of this kind is bound to, in a request
+    /// (or, for consent, a subject's key id).
+    fn field_row(&self, request_id: &str) -> (&'static str, String) {
+        match *self {
+            Sealed::Subject => ("subject", request_id.to_string()),
+            Sealed::Params => ("params", request_id.to_string()),
+            Sealed::Plan(system) => ("plan", system.to_string()),
+            Sealed::Result(system) => ("result", system.to_string()),
+            Sealed::Error(system) => ("error", system.to_string()),
+            Sealed::Ticket(system) => ("ticket", system.to_string()),
+            Sealed::Reason { action, system } => (
+                "reason",
+                match action {
+                    "identity-attested" => "attested".into(),
+                    "rejected" | "cancelled" => action.into(),
+                    _ => format!("{action}-{}", system.unwrap_or("")),
+                },
+            ),
+            Sealed::Consent { purpose, at } => ("consent", format!("{purpose}:{at}")),
+        }
+    }
+}
+
 /// Seals and opens a request's personal data with its data keys.
 #[derive(Clone)]
 pub struct Vault {
@@ -147,32 +205,39 @@ impl Vault {
         Ok(self.remember(request_id, key))
     }
 
-    /// Seal `plaintext` for `ctx`.
+    /// Seal `plaintext`, `what` of request `request_id`.
     pub async fn seal(
         &self,
-        ctx: &RecordContext<'_>,
+        request_id: &str,
+        what: Sealed<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        Ok(self.current(ctx.request_id).await?.seal(ctx, plaintext)?)
+        let (field, row) = what.field_row(request_id);
+        let ctx = context(request_id, field, &row);
+        Ok(self.current(request_id).await?.seal(&ctx, plaintext)?)
     }
 
     /// Seal a value as JSON.
     pub async fn seal_json<T: serde::Serialize>(
         &self,
-        ctx: &RecordContext<'_>,
+        request_id: &str,
+        what: Sealed<'_>,
         value: &T,
     ) -> Result<Vec<u8>, StoreError> {
         let json =
             Zeroizing::new(serde_json::to_vec(value).map_err(|_| StoreError::Corrupt("value"))?);
-        self.seal(ctx, &json).await
+        self.seal(request_id, what, &json).await
     }
 
     /// Open a value sealed by [`Vault::seal`].
     pub async fn open(
         &self,
-        ctx: &RecordContext<'_>,
+        request_id: &str,
+        what: Sealed<'_>,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let (field, row) = what.field_row(request_id);
+        let ctx = &context(request_id, field, &row);
         let id = sealed_key_id(sealed)?;
         let cached = self
             .cache
@@ -201,11 +266,13 @@ impl Vault {
     /// Open a value sealed by [`Vault::seal_json`].
     pub async fn open_json<T: serde::de::DeserializeOwned>(
         &self,
-        ctx: &RecordContext<'_>,
+        request_id: &str,
+        what: Sealed<'_>,
         sealed: &[u8],
     ) -> Result<T, StoreError> {
-        let plain = self.open(ctx, sealed).await?;
-        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(static_kind(ctx.field)))
+        let plain = self.open(request_id, what, sealed).await?;
+        let (field, _) = what.field_row(request_id);
+        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(static_kind(field)))
     }
 
     /// Crypto-shred a request: destroy its data keys and remember that it
@@ -301,5 +368,15 @@ fn static_kind(field: &str) -> &'static str {
         "plan" => "plan",
         "result" => "result",
         _ => "sealed value",
+    }
+}
+
+/// The associated data a value is bound to: a request's field and row.
+fn context<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> RecordContext<'a> {
+    RecordContext {
+        kind: "request",
+        request_id,
+        field,
+        row,
     }
 }

@@ -1,12 +1,11 @@
 //! The store on both engines (PostgreSQL when `OUBLI_TEST_PG` is set): the
 //! task table's leases, the rescuer, concurrent claimers, data keys.
 
-use oubli_crypto::envelope::RecordContext;
 use oubli_crypto::keyring::Keyring;
 use oubli_model::{Clock, ManualClock, SystemClock};
 use oubli_model::{RequestKind, RequestState};
 use oubli_model::{TaskOp, TaskState};
-use oubli_store::keys::Vault;
+use oubli_store::keys::{Sealed, Vault};
 use oubli_store::requests::{self, RequestRow};
 use oubli_store::tasks::{self, Finish};
 use oubli_store::{Store, StoreError, Tx};
@@ -319,20 +318,29 @@ async fn data_keys_live_wrapped_in_the_store_and_shredding_ends_every_copy() {
             store.clone(),
             Arc::new(Keyring::open(&ring_dir, None).unwrap()),
         );
-        let ctx = RecordContext {
-            kind: "request",
-            request_id: "r-1",
-            field: "subject",
-            row: "r-1",
-        };
-        let sealed = vault.seal(&ctx, b"ada@example.com").await.unwrap();
+        let sealed = vault
+            .seal("r-1", Sealed::Subject, b"ada@example.com")
+            .await
+            .unwrap();
         assert_eq!(
-            &vault.open(&ctx, &sealed).await.unwrap()[..],
+            &vault.open("r-1", Sealed::Subject, &sealed).await.unwrap()[..],
             b"ada@example.com"
         );
-        // Bound to its row: the same bytes under another row do not open.
-        let other = RecordContext { row: "r-2", ..ctx };
-        assert!(vault.open(&other, &sealed).await.is_err(), "{backend}");
+        // Bound to what it is and to its row: the same bytes as another
+        // field, or another system's, do not open.
+        assert!(
+            vault.open("r-1", Sealed::Params, &sealed).await.is_err(),
+            "{backend}"
+        );
+        let plan = vault.seal("r-1", Sealed::Plan("crm"), b"{}").await.unwrap();
+        assert!(vault.open("r-1", Sealed::Plan("crm"), &plan).await.is_ok());
+        assert!(
+            vault
+                .open("r-1", Sealed::Plan("dialer"), &plan)
+                .await
+                .is_err(),
+            "{backend}"
+        );
         // A backup taken now…
         let backup = sealed.clone();
         let stats = vault.stats().await.unwrap();
@@ -354,7 +362,7 @@ async fn data_keys_live_wrapped_in_the_store_and_shredding_ends_every_copy() {
         assert_eq!(rotated.rewrap().await.unwrap(), 1);
         assert_eq!(rotated.stats().await.unwrap().keys_to_rewrap, 0);
         assert_eq!(
-            &rotated.open(&ctx, &sealed).await.unwrap()[..],
+            &rotated.open("r-1", Sealed::Subject, &sealed).await.unwrap()[..],
             b"ada@example.com"
         );
 
@@ -365,9 +373,12 @@ async fn data_keys_live_wrapped_in_the_store_and_shredding_ends_every_copy() {
             store.clone(),
             Arc::new(Keyring::open(&ring_dir, None).unwrap()),
         );
-        let e = fresh.open(&ctx, &backup).await.unwrap_err();
+        let e = fresh
+            .open("r-1", Sealed::Subject, &backup)
+            .await
+            .unwrap_err();
         assert!(e.to_string().contains("crypto-shredded"), "{backend}: {e}");
-        assert!(fresh.seal(&ctx, b"again").await.is_err());
+        assert!(fresh.seal("r-1", Sealed::Subject, b"again").await.is_err());
         assert_eq!(fresh.stats().await.unwrap().shredded, 1);
         store.close().await;
     }

@@ -11,9 +11,10 @@
 
 use super::deadline::timestamp;
 use super::engine::Engine;
-use super::request::{RequestError, SystemResult, ctx, event, subject_indexes};
+use super::request::{RequestError, SystemResult, event, subject_indexes};
 use oubli_model::{RequestKind, RequestState};
 use oubli_model::{Status, Subject};
+use oubli_store::keys::Sealed;
 use oubli_store::requests;
 use oubli_store::service;
 use serde::{Deserialize, Serialize};
@@ -152,14 +153,14 @@ impl Engine {
         }
         let subject: Subject = self
             .vault
-            .open_json(&ctx(id, "subject", id), &row.subject_sealed)
+            .open_json(id, Sealed::Subject, &row.subject_sealed)
             .await?;
         let mut systems = Vec::new();
         for s in requests::systems(self.store.pool(), id).await? {
             let result: SystemResult = match &s.result_sealed {
                 Some(r) => {
                     self.vault
-                        .open_json(&ctx(id, "result", &s.system), r)
+                        .open_json(id, Sealed::Result(&s.system), r)
                         .await?
                 }
                 None => SystemResult::default(),
@@ -167,7 +168,7 @@ impl Engine {
             let counts: super::request::Counts =
                 serde_json::from_str(&s.counts).unwrap_or_default();
             let plan: super::request::SystemPlan = match &s.plan_sealed {
-                Some(p) => self.vault.open_json(&ctx(id, "plan", &s.system), p).await?,
+                Some(p) => self.vault.open_json(id, Sealed::Plan(&s.system), p).await?,
                 None => super::request::SystemPlan::default(),
             };
             let not_searched = match (&plan.error, &result.plan) {

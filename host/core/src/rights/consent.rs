@@ -17,6 +17,7 @@ use crate::identifiers::{Identifiers, Region};
 use oubli_model::RequestKind;
 use oubli_model::Subject;
 use oubli_store::consent::{self, ConsentRow};
+use oubli_store::keys::Sealed as Seal;
 use serde::{Deserialize, Serialize};
 
 /// The channels consent is captured through.
@@ -179,7 +180,11 @@ impl Engine {
         let sealed = self
             .vault
             .seal_json(
-                &super::request::ctx(&key_id, "consent", &format!("{}:{at}", new.purpose)),
+                &key_id,
+                Seal::Consent {
+                    purpose: &new.purpose,
+                    at,
+                },
                 &Sealed {
                     subject,
                     evidence: new.evidence.clone(),
@@ -239,7 +244,11 @@ impl Engine {
             let evidence = match self
                 .vault
                 .open_json::<Sealed>(
-                    &super::request::ctx(&r.key_id, "consent", &format!("{}:{}", r.purpose, r.at)),
+                    &r.key_id,
+                    Seal::Consent {
+                        purpose: &r.purpose,
+                        at: r.at,
+                    },
                     &r.evidence_sealed,
                 )
                 .await

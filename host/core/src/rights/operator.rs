@@ -17,9 +17,7 @@ use super::lifecycle::queue_system_tasks;
 use super::request::{
     Action, Attestation, Counts, NewRequest, Params, RequestError, SystemPlan, SystemResult,
 };
-use super::request::{
-    ctx, event, reason_row, restriction_scopes, snapshot, subject_blind, subject_indexes,
-};
+use super::request::{event, restriction_scopes, snapshot, subject_blind, subject_indexes};
 use super::restriction::CheckAnswer;
 use super::views::{
     ErrorView, EventView, PlanningView, RequestDetail, RequestView, SystemView, TaskView,
@@ -30,6 +28,7 @@ use oubli_model::request::Filter;
 use oubli_model::{RequestKind, RequestState, SystemState};
 use oubli_model::{Stage, TaskOp, TaskState};
 use oubli_store::StoreError;
+use oubli_store::keys::Sealed;
 use oubli_store::requests::{self, Changes, Event, RequestRow};
 use oubli_store::tasks::{self, TaskRow};
 
@@ -94,10 +93,10 @@ impl Engine {
         }
         let subject: Subject = self
             .vault
-            .open_json(&ctx(id, "subject", id), &row.subject_sealed)
+            .open_json(id, Sealed::Subject, &row.subject_sealed)
             .await?;
         let params: Params = match &row.params_sealed {
-            Some(p) => self.vault.open_json(&ctx(id, "params", id), p).await?,
+            Some(p) => self.vault.open_json(id, Sealed::Params, p).await?,
             None => Params::default(),
         };
         let new = NewRequest {
@@ -146,16 +145,13 @@ impl Engine {
             None => format!("r-{}", oubli_crypto::random_token(6)?),
         };
         let now = self.store.now();
-        let subject_sealed = self
-            .vault
-            .seal_json(&ctx(&id, "subject", &id), &subject)
-            .await?;
+        let subject_sealed = self.vault.seal_json(&id, Sealed::Subject, &subject).await?;
         let params_sealed = if new.params == Params::default() {
             None
         } else {
             Some(
                 self.vault
-                    .seal_json(&ctx(&id, "params", &id), &new.params)
+                    .seal_json(&id, Sealed::Params, &new.params)
                     .await?,
             )
         };
@@ -163,7 +159,14 @@ impl Engine {
         let attestation_sealed = match &new.attestation {
             Some(a) => Some(
                 self.vault
-                    .seal_json(&ctx(&id, "reason", "attested"), a)
+                    .seal_json(
+                        &id,
+                        Sealed::Reason {
+                            action: "identity-attested",
+                            system: None,
+                        },
+                        a,
+                    )
                     .await?,
             ),
             None => None,
@@ -228,7 +231,11 @@ impl Engine {
             let sealed = self
                 .vault
                 .seal(
-                    &ctx(lifted, "reason", &reason_row("restriction-lifted", None)),
+                    lifted,
+                    Sealed::Reason {
+                        action: "restriction-lifted",
+                        system: None,
+                    },
                     note.as_bytes(),
                 )
                 .await?;
@@ -354,7 +361,14 @@ impl Engine {
         let policy = snapshot(&row)?;
         let sealed = self
             .vault
-            .seal_json(&ctx(id, "reason", "attested"), attestation)
+            .seal_json(
+                id,
+                Sealed::Reason {
+                    action: "identity-attested",
+                    system: None,
+                },
+                attestation,
+            )
             .await?;
         let mut tx = self.store.write_logged().await?;
         requests::transition(
@@ -450,7 +464,7 @@ impl Engine {
                 id: system.to_string(),
             })?;
         let mut plan: SystemPlan = match &sys.plan_sealed {
-            Some(p) => self.vault.open_json(&ctx(id, "plan", system), p).await?,
+            Some(p) => self.vault.open_json(id, Sealed::Plan(system), p).await?,
             None => SystemPlan::default(),
         };
         let item = plan
@@ -469,13 +483,17 @@ impl Engine {
         }
         let sealed_plan = self
             .vault
-            .seal_json(&ctx(id, "plan", system), &plan)
+            .seal_json(id, Sealed::Plan(system), &plan)
             .await?;
         let note = format!("{} {}: {reason}", record.kind, record.id);
         let sealed = self
             .vault
             .seal(
-                &ctx(id, "reason", &reason_row("record-excluded", Some(system))),
+                id,
+                Sealed::Reason {
+                    action: "record-excluded",
+                    system: Some(system),
+                },
                 note.as_bytes(),
             )
             .await?;
@@ -524,7 +542,14 @@ impl Engine {
         let reason = required("a reason", reason)?;
         let sealed = self
             .vault
-            .seal(&ctx(id, "reason", "rejected"), reason.as_bytes())
+            .seal(
+                id,
+                Sealed::Reason {
+                    action: "rejected",
+                    system: None,
+                },
+                reason.as_bytes(),
+            )
             .await?;
         let mut tx = self.store.write_logged().await?;
         requests::transition(
@@ -551,7 +576,14 @@ impl Engine {
         let reason = required("a reason", reason)?;
         let sealed = self
             .vault
-            .seal(&ctx(id, "reason", "cancelled"), reason.as_bytes())
+            .seal(
+                id,
+                Sealed::Reason {
+                    action: "cancelled",
+                    system: None,
+                },
+                reason.as_bytes(),
+            )
             .await?;
         let live: Vec<RequestState> = RequestState::ALL
             .iter()
@@ -619,7 +651,11 @@ impl Engine {
         let sealed = self
             .vault
             .seal(
-                &ctx(id, "reason", &reason_row("extended", None)),
+                id,
+                Sealed::Reason {
+                    action: "extended",
+                    system: None,
+                },
                 text.as_bytes(),
             )
             .await?;
@@ -768,7 +804,11 @@ impl Engine {
             Some(r) => Some(
                 self.vault
                     .seal(
-                        &ctx(id, "reason", &reason_row(action, Some(system))),
+                        id,
+                        Sealed::Reason {
+                            action,
+                            system: Some(system),
+                        },
                         r.as_bytes(),
                     )
                     .await?,
@@ -815,7 +855,7 @@ impl Engine {
         let shredded = self.vault.is_shredded(id).await?;
         if let Ok(subject) = self
             .vault
-            .open_json::<Subject>(&ctx(id, "subject", id), &row.subject_sealed)
+            .open_json::<Subject>(id, Sealed::Subject, &row.subject_sealed)
             .await
         {
             request.subject = subject_indexes(&self.vault, &subject)
@@ -828,14 +868,14 @@ impl Engine {
         for s in requests::systems(self.store.pool(), id).await? {
             let plan = match &s.plan_sealed {
                 Some(p) if !shredded => {
-                    Some(self.vault.open_json(&ctx(id, "plan", &s.system), p).await?)
+                    Some(self.vault.open_json(id, Sealed::Plan(&s.system), p).await?)
                 }
                 _ => None,
             };
             let result = match &s.result_sealed {
                 Some(p) if !shredded => Some(
                     self.vault
-                        .open_json(&ctx(id, "result", &s.system), p)
+                        .open_json(id, Sealed::Result(&s.system), p)
                         .await?,
                 ),
                 _ => None,
@@ -885,8 +925,11 @@ impl Engine {
         for e in requests::events(self.store.pool(), id).await? {
             let reason = match &e.reason_sealed {
                 Some(r) => {
-                    let row = reason_row(&e.action, e.system.as_deref());
-                    match self.vault.open(&ctx(id, "reason", &row), r).await {
+                    let what = Sealed::Reason {
+                        action: &e.action,
+                        system: e.system.as_deref(),
+                    };
+                    match self.vault.open(id, what, r).await {
                         Ok(t) => Some(match serde_json::from_slice::<Attestation>(&t) {
                             Ok(a) => format!("{}: {}", a.method, a.evidence),
                             Err(_) => String::from_utf8_lossy(&t).into_owned(),
@@ -926,7 +969,7 @@ impl Engine {
         let message = match sealed {
             Some(_) if shredded => "(shredded)".into(),
             Some(m) => {
-                String::from_utf8_lossy(&self.vault.open(&ctx(id, "error", system), &m).await?)
+                String::from_utf8_lossy(&self.vault.open(id, Sealed::Error(system), &m).await?)
                     .into_owned()
             }
             None => String::new(),

@@ -6,7 +6,6 @@
 use super::policy::Policy;
 use crate::identifiers::{IdentifierError, Identifiers, Region};
 use oubli_crypto::blind::BlindIndex;
-use oubli_crypto::envelope::RecordContext;
 use oubli_model::RequestKind;
 use oubli_model::TaskOp;
 use oubli_model::{Exported, ManualTask, Outcome, RecordRef, Role, Subject};
@@ -303,15 +302,6 @@ pub struct Counts {
     pub failed: u32,
 }
 
-pub(crate) fn ctx<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> RecordContext<'a> {
-    RecordContext {
-        kind: "request",
-        request_id,
-        field,
-        row,
-    }
-}
-
 /// The blind indexes of a subject's identifiers (emails compared without
 /// case).
 pub(crate) fn subject_blind(vault: &Vault, subject: &Subject) -> Vec<BlindIndex> {
@@ -338,16 +328,6 @@ pub(crate) fn subject_indexes(vault: &Vault, subject: &Subject) -> Vec<String> {
         .iter()
         .map(BlindIndex::to_hex)
         .collect()
-}
-
-/// The row an operator's reason is sealed under: its action and system, so
-/// that a reason cannot be moved to another kind of event unnoticed.
-pub(crate) fn reason_row(action: &str, system: Option<&str>) -> String {
-    match action {
-        "identity-attested" => "attested".into(),
-        "rejected" | "cancelled" => action.into(),
-        _ => format!("{action}-{}", system.unwrap_or("")),
-    }
 }
 
 pub(crate) fn event<'a>(

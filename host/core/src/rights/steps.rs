@@ -9,8 +9,8 @@ use super::engine::Engine;
 use super::locate::SystemAnswer;
 use super::policy::Policy;
 use super::request::{
-    Action, Counts, Params, PlanItem, RequestError, SystemPlan, SystemResult, ctx, event,
-    operation_of, restriction_scopes, snapshot, subject_indexes,
+    Action, Counts, Params, PlanItem, RequestError, SystemPlan, SystemResult, event, operation_of,
+    restriction_scopes, snapshot, subject_indexes,
 };
 use oubli_model::{
     ConnectorError, EraseMode, Exported, Located, ManualTask, Operation, Outcome, RecordRef, Role,
@@ -20,6 +20,7 @@ use oubli_model::{RequestKind, RequestState, SystemState};
 use oubli_model::{Stage, TaskOp};
 use oubli_runtime::{CallError, Connector};
 use oubli_store::StoreError;
+use oubli_store::keys::Sealed;
 use oubli_store::requests::{self, Changes, RequestRow, SystemRow};
 use oubli_store::tasks::TaskRow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,10 +62,10 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
     let id = row.id.clone();
     let subject: Subject = engine
         .vault
-        .open_json(&ctx(&id, "subject", &id), &row.subject_sealed)
+        .open_json(&id, Sealed::Subject, &row.subject_sealed)
         .await?;
     let params = match &row.params_sealed {
-        Some(p) => engine.vault.open_json(&ctx(&id, "params", &id), p).await?,
+        Some(p) => engine.vault.open_json(&id, Sealed::Params, p).await?,
         None => Params::default(),
     };
     if task.op == TaskOp::Plan {
@@ -82,7 +83,7 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         Some(p) => {
             engine
                 .vault
-                .open_json(&ctx(&id, "plan", &task.system), p)
+                .open_json(&id, Sealed::Plan(&task.system), p)
                 .await?
         }
         None => SystemPlan::default(),
@@ -91,7 +92,7 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         Some(p) => Some(
             engine
                 .vault
-                .open_json(&ctx(&id, "result", &task.system), p)
+                .open_json(&id, Sealed::Result(&task.system), p)
                 .await?,
         ),
         None => None,
@@ -215,7 +216,7 @@ async fn plan(
                 out.error_sealed = Some(
                     engine
                         .vault
-                        .seal(&ctx(&row.id, "error", &r.system), error.as_bytes())
+                        .seal(&row.id, Sealed::Error(&r.system), error.as_bytes())
                         .await?,
                 );
                 failures = true;
@@ -227,7 +228,7 @@ async fn plan(
                 out.error_sealed = Some(
                     engine
                         .vault
-                        .seal(&ctx(&row.id, "error", &r.system), error.as_bytes())
+                        .seal(&row.id, Sealed::Error(&r.system), error.as_bytes())
                         .await?,
                 );
                 anything = true;
@@ -255,7 +256,7 @@ async fn plan(
         out.plan_sealed = Some(
             engine
                 .vault
-                .seal_json(&ctx(&row.id, "plan", &r.system), &plan)
+                .seal_json(&row.id, Sealed::Plan(&r.system), &plan)
                 .await?,
         );
         systems.push(out);

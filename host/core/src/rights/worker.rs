@@ -22,11 +22,12 @@ use super::engine::Engine;
 use super::lifecycle::queue_system_tasks;
 use super::policy::Policy;
 use super::progress::Progress;
-use super::request::{Counts, RequestError, SystemResult, ctx, event, snapshot};
+use super::request::{Counts, RequestError, SystemResult, event, snapshot};
 use super::steps::run_task;
 use oubli_model::{RequestState, SystemState};
 use oubli_model::{Stage, TaskOp, TaskState};
 use oubli_store::Tx;
+use oubli_store::keys::Sealed;
 use oubli_store::requests::{self, Changes, Event, SystemRow};
 use oubli_store::tasks::{self, Finish, TaskRow};
 use oubli_store::{Backend, StoreError};
@@ -101,7 +102,7 @@ impl Worker {
                 sealed.push(
                     self.engine
                         .vault
-                        .seal(&ctx(&t.request_id, "error", &t.system), message.as_bytes())
+                        .seal(&t.request_id, Sealed::Error(&t.system), message.as_bytes())
                         .await?,
                 );
             }
@@ -392,11 +393,11 @@ impl Worker {
         let vault = &self.engine.vault;
         let id = &task.request_id;
         let seal_result = async |r: &SystemResult| -> Result<Vec<u8>, RequestError> {
-            Ok(vault.seal_json(&ctx(id, "result", &task.system), r).await?)
+            Ok(vault.seal_json(id, Sealed::Result(&task.system), r).await?)
         };
         let seal_error = async |m: &str| -> Result<Vec<u8>, RequestError> {
             Ok(vault
-                .seal(&ctx(id, "error", &task.system), m.as_bytes())
+                .seal(id, Sealed::Error(&task.system), m.as_bytes())
                 .await?)
         };
         let policy_attempts = task.max_attempts;
@@ -432,7 +433,7 @@ impl Worker {
                         polls,
                         ticket_sealed: Some(
                             vault
-                                .seal_json(&ctx(id, "ticket", &task.system), &result.tickets)
+                                .seal_json(id, Sealed::Ticket(&task.system), &result.tickets)
                                 .await?,
                         ),
                         error: None,

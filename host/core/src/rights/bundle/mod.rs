@@ -28,11 +28,12 @@ pub use i18n::Lang;
 
 use super::engine::Engine;
 use super::export::{CHUNK, Hashing, Pending, Pump, safe};
-use super::request::{RequestError, SystemResult, ctx};
+use super::request::{RequestError, SystemResult};
 use crate::config::Controller;
 use oubli_crypto::file::{self, Recipient};
 use oubli_model::{DataCategory, Exported, Subject};
 use oubli_model::{RequestKind, RequestState};
+use oubli_store::keys::Sealed;
 use oubli_store::requests;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -197,7 +198,7 @@ impl Engine {
         }
         let subject: Subject = self
             .vault
-            .open_json(&ctx(id, "subject", id), &row.subject_sealed)
+            .open_json(id, Sealed::Subject, &row.subject_sealed)
             .await?;
         let t = options.lang.texts();
         let config = self.systems.config();
@@ -208,7 +209,7 @@ impl Engine {
             let result: SystemResult = match &s.result_sealed {
                 Some(r) => {
                     self.vault
-                        .open_json(&ctx(id, "result", &s.system), r)
+                        .open_json(id, Sealed::Result(&s.system), r)
                         .await?
                 }
                 None => SystemResult::default(),
