@@ -380,3 +380,60 @@ fn context<'a>(request_id: &'a str, field: &'a str, row: &'a str) -> RecordConte
         row,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Sealed;
+
+    /// The fields and rows are part of the associated data of every value
+    /// already in a database: changing one makes those values unreadable.
+    #[test]
+    fn what_a_value_is_binds_it_to_the_field_and_row_it_always_had() {
+        let cases = [
+            (Sealed::Subject, ("subject", "r-1")),
+            (Sealed::Params, ("params", "r-1")),
+            (Sealed::Plan("crm"), ("plan", "crm")),
+            (Sealed::Result("crm"), ("result", "crm")),
+            (Sealed::Error("crm"), ("error", "crm")),
+            (Sealed::Ticket("crm"), ("ticket", "crm")),
+            (
+                Sealed::Reason {
+                    action: "identity-attested",
+                    system: None,
+                },
+                ("reason", "attested"),
+            ),
+            (
+                Sealed::Reason {
+                    action: "rejected",
+                    system: None,
+                },
+                ("reason", "rejected"),
+            ),
+            (
+                Sealed::Reason {
+                    action: "skipped",
+                    system: Some("crm"),
+                },
+                ("reason", "skipped-crm"),
+            ),
+            (
+                Sealed::Reason {
+                    action: "extended",
+                    system: None,
+                },
+                ("reason", "extended-"),
+            ),
+            (
+                Sealed::Consent {
+                    purpose: "calls",
+                    at: 7,
+                },
+                ("consent", "calls:7"),
+            ),
+        ];
+        for (what, (field, row)) in cases {
+            assert_eq!(what.field_row("r-1"), (field, row.to_string()), "{what:?}");
+        }
+    }
+}
