@@ -101,18 +101,24 @@ impl utoipa::Modify for Security {
 /// The OpenAPI document: the info, tags and security scheme of [`ApiDoc`],
 /// and every route's entry as [`routes::api`] registers it.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let (_, mut doc) = routes::api().split_for_parts();
-    let mut base = ApiDoc::openapi();
-    base.paths = std::mem::take(&mut doc.paths);
-    base.merge(doc);
-    base.info.version = env!("CARGO_PKG_VERSION").to_string();
-    base
+    document(routes::api().split_for_parts().1)
+}
+
+/// [`ApiDoc`] with the routes' entries.
+fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(routes);
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
 }
 
 /// The OpenAPI document as JSON (what `/openapi.json` serves and
 /// docs/openapi.json holds).
 pub fn openapi_json() -> String {
-    let doc = openapi();
+    json(&openapi())
+}
+
+fn json(doc: &utoipa::openapi::OpenApi) -> String {
     let mut s = doc.to_pretty_json().unwrap_or_default();
     s.push('\n');
     s
@@ -147,7 +153,10 @@ pub const MAX_HEADERS: usize = 16 * 1024;
 /// (414, 431), before any route reads them. The server's read buffer is
 /// larger than both, so these limits are met first.
 async fn limits(req: Request, next: Next) -> Response {
-    if req.uri().to_string().len() > MAX_URI {
+    let uri = req.uri();
+    let target = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    if target > MAX_URI {
         return Problem::new(
             StatusCode::URI_TOO_LONG,
             "uri-too-long",
@@ -215,8 +224,9 @@ async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Respo
 
 /// The whole API, ready to serve. `max_body` caps request bodies.
 pub fn router(state: AppState, max_body: usize) -> Router {
-    let doc = Arc::new(openapi_json());
-    let (v1, _) = routes::api().split_for_parts();
+    // One registration serves the routes and describes them.
+    let (v1, routes) = routes::api().split_for_parts();
+    let doc = Arc::new(json(&document(routes)));
     let v1 = v1.with_state(state.clone());
     Router::new()
         .route("/openapi.json", get(serve_openapi))

@@ -16,6 +16,7 @@ use oubli_crypto::blind::BlindIndex;
 use oubli_crypto::envelope::{DataKey, RecordContext, WrappedDataKey, sealed_key_id};
 use oubli_crypto::keyring::Keyring;
 use sqlx::Row;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
@@ -58,25 +59,38 @@ pub enum Sealed<'a> {
 }
 
 impl Sealed<'_> {
-    /// The field and row a value of this kind is bound to, in a request
-    /// (or, for consent, a subject's key id).
-    fn field_row(&self, request_id: &str) -> (&'static str, String) {
+    /// The field a value of this kind is bound to.
+    fn field(&self) -> &'static str {
+        match self {
+            Sealed::Subject => "subject",
+            Sealed::Params => "params",
+            Sealed::Plan(_) => "plan",
+            Sealed::Result(_) => "result",
+            Sealed::Error(_) => "error",
+            Sealed::Ticket(_) => "ticket",
+            Sealed::Reason { .. } => "reason",
+            Sealed::Consent { .. } => "consent",
+        }
+    }
+
+    /// The row it is bound to, in request `request_id` (or, for consent, a
+    /// subject's key id).
+    fn row<'r>(&self, request_id: &'r str) -> Cow<'r, str>
+    where
+        Self: 'r,
+    {
         match *self {
-            Sealed::Subject => ("subject", request_id.to_string()),
-            Sealed::Params => ("params", request_id.to_string()),
-            Sealed::Plan(system) => ("plan", system.to_string()),
-            Sealed::Result(system) => ("result", system.to_string()),
-            Sealed::Error(system) => ("error", system.to_string()),
-            Sealed::Ticket(system) => ("ticket", system.to_string()),
-            Sealed::Reason { action, system } => (
-                "reason",
-                match action {
-                    "identity-attested" => "attested".into(),
-                    "rejected" | "cancelled" => action.into(),
-                    _ => format!("{action}-{}", system.unwrap_or("")),
-                },
-            ),
-            Sealed::Consent { purpose, at } => ("consent", format!("{purpose}:{at}")),
+            Sealed::Subject | Sealed::Params => Cow::Borrowed(request_id),
+            Sealed::Plan(system)
+            | Sealed::Result(system)
+            | Sealed::Error(system)
+            | Sealed::Ticket(system) => Cow::Borrowed(system),
+            Sealed::Reason { action, system } => match action {
+                "identity-attested" => Cow::Borrowed("attested"),
+                "rejected" | "cancelled" => Cow::Borrowed(action),
+                _ => Cow::Owned(format!("{action}-{}", system.unwrap_or(""))),
+            },
+            Sealed::Consent { purpose, at } => Cow::Owned(format!("{purpose}:{at}")),
         }
     }
 }
@@ -212,8 +226,8 @@ impl Vault {
         what: Sealed<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let (field, row) = what.field_row(request_id);
-        let ctx = context(request_id, field, &row);
+        let row = what.row(request_id);
+        let ctx = context(request_id, what.field(), &row);
         Ok(self.current(request_id).await?.seal(&ctx, plaintext)?)
     }
 
@@ -236,8 +250,8 @@ impl Vault {
         what: Sealed<'_>,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
-        let (field, row) = what.field_row(request_id);
-        let ctx = &context(request_id, field, &row);
+        let row = what.row(request_id);
+        let ctx = &context(request_id, what.field(), &row);
         let id = sealed_key_id(sealed)?;
         let cached = self
             .cache
@@ -271,8 +285,7 @@ impl Vault {
         sealed: &[u8],
     ) -> Result<T, StoreError> {
         let plain = self.open(request_id, what, sealed).await?;
-        let (field, _) = what.field_row(request_id);
-        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(static_kind(field)))
+        serde_json::from_slice(&plain).map_err(|_| StoreError::Corrupt(static_kind(what.field())))
     }
 
     /// Crypto-shred a request: destroy its data keys and remember that it
@@ -433,7 +446,7 @@ mod tests {
             ),
         ];
         for (what, (field, row)) in cases {
-            assert_eq!(what.field_row("r-1"), (field, row.to_string()), "{what:?}");
+            assert_eq!((what.field(), &*what.row("r-1")), (field, row), "{what:?}");
         }
     }
 }
