@@ -334,6 +334,21 @@ async fn bad_input_gets_a_problem_never_a_500() {
         .await,
         409,
     );
+    // A consent's names are short: a source system of 101 characters is
+    // refused (it was stored whatever its length).
+    let consent = |source: String| {
+        json!({"subject": {"emails": [EMAIL]}, "purpose": "calls", "given": true,
+               "channel": "call", "evidence": {}, "source_system": source})
+    };
+    assert_problem(
+        &app.post("/v1/consent", Some(op), consent("s".repeat(101)))
+            .await,
+        422,
+    );
+    let ok = app
+        .post("/v1/consent", Some(op), consent("é".repeat(100)))
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.raw);
     assert_problem(&app.get("/v1/requests?limit=0", Some(op)).await, 400);
     assert_problem(&app.get("/v1/requests?state=lost", Some(op)).await, 400);
     assert_problem(&app.get("/v1/requests/r-nope", Some(op)).await, 404);

@@ -309,6 +309,17 @@ string_schema!(
 );
 
 string_schema!(
+    /// A short name (a consent's purpose, lawful basis, source system): not
+    /// blank, at most 100 characters, no control characters.
+    Label,
+    |b| b
+        .min_length(Some(1))
+        .max_length(Some(100))
+        .pattern(Some(r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$"))
+        .examples(["marketing-calls"])
+);
+
+string_schema!(
     /// Free text (a reason, a note, evidence): at most 1,000 characters.
     Text,
     |b| b.max_length(Some(MAX_TEXT)).examples(["the subject asked by phone"])

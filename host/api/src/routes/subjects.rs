@@ -111,21 +111,21 @@ pub struct ConsentInput {
     #[schema(value_type = Option<RegionCode>)]
     pub region: Option<String>,
     /// For what (`marketing-calls`).
-    #[schema(value_type = Text)]
+    #[schema(value_type = Label)]
     pub purpose: String,
     /// Given (true) or withdrawn (false: also files a consent-withdrawal
     /// request that restricts the purpose everywhere).
     pub given: bool,
     /// The lawful basis (default `consent`).
     #[serde(default)]
-    #[schema(value_type = Option<Text>)]
+    #[schema(value_type = Option<Label>)]
     pub lawful_basis: Option<String>,
     /// `call`, `ivr`, `email`, `web`.
     #[schema(value_type = ConsentChannel)]
     pub channel: String,
     /// The system it was captured in.
     #[serde(default)]
-    #[schema(value_type = Option<Text>)]
+    #[schema(value_type = Option<Label>)]
     pub source_system: Option<String>,
     /// The proof.
     #[serde(default)]

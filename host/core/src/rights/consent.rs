@@ -125,7 +125,7 @@ pub struct ConsentView {
 }
 
 fn text(what: &str, s: &str, max: usize) -> Result<(), RequestError> {
-    if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) {
+    if s.trim().is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
         return Err(RequestError::Invalid(format!(
             "{what} is 1 to {max} characters, no control characters"
         )));
@@ -140,6 +140,9 @@ impl Engine {
         super::engine::valid_actor(&new.actor)?;
         text("the purpose", &new.purpose, 100)?;
         text("the lawful basis", &new.lawful_basis, 100)?;
+        if let Some(s) = &new.source_system {
+            text("the source system", s, 100)?;
+        }
         if !CHANNELS.contains(&new.channel.as_str()) {
             return Err(RequestError::Invalid(format!(
                 "the channel is one of {}",
