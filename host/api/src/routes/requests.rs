@@ -208,6 +208,7 @@ pub struct ListQuery {
     /// budget, a permanent error, a manual task), planning included.
     pub needs_attention: Option<bool>,
     /// The `next_cursor` of the page before.
+    #[param(max_length = 128)]
     pub cursor: Option<String>,
     /// Page size (1 to 500; default 50).
     #[param(minimum = 1, maximum = 500)]

@@ -32,6 +32,8 @@ pub struct Evidence {
     pub recording_id: Option<String>,
     /// Where in the recording, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Every u32, which `int32` (at most 2^31 - 1) would not say.
+    #[schema(format = Int64, minimum = 0, maximum = 4294967295_u64)]
     pub offset_seconds: Option<u32>,
     /// The notice's version the person was given (`oubli notice`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
