@@ -283,6 +283,8 @@ async fn bad_input_gets_a_problem_never_a_500() {
         br#"{"kind": "erasure", "subject": {"names": ["Ada Lovelace"]}}"#,
         br#"{"kind": "objection", "subject": {"emails": ["ada@example.com"]}}"#,
         br#"{"kind": "rectification", "subject": {"emails": ["ada@example.com"]}}"#,
+        // An object given as an array of its fields.
+        br#"{"kind": "access", "subject": [["ada@example.com"]]}"#,
     ] {
         let r = app
             .post_raw("/v1/requests", op, body, "application/json")
@@ -349,6 +351,9 @@ async fn bad_input_gets_a_problem_never_a_500() {
         .post("/v1/consent", Some(op), consent("é".repeat(100)))
         .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.raw);
+    let mut arrayed = consent("crm".into());
+    arrayed["evidence"] = json!([null, null]);
+    assert_problem(&app.post("/v1/consent", Some(op), arrayed).await, 422);
     assert_problem(&app.get("/v1/requests?limit=0", Some(op)).await, 400);
     assert_problem(&app.get("/v1/requests?state=lost", Some(op)).await, 400);
     assert_problem(&app.get("/v1/requests/r-nope", Some(op)).await, 404);

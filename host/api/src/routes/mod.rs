@@ -40,6 +40,34 @@ const MAX_TEXT: usize = 1000;
 /// The longest identifier taken, in characters.
 const MAX_IDENTIFIER: usize = 320;
 
+/// Read a nested object only from a JSON object: serde would also take an
+/// array of its fields in order (`"evidence": [null, null]`), which the
+/// OpenAPI document does not allow.
+pub(crate) fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    let map = serde_json::Map::deserialize(d)?;
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)
+}
+
+/// [`object`], for an optional one.
+pub(crate) fn maybe_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? {
+        None => Ok(None),
+        Some(map) => serde_json::from_value(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
+}
+
 /// A subject, by the identifiers the caller knows: at least one email
 /// address, phone number or external id (names alone are never enough to act
 /// on).

@@ -53,6 +53,7 @@ pub struct CreateRequest {
     #[schema(value_type = FilingKind)]
     pub kind: RequestKind,
     /// Who.
+    #[serde(deserialize_with = "object")]
     pub subject: SubjectInput,
     /// Region for national phone numbers (ISO 3166, `FR`).
     #[serde(default)]
@@ -68,6 +69,7 @@ pub struct CreateRequest {
     pub scope: Vec<String>,
     /// The identity check, if already done.
     #[serde(default)]
+    #[serde(deserialize_with = "maybe_object")]
     pub attestation: Option<AttestationInput>,
 }
 
@@ -426,6 +428,7 @@ pub struct RecordInput {
 #[schema(example = json!({"record": {"kind": "ticket", "id": "11"}, "reason": "held for a court case (Art. 17(3)(e))"}))]
 pub struct ExcludeInput {
     /// The record kept out of the plan.
+    #[serde(deserialize_with = "object")]
     pub record: RecordInput,
     /// Why.
     #[schema(value_type = RequiredText)]

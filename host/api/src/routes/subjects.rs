@@ -30,6 +30,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
 #[schema(example = json!({"subject": {"emails": ["ada@example.com"]}}))]
 pub struct LookupInput {
     /// Who.
+    #[serde(deserialize_with = "object")]
     pub subject: SubjectInput,
     /// Region for national phone numbers.
     #[serde(default)]
@@ -68,6 +69,7 @@ pub async fn subject_requests(
 #[schema(example = json!({"subject": {"phones": ["+33612345678"]}, "scope": "direct-marketing"}))]
 pub struct CheckInput {
     /// Who.
+    #[serde(deserialize_with = "object")]
     pub subject: SubjectInput,
     /// Region for national phone numbers.
     #[serde(default)]
@@ -105,6 +107,7 @@ pub async fn check_restriction(
 #[schema(example = json!({"subject": {"emails": ["ada@example.com"]}, "purpose": "marketing-calls", "given": true, "channel": "call", "evidence": {"recording_id": "conv-1", "offset_seconds": 12, "agent_id": "agent-7"}}))]
 pub struct ConsentInput {
     /// Who.
+    #[serde(deserialize_with = "object")]
     pub subject: SubjectInput,
     /// Region for national phone numbers.
     #[serde(default)]
@@ -129,6 +132,7 @@ pub struct ConsentInput {
     pub source_system: Option<String>,
     /// The proof.
     #[serde(default)]
+    #[serde(deserialize_with = "object")]
     pub evidence: oubli_core::rights::consent::Evidence,
 }
 
