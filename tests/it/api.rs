@@ -973,11 +973,22 @@ async fn bundles_stream_encrypted_and_consent_is_recorded_over_the_api() {
     let id = r.body["id"].as_str().unwrap().to_string();
     api.wait_state(&id, &op, "completed").await;
 
-    // The bundle: operators only; encrypted for the host key; a real ZIP inside.
-    let path = format!("/v1/requests/{id}/bundle?lang=fr");
+    // The answer: operators only; encrypted for the host key; a real ZIP
+    // inside. This site has no register of processing: the answer says so,
+    // and is handed out only when asked for knowingly.
+    let path = format!("/v1/requests/{id}/bundle?allow_incomplete=true");
     assert_problem(&api.get(&path, Some(&auditor)).await, 403);
+    let refused = api
+        .get(&format!("/v1/requests/{id}/bundle"), Some(&op))
+        .await;
+    assert_problem(&refused, 409);
+    assert!(
+        refused.body["detail"].as_str().unwrap().contains("gap(s)"),
+        "{}",
+        refused.raw
+    );
     assert_problem(
-        &api.get(&format!("/v1/requests/{id}/bundle?lang=de"), Some(&op))
+        &api.get(&format!("/v1/requests/{id}/bundle?lang=fr"), Some(&op))
             .await,
         400,
     );
@@ -1014,9 +1025,11 @@ async fn bundles_stream_encrypted_and_consent_is_recorded_over_the_api() {
     let (_, zip) = oubli_crypto::file::decrypt(&key, &sealed[..], Vec::new()).unwrap();
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip)).unwrap();
     let mut page = String::new();
-    std::io::Read::read_to_string(&mut z.by_name("index.html").unwrap(), &mut page).unwrap();
+    std::io::Read::read_to_string(&mut z.by_name("index.fr.html").unwrap(), &mut page).unwrap();
     assert!(
-        page.contains("<html lang=\"fr\">") && page.contains("data-record=\"p1\""),
+        page.contains("<html lang=\"fr\">")
+            && page.contains("data-record=\"p1\"")
+            && page.contains("INCOMPLET"),
         "{page}"
     );
     // A request that is no bundle: refused before the first byte.

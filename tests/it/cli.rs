@@ -58,7 +58,12 @@ fn check_reports_one_line_per_system_and_fails_if_any_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[4]
+            .starts_with("warning: the register of processing has 4 gap(s), first controller.name"),
+        "no register: systems check says so\n{text}"
+    );
     assert!(
         lines[0].starts_with("refused  bad") && lines[0].contains("imports `test:bad/raw-socket`"),
         "{text}"
@@ -97,7 +102,13 @@ fn check_reports_one_line_per_system_and_fails_if_any_is_refused() {
     assert_eq!(systems[2]["connector"]["manifest"]["id"], "trivial");
     assert_eq!(systems[0]["status"], "refused");
     assert_eq!(systems[3]["status"], "disabled");
-    assert_eq!(json["warnings"], serde_json::json!([]));
+    assert_eq!(json["warnings"].as_array().unwrap().len(), 1);
+    assert!(
+        json["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("register of processing")
+    );
 }
 
 #[test]
@@ -120,9 +131,7 @@ fn check_warns_when_concurrency_exceeds_the_instance_pool() {
     let text = stdout(&out);
     assert!(
         text.lines()
-            .last()
-            .unwrap_or("")
-            .starts_with("warning: the systems' concurrency limits add up to 320"),
+            .any(|l| l.starts_with("warning: the systems' concurrency limits add up to 320")),
         "{text}"
     );
 }
@@ -813,6 +822,69 @@ fn the_demo_runs_from_a_copied_binary_in_an_empty_directory() {
         std::fs::read(dir.path().join("py.zip")).unwrap(),
         std::fs::read(out_dir.join("export.zip")).unwrap()
     );
+
+    // The demo's register is complete: its notice and record of processing
+    // are given, and say nothing is missing.
+    let config = out_dir.join("oubli.toml");
+    let run = |args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .current_dir(&work)
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .output()
+            .unwrap()
+    };
+    let check = run(&["register", "check"]);
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let notice = run(&["notice", "--channel", "call", "--lang", "fr"]);
+    assert!(notice.status.success());
+    let text = stdout(&notice);
+    assert!(
+        text.contains("cet appel est enregistré") && !text.contains("non configuré"),
+        "{text}"
+    );
+    let ropa = run(&["ropa", "--lang", "fr"]);
+    assert!(stdout(&ropa).contains("Traitement des demandes des personnes concernées"));
+    assert!(out_dir.join("bundle/index.fr.html").exists());
+    // A register started from the demo's connectors names what the vendor
+    // cannot know.
+    let fresh = out_dir.join("fresh-register.toml");
+    let init = run(&["register", "init", "--out", fresh.to_str().unwrap()]);
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let again = run(&["register", "init", "--out", fresh.to_str().unwrap()]);
+    assert!(
+        !again.status.success(),
+        "an existing register is not overwritten"
+    );
+    std::fs::write(
+        &config,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("file = \"register.toml\"", "file = \"fresh-register.toml\""),
+    )
+    .unwrap();
+    let check = run(&["register", "check"]);
+    let gaps = stdout(&check);
+    assert_eq!(check.status.code(), Some(1), "{gaps}");
+    for want in [
+        "register.activities.genesys.reviewed",
+        "register.activities.genesys.legal_basis",
+        "register.activities.crm.recipients[0].country",
+        "register.activities.dialer.name.fr",
+        "register.notice_url",
+    ] {
+        assert!(gaps.contains(want), "{want} not named:\n{gaps}");
+    }
+    let refused = run(&["notice", "--channel", "call"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("gap(s)") && err.lines().count() == 1, "{err}");
 }
 
 /// Whatever a connector says reaches the operator's terminal neutralised:
@@ -848,7 +920,11 @@ fn control_characters_from_a_connector_never_reach_the_terminal() {
     );
     let text = clean(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "one line and two warnings:\n{text}");
+    assert_eq!(
+        lines.len(),
+        4,
+        "one line, two warnings, the register's:\n{text}"
+    );
     assert!(
         lines[0].starts_with("ok       evil  hostile\\u{1b}[2J"),
         "{text}"

@@ -157,6 +157,28 @@ impl Drop for Sandbox {
     }
 }
 
+/// The demo contact center's register of processing (`register.toml`):
+/// four activities over the stand-ins' systems, complete in English and
+/// French.
+pub const REGISTER: &str = include_str!("../register.toml");
+
+/// The demo controller (`[controller]`).
+pub const CONTROLLER: &str = "[controller]\n\
+name = \"Example Contact Center SAS\"\n\
+contact = \"privacy@example.com, 1 rue de l'Exemple, 75002 Paris, France\"\n\
+dpo = \"dpo@example.com\"\n\
+authority = \"Commission nationale de l'informatique et des libertés (CNIL)\"\n\
+authority_url = \"https://www.cnil.fr/fr/plaintes\"\n";
+
+/// Write the demo register to `dir/register.toml`; the configuration text
+/// that names it and the demo controller.
+pub fn write_register(dir: &Path) -> std::io::Result<String> {
+    std::fs::write(dir.join("register.toml"), REGISTER)?;
+    Ok(format!(
+        "\n{CONTROLLER}\n[register]\nfile = \"register.toml\"\n"
+    ))
+}
+
 impl Sandbox {
     /// Seed the four systems and serve them on loopback.
     pub async fn start(options: Options) -> std::io::Result<Sandbox> {

@@ -139,16 +139,30 @@ enum Command {
         /// en, fr.
         #[arg(long, default_value = "en", value_parser = service::lang)]
         lang: oubli_core::rights::bundle::Lang,
+        /// Print it even though the register of processing has gaps (the
+        /// text then says so at its top, and its version is marked
+        /// incomplete).
+        #[arg(long)]
+        allow_incomplete: bool,
     },
-    /// The record of processing activities (Art. 30) from the connectors'
-    /// manifests and the configuration.
+    /// The record of processing activities (Art. 30(1)), per activity of
+    /// the register of processing, this service's own included.
     Ropa {
         #[command(flatten)]
         engine: args::EngineArgs,
         /// md, json, html.
         #[arg(long, default_value = "md", value_parser = ["md", "json", "html"])]
         format: String,
+        /// en, fr.
+        #[arg(long, default_value = "en", value_parser = service::lang)]
+        lang: oubli_core::rights::bundle::Lang,
+        /// Print it even though the register has gaps (it then says so).
+        #[arg(long)]
+        allow_incomplete: bool,
     },
+    /// The register of processing: write a starting one, name its gaps.
+    #[command(subcommand)]
+    Register(service::RegisterCommand),
     /// Print the HTTP API's OpenAPI document.
     Openapi,
     /// The restriction registry: may this person be processed?
@@ -525,8 +539,15 @@ pub fn run() -> Result<ExitCode> {
             engine,
             channel,
             lang,
-        } => rt.block_on(service::notice(engine, channel, lang)),
-        Command::Ropa { engine, format } => rt.block_on(service::ropa(engine, format)),
+            allow_incomplete,
+        } => rt.block_on(service::notice(engine, channel, lang, allow_incomplete)),
+        Command::Ropa {
+            engine,
+            format,
+            lang,
+            allow_incomplete,
+        } => rt.block_on(service::ropa(engine, format, lang, allow_incomplete)),
+        Command::Register(cmd) => rt.block_on(service::register(cmd)),
         Command::Openapi => {
             out!("{}", oubli_api::openapi_json());
             Ok(ExitCode::SUCCESS)

@@ -65,8 +65,13 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
     let config_path = out.join("oubli.toml");
     // The policy the demo's requests run under: erasures approved by a
     // second operator; the stand-in's asynchronous GDPR job polled often.
+    // The controller's own word (its register of processing, complete in
+    // English and French) beside it: what notices, the record of
+    // processing and the subject's answer say.
+    let register = oubli_sandbox::write_register(&out)
+        .with_context(|| format!("cannot write {}", out.join("register.toml").display()))?;
     let config_text = format!(
-        "{}\n[policy]\nfour_eyes = true\npoll_interval = \"250ms\"\nbackoff = \"500ms\"\n",
+        "{}\n[policy]\nfour_eyes = true\npoll_interval = \"250ms\"\nbackoff = \"500ms\"\nkeep_answers = \"90 days\"\n{register}",
         sandbox.config_toml(&connectors, &secrets)
     );
     std::fs::write(&config_path, config_text)
@@ -227,8 +232,8 @@ async fn write_bundle(
         .write_bundle(
             id,
             &oubli_core::rights::bundle::BundleOptions {
-                lang: oubli_core::rights::bundle::Lang::En,
                 recipients: vec![recipient],
+                allow_incomplete: false,
             },
             &mut sealed,
         )
@@ -281,7 +286,6 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
     outln!("\nNow as requests, kept in {}:\n", db.display());
     let access = engine.file(file(RequestKind::Access, "alice")).await?;
     crate::requests::drive(&engine, &access.id).await?;
-    let bundle = write_bundle(out, &engine, &access.id).await?;
     let erasure = engine.file(file(RequestKind::Erasure, "alice")).await?;
     crate::requests::drive(&engine, &erasure.id).await?;
     let planned = engine.show(&erasure.id).await?;
@@ -289,12 +293,6 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
         "{} access request by alice: {}.",
         access.id,
         engine.show(&access.id).await?.request.state
-    );
-    outln!(
-        "The subject's bundle (encrypted for the demo key, decrypted beside it): {}\n  {} records, {} recordings and emails; JSON, CSV and data.xlsx beside the page.",
-        bundle.0.display(),
-        bundle.1.records,
-        bundle.1.attachments
     );
     outln!(
         "{} erasure request by alice: {}; the plan:",
@@ -323,6 +321,17 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let done = engine.show(&erasure.id).await?;
+    // Fetched after the erasure: the answer kept when the access request
+    // completed, the same whenever it is fetched.
+    let bundle = write_bundle(out, &engine, &access.id).await?;
+    outln!(
+        "\nThe subject's answer to {}, fetched after the erasure (kept when the access request completed, the same at every fetch): {}\n  {} records, {} recordings and emails; JSON, CSV and data.xlsx beside the page; sha256 {}.",
+        access.id,
+        bundle.0.display(),
+        bundle.1.records,
+        bundle.1.attachments,
+        &bundle.1.zip_sha256[..16]
+    );
     outln!(
         "\n{} erasure: {}, due {}; verified by searching every system again:\n",
         erasure.id,
@@ -359,6 +368,16 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
             }
         }
     }
+    outln!(
+        "\nThe controller's register of processing ({}): {}; what it says:\n  oubli notice --channel call --lang fr --config {}\n  oubli ropa --format html --config {}",
+        out.join("register.toml").display(),
+        match engine.systems().register_gaps().len() {
+            0 => "complete, in English and French".to_string(),
+            n => format!("{n} gap(s), named by `oubli register check`"),
+        },
+        out.join("oubli.toml").display(),
+        out.join("oubli.toml").display()
+    );
     outln!(
         "\nList them: oubli requests --config {}\nShow one:  oubli request show {} --config {}",
         out.join("oubli.toml").display(),

@@ -176,7 +176,7 @@ pub fn check(check: &SystemsCheck) -> String {
         }
     }
     for w in &check.warnings {
-        let _ = writeln!(s, "warning: {w}");
+        let _ = writeln!(s, "warning: {}", t(w));
     }
     s
 }

@@ -498,6 +498,9 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
             reason,
         } => {
             engine.skip(&id, &system, &actor.name(), &reason).await?;
+            // What follows is the host's own work (an access request's
+            // answer, recipients to tell): done here, as after filing.
+            drive(&engine, &id).await?;
             id
         }
         RequestCommand::Done {

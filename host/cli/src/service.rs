@@ -311,9 +311,10 @@ pub async fn audit_sign(engine_args: EngineArgs) -> Result<ExitCode> {
 /// `oubli bundle …`.
 #[derive(Subcommand)]
 pub enum BundleCommand {
-    /// Write a completed access or portability request's bundle (index.html,
-    /// JSON, CSV, XLSX, recordings and emails), encrypted: for each --to
-    /// public key and --recipient name, else for this host's key.
+    /// Write the answer kept when an access or portability request
+    /// completed (index.html in each language, JSON, CSV, XLSX, recordings
+    /// and emails), encrypted: for each --to public key and --recipient
+    /// name, else for this host's key. The same answer at every fetch.
     Fetch {
         /// The request.
         request: String,
@@ -326,9 +327,10 @@ pub enum BundleCommand {
         /// A recipient registered with `oubli keys recipient add` (repeatable).
         #[arg(long)]
         recipient: Vec<String>,
-        /// The page's language: en, fr.
-        #[arg(long, default_value = "en", value_parser = parse_lang)]
-        lang: oubli_core::rights::bundle::Lang,
+        /// Hand it out even though the register of processing had gaps
+        /// when it was written (its page says so).
+        #[arg(long)]
+        allow_incomplete: bool,
     },
 }
 
@@ -343,7 +345,7 @@ pub async fn bundle(engine_args: EngineArgs, cmd: BundleCommand) -> Result<ExitC
         out,
         to,
         recipient,
-        lang,
+        allow_incomplete,
     } = cmd;
     let engine = engine_args.open(true).await?;
     let mut recipients = engine.recipients(&recipient)?;
@@ -366,7 +368,10 @@ pub async fn bundle(engine_args: EngineArgs, cmd: BundleCommand) -> Result<ExitC
     let report = match engine
         .write_bundle(
             &request,
-            &oubli_core::rights::bundle::BundleOptions { lang, recipients },
+            &oubli_core::rights::bundle::BundleOptions {
+                recipients,
+                allow_incomplete,
+            },
             tokio::io::BufWriter::new(file),
         )
         .await
@@ -382,7 +387,7 @@ pub async fn bundle(engine_args: EngineArgs, cmd: BundleCommand) -> Result<ExitC
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         outln!(
-            "bundle of {request} written to {}: {} records, {} attachments, {} files; zip sha256 {}",
+            "answer to {request} written to {}: {} records, {} attachments, {} files; zip sha256 {}",
             out.display(),
             report.records,
             report.attachments,
@@ -547,31 +552,134 @@ pub async fn notice(
     engine_args: EngineArgs,
     channel: String,
     lang: oubli_core::rights::bundle::Lang,
+    allow_incomplete: bool,
 ) -> Result<ExitCode> {
     let rights = engine_args.systems().await?;
-    let n = rights.notice(&channel, lang).map_err(anyhow::Error::msg)?;
+    let n = rights
+        .notice(&channel, lang, allow_incomplete)
+        .map_err(anyhow::Error::new)?;
     if engine_args.json() {
         outln!("{}", serde_json::to_string_pretty(&n)?);
     } else {
-        // Connector text is untrusted: each line neutralised.
+        // Register and connector text is not ours: each line neutralised.
         for line in n.text.lines() {
             outln!("{}", oubli_model::for_display(line, 4000));
         }
         eprintln!("oubli: notice version {} (sha256 {})", n.version, n.sha256);
     }
+    if !n.complete {
+        eprintln!(
+            "oubli: warning: the notice is incomplete (the register has gaps): it is no evidence of what a person was told"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `oubli ropa`.
-pub async fn ropa(engine_args: EngineArgs, format: String) -> Result<ExitCode> {
+pub async fn ropa(
+    engine_args: EngineArgs,
+    format: String,
+    lang: oubli_core::rights::bundle::Lang,
+    allow_incomplete: bool,
+) -> Result<ExitCode> {
     let rights = engine_args.systems().await?;
-    let r = rights.ropa();
+    let r = rights
+        .ropa(lang, allow_incomplete)
+        .map_err(anyhow::Error::new)?;
     match format.as_str() {
         "json" => outln!("{}", serde_json::to_string_pretty(&r)?),
         "html" => out!("{}", r.html()),
-        _ => out!("{}", r.markdown()),
+        _ => {
+            for line in r.markdown().lines() {
+                outln!("{}", oubli_model::for_display(line, 4000));
+            }
+        }
+    }
+    if !r.gaps.is_empty() {
+        eprintln!(
+            "oubli: warning: the record of processing is incomplete: {} gap(s)",
+            r.gaps.len()
+        );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli register …`.
+#[derive(Subcommand)]
+pub enum RegisterCommand {
+    /// Write a starting register from the configured connectors' manifests
+    /// (their defaults, in English, every activity marked for review).
+    Init {
+        #[command(flatten)]
+        engine: EngineArgs,
+        /// Where to write it (refused if it exists).
+        #[arg(long, default_value = "register.toml")]
+        out: PathBuf,
+    },
+    /// Name every gap: what the register, `[controller]` and the
+    /// connectors' categories leave unsaid. Exits with status 1 if any.
+    Check {
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+}
+
+/// `oubli register init|check`.
+pub async fn register(cmd: RegisterCommand) -> Result<ExitCode> {
+    match cmd {
+        RegisterCommand::Init { engine, out } => {
+            let rights = engine.systems().await?;
+            let systems: Vec<_> = rights
+                .config()
+                .systems
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| {
+                    let info = rights
+                        .registry()
+                        .get(s.name())
+                        .map(|c| c.info().manifest.clone());
+                    (
+                        s.name().to_string(),
+                        info.as_ref().map(|m| m.name.clone()),
+                        info.map(|m| m.categories).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let text = oubli_core::register::Register::init(&systems);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            std::io::Write::write_all(&mut f, text.as_bytes())?;
+            eprintln!(
+                "wrote {}: review it, then name it in the configuration with [register] file = {:?}, and run `oubli register check`",
+                out.display(),
+                out.display().to_string()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RegisterCommand::Check { engine } => {
+            let rights = engine.systems().await?;
+            let gaps = rights.register_gaps();
+            if engine.json() {
+                outln!("{}", serde_json::to_string_pretty(&gaps)?);
+            } else if gaps.is_empty() {
+                outln!("the register of processing is complete");
+            } else {
+                for g in &gaps {
+                    outln!("gap: {}", oubli_model::for_display(&g.to_string(), 400));
+                }
+                outln!("{} gap(s)", gaps.len());
+            }
+            Ok(if gaps.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
 }
 
 /// Parse a language code.

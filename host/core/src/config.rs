@@ -99,6 +99,9 @@ pub struct Config {
     /// Who the controller is (`[controller]`): what bundles, notices and
     /// the record of processing name.
     pub controller: Controller,
+    /// The register of processing (`[register]`, or the file its `file`
+    /// names); `None` when there is none at all.
+    pub register: Option<crate::register::Register>,
     /// The webhook secrets of `[[policy.recipients]]`, by name (read when
     /// a notification is sent; never snapshotted into a request).
     pub recipient_secrets: BTreeMap<String, SecretSource>,
@@ -119,9 +122,6 @@ pub struct Controller {
     pub authority: Option<String>,
     /// Its web address.
     pub authority_url: Option<String>,
-    /// Automated decision-making, profiling included, and its logic
-    /// (`automated_decisions`; none by default).
-    pub automated_decisions: Option<String>,
 }
 
 /// The HTTP API's settings (`[api]`).
@@ -248,6 +248,8 @@ struct RawConfig {
     api: RawApi,
     #[serde(default)]
     controller: RawController,
+    #[serde(default)]
+    register: crate::register::RawBody,
     /// The spelling before 0.1: refused with a message saying what changed.
     plugins: Option<toml::Value>,
 }
@@ -316,6 +318,7 @@ struct RawPolicy {
     poll_interval: Option<String>,
     max_polls: Option<u32>,
     max_extension_months: Option<u32>,
+    keep_answers: Option<String>,
     #[serde(default)]
     systems: BTreeMap<String, RawSystemPolicy>,
     #[serde(default)]
@@ -395,6 +398,16 @@ fn policy(raw: RawPolicy, systems: &[SystemConfig]) -> Result<Policy, (String, S
             ));
         }
         p.max_extension_months = n;
+    }
+    if let Some(k) = &raw.keep_answers {
+        let d = parse_duration(k).map_err(|e| ("keep_answers".to_string(), e))?;
+        if d < Duration::from_secs(86_400) {
+            return Err((
+                "keep_answers".into(),
+                "an answer is kept at least a day (the subject must be able to fetch it)".into(),
+            ));
+        }
+        p.keep_answers_ms = Some(d.as_millis() as u64);
     }
     let known = |name: &str| systems.iter().any(|s| s.name() == name);
     for (name, sp) in raw.systems {
@@ -683,9 +696,17 @@ impl Config {
                 .to_string(),
             None => base.join("oubli.db").display().to_string(),
         };
+        if raw.controller.automated_decisions.is_some() {
+            return Err(invalid(
+                "controller.automated_decisions".into(),
+                "automated decisions are now said per processing activity, in the register (`automated_decisions` of each `[[register.activities]]`; docs/REGISTER.md)".into(),
+            ));
+        }
         let api = api(raw.api, &base, &file_name)?;
+        let register = register(raw.register, &base, &systems, &file_name)?;
         let c = raw.controller;
         Ok(Config {
+            register,
             recipient_secrets,
             controller: Controller {
                 name: c.name,
@@ -693,7 +714,6 @@ impl Config {
                 dpo: c.dpo,
                 authority: c.authority,
                 authority_url: c.authority_url,
-                automated_decisions: c.automated_decisions,
             },
             api,
             store_url,
@@ -789,6 +809,68 @@ fn limits(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
     })
 }
 
+/// `[register]`: inline, or in the file it names (whose errors name that
+/// file).
+fn register(
+    mut raw: crate::register::RawBody,
+    base: &Path,
+    systems: &[SystemConfig],
+    file_name: &str,
+) -> Result<Option<crate::register::Register>, ConfigError> {
+    let names: Vec<&str> = systems.iter().map(|s| s.name()).collect();
+    let (body, file) = match raw.file.take() {
+        Some(path) => {
+            if !raw.is_empty() {
+                return Err(ConfigError::Invalid {
+                    file: file_name.to_string(),
+                    key: "register.file".into(),
+                    message: "the register is either in its own file or in this one, not both"
+                        .into(),
+                });
+            }
+            let path = base.join(path);
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                file: shown.clone(),
+                source,
+            })?;
+            let body: crate::register::RawBody = toml::from_str(&text).map_err(|e| {
+                let (line, column) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+                ConfigError::Syntax {
+                    file: shown.clone(),
+                    line,
+                    column,
+                    message: e.message().replace('\n', " "),
+                }
+            })?;
+            if body.file.is_some() {
+                return Err(ConfigError::Invalid {
+                    file: shown,
+                    key: "file".into(),
+                    message: "a register file does not name another".into(),
+                });
+            }
+            (body, Some(shown))
+        }
+        None if raw.is_empty() => return Ok(None),
+        None => (raw, None),
+    };
+    crate::register::parse(body, &names)
+        .map(Some)
+        .map_err(|(key, message)| match &file {
+            Some(f) => ConfigError::Invalid {
+                file: f.clone(),
+                key,
+                message,
+            },
+            None => ConfigError::Invalid {
+                file: file_name.to_string(),
+                key: format!("register.{key}"),
+                message,
+            },
+        })
+}
+
 /// Parse a size: `1048576`, `512KiB`, `64MiB`, `1GiB` (binary) or `64MB`
 /// (decimal).
 pub fn parse_size(s: &str) -> Result<u64, String> {
@@ -835,7 +917,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => secs(1),
         "m" | "min" => secs(60),
         "h" => secs(3600),
-        "d" => secs(86_400),
+        "d" | "day" | "days" => secs(86_400),
         _ => Err(bad()),
     }
 }

@@ -18,4 +18,5 @@
 pub mod config;
 pub mod identifiers;
 pub mod keys;
+pub mod register;
 pub mod rights;

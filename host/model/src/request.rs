@@ -149,6 +149,9 @@ string_enum! {
         Restrict = "restrict",
         /// Tell a recipient of the data what was done (Art. 19).
         Notify = "notify",
+        /// Assemble and keep the answer of an access or portability
+        /// request (one per request, its last task).
+        Answer = "answer",
     }
 }
 

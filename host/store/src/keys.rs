@@ -49,6 +49,16 @@ pub enum Sealed<'a> {
         /// The system, for a system's event.
         system: Option<&'a str>,
     },
+    /// A piece of a request's kept answer: the attempt that wrote it, and
+    /// its place.
+    Answer {
+        /// The attempt.
+        attempt: &'a str,
+        /// The piece's number, from 0.
+        seq: i64,
+    },
+    /// What a kept answer holds (counts, what could not be included).
+    AnswerSummary,
     /// A consent entry's evidence: its purpose, at a time (ms).
     Consent {
         /// The purpose consented to.
@@ -70,6 +80,8 @@ impl Sealed<'_> {
             Sealed::Ticket(_) => "ticket",
             Sealed::Reason { .. } => "reason",
             Sealed::Consent { .. } => "consent",
+            Sealed::Answer { .. } => "answer",
+            Sealed::AnswerSummary => "answer-summary",
         }
     }
 
@@ -91,6 +103,8 @@ impl Sealed<'_> {
                 _ => Cow::Owned(format!("{action}-{}", system.unwrap_or(""))),
             },
             Sealed::Consent { purpose, at } => Cow::Owned(format!("{purpose}:{at}")),
+            Sealed::Answer { attempt, seq } => Cow::Owned(format!("{attempt}:{seq}")),
+            Sealed::AnswerSummary => Cow::Borrowed(request_id),
         }
     }
 }

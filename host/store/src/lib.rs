@@ -15,6 +15,7 @@
 //! to its table, column and row; lookups use blind indexes. Timestamps are
 //! milliseconds since the Unix epoch.
 
+pub mod answers;
 pub mod audit;
 pub mod consent;
 pub mod keys;

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_consent.sql"),
         include_str!("../migrations/postgres/0005_consent.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_answers.sql"),
+        include_str!("../migrations/postgres/0006_answers.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

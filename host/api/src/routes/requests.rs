@@ -553,17 +553,18 @@ pub async fn done(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct BundleQuery {
-    /// The page's language (`en`, `fr`; default `en`).
-    #[param(pattern = "^(en|fr)$")]
-    pub lang: Option<String>,
+    /// Hand out an answer written while the register of processing had
+    /// gaps (its page says so); refused otherwise.
+    pub allow_incomplete: Option<bool>,
     /// A recipient registered with `oubli keys recipient add` (default:
     /// the host's key).
     #[param(min_length = 1, max_length = 64)]
     pub recipient: Option<String>,
 }
 
-/// `GET /v1/requests/{id}/bundle`: the subject's bundle of a completed
-/// access or portability request, encrypted (docs/FORMAT.md), streamed.
+/// `GET /v1/requests/{id}/bundle`: the answer kept when an access or
+/// portability request completed, encrypted for a recipient
+/// (docs/FORMAT.md), streamed: the same answer at every fetch.
 #[utoipa::path(get, path = "/v1/requests/{id}/bundle", tag = "requests",
     params(("id" = RequestId, Path, description = "The request's id"), BundleQuery),
     responses(
@@ -575,40 +576,24 @@ pub async fn bundle(
     Path(id): Path<String>,
     Query(q): Query<BundleQuery>,
 ) -> ApiResult<Response> {
-    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::bundle::BundleOptions;
     auth.require(Role::Operator)?;
     valid_id(&id)?;
-    let lang = match q.lang.as_deref() {
-        None => Lang::En,
-        Some(l) => Lang::parse(l).ok_or_else(|| Problem::bad_request("lang is en or fr"))?,
-    };
+    let allow_incomplete = q.allow_incomplete.unwrap_or(false);
     let names: Vec<String> = q.recipient.into_iter().collect();
     let recipients = state.engine.recipients(&names).map_err(|_| {
         Problem::not_found("no such recipient in the keyring (`oubli keys list` shows them)")
     })?;
-    // Refuse what cannot be bundled before the first byte goes out.
-    let view = state.engine.show(&id).await?;
-    if !matches!(
-        view.request.kind,
-        RequestKind::Access | RequestKind::Portability
-    ) || !matches!(
-        view.request.state,
-        RequestState::Completed | RequestState::PartiallyCompleted
-    ) {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "refused",
-            format!(
-                "request {id} is a {} request, {}: bundles are for completed access and portability requests",
-                view.request.kind, view.request.state
-            ),
-        ));
-    }
+    // Refuse what cannot be handed out before the first byte goes out.
+    state.engine.check_answer(&id, allow_incomplete).await?;
     let (writer, reader) = tokio::io::duplex(1 << 20);
     let engine = state.engine.clone();
     let (finished, outcome) = tokio::sync::oneshot::channel::<bool>();
     tokio::spawn(async move {
-        let options = BundleOptions { lang, recipients };
+        let options = BundleOptions {
+            recipients,
+            allow_incomplete,
+        };
         let ok = match engine.write_bundle(&id, &options, writer).await {
             Ok(_) => true,
             Err(e) => {

@@ -151,6 +151,16 @@ impl Engine {
                 CHANNELS.join(", ")
             )));
         }
+        if new
+            .evidence
+            .notice_version
+            .as_deref()
+            .is_some_and(|v| v.contains("-incomplete-"))
+        {
+            return Err(RequestError::Invalid(
+                "an incomplete notice (the register of processing had gaps) is no evidence of what the person was told".into(),
+            ));
+        }
         if let Some(h) = &new.evidence.notice_sha256
             && (h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()))
         {

@@ -244,6 +244,13 @@ impl<W: AsyncWrite + Unpin> Pump<W> {
 }
 
 impl Pending {
+    /// Take what waits.
+    pub(crate) fn take(&self) -> std::io::Result<Vec<u8>> {
+        Ok(std::mem::take(&mut *self.0.lock().map_err(|_| {
+            std::io::Error::other("export buffer poisoned")
+        })?))
+    }
+
     /// Move what waits to `out`.
     pub(crate) async fn drain_into<W: AsyncWrite + Unpin>(
         &self,

@@ -5,11 +5,11 @@
 
 use super::policy::Policy;
 use super::request::{RequestError, event, operation_of};
-use oubli_model::{RequestState, SystemState};
+use oubli_model::{RequestKind, RequestState, SystemState};
 use oubli_model::{TaskOp, TaskState};
 use oubli_store::Backend;
 use oubli_store::Tx;
-use oubli_store::requests::{self, Changes, RequestRow, SystemRow};
+use oubli_store::requests::{self, Changes, RequestRow};
 use oubli_store::tasks;
 use std::collections::BTreeMap;
 
@@ -77,18 +77,27 @@ pub(crate) async fn settle(
         return Ok(());
     }
     let systems = requests::systems_tx(tx, request_id).await?;
-    let good = |s: &SystemRow| matches!(s.state, SystemState::Done | SystemState::Nothing);
-    let did = systems
-        .iter()
-        .filter(|s| s.state == SystemState::Done)
-        .count();
-    let state = if systems.iter().all(good) {
-        RequestState::Completed
-    } else if did > 0 || systems.iter().any(|s| s.state == SystemState::Partial) {
-        RequestState::PartiallyCompleted
-    } else {
-        RequestState::Failed
-    };
+    let states: Vec<SystemState> = systems.iter().map(|s| s.state).collect();
+    let state = super::bundle::outcome(&states);
+    // An access or portability request ends with its answer, assembled and
+    // kept by one more task while the systems still hold what was read.
+    if matches!(row.kind, RequestKind::Access | RequestKind::Portability)
+        && state != RequestState::Failed
+        && !tasks.iter().any(|t| t.op == TaskOp::Answer)
+    {
+        let policy = super::request::snapshot(&row)?;
+        tasks::enqueue(
+            tx,
+            request_id,
+            "",
+            TaskOp::Answer,
+            TaskState::Available,
+            i64::from(policy.max_attempts),
+            now,
+        )
+        .await?;
+        return Ok(());
+    }
     let summary: BTreeMap<&str, &str> = systems
         .iter()
         .map(|s| (s.system.as_str(), s.state.as_str()))

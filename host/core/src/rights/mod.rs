@@ -225,6 +225,14 @@ impl Systems {
                 "the systems' concurrency limits add up to {concurrency}, more than the {MAX_INSTANCES} instances the host runs at once: calls beyond that fail and are retried"
             ));
         }
+        let gaps = self.register_gaps();
+        if !gaps.is_empty() {
+            warnings.push(format!(
+                "the register of processing has {} gap(s), first {}: notices, the record of processing and answers say so until `oubli register check` names none",
+                gaps.len(),
+                gaps[0]
+            ));
+        }
         SystemsCheck { systems, warnings }
     }
 

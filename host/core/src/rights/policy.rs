@@ -39,6 +39,11 @@ pub struct Policy {
     /// (Art. 19).
     #[serde(default)]
     pub recipients: Vec<Recipient>,
+    /// How long the answer to an access or portability request is kept
+    /// once ready, in milliseconds (`keep_answers`; `None`: until the
+    /// request is shredded).
+    #[serde(default)]
+    pub keep_answers_ms: Option<u64>,
 }
 
 /// How a recipient is told.
@@ -123,6 +128,7 @@ impl Default for Policy {
             max_polls: 2_880,
             max_extension_months: 2,
             recipients: Vec::new(),
+            keep_answers_ms: None,
         }
     }
 }

@@ -36,6 +36,12 @@ pub(crate) enum Progress {
     },
     /// The request is over (cancelled meanwhile): drop the task.
     Gone,
+    /// The answer was assembled and stored under `attempt`.
+    Answered {
+        attempt: String,
+        report: super::bundle::BundleReport,
+        chunks: i64,
+    },
 }
 
 impl Progress {

@@ -40,6 +40,9 @@ struct Cx {
     searched_now: bool,
     /// When this attempt started.
     now: i64,
+    /// The categories of this system that portability covers (what the
+    /// register makes portable; the connector's flags without a register).
+    portable: BTreeSet<String>,
 }
 
 impl Cx {
@@ -73,6 +76,9 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
     }
     if task.op == TaskOp::Notify {
         return super::recipients::notify(engine, &row, &policy, &subject, task).await;
+    }
+    if task.op == TaskOp::Answer {
+        return Ok(answer(engine, &row, &subject).await);
     }
     let system = requests::systems(engine.store.pool(), &id)
         .await?
@@ -122,7 +128,17 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
             ));
         }
     };
+    let categories = &connector.manifest().categories;
+    let portable = match &engine.systems.config().register {
+        Some(r) => r.portable(&task.system, categories),
+        None => categories
+            .iter()
+            .filter(|c| c.portable)
+            .map(|c| c.name.clone())
+            .collect(),
+    };
     let mut cx = Cx {
+        portable,
         row,
         policy,
         subject,
@@ -157,8 +173,32 @@ pub(crate) async fn run_task(engine: &Engine, task: &TaskRow) -> Result<Progress
         TaskOp::Export => export(&cx, task, &connector).await,
         TaskOp::Rectify => rectify(&cx, task, &connector).await,
         TaskOp::Restrict => restrict(&cx, task, &connector).await,
-        TaskOp::Notify => unreachable!("handled above"),
+        TaskOp::Notify | TaskOp::Answer => unreachable!("handled above"),
     })
+}
+
+/// Assemble the answer and keep it under a new attempt (a crashed or
+/// repeated attempt leaves pieces that the kept one replaces).
+async fn answer(engine: &Engine, row: &RequestRow, subject: &Subject) -> Progress {
+    let attempt = match oubli_crypto::random_token(9) {
+        Ok(a) => a,
+        Err(e) => return Progress::permanent(Stage::Act, None, "host", e.to_string()),
+    };
+    match engine.assemble(row, subject, &attempt).await {
+        Ok((report, chunks)) => Progress::Answered {
+            attempt,
+            report,
+            chunks,
+        },
+        Err(e) => Progress::Failed {
+            stage: Stage::Act,
+            result: None,
+            kind: "host".into(),
+            transient: matches!(e.kind(), super::request::ErrorKind::Unavailable),
+            message: e.to_string(),
+            retry_after_ms: None,
+        },
+    }
 }
 
 /// Locate everywhere, decide per record, store the plan.
@@ -316,7 +356,9 @@ fn plan_items(
                 }
                 TaskOp::Export => Action::Export,
                 TaskOp::Rectify => Action::Rectify,
-                TaskOp::Restrict | TaskOp::Plan | TaskOp::Notify => Action::Restrict,
+                TaskOp::Restrict | TaskOp::Plan | TaskOp::Notify | TaskOp::Answer => {
+                    Action::Restrict
+                }
             };
             PlanItem {
                 reference: l.reference.clone(),
@@ -805,15 +847,8 @@ async fn export(cx: &Cx, task: &TaskRow, connector: &Connector) -> Progress {
         }
     }
     if cx.row.kind == RequestKind::Portability {
-        let portable: BTreeSet<&str> = connector
-            .manifest()
-            .categories
-            .iter()
-            .filter(|c| c.portable)
-            .map(|c| c.name.as_str())
-            .collect();
         for e in &mut exported {
-            e.fields.retain(|f| portable.contains(f.category.as_str()));
+            e.fields.retain(|f| cx.portable.contains(&f.category));
         }
     }
     let counts = Counts {

@@ -27,6 +27,7 @@ use super::steps::run_task;
 use oubli_model::{RequestState, SystemState};
 use oubli_model::{Stage, TaskOp, TaskState};
 use oubli_store::Tx;
+use oubli_store::answers;
 use oubli_store::keys::Sealed;
 use oubli_store::requests::{self, Changes, Event, SystemRow};
 use oubli_store::tasks::{self, Finish, TaskRow};
@@ -370,6 +371,7 @@ impl Worker {
         let now = self.engine.store.now();
         if now - *last_rescue > (self.options.lease.as_millis() as i64 / 2).max(1000) {
             self.rescue().await?;
+            self.engine.remove_expired_answers().await?;
             *last_rescue = now;
         }
         let n = self.run_once().await?;
@@ -403,6 +405,18 @@ impl Worker {
         let policy_attempts = task.max_attempts;
         Ok(match progress {
             Progress::Gone => Write::Gone { task: task.clone() },
+            Progress::Answered {
+                attempt,
+                report,
+                chunks,
+            } => Write::Answered {
+                task: task.clone(),
+                summary_sealed: vault.seal_json(id, Sealed::AnswerSummary, &report).await?,
+                sha256: report.zip_sha256,
+                len: report.zip_len as i64,
+                attempt,
+                chunks,
+            },
             Progress::Planned { systems, next } => Write::Planned {
                 task: task.clone(),
                 systems,
@@ -581,6 +595,14 @@ enum Write {
     Gone {
         task: TaskRow,
     },
+    Answered {
+        task: TaskRow,
+        attempt: String,
+        sha256: String,
+        len: i64,
+        chunks: i64,
+        summary_sealed: Vec<u8>,
+    },
     Planned {
         task: TaskRow,
         systems: Vec<SystemRow>,
@@ -611,6 +633,49 @@ async fn apply(
             let mut f = finished(task, now);
             f.state = TaskState::Cancelled;
             refused(tasks::finish(tx, task.id, token, &f, now).await)?;
+        }
+        Write::Answered {
+            task,
+            attempt,
+            sha256,
+            len,
+            chunks,
+            summary_sealed,
+        } => {
+            if refused(tasks::finish(tx, task.id, token, &finished(task, now), now).await)?
+                .is_none()
+            {
+                // The lease was lost: another attempt keeps its own.
+                answers::drop_attempt(tx, &task.request_id, attempt).await?;
+                return Ok(());
+            }
+            if answers::keep(
+                tx,
+                &task.request_id,
+                attempt,
+                sha256,
+                *len,
+                *chunks,
+                summary_sealed,
+                now,
+            )
+            .await?
+            {
+                // The answer's hash goes in the audit chain: what the subject
+                // was given can be shown later to be what was kept.
+                requests::event(
+                    tx,
+                    &event(
+                        &task.request_id,
+                        actor,
+                        &format!("answer-kept:{sha256}"),
+                        None,
+                    ),
+                    now,
+                )
+                .await?;
+            }
+            super::lifecycle::settle_locked(tx, backend, &task.request_id, actor, now).await?;
         }
         Write::Planned {
             task,

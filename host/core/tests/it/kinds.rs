@@ -50,9 +50,13 @@ async fn world_edited(edit: impl FnOnce(&Sandbox, String) -> String) -> World {
     let plugins = Path::new(oubli_testing::plugins::GENESYS_CLOUD)
         .parent()
         .unwrap();
+    // The demo controller's complete register, as an integrator would have
+    // one (a world without it: `world_edited` removing `[register]`).
+    let register = oubli_sandbox::write_register(dir.path()).unwrap();
     let text = edit(
         &sandbox,
         sandbox.config_toml(plugins, &dir.path().join("secrets"))
+            + &register
             + "\n[policy]\nfour_eyes = false\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\n",
     );
     let path = dir.path().join("oubli.toml");
@@ -702,14 +706,14 @@ fn entry(z: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> Vec<u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
-    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::bundle::BundleOptions;
     use sha2::Digest;
     let w = world().await;
     let d = w.run(RequestKind::Access, Params::default()).await;
     assert_eq!(d.request.state, RequestState::Completed);
     let options = BundleOptions {
-        lang: Lang::Fr,
         recipients: w.engine.recipients(&[]).unwrap(),
+        allow_incomplete: false,
     };
     let mut sealed = Vec::new();
     let report = w
@@ -753,7 +757,8 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
         serde_json::from_slice(&entry(&mut z, "manifest.json")).unwrap();
     assert_eq!(manifest["format"], "oubli-bundle/1");
     assert_eq!(manifest["request"]["id"], d.request.id.as_str());
-    assert_eq!(manifest["lang"], "fr");
+    assert_eq!(manifest["languages"], serde_json::json!(["en", "fr"]));
+    assert_eq!(manifest["complete"], true);
     let files = manifest["files"].as_array().unwrap();
     assert_eq!(
         files.len() + 1,
@@ -772,14 +777,54 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
     }
 
     // The page: every system, every record, each recording playable from
-    // the file beside it, the Art. 15(1) information, in French.
-    let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
+    // the file beside it, the Art. 15(1) information, in French beside the
+    // English one; a Content-Security-Policy as a second line of defence;
+    // emails decoded, no `\r` left to show as U+FFFD.
+    let en = String::from_utf8(entry(&mut z, "index.html")).unwrap();
+    assert!(en.contains("<html lang=\"en\">") && en.contains("Your rights"));
+    assert!(
+        en.contains("href=\"index.fr.html\""),
+        "a link to the French page"
+    );
+    let page = String::from_utf8(entry(&mut z, "index.fr.html")).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<html lang=\"fr\">"));
     assert!(page.contains("Vos données personnelles") && page.contains("Vos droits"));
+    for p in [&en, &page] {
+        assert!(
+            p.contains("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'\">"),
+            "CSP meta"
+        );
+        assert!(
+            !p.contains('\r') && !p.contains('\u{FFFD}'),
+            "no CR, no U+FFFD"
+        );
+        assert!(!p.contains("(not configured)") && !p.contains("(non configuré)"));
+        assert!(!p.contains("[not stated") && !p.contains("[non indiqué"));
+    }
+    // Labels from the register, dates for the language, what this service
+    // holds about the person.
     assert!(
-        !page.contains("http://") && !page.contains("https://") && !page.contains("<script"),
-        "self-contained"
+        page.contains("Numéro d’appel") && !page.contains(">customer.ani<"),
+        "labels"
     );
+    assert!(en.contains("Number you called from"));
+    assert!(
+        page.contains("décembre") || page.contains("janvier") || page.contains(" 20"),
+        "dates"
+    );
+    assert!(page.contains("Ce que ce service détient lui-même sur vous"));
+    assert!(
+        page.contains(&format!("data-label=\"Demande\">{}<", d.request.id)),
+        "this request is among theirs"
+    );
+    // Addresses the register gives (the full notice, the authority) are
+    // text: nothing on the page links or loads from elsewhere.
+    for p in [&en, &page] {
+        assert!(
+            !p.contains("=\"http") && !p.contains("<script") && !p.contains("url("),
+            "self-contained"
+        );
+    }
     for s in &d.systems {
         assert!(
             page.contains(&format!("data-system=\"{}\"", s.system)),
@@ -804,7 +849,8 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
     for src in audio {
         assert!(z.by_name(src).is_ok(), "audio {src} is beside the page");
     }
-    assert!(page.contains("<pre>"), "emails are shown");
+    assert!(page.contains("<pre class=\"email\">"), "emails are shown");
+    assert!(page.contains("Objet\u{a0}:"), "email headers in French");
 
     // data/<system>.json and CSV per kind; the XLSX has a sheet per table.
     let mut tables = 0;
@@ -834,52 +880,172 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
     assert_eq!(book.sheet_names().len(), tables);
     let info: serde_json::Value =
         serde_json::from_slice(&entry(&mut z, "information.json")).unwrap();
-    assert_eq!(info["systems"].as_array().unwrap().len(), d.systems.len());
-    assert!(info["rights"].as_array().unwrap().len() >= 6);
+    for lang in ["en", "fr"] {
+        assert!(info[lang]["gaps"].as_array().unwrap().is_empty());
+        let articles: Vec<&str> = info[lang]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["article"].as_str().unwrap())
+            .collect();
+        for a in [
+            "13(1)(c)", "15(1)(b)", "13(1)(e)", "13(1)(f)", "13(2)(a)", "14(2)(f)", "13(2)(f)",
+        ] {
+            assert!(articles.contains(&a), "{lang}: {a} in {articles:?}");
+        }
+    }
+    let held: serde_json::Value = serde_json::from_slice(&entry(&mut z, "oubli.json")).unwrap();
+    assert!(
+        held["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == d.request.id.as_str())
+    );
 
-    // Portability: portable categories only, no attachments.
+    // The answer is kept: fetched after the same person's erasure, it is
+    // the same ZIP, byte for byte.
+    let before = hex::encode(sha2::Sha256::digest(std::fs::read(&zip_path).unwrap()));
+    let e = w.run(RequestKind::Erasure, Params::default()).await;
+    assert_eq!(e.request.state, RequestState::Completed, "{e:#?}");
+    let mut again = Vec::new();
+    w.engine
+        .write_bundle(&d.request.id, &options, &mut again)
+        .await
+        .unwrap();
+    assert_ne!(again, sealed, "encrypted afresh");
+    let keys = w.engine.vault().keyring();
+    let key = keys.host_private_key(&keys.list().active_host).unwrap();
+    let (_, zip_again) = oubli_crypto::file::decrypt(key, &again[..], Vec::new()).unwrap();
+    assert_eq!(hex::encode(sha2::Sha256::digest(&zip_again)), before);
+    // Its hash is in the audit chain.
+    let show = w.engine.show(&d.request.id).await.unwrap();
+    assert!(
+        show.events
+            .iter()
+            .any(|ev| ev.action == format!("answer-kept:{before}")),
+        "{:?}",
+        show.events.iter().map(|e| &e.action).collect::<Vec<_>>()
+    );
+
+    // Not an answer: an erasure.
+    let err = w
+        .engine
+        .write_bundle(&e.request.id, &options, Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("answers are for access and portability"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portability_follows_the_register_with_what_the_person_wrote_and_no_recordings() {
+    use oubli_core::rights::bundle::BundleOptions;
+    let w = world().await;
     let p = w.run(RequestKind::Portability, Params::default()).await;
+    assert_eq!(p.request.state, RequestState::Completed, "{p:#?}");
     let mut sealed = Vec::new();
     let report = w
         .engine
         .write_bundle(
             &p.request.id,
             &BundleOptions {
-                lang: Lang::En,
                 recipients: w.engine.recipients(&[]).unwrap(),
+                allow_incomplete: false,
             },
             &mut sealed,
         )
         .await
         .unwrap();
-    assert_eq!(report.attachments, 0);
     let mut z = open_bundle(&w, &sealed);
+    let names: Vec<String> = z.file_names().map(|n| n.unwrap().to_string()).collect();
+    // Emails the person wrote and received: the messages themselves.
     assert!(
-        z.file_names()
-            .all(|n| !n.unwrap().starts_with("attachments/"))
+        names
+            .iter()
+            .any(|n| n.starts_with("attachments/support-mail/") && n.ends_with(".eml")),
+        "{names:?}"
     );
+    // No recordings: other people's voices (Art. 20(4)).
+    assert!(
+        !names.iter().any(|n| n.starts_with("attachments/genesys/")),
+        "{names:?}"
+    );
+    assert!(report.attachments > 0);
+    // Call records (observed data, contract): times and numbers.
+    let genesys: serde_json::Value =
+        serde_json::from_slice(&entry(&mut z, "data/genesys.json")).unwrap();
+    let fields: Vec<String> = genesys["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["fields"].as_array().unwrap().iter())
+        .map(|f| f["category"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        fields.iter().any(|c| c == "interaction-history"),
+        "{fields:?}"
+    );
+    // The dialer's campaign data is not the person's (provided = false),
+    // nor is the do-not-call list (a legal obligation): records with
+    // nothing portable are left out and counted, never shown as shells.
+    for name in &names {
+        if !name.starts_with("data/") || !name.ends_with(".json") {
+            continue;
+        }
+        let data: serde_json::Value = serde_json::from_slice(&entry(&mut z, name)).unwrap();
+        for r in data["records"].as_array().unwrap() {
+            assert!(
+                !r["fields"].as_array().unwrap().is_empty()
+                    || !r["attachments"].as_array().unwrap().is_empty(),
+                "an empty shell in {name}: {r}"
+            );
+        }
+    }
+    assert!(report.left_out > 0, "{report:?}");
     let page = String::from_utf8(entry(&mut z, "index.html")).unwrap();
-    assert!(page.contains("Your data, to take elsewhere"));
+    assert!(page.contains("Your data, to take elsewhere") && page.contains("(Art. 20 GDPR)"));
+    assert!(page.contains("class=\"left-out\"") && page.contains("class=\"excluded\""));
+    assert!(
+        !page.contains("(Art. 15 GDPR) says"),
+        "not the access page's words"
+    );
+}
 
-    // Not a bundle: an erasure, or an access request not finished.
-    let e = w.run(RequestKind::Erasure, Params::default()).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_answer_is_removed_by_a_worker_when_its_keeping_period_ends() {
+    use oubli_core::rights::bundle::BundleOptions;
+    let w = world_with("keep_answers = \"7 days\"\n").await;
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    let options = BundleOptions {
+        recipients: w.engine.recipients(&[]).unwrap(),
+        allow_incomplete: false,
+    };
+    w.clock.advance(6 * 86_400_000);
+    let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
+    worker.run(true, std::future::pending()).await.unwrap();
+    w.engine
+        .write_bundle(&d.request.id, &options, Vec::new())
+        .await
+        .expect("kept for 7 days");
+    w.clock.advance(2 * 86_400_000);
+    let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
+    worker.run(true, std::future::pending()).await.unwrap();
     let err = w
         .engine
-        .write_bundle(
-            &e.request.id,
-            &BundleOptions {
-                lang: Lang::En,
-                recipients: w.engine.recipients(&[]).unwrap(),
-            },
-            Vec::new(),
-        )
+        .write_bundle(&d.request.id, &options, Vec::new())
         .await
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("bundles are for access and portability"),
+        err.contains("removed on") && err.contains("keep_answers"),
         "{err}"
     );
+    let show = w.engine.show(&d.request.id).await.unwrap();
+    assert!(show.events.iter().any(|e| e.action == "answer-removed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -994,45 +1160,435 @@ async fn consent_is_evidenced_withdrawn_everywhere_and_its_chain_holds() {
     assert!(broken.reason.contains("edited"), "{}", broken.reason);
 }
 
+/// Each item the law asks for: where, what it is headed in English and in
+/// French, and a piece of what the demo register says for it.
+type Check = (&'static str, [&'static str; 2], [&'static str; 2]);
+
+/// Art. 13(1)-(2), and the recording a call opens with.
+const ART_13: &[Check] = &[
+    (
+        "13(1)(a) identity and contact",
+        [
+            "Who is responsible for your data",
+            "Qui est responsable de vos données",
+        ],
+        ["Example Contact Center SAS", "privacy@example.com"],
+    ),
+    (
+        "13(1)(b) DPO",
+        [
+            "Data protection officer",
+            "Délégué à la protection des données",
+        ],
+        ["dpo@example.com", "dpo@example.com"],
+    ),
+    (
+        "13(1)(c) purposes",
+        ["Purposes and legal basis", "Finalités et base légale"],
+        ["to answer your calls", "répondre à vos appels"],
+    ),
+    (
+        "13(1)(c) legal basis",
+        ["Purposes and legal basis", "Finalités et base légale"],
+        ["Art. 6(1)(b) GDPR", "art. 6(1)(b) du RGPD"],
+    ),
+    (
+        "13(1)(d) legitimate interests",
+        [
+            "Legitimate interests pursued",
+            "Intérêts légitimes poursuivis",
+        ],
+        [
+            "proof of commitments made by phone",
+            "preuve des engagements pris par téléphone",
+        ],
+    ),
+    (
+        "13(1)(e) recipients",
+        ["Recipients", "Destinataires"],
+        [
+            "HubSpot, Inc., processor acting for us (US)",
+            "HubSpot, Inc., sous-traitant agissant pour notre compte (US)",
+        ],
+    ),
+    (
+        "13(1)(f) transfers",
+        [
+            "Transfers outside the European Economic Area",
+            "Transferts hors de l’Espace économique européen",
+        ],
+        [
+            "standard contractual clauses",
+            "clauses contractuelles types",
+        ],
+    ),
+    (
+        "13(2)(a) retention",
+        ["How long data is kept", "Durée de conservation"],
+        ["13 months", "13 mois"],
+    ),
+    (
+        "13(2)(b) rights",
+        ["Your rights", "Vos droits"],
+        ["(Art. 20)", "(art. 20)"],
+    ),
+    (
+        "13(2)(c) withdrawing consent",
+        ["Withdrawing your consent", "Retirer votre consentement"],
+        ["(Art. 7(3) GDPR)", "(art. 7(3) du RGPD)"],
+    ),
+    (
+        "13(2)(d) complaint",
+        ["Complaints", "Réclamations"],
+        ["(CNIL)", "(CNIL)"],
+    ),
+    (
+        "13(2)(e) requirement",
+        [
+            "Must you give us this data?",
+            "Êtes-vous obligé de nous fournir ces données\u{a0}?",
+        ],
+        ["You are not obliged", "Vous n’êtes pas obligé"],
+    ),
+    (
+        "13(2)(f) automated decisions",
+        [
+            "Automated decisions and profiling",
+            "Décisions automatisées et profilage",
+        ],
+        ["built from segments", "constituées à partir de segments"],
+    ),
+    (
+        "21(4) objection",
+        ["Your right to object", "Votre droit d’opposition"],
+        [
+            "the call is then not recorded",
+            "l’appel n’est alors pas enregistré",
+        ],
+    ),
+    (
+        "the full notice",
+        [
+            "The full privacy notice",
+            "La politique de confidentialité complète",
+        ],
+        [
+            "https://contact.example.com/privacy",
+            "https://contact.example.com/fr/confidentialite",
+        ],
+    ),
+];
+
+/// Art. 15(1)-(2).
+const ART_15: &[Check] = &[
+    (
+        "15(1)(a) purposes",
+        ["Purposes and legal basis", "Finalités et base légale"],
+        ["to answer your calls", "répondre à vos appels"],
+    ),
+    (
+        "15(1)(b) categories",
+        [
+            "Categories of personal data",
+            "Catégories de données personnelles",
+        ],
+        [
+            "Recordings of your calls",
+            "Enregistrements audio de vos appels",
+        ],
+    ),
+    (
+        "15(1)(c) recipients",
+        ["Recipients", "Destinataires"],
+        [
+            "Genesys Cloud Services, Inc.",
+            "Genesys Cloud Services, Inc.",
+        ],
+    ),
+    (
+        "15(1)(d) retention",
+        ["How long data is kept", "Durée de conservation"],
+        ["90 days", "90 jours"],
+    ),
+    (
+        "15(1)(e) rectification, erasure, restriction, objection",
+        ["Your rights", "Vos droits"],
+        ["(Art. 21)", "(art. 21)"],
+    ),
+    (
+        "15(1)(f) complaint",
+        ["Complaints", "Réclamations"],
+        ["CNIL", "CNIL"],
+    ),
+    (
+        "15(1)(g) source",
+        ["Where the data comes from", "Origine des données"],
+        ["when you call, write", "lorsque vous appelez, écrivez"],
+    ),
+    (
+        "15(1)(h) automated decisions",
+        [
+            "Automated decisions and profiling",
+            "Décisions automatisées et profilage",
+        ],
+        [
+            "every answer is given by a person",
+            "chaque réponse est donnée par une personne",
+        ],
+    ),
+    (
+        "15(2) transfers and safeguards",
+        [
+            "Transfers outside the European Economic Area",
+            "Transferts hors de l’Espace économique européen",
+        ],
+        ["Data Privacy Framework", "Data Privacy Framework"],
+    ),
+];
+
+/// Art. 30(1), this service's own activity included.
+const ART_30: &[Check] = &[
+    (
+        "30(1)(a) controller and DPO",
+        [
+            "Who is responsible for your data",
+            "Qui est responsable de vos données",
+        ],
+        ["dpo@example.com", "dpo@example.com"],
+    ),
+    (
+        "30(1)(b) purposes",
+        ["Purposes and legal basis", "Finalités et base légale"],
+        [
+            "to make sure we never call someone who objected",
+            "garantir que nous n’appelons jamais une personne qui s’y est opposée",
+        ],
+    ),
+    (
+        "30(1)(c) categories of subjects",
+        [
+            "Categories of data subjects",
+            "Catégories de personnes concernées",
+        ],
+        ["callers and our agents", "les appelants et nos conseillers"],
+    ),
+    (
+        "30(1)(c) categories of data",
+        [
+            "Categories of personal data",
+            "Catégories de données personnelles",
+        ],
+        [
+            "Your do-not-call entry (dialer / objections)",
+            "Votre inscription sur notre liste d’opposition (dialer / objections)",
+        ],
+    ),
+    (
+        "30(1)(d) recipients",
+        ["Recipients", "Destinataires"],
+        ["Example Mail SAS", "Example Mail SAS"],
+    ),
+    (
+        "30(1)(e) transfers",
+        [
+            "Transfers outside the European Economic Area",
+            "Transferts hors de l’Espace économique européen",
+        ],
+        ["HubSpot, Inc. (US)", "HubSpot, Inc. (US)"],
+    ),
+    (
+        "30(1)(f) time limits",
+        ["How long data is kept", "Durée de conservation"],
+        ["3 years after the objection", "3 ans après l’opposition"],
+    ),
+    (
+        "30(1)(g) security",
+        [
+            "Security measures (Art. 32)",
+            "Mesures de sécurité (art. 32)",
+        ],
+        ["two-factor sign-in", "double authentification"],
+    ),
+    (
+        "this service's own activity",
+        [
+            "Handling requests from data subjects (this service)",
+            "Traitement des demandes des personnes concernées (ce service)",
+        ],
+        ["Art. 6(1)(c) GDPR", "art. 6(1)(c) du RGPD"],
+    ),
+];
+
+/// Walk a checklist against a rendered text; return what is missing.
+fn missing(checks: &[Check], lang: usize, text: &str) -> Vec<&'static str> {
+    checks
+        .iter()
+        .filter(|(_, heading, value)| !(text.contains(heading[lang]) && text.contains(value[lang])))
+        .map(|(item, _, _)| *item)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notices_and_the_record_of_processing_come_from_the_manifests() {
-    use oubli_core::rights::bundle::Lang;
+async fn notices_the_record_of_processing_and_the_answer_say_every_item_the_articles_require() {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
     let w = world().await;
     let rights = w.engine.systems();
-    let ropa = rights.ropa();
-    assert_eq!(ropa.systems.len(), 4);
-    for s in &ropa.systems {
-        assert!(!s.categories.is_empty(), "{}", s.system);
-        assert!(s.connector.is_some() && s.kind.is_some());
-    }
-    assert!(!ropa.purposes.is_empty() && !ropa.recipients.is_empty());
-    let md = ropa.markdown();
-    for s in ["genesys", "dialer", "support-mail", "crm"] {
-        assert!(md.contains(&format!("## {s} (")), "{md}");
-    }
-    assert!(ropa.html().contains("<h2>crm</h2>"));
-
-    let call = rights.notice("call", Lang::Fr).unwrap();
     assert!(
-        call.text
-            .starts_with("Avant de poursuivre : cet appel est enregistré.")
+        rights.register_gaps().is_empty(),
+        "{:?}",
+        rights.register_gaps()
     );
-    assert!(call.text.contains(&ropa.purposes[0]), "{}", call.text);
-    use sha2::Digest;
+    for (i, lang) in [Lang::En, Lang::Fr].into_iter().enumerate() {
+        for channel in ["call", "ivr", "email", "web"] {
+            let n = rights.notice(channel, lang, false).unwrap();
+            assert!(n.complete);
+            let gaps = missing(ART_13, i, &n.text);
+            let spoken = matches!(channel, "call" | "ivr");
+            assert!(gaps.is_empty(), "{channel} {lang:?}: {gaps:?}\n{}", n.text);
+            assert_eq!(
+                n.text
+                    .contains(["this call is recorded", "cet appel est enregistré"][i]),
+                spoken,
+                "{channel}"
+            );
+            if spoken {
+                assert!(
+                    n.text
+                        .contains(["train our agents", "former nos conseillers"][i])
+                );
+            }
+            if lang == Lang::Fr {
+                oubli_core::rights::inform::french_typography(&n.text).unwrap();
+            }
+        }
+        let ropa = rights.ropa(lang, false).unwrap();
+        let md = ropa.markdown();
+        assert!(
+            missing(ART_30, i, &md).is_empty(),
+            "{:?}\n{md}",
+            missing(ART_30, i, &md)
+        );
+        let html = ropa.html();
+        assert!(missing(ART_30, i, &html.replace("&#39;", "'")).is_empty());
+        assert_eq!(
+            ropa.activities.len(),
+            5,
+            "four of the register's, and this service's"
+        );
+        if lang == Lang::Fr {
+            oubli_core::rights::inform::french_typography(&md).unwrap();
+        }
+    }
+    // The answer's page, in both languages.
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    let mut sealed = Vec::new();
+    w.engine
+        .write_bundle(
+            &d.request.id,
+            &BundleOptions {
+                recipients: w.engine.recipients(&[]).unwrap(),
+                allow_incomplete: false,
+            },
+            &mut sealed,
+        )
+        .await
+        .unwrap();
+    let mut z = open_bundle(&w, &sealed);
+    for (i, page) in ["index.html", "index.fr.html"].into_iter().enumerate() {
+        let text = String::from_utf8(entry(&mut z, page))
+            .unwrap()
+            .replace("&#39;", "'")
+            .replace("&quot;", "\"");
+        assert!(
+            missing(ART_15, i, &text).is_empty(),
+            "{page}: {:?}",
+            missing(ART_15, i, &text)
+        );
+    }
+    // The checklist itself fails on a text that lacks an item.
+    let n = rights.notice("web", Lang::En, false).unwrap();
     assert_eq!(
-        call.sha256,
-        hex::encode(sha2::Sha256::digest(call.text.as_bytes()))
+        missing(ART_13, 0, &n.text.replace("13 months", "")),
+        ["13(2)(a) retention"]
     );
-    assert_eq!(call.version, format!("call-fr-{}", &call.sha256[..12]));
-    assert_eq!(
-        rights.notice("call", Lang::Fr).unwrap(),
-        call,
-        "the same text, the same version"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_register_texts_are_refused_or_say_they_are_incomplete() {
+    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::inform::InformError;
+    let w = world_from(|t| t.replace("[register]\nfile = \"register.toml\"\n", "")).await;
+    let rights = w.engine.systems();
+    let gaps = rights.register_gaps();
+    assert!(gaps.iter().any(|g| g.key == "register"), "{gaps:?}");
+    let Err(InformError::Incomplete(g)) = rights.notice("call", Lang::En, false) else {
+        panic!("an incomplete notice is refused");
+    };
+    assert_eq!(g, gaps);
+    assert!(matches!(
+        rights.ropa(Lang::Fr, false),
+        Err(InformError::Incomplete(_))
+    ));
+    let n = rights.notice("call", Lang::En, true).unwrap();
+    assert!(
+        !n.complete && n.version.contains("-incomplete-"),
+        "{}",
+        n.version
     );
-    let web = rights.notice("web", Lang::En).unwrap();
-    assert_ne!(web.sha256, call.sha256);
-    assert!(web.text.contains("Recording and data categories"));
-    assert!(rights.notice("fax", Lang::En).is_err());
+    assert!(
+        n.text
+            .starts_with("How we use your personal data\n\nINCOMPLETE"),
+        "{}",
+        n.text
+    );
+    assert!(n.text.contains("[not stated in the register]"));
+    // An incomplete notice is no evidence of what a person was told.
+    let err = w
+        .engine
+        .record_consent(oubli_core::rights::consent::NewConsent {
+            identifiers: w.person(),
+            region: None,
+            purpose: "marketing-calls".into(),
+            given: true,
+            lawful_basis: "consent".into(),
+            channel: "call".into(),
+            source_system: None,
+            evidence: oubli_core::rights::consent::Evidence {
+                notice_version: Some(n.version.clone()),
+                notice_sha256: Some(n.sha256.clone()),
+                ..Default::default()
+            },
+            actor: "agent-7".into(),
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("incomplete notice"), "{err}");
+    // The answer is still written (the deadline runs), says so, and is
+    // handed out only when asked for knowingly.
+    let d = w.run(RequestKind::Access, Params::default()).await;
+    assert_eq!(d.request.state, RequestState::Completed);
+    let mut options = BundleOptions {
+        recipients: w.engine.recipients(&[]).unwrap(),
+        allow_incomplete: false,
+    };
+    let err = w
+        .engine
+        .write_bundle(&d.request.id, &options, Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("gap(s)"), "{err}");
+    options.allow_incomplete = true;
+    let mut sealed = Vec::new();
+    let report = w
+        .engine
+        .write_bundle(&d.request.id, &options, &mut sealed)
+        .await
+        .unwrap();
+    assert!(!report.gaps.is_empty());
+    let page = String::from_utf8(entry(&mut open_bundle(&w, &sealed), "index.html")).unwrap();
+    assert!(page.contains("class=\"incomplete\"") && page.contains("INCOMPLETE"));
 }
 
 /// A webhook receiver on loopback: answers 200 to each POST and keeps
@@ -1184,7 +1740,7 @@ fn browser() -> Option<std::path::PathBuf> {
 /// proxy that records it; wait for the page's media; return the page's DOM
 /// and the hosts it asked for (Chromium's own update and time checks to
 /// Google hosts are left out: they are the browser's, not the page's).
-fn render(chromium: &Path, page: &Path) -> (String, Vec<String>) {
+fn render(chromium: &Path, page: &Path, width: u32) -> (String, Vec<String>) {
     use std::io::{BufRead, BufReader};
     let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = proxy.local_addr().unwrap().port();
@@ -1223,6 +1779,10 @@ fn render(chromium: &Path, page: &Path) -> (String, Vec<String>) {
             &format!("--proxy-server=http://127.0.0.1:{port}"),
             "--proxy-bypass-list=<-loopback>",
             "--virtual-time-budget=15000",
+            &format!("--window-size={width},900"),
+            "--hide-scrollbars",
+            // Lets a measuring page read the page it frames (both files).
+            "--allow-file-access-from-files",
             "--dump-dom",
         ])
         .arg(format!("file://{}", page.display()))
@@ -1260,6 +1820,20 @@ fn render(chromium: &Path, page: &Path) -> (String, Vec<String>) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), hosts)
 }
 
+/// A page that frames PAGE 390 px wide and reports its widths.
+const MEASURE: &str = r#"<!DOCTYPE html><html><body style="margin:0">
+<iframe id="f" src="PAGE" style="width:390px;height:844px;border:0"></iframe>
+<script>
+window.addEventListener('load', function () {
+  const doc = document.getElementById('f').contentDocument;
+  const d = doc.documentElement;
+  const cells = [...doc.querySelectorAll('td, dd')].map(c => c.getBoundingClientRect().width);
+  document.body.setAttribute('data-result', JSON.stringify({
+    scroll: d.scrollWidth, client: d.clientWidth,
+    narrowest: cells.length ? Math.min(...cells) : 0}));
+});
+</script></body></html>"#;
+
 /// What the page reports once every audio element loaded or failed.
 const PROBE: &str = r#"<script>
 (function () {
@@ -1284,7 +1858,7 @@ const PROBE: &str = r#"<script>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordings() {
-    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::bundle::BundleOptions;
     let Some(chromium) = browser() else {
         eprintln!("no chromium on PATH: browser check skipped");
         return;
@@ -1296,8 +1870,8 @@ async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordi
         .write_bundle(
             &d.request.id,
             &BundleOptions {
-                lang: Lang::En,
                 recipients: w.engine.recipients(&[]).unwrap(),
+                allow_incomplete: false,
             },
             &mut sealed,
         )
@@ -1306,17 +1880,66 @@ async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordi
     let dir = tempfile::tempdir().unwrap();
     open_bundle(&w, &sealed).extract(dir.path()).unwrap();
     let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
-    // The probe goes into a copy: the page itself has no script.
-    let probe = dir.path().join("probe.html");
-    std::fs::write(&probe, page.replace("</body>", &format!("{PROBE}</body>"))).unwrap();
-    let (dom, hosts) = render(&chromium, &probe);
-    let result = dom
-        .split("data-result=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| panic!("the probe did not finish: {}", &dom[..dom.len().min(2000)]))
-        .replace("&quot;", "\"");
-    let r: serde_json::Value = serde_json::from_str(&result).unwrap();
+    let csp = format!(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"{}\">",
+        "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'"
+    );
+    assert!(page.contains(&csp));
+    // The probe goes into a copy without the page's CSP (which would stop
+    // it: the page itself runs no script).
+    let probed = |name: &str, width: u32| {
+        let page = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let probe = dir.path().join(format!("probe-{name}"));
+        std::fs::write(
+            &probe,
+            page.replace(&csp, "")
+                .replace("</body>", &format!("{PROBE}</body>")),
+        )
+        .unwrap();
+        let (dom, hosts) = render(&chromium, &probe, width);
+        let result = dom
+            .split("data-result=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("the probe did not finish: {}", &dom[..dom.len().min(2000)]))
+            .replace("&quot;", "\"");
+        let r: serde_json::Value = serde_json::from_str(&result).unwrap();
+        (r, hosts)
+    };
+    // On a 390 px phone, neither language's page scrolls sideways: each
+    // is framed 390 px wide (headless windows are at least 500 px) by a
+    // measuring page, the page itself unchanged, its CSP in force.
+    let width_at_390 = |name: &str| -> (u64, u64, f64) {
+        let measure = dir.path().join(format!("measure-{name}"));
+        std::fs::write(&measure, MEASURE.replace("PAGE", name)).unwrap();
+        let (dom, _) = render(&chromium, &measure, 1200);
+        let result = dom
+            .split("data-result=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_else(|| panic!("the measure did not finish: {dom}"))
+            .replace("&quot;", "\"");
+        let r: serde_json::Value = serde_json::from_str(&result).unwrap();
+        (
+            r["scroll"].as_u64().unwrap(),
+            r["client"].as_u64().unwrap(),
+            r["narrowest"].as_f64().unwrap(),
+        )
+    };
+    for name in ["index.html", "index.fr.html"] {
+        let (scroll, client, narrowest) = width_at_390(name);
+        assert!(
+            client <= 390 && client > 300 && scroll <= client,
+            "{name} scrolls sideways at 390 px: {scroll} > {client}"
+        );
+        // One column: every cell and definition spans the screen, rather
+        // than a table squeezed until its words break letter by letter.
+        assert!(
+            narrowest > 250.0,
+            "{name}: a cell {narrowest} px wide at 390 px"
+        );
+    }
+    let (r, hosts) = probed("index.html", 1200);
     assert!(hosts.is_empty(), "the page asked the network for {hosts:?}");
     let systems: Vec<&str> = r["systems"]
         .as_array()
@@ -1350,21 +1973,29 @@ async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordi
     );
     assert_eq!(r["failed"], 0);
 
-    // The detector itself: a page that does reach out is caught.
+    // The detector itself: a page that does reach out is caught...
+    let leak = "<img src=\"http://cdn.example.invalid/pixel.png\"></body>";
     let leaky = dir.path().join("leaky.html");
-    std::fs::write(
-        &leaky,
-        page.replace(
-            "</body>",
-            "<img src=\"http://cdn.example.invalid/pixel.png\"></body>",
-        ),
-    )
-    .unwrap();
-    let (_, hosts) = render(&chromium, &leaky);
+    std::fs::write(&leaky, page.replace(&csp, "").replace("</body>", leak)).unwrap();
+    let (_, hosts) = render(&chromium, &leaky, 1200);
     assert!(
         hosts.iter().any(|h| h == "cdn.example.invalid"),
         "{hosts:?}"
     );
+    // ...and the page's CSP stops the same leak: a second line of defence
+    // should escaping ever fail.
+    let guarded = dir.path().join("guarded.html");
+    std::fs::write(&guarded, page.replace("</body>", leak)).unwrap();
+    let (_, hosts) = render(&chromium, &guarded, 1200);
+    assert!(hosts.is_empty(), "the CSP let {hosts:?} through");
+    // A page that does scroll sideways is caught too.
+    std::fs::write(
+        dir.path().join("wide.html"),
+        page.replace("</h1>", "</h1><div style=\"width:900px\">wide</div>"),
+    )
+    .unwrap();
+    let (scroll, client, _) = width_at_390("wide.html");
+    assert!(scroll > client, "{scroll} {client}");
 }
 
 /// Where a fault strikes one system: while the request is planned (its
@@ -1668,18 +2299,36 @@ async fn a_restriction_is_lifted_in_the_registry_and_in_every_system() {
 /// the whole bundle: "seek is not supported".)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bundle_names_what_it_could_not_read_and_holds_the_rest() {
-    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::bundle::BundleOptions;
     use sha2::Digest;
     let w = world().await;
-    let d = w.run(RequestKind::Access, Params::default()).await;
-    assert_eq!(d.request.state, RequestState::Completed);
-    // The recordings' system goes down after the request was answered.
+    let id = w.file(RequestKind::Access, Params::default()).await;
+    // Every system exported its records; then the recordings' system goes
+    // down before the answer is assembled.
+    let worker = Worker::new(w.engine.clone(), WorkerOptions::default());
+    let exported = |d: &RequestDetail| {
+        !d.systems.is_empty()
+            && d.systems
+                .iter()
+                .all(|s| matches!(s.state, SystemState::Done | SystemState::Nothing))
+    };
+    for _ in 0..500 {
+        if exported(&w.engine.show(&id).await.unwrap()) {
+            break;
+        }
+        worker.run_once().await.unwrap();
+        w.clock.advance(50);
+    }
+    assert!(exported(&w.engine.show(&id).await.unwrap()));
     w.sandbox
         .controls(oubli_sandbox::System::Acd)
         .set_fault(Some(oubli_sandbox::Fault::Status(503)));
+    w.drain().await;
+    let d = w.engine.show(&id).await.unwrap();
+    assert_eq!(d.request.state, RequestState::Completed);
     let options = BundleOptions {
-        lang: Lang::En,
         recipients: w.engine.recipients(&[]).unwrap(),
+        allow_incomplete: false,
     };
     let mut sealed = Vec::new();
     let report = w
@@ -1723,7 +2372,7 @@ async fn a_bundle_names_what_it_could_not_read_and_holds_the_rest() {
 /// the answer could go out, is shown as not searched.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_never_says_nothing_was_found_where_nothing_was_searched() {
-    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::bundle::BundleOptions;
     let w = world_from(crm_fails_fast).await;
     let crm = w.sandbox.controls(oubli_sandbox::System::Crm);
     crm.set_fault(Some(oubli_sandbox::Fault::Status(503)));
@@ -1741,11 +2390,13 @@ async fn the_page_never_says_nothing_was_found_where_nothing_was_searched() {
         )
         .await
         .unwrap();
+    // The answer's own task runs, then the request ends.
+    w.drain().await;
     let d = w.engine.show(&id).await.unwrap();
     assert_eq!(d.request.state, RequestState::PartiallyCompleted);
     let options = BundleOptions {
-        lang: Lang::En,
         recipients: w.engine.recipients(&[]).unwrap(),
+        allow_incomplete: false,
     };
     let mut sealed = Vec::new();
     w.engine

@@ -3,9 +3,10 @@
 //! the files beside it, emails are shown inline. Everything a connector
 //! said is escaped.
 
-use super::i18n::Catalogue;
+use super::super::inform::{Statement, Words};
 use super::sheets::Table;
-use super::{Information, SystemInfo};
+use super::{Held, Lang, SystemInfo};
+use crate::register::Register;
 use std::fmt::Write;
 
 /// HTML-escape text (and drop control characters other than newline and
@@ -55,8 +56,8 @@ pub(crate) struct FileEntry {
     pub(crate) path: String,
     pub(crate) size: u64,
     pub(crate) included: bool,
-    /// An email's text, to show inline.
-    pub(crate) text: Option<String>,
+    /// An email's raw bytes, to show decoded inline.
+    pub(crate) raw: Option<Vec<u8>>,
 }
 
 /// One system's part of the page.
@@ -68,45 +69,155 @@ pub(crate) struct SystemPage {
     pub(crate) files: Vec<FileEntry>,
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.45;color:#1b1b1b}\
+/// The style: one column on a phone for every table and definition list
+/// (each cell under its label), long words broken rather than the page
+/// widened.
+const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.45;color:#1b1b1b;overflow-wrap:break-word}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size:1.05rem}\
-table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem;display:block;overflow-x:auto}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}\
 th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere}\
-@media (max-width:40rem){table.records{display:block}table.records thead{display:none}table.records tbody,table.records tr{display:block}\
-table.records tr{border:1px solid #ccc;margin:0 0 .7rem}table.records td{display:grid;grid-template-columns:minmax(6rem,35%) 1fr;gap:.5rem;border:0;border-bottom:1px solid #eee}\
-table.records td::before{content:attr(data-label);font-weight:600}}\
-th{background:#f2f2f2}dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
-audio{width:100%}pre{white-space:pre-wrap;word-break:break-word;background:#f7f7f7;padding:.5rem;border:1px solid #ddd;max-height:30rem;overflow:auto}\
-.muted{color:#555}";
+th{background:#f2f2f2}dl{display:grid;grid-template-columns:minmax(8rem,30%) minmax(0,1fr);gap:.3rem 1rem}dt{font-weight:600}dd{margin:0;min-width:0;overflow-wrap:anywhere}dd ul{margin:0;padding-left:1.1rem}\
+@media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}\
+tr{border:1px solid #ccc;margin:0 0 .7rem}td{border:0;border-bottom:1px solid #eee}td::before{content:attr(data-label);display:block;font-weight:600}\
+dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.5rem}}\
+audio{width:100%}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:.5rem;border:1px solid #ddd;max-height:30rem;overflow:auto}\
+.muted{color:#555}.incomplete{border:2px solid #b00;padding:.5rem 1rem;background:#fff4f4}";
+
+/// A second line of defence: nothing on the page may load or run anything
+/// but the files beside it (and the inline style).
+pub(crate) const CSP: &str =
+    "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'";
+
+/// An RFC 3339 time as a person reads it in `lang` (UTC), or `None` if
+/// the text is not one.
+pub(crate) fn human_date(s: &str, lang: Lang) -> Option<String> {
+    let ts: jiff::Timestamp = s.trim().parse().ok()?;
+    let z = ts.to_zoned(jiff::tz::TimeZone::UTC);
+    let t = lang.texts();
+    let month = t.months[(z.month() as usize).checked_sub(1)?];
+    Some(format!(
+        "{} {month} {}{} {:02}:{:02} UTC",
+        z.day(),
+        z.year(),
+        t.at,
+        z.hour(),
+        z.minute()
+    ))
+}
+
+/// What a page is made of.
+pub(crate) struct PageInput<'a> {
+    pub(crate) lang: Lang,
+    pub(crate) portability: bool,
+    pub(crate) facts: &'a [(&'a str, String)],
+    pub(crate) systems: &'a [SystemPage],
+    pub(crate) info: &'a Statement,
+    pub(crate) held: &'a Held,
+    pub(crate) others: &'a [(Lang, String)],
+    pub(crate) left_out: usize,
+    pub(crate) excluded: usize,
+    pub(crate) register: Option<&'a Register>,
+}
+
+fn table(h: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    h.push_str("<table><thead><tr>");
+    for c in header {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for row in rows {
+        h.push_str("<tr>");
+        for (cell, label) in row.iter().zip(header) {
+            let _ = write!(h, "<td data-label=\"{}\">{}</td>", esc(label), esc(cell));
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table>\n");
+}
 
 /// The page.
-pub(crate) fn page(
-    t: &Catalogue,
-    lang: &str,
-    title: &str,
-    request: &[(&str, String)],
-    systems: &[SystemPage],
-    info: &Information,
-) -> String {
+pub(crate) fn page(p: &PageInput<'_>) -> String {
+    let lang = p.lang;
+    let t = lang.texts();
+    let words = Words::of(lang);
+    let title = if p.portability {
+        t.title_portability
+    } else {
+        t.title_access
+    };
     let mut h = String::new();
     let _ = write!(
         h,
-        "<!DOCTYPE html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n<p>{}</p>\n<dl>",
+         <meta name=\"referrer\" content=\"no-referrer\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
+        lang.code(),
         esc(title),
-        esc(title),
-        esc(t.intro)
     );
-    for (k, v) in request {
+    if !p.others.is_empty() {
+        let _ = write!(h, "<nav class=\"languages\"><p>{}", esc(t.languages));
+        for (l, file) in p.others {
+            let _ = write!(
+                h,
+                " <a href=\"{}\" hreflang=\"{}\" lang=\"{}\">{}</a>",
+                esc(&href(file)),
+                l.code(),
+                l.code(),
+                match l {
+                    Lang::En => "English",
+                    Lang::Fr => "Français",
+                }
+            );
+        }
+        h.push_str("</p></nav>\n");
+    }
+    if !p.info.gaps.is_empty() {
+        let _ = write!(
+            h,
+            "<div class=\"incomplete\"><p><strong>{}</strong></p><ul>",
+            esc(words.incomplete)
+        );
+        for g in &p.info.gaps {
+            let _ = write!(h, "<li>{}</li>", esc(&g.to_string()));
+        }
+        h.push_str("</ul></div>\n");
+    }
+    let _ = write!(
+        h,
+        "<h1>{}</h1>\n<p>{}</p>\n<dl>",
+        esc(title),
+        esc(if p.portability {
+            t.intro_portability
+        } else {
+            t.intro
+        })
+    );
+    for (k, v) in p.facts {
         let _ = write!(h, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
     }
     h.push_str("</dl>\n");
-    for s in systems {
+    if p.portability && p.left_out > 0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"left-out\">{} {}</p>",
+            esc(t.left_out),
+            p.left_out
+        );
+    }
+    if p.portability && p.excluded > 0 {
+        let _ = writeln!(
+            h,
+            "<p class=\"excluded\">{} {}</p>",
+            esc(t.recordings_excluded),
+            p.excluded
+        );
+    }
+    for s in p.systems {
         let total: usize = s.tables.iter().map(|t| t.rows.len()).sum();
         let _ = write!(
             h,
-            "<section class=\"system\" data-system=\"{}\">\n<h2>{} {} <span class=\"muted\">({} {}; {})</span></h2>\n",
+            "<section class=\"system\" data-system=\"{}\">\n<h2>{} {} <span class=\"muted\">({} {}\u{a0}; {})</span></h2>\n",
             esc(&s.info.system),
             esc(t.system),
             esc(&s.info.system),
@@ -123,20 +234,31 @@ pub(crate) fn page(
             let _ = writeln!(h, "<p>{}</p>", esc(t.nothing_held));
         }
         for table in &s.tables {
+            let label = |col: &str| -> String {
+                if col == "record" {
+                    return t.record.to_string();
+                }
+                p.register
+                    .and_then(|r| r.label(&s.info.system, col, lang))
+                    .map(str::to_string)
+                    .unwrap_or_else(|| col.to_string())
+            };
+            let labels: Vec<String> = table.header.iter().map(|c| label(c)).collect();
             let _ = write!(
                 h,
                 "<h3>{}</h3>\n<table class=\"records\" data-kind=\"{}\"><thead><tr>",
                 esc(&table.kind),
                 esc(&table.kind)
             );
-            for col in &table.header {
+            for col in &labels {
                 let _ = write!(h, "<th>{}</th>", esc(col));
             }
             h.push_str("</tr></thead><tbody>");
             for row in &table.rows {
                 let _ = write!(h, "<tr data-record=\"{}\">", esc(&row[0]));
-                for (cell, label) in row.iter().zip(&table.header) {
-                    let _ = write!(h, "<td data-label=\"{}\">{}</td>", esc(label), esc(cell));
+                for (cell, label) in row.iter().zip(&labels) {
+                    let shown = human_date(cell, lang).unwrap_or_else(|| cell.clone());
+                    let _ = write!(h, "<td data-label=\"{}\">{}</td>", esc(label), esc(&shown));
                 }
                 h.push_str("</tr>");
             }
@@ -173,8 +295,13 @@ pub(crate) fn page(
                         esc(&href(&f.path)),
                         esc(t.download)
                     );
-                    if let Some(text) = &f.text {
-                        let _ = writeln!(h, "<pre>{}</pre>", esc(text));
+                    if let Some(raw) = &f.raw {
+                        let text = super::mail::readable(raw, lang).unwrap_or_else(|| {
+                            String::from_utf8_lossy(raw)
+                                .replace("\r\n", "\n")
+                                .replace('\r', "\n")
+                        });
+                        let _ = writeln!(h, "<pre class=\"email\">{}</pre>", esc(&text));
                     }
                     h.push_str("</div>\n");
                 }
@@ -185,74 +312,111 @@ pub(crate) fn page(
         }
         h.push_str("</section>\n");
     }
-    // Art. 15(1) information.
-    let _ = writeln!(h, "<h2>{}</h2>\n<dl>", esc(t.information));
-    let c = &info.controller;
-    let or_unset = |v: &Option<String>| esc(v.as_deref().unwrap_or(t.not_set));
-    let _ = write!(
-        h,
-        "<dt>{}</dt><dd>{}{}</dd><dt>{}</dt><dd>{}</dd>",
-        esc(t.controller),
-        or_unset(&c.name),
-        c.contact
-            .as_deref()
-            .map(|x| format!(" — {}", esc(x)))
-            .unwrap_or_default(),
-        esc(t.dpo),
-        or_unset(&c.dpo)
-    );
+    // Art. 15(1)-(2), in the controller's words.
     let _ = writeln!(
         h,
-        "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
-        esc(t.source),
-        esc(t.source_text),
-        esc(t.automated),
-        esc(c.automated_decisions.as_deref().unwrap_or(t.no_automated))
+        "<section class=\"information\"><h2>{}</h2>\n<dl>",
+        esc(t.information)
     );
-    for s in &info.systems {
-        if s.categories.is_empty() {
-            continue;
-        }
+    for item in &p.info.items {
         let _ = write!(
             h,
-            "<h3>{} {}</h3>\n<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
-            esc(t.system),
-            esc(&s.system),
-            esc(t.categories),
-            esc(t.purposes),
-            esc(t.recipients),
-            esc(t.retention)
+            "<dt data-article=\"{}\">{}</dt><dd><ul>",
+            item.article,
+            esc(&item.heading)
         );
-        for cat in &s.categories {
-            let _ = write!(
-                h,
-                "<tr><td>{} — {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&cat.name),
-                esc(&cat.description),
-                esc(&cat.purposes.join("; ")),
-                esc(&cat.recipients.join("; ")),
-                esc(&cat.retention)
-            );
+        for l in &item.lines {
+            let _ = write!(h, "<li>{}</li>", esc(l));
         }
-        h.push_str("</tbody></table>\n");
+        h.push_str("</ul></dd>");
     }
-    let _ = write!(h, "<h2>{}</h2>\n<ul>", esc(t.your_rights));
-    for r in t.rights {
-        let _ = write!(h, "<li>{}</li>", esc(r));
+    h.push_str("</dl></section>\n");
+    if p.portability {
+        // What portability covers, by activity and legal basis.
+        if let Some(r) = p.register {
+            let lines: Vec<String> = r
+                .activities
+                .iter()
+                .filter(|a| {
+                    a.legal_basis
+                        .is_some_and(crate::register::LegalBasis::portable)
+                })
+                .map(|a| a.name.get(lang).unwrap_or(words.missing).to_string())
+                .collect();
+            if !lines.is_empty() {
+                let _ = write!(h, "<p>{}</p><ul>", esc(words.portable_yes));
+                for l in lines {
+                    let _ = write!(h, "<li>{}</li>", esc(&l));
+                }
+                h.push_str("</ul>\n");
+            }
+        }
     }
-    let _ = write!(
+    // What this service holds.
+    let _ = writeln!(
         h,
-        "</ul>\n<h2>{}</h2>\n<p>{} {}",
-        esc(t.complaint),
-        esc(t.complaint_text),
-        or_unset(&c.authority)
+        "<section class=\"held\"><h2>{}</h2>\n<p>{}</p>",
+        esc(t.held),
+        esc(t.held_intro)
     );
-    if let Some(url) = &c.authority_url {
-        let _ = write!(h, " ({})", esc(url));
+    let date = |s: &str| human_date(s, lang).unwrap_or_else(|| s.to_string());
+    let _ = writeln!(h, "<h3>{}</h3>", esc(t.your_requests));
+    table(
+        &mut h,
+        &[t.request, t.kind, t.state_word, t.received, t.completed],
+        &p.held
+            .requests
+            .iter()
+            .map(|r| {
+                vec![
+                    r.id.clone(),
+                    t.state(&r.kind),
+                    t.state(&r.state),
+                    date(&r.received),
+                    r.finalized.as_deref().map(date).unwrap_or_default(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    let _ = writeln!(h, "<h3>{}</h3>", esc(t.consents));
+    if p.held.consents.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(t.nothing));
+    } else {
+        table(
+            &mut h,
+            &[t.purpose, t.action, t.channel, t.date],
+            &p.held
+                .consents
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.purpose.clone(),
+                        t.state(&c.action),
+                        c.channel.clone(),
+                        date(&c.at),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        );
     }
+    let _ = writeln!(h, "<h3>{}</h3>", esc(t.restrictions));
+    if p.held.restrictions.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(t.nothing));
+    } else {
+        table(
+            &mut h,
+            &[t.scope, t.request, t.date],
+            &p.held
+                .restrictions
+                .iter()
+                .map(|r| vec![r.scope.clone(), r.request.clone(), date(&r.since)])
+                .collect::<Vec<_>>(),
+        );
+    }
+    h.push_str("</section>\n");
     let _ = write!(
         h,
-        "</p>\n<h2>{}</h2>\n<p><a href=\"manifest.json\">manifest.json</a> · <a href=\"information.json\">information.json</a> · <a href=\"data.xlsx\">data.xlsx</a> · <a href=\"data/\">data/</a></p>\n</body>\n</html>\n",
+        "<h2>{}</h2>\n<p><a href=\"manifest.json\">manifest.json</a> · <a href=\"information.json\">information.json</a> · <a href=\"oubli.json\">oubli.json</a> · <a href=\"data.xlsx\">data.xlsx</a> · <a href=\"data/\">data/</a></p>\n</body>\n</html>\n",
         esc(t.machine_readable)
     );
     h
