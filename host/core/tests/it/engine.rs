@@ -322,6 +322,17 @@ async fn failures_back_off_durably_then_need_attention_then_an_operator_retries(
         assert_eq!(d.request.state, RequestState::Completed, "{backend}");
         let exported = &system(&d, "directory").result.as_ref().unwrap().exported;
         assert_eq!(exported.len(), 2, "{backend}");
+        // Its answer is kept in the store: either engine hands out the
+        // same one (each fetch checks it against the kept SHA-256).
+        let options = oubli_core::rights::bundle::BundleOptions {
+            recipients: again.recipients(&[]).unwrap(),
+            allow_incomplete: true,
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let ra = again.write_bundle(&filed.id, &options, &mut a).await.unwrap();
+        let rb = engine.write_bundle(&filed.id, &options, &mut b).await.unwrap();
+        assert_eq!(ra.zip_sha256, rb.zip_sha256, "{backend}");
+        assert!(ra.records == 2 && !a.is_empty() && a != b, "{backend}");
         engine.store().close().await;
         again.store().close().await;
     }
