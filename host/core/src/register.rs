@@ -217,6 +217,8 @@ pub struct Register {
     pub activities: Vec<Activity>,
     /// Field labels per system: `labels.SYSTEM."field.name"`.
     pub labels: BTreeMap<String, BTreeMap<String, Text>>,
+    /// Record kinds' names per system: `kinds.SYSTEM.conversation`.
+    pub kinds: BTreeMap<String, BTreeMap<String, Text>>,
 }
 
 /// One thing the register does not say.
@@ -268,6 +270,8 @@ pub(crate) struct RawBody {
     activities: Vec<RawActivity>,
     #[serde(default)]
     labels: BTreeMap<String, BTreeMap<String, RawText>>,
+    #[serde(default)]
+    kinds: BTreeMap<String, BTreeMap<String, RawText>>,
 }
 
 impl RawBody {
@@ -281,6 +285,7 @@ impl RawBody {
             && self.recording.0.is_empty()
             && self.activities.is_empty()
             && self.labels.is_empty()
+            && self.kinds.is_empty()
     }
 }
 
@@ -479,21 +484,26 @@ pub(crate) fn parse(raw: RawBody, systems: &[&str]) -> Result<Register, (String,
             id: a.id,
         });
     }
-    let mut labels = BTreeMap::new();
-    for (system, fields) in raw.labels {
-        if !systems.contains(&system.as_str()) {
-            return Err((
-                format!("labels.{system}"),
-                "no such system in [systems]".into(),
-            ));
-        }
+    let names = |table: &str, raw: BTreeMap<String, BTreeMap<String, RawText>>| {
         let mut out = BTreeMap::new();
-        for (field, t) in fields {
-            let t = text(&format!("labels.{system}.{field}"), t)?;
-            out.insert(field, t);
+        for (system, fields) in raw {
+            if !systems.contains(&system.as_str()) {
+                return Err((
+                    format!("{table}.{system}"),
+                    "no such system in [systems]".to_string(),
+                ));
+            }
+            let mut names = BTreeMap::new();
+            for (field, t) in fields {
+                let t = text(&format!("{table}.{system}.{field}"), t)?;
+                names.insert(field, t);
+            }
+            out.insert(system, names);
         }
-        labels.insert(system, out);
-    }
+        Ok(out)
+    };
+    let labels = names("labels", raw.labels)?;
+    let kinds = names("kinds", raw.kinds)?;
     Ok(Register {
         languages,
         notice_url: text("notice_url", raw.notice_url)?,
@@ -503,6 +513,7 @@ pub(crate) fn parse(raw: RawBody, systems: &[&str]) -> Result<Register, (String,
         recording: text("recording", raw.recording)?,
         activities,
         labels,
+        kinds,
     })
 }
 
@@ -662,14 +673,16 @@ impl Register {
                 }
             }
         }
-        for (system, fields) in &self.labels {
-            for (field, t) in fields {
-                for l in langs {
-                    if t.get(*l).is_none() {
-                        gaps.push(Gap {
-                            key: format!("register.labels.{system}.{field}.{}", l.code()),
-                            message: format!("the label is not written in {}", l.name()),
-                        });
+        for (table, names) in [("labels", &self.labels), ("kinds", &self.kinds)] {
+            for (system, fields) in names {
+                for (field, t) in fields {
+                    for l in langs {
+                        if t.get(*l).is_none() {
+                            gaps.push(Gap {
+                                key: format!("register.{table}.{system}.{field}.{}", l.code()),
+                                message: format!("the name is not written in {}", l.name()),
+                            });
+                        }
                     }
                 }
             }
@@ -697,6 +710,12 @@ impl Register {
                     .map(|d| d.category.clone())
             })
             .collect()
+    }
+
+    /// The name of record kind `kind` in `system`, in `lang`, if the
+    /// register has one.
+    pub fn kind(&self, system: &str, kind: &str, lang: Lang) -> Option<&str> {
+        self.kinds.get(system)?.get(kind)?.get(lang)
     }
 
     /// The label of `field` in `system`, in `lang`, if the register has one.

@@ -329,8 +329,14 @@ async fn failures_back_off_durably_then_need_attention_then_an_operator_retries(
             allow_incomplete: true,
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        let ra = again.write_bundle(&filed.id, &options, &mut a).await.unwrap();
-        let rb = engine.write_bundle(&filed.id, &options, &mut b).await.unwrap();
+        let ra = again
+            .write_bundle(&filed.id, &options, &mut a)
+            .await
+            .unwrap();
+        let rb = engine
+            .write_bundle(&filed.id, &options, &mut b)
+            .await
+            .unwrap();
         assert_eq!(ra.zip_sha256, rb.zip_sha256, "{backend}");
         assert!(ra.records == 2 && !a.is_empty() && a != b, "{backend}");
         engine.store().close().await;

@@ -1349,10 +1349,15 @@ const ART_15: &[Check] = &[
 /// Art. 30(1), this service's own activity included.
 const ART_30: &[Check] = &[
     (
-        "30(1)(a) controller and DPO",
+        "30(1)(a) controller",
+        ["Controller", "Responsable du traitement"],
+        ["Example Contact Center SAS", "Example Contact Center SAS"],
+    ),
+    (
+        "30(1)(a) DPO",
         [
-            "Who is responsible for your data",
-            "Qui est responsable de vos données",
+            "Data protection officer",
+            "Délégué à la protection des données",
         ],
         ["dpo@example.com", "dpo@example.com"],
     ),

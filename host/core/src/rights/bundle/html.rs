@@ -74,14 +74,14 @@ pub(crate) struct SystemPage {
 /// widened.
 const STYLE: &str = "*{box-sizing:border-box}body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.45;color:#1b1b1b;overflow-wrap:break-word}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ccc}h3{font-size:1.05rem}\
-table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}\
-th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:anywhere}\
+.scroll{overflow-x:auto;margin:.5rem 0 1rem}table{border-collapse:collapse;width:100%}\
+th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top;white-space:pre-wrap;overflow-wrap:break-word}\
 th{background:#f2f2f2}dl{display:grid;grid-template-columns:minmax(8rem,30%) minmax(0,1fr);gap:.3rem 1rem}dt{font-weight:600}dd{margin:0;min-width:0;overflow-wrap:anywhere}dd ul{margin:0;padding-left:1.1rem}\
 @media (max-width:40rem){table,thead,tbody,tr,th,td{display:block}thead{display:none}\
-tr{border:1px solid #ccc;margin:0 0 .7rem}td{border:0;border-bottom:1px solid #eee}td::before{content:attr(data-label);display:block;font-weight:600}\
+tr{border:1px solid #ccc;margin:0 0 .7rem}td{border:0;border-bottom:1px solid #eee;overflow-wrap:anywhere}td::before{content:attr(data-label);display:block;font-weight:600}\
 dl{grid-template-columns:minmax(0,1fr)}dd{margin-bottom:.5rem}}\
 audio{width:100%}pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f7f7f7;padding:.5rem;border:1px solid #ddd;max-height:30rem;overflow:auto}\
-.muted{color:#555}.incomplete{border:2px solid #b00;padding:.5rem 1rem;background:#fff4f4}";
+figcaption,.file p{overflow-wrap:anywhere}.muted{color:#555}.incomplete{border:2px solid #b00;padding:.5rem 1rem;background:#fff4f4}";
 
 /// A second line of defence: nothing on the page may load or run anything
 /// but the files beside it (and the inline style).
@@ -120,7 +120,7 @@ pub(crate) struct PageInput<'a> {
 }
 
 fn table(h: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    h.push_str("<table><thead><tr>");
+    h.push_str("<div class=\"scroll\"><table><thead><tr>");
     for c in header {
         let _ = write!(h, "<th>{}</th>", esc(c));
     }
@@ -132,7 +132,7 @@ fn table(h: &mut String, header: &[&str], rows: &[Vec<String>]) {
         }
         h.push_str("</tr>");
     }
-    h.push_str("</tbody></table>\n");
+    h.push_str("</tbody></table></div>\n");
 }
 
 /// The page.
@@ -217,12 +217,16 @@ pub(crate) fn page(p: &PageInput<'_>) -> String {
         let total: usize = s.tables.iter().map(|t| t.rows.len()).sum();
         let _ = write!(
             h,
-            "<section class=\"system\" data-system=\"{}\">\n<h2>{} {} <span class=\"muted\">({} {}\u{a0}; {})</span></h2>\n",
+            "<section class=\"system\" data-system=\"{}\">\n<h2>{} {} <span class=\"muted\">({} {}{} {})</span></h2>\n",
             esc(&s.info.system),
             esc(t.system),
             esc(&s.info.system),
             total,
             esc(t.records),
+            match lang {
+                Lang::En => ";",
+                Lang::Fr => "\u{a0};",
+            },
             esc(&t.state(&s.state))
         );
         // "Nothing found" only where a search said so: a system skipped or
@@ -244,10 +248,14 @@ pub(crate) fn page(p: &PageInput<'_>) -> String {
                     .unwrap_or_else(|| col.to_string())
             };
             let labels: Vec<String> = table.header.iter().map(|c| label(c)).collect();
+            let kind = p
+                .register
+                .and_then(|r| r.kind(&s.info.system, &table.kind, lang))
+                .unwrap_or(&table.kind);
             let _ = write!(
                 h,
-                "<h3>{}</h3>\n<table class=\"records\" data-kind=\"{}\"><thead><tr>",
-                esc(&table.kind),
+                "<h3>{}</h3>\n<div class=\"scroll\"><table class=\"records\" data-kind=\"{}\"><thead><tr>",
+                esc(kind),
                 esc(&table.kind)
             );
             for col in &labels {
@@ -262,12 +270,16 @@ pub(crate) fn page(p: &PageInput<'_>) -> String {
                 }
                 h.push_str("</tr>");
             }
-            h.push_str("</tbody></table>\n");
+            h.push_str("</tbody></table></div>\n");
         }
         if !s.files.is_empty() {
             let _ = writeln!(h, "<h3>{}</h3>", esc(t.files));
             for f in &s.files {
-                let label = format!("{} {} · {}", f.record_kind, f.record_id, f.name);
+                let kind = p
+                    .register
+                    .and_then(|r| r.kind(&s.info.system, &f.record_kind, lang))
+                    .unwrap_or(&f.record_kind);
+                let label = format!("{kind} {} · {}", f.record_id, f.name);
                 if !f.included {
                     let _ = writeln!(h, "<p>{} — {}</p>", esc(&label), esc(t.not_included));
                 } else if f.media_type.starts_with("audio/") {

@@ -539,6 +539,7 @@ impl Systems {
         for i in &mut controller {
             i.article = "30(1)(a)";
         }
+        controller[0].heading = w.h_controller_ropa.to_string();
         let mut activities = Vec::new();
         for a in &register.activities {
             let mut items = vec![
