@@ -228,6 +228,28 @@ pub fn request(d: &RequestDetail, now: i64) -> String {
     }
     let _ = writeln!(s, "  {deadline}");
     let _ = writeln!(s, "  subject (blind index) {}", r.subject.join(" "));
+    if let Some(a) = &d.answer {
+        match a.removed_at {
+            Some(at) => {
+                let _ = writeln!(
+                    s,
+                    "  answer kept {}, removed {} at the end of its keeping period",
+                    when(a.kept_at),
+                    when(at)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "  answer kept {} ({} bytes, sha256 {}): `oubli bundle fetch {}`",
+                    when(a.kept_at),
+                    a.bytes,
+                    &a.sha256[..16.min(a.sha256.len())],
+                    r.id
+                );
+            }
+        }
+    }
     if let Some(p) = &d.planning {
         let _ = writeln!(
             s,

@@ -16,7 +16,8 @@ pub use super::request::{
 };
 use super::restriction::RestrictionIndex;
 pub use super::views::{
-    ErrorView, EventView, PlanningView, RequestDetail, RequestView, SystemView, TaskView,
+    AnswerView, ErrorView, EventView, PlanningView, RequestDetail, RequestView, SystemView,
+    TaskView,
 };
 use oubli_crypto::keyring::Keyring;
 use oubli_store::Store;

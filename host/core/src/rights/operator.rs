@@ -20,7 +20,8 @@ use super::request::{
 use super::request::{event, restriction_scopes, snapshot, subject_blind, subject_indexes};
 use super::restriction::CheckAnswer;
 use super::views::{
-    ErrorView, EventView, PlanningView, RequestDetail, RequestView, SystemView, TaskView,
+    AnswerView, ErrorView, EventView, PlanningView, RequestDetail, RequestView, SystemView,
+    TaskView,
 };
 use crate::identifiers::{Identifiers, Region};
 use oubli_model::Subject;
@@ -949,11 +950,20 @@ impl Engine {
                 reason,
             });
         }
+        let answer = oubli_store::answers::get(self.store.pool(), id)
+            .await?
+            .map(|a| AnswerView {
+                sha256: a.sha256,
+                bytes: a.len,
+                kept_at: a.kept_at,
+                removed_at: a.removed_at,
+            });
         Ok(RequestDetail {
             request,
             planning,
             systems,
             events,
+            answer,
         })
     }
 

@@ -136,6 +136,25 @@ pub struct RequestDetail {
     pub systems: Vec<SystemView>,
     /// Its history.
     pub events: Vec<EventView>,
+    /// The answer kept for an access or portability request, once
+    /// assembled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<AnswerView>,
+}
+
+/// A request's kept answer, as shown (no content: `bundle fetch` hands it
+/// out).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AnswerView {
+    /// SHA-256 of the ZIP, hex (also in the audit chain).
+    pub sha256: String,
+    /// Its length in bytes.
+    pub bytes: i64,
+    /// When it was kept (ms since the epoch).
+    pub kept_at: i64,
+    /// When it was removed at the end of its keeping period, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_at: Option<i64>,
 }
 
 /// The planning task of a request, as shown.

@@ -918,8 +918,9 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
     let key = keys.host_private_key(&keys.list().active_host).unwrap();
     let (_, zip_again) = oubli_crypto::file::decrypt(key, &again[..], Vec::new()).unwrap();
     assert_eq!(hex::encode(sha2::Sha256::digest(&zip_again)), before);
-    // Its hash is in the audit chain.
+    // Its hash is on the request and in the audit chain.
     let show = w.engine.show(&d.request.id).await.unwrap();
+    assert_eq!(show.answer.as_ref().unwrap().sha256, before);
     assert!(
         show.events
             .iter()
