@@ -283,8 +283,9 @@ async fn bad_input_gets_a_problem_never_a_500() {
         br#"{"kind": "erasure", "subject": {"names": ["Ada Lovelace"]}}"#,
         br#"{"kind": "objection", "subject": {"emails": ["ada@example.com"]}}"#,
         br#"{"kind": "rectification", "subject": {"emails": ["ada@example.com"]}}"#,
-        // An object given as an array of its fields.
+        // An object given as an array of its fields, whole or in a list.
         br#"{"kind": "access", "subject": [["ada@example.com"]]}"#,
+        br#"{"kind": "rectification", "subject": {"emails": ["ada@example.com"]}, "changes": [[null, "firstname", "Ada"]]}"#,
     ] {
         let r = app
             .post_raw("/v1/requests", op, body, "application/json")

@@ -509,3 +509,68 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
         broken.reason
     );
 }
+
+/// A kept answer is the pieces of the attempt that finished: pieces an
+/// attempt left behind (its worker died) go when another is kept, and an
+/// attempt that finishes second keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_kept_attempt_of_an_answer_stays() {
+    use oubli_store::answers;
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+        let (store, _clock) = on_clock(&url).await;
+        request(&store, "r-1").await;
+        // An attempt that died after two pieces, one that finished.
+        for (attempt, n) in [("dead", 2), ("good", 3), ("late", 1)] {
+            for seq in 0..n {
+                answers::put_chunk(&store, "r-1", attempt, seq, &[seq as u8; 4])
+                    .await
+                    .unwrap();
+            }
+        }
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            answers::keep(&mut tx, "r-1", "good", "aa", 12, 3, b"s", store.now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !answers::keep(&mut tx, "r-1", "late", "bb", 4, 1, b"s", store.now())
+                .await
+                .unwrap(),
+            "{backend}: a second attempt does not replace the kept one"
+        );
+        oubli_store::commit(tx).await.unwrap();
+        let kept = answers::get(store.pool(), "r-1").await.unwrap().unwrap();
+        assert_eq!((kept.attempt.as_str(), kept.chunks), ("good", 3));
+        for seq in 0..3 {
+            assert_eq!(
+                answers::chunk(store.pool(), "r-1", "good", seq)
+                    .await
+                    .unwrap(),
+                vec![seq as u8; 4]
+            );
+        }
+        for (attempt, seq) in [("dead", 0), ("dead", 1), ("late", 0)] {
+            assert!(
+                answers::chunk(store.pool(), "r-1", attempt, seq)
+                    .await
+                    .is_err(),
+                "{backend}: {attempt} {seq} left behind"
+            );
+        }
+        // Removed: pieces gone, the row says when.
+        let mut tx = store.write().await.unwrap();
+        assert!(answers::remove(&mut tx, "r-1", store.now()).await.unwrap());
+        assert!(!answers::remove(&mut tx, "r-1", store.now()).await.unwrap());
+        oubli_store::commit(tx).await.unwrap();
+        let removed = answers::get(store.pool(), "r-1").await.unwrap().unwrap();
+        assert!(removed.removed_at.is_some());
+        assert!(
+            answers::chunk(store.pool(), "r-1", "good", 0)
+                .await
+                .is_err()
+        );
+        store.close().await;
+    }
+}

@@ -53,6 +53,19 @@ where
     serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)
 }
 
+/// [`object`], for each item of a list.
+pub(crate) fn objects<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    Vec::<serde_json::Map<String, serde_json::Value>>::deserialize(d)?
+        .into_iter()
+        .map(|map| serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom))
+        .collect()
+}
+
 /// [`object`], for an optional one.
 pub(crate) fn maybe_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where

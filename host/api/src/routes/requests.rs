@@ -60,7 +60,7 @@ pub struct CreateRequest {
     #[schema(value_type = Option<RegionCode>)]
     pub region: Option<String>,
     /// Rectification: the corrections.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "objects")]
     #[schema(max_items = 20)]
     pub changes: Vec<ChangeInput>,
     /// Restriction, objection, consent withdrawal: what is restricted.
