@@ -10,8 +10,8 @@ use oubli_core::rights::SystemsCheck;
 use oubli_core::rights::engine::{Action, RequestDetail, RequestView, date};
 use oubli_core::rights::locate::{LocateReport, SystemAnswer};
 use oubli_model::ComponentInfo;
-use oubli_model::TaskState;
 use oubli_model::{Role, Status, for_display, wire_name};
+use oubli_model::{TaskOp, TaskState};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -253,7 +253,12 @@ pub fn request(d: &RequestDetail, now: i64) -> String {
     if let Some(p) = &d.planning {
         let _ = writeln!(
             s,
-            "\n  planning  task {} (attempt {}/{}), next {}",
+            "\n  {}  task {} (attempt {}/{}), next {}",
+            if p.task.operation == TaskOp::Answer {
+                "answer  "
+            } else {
+                "planning"
+            },
             p.task.state,
             p.task.attempt,
             p.task.max_attempts,
@@ -265,7 +270,7 @@ pub fn request(d: &RequestDetail, now: i64) -> String {
         if p.task.state == TaskState::NeedsAttention {
             let _ = writeln!(
                 s,
-                "    needs attention: `oubli request retry {}` plans it again",
+                "    needs attention: `oubli request retry {}` runs it again",
                 r.id
             );
         }

@@ -354,9 +354,10 @@ pub async fn operator_set(
     stage: Option<Stage>,
     now: i64,
 ) -> Result<TaskRow, StoreError> {
-    // The planning task has no system: `""` names it.
+    // The host's own tasks have no system: `""` names the planning task,
+    // and, once the request executes, its answer.
     let which = if system.is_empty() {
-        "operation = 'plan'"
+        "operation IN ('plan', 'answer') ORDER BY CASE operation WHEN 'answer' THEN 0 ELSE 1 END LIMIT 1"
     } else {
         "operation <> 'plan'"
     };
@@ -373,10 +374,10 @@ pub async fn operator_set(
     })?;
     let task = task_row(&row)?;
     if !from.contains(&task.state) {
-        let name = if system.is_empty() {
-            "planning".to_string()
-        } else {
-            system.to_string()
+        let name = match (system.is_empty(), task.op) {
+            (true, TaskOp::Answer) => "answer".to_string(),
+            (true, _) => "planning".to_string(),
+            (false, _) => system.to_string(),
         };
         return Err(StoreError::Conflict(format!(
             "the {name} task is {}",

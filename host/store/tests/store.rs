@@ -574,3 +574,46 @@ async fn only_the_kept_attempt_of_an_answer_stays() {
         store.close().await;
     }
 }
+
+/// `""` names the host's own task: the planning task, and once an answer
+/// task exists, that one (what `request retry ID` runs again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_own_parked_task_is_the_one_an_operator_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+        let (store, _clock) = on_clock(&url).await;
+        request(&store, "r-1").await;
+        for op in [TaskOp::Plan, TaskOp::Answer] {
+            let mut tx = store.write().await.unwrap();
+            tasks::enqueue(&mut tx, "r-1", "", op, TaskState::Available, 1, store.now())
+                .await
+                .unwrap();
+            oubli_store::commit(tx).await.unwrap();
+            let claimed = tasks::claim(&store, "w", 10_000, 10).await.unwrap();
+            let t = claimed.iter().find(|t| t.op == op).unwrap();
+            let mut f = done(t);
+            if op == TaskOp::Answer {
+                f.state = TaskState::NeedsAttention;
+            }
+            finish(&store, t, &f).await.unwrap();
+        }
+        let mut tx = store.write().await.unwrap();
+        let retried = tasks::operator_set(
+            &mut tx,
+            "r-1",
+            "",
+            &[TaskState::NeedsAttention],
+            TaskState::Available,
+            None,
+            store.now(),
+        )
+        .await
+        .unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        assert_eq!(retried.op, TaskOp::Answer, "{backend}");
+        let again = tasks::claim(&store, "w", 10_000, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].op, TaskOp::Answer, "{backend}");
+        store.close().await;
+    }
+}

@@ -679,8 +679,9 @@ impl Engine {
         Ok(self.view(&row))
     }
 
-    /// Run the planning task again now (after it needed attention: its
-    /// worker kept stopping, or the store failed), with a fresh budget.
+    /// Run the host's own task again now, with a fresh budget: the planning
+    /// task, or once the request executes, its answer (after either needed
+    /// attention: its worker kept stopping, or the store failed).
     pub async fn retry_planning(&self, id: &str, actor: &str) -> Result<(), RequestError> {
         self.retry(id, "", actor).await
     }
@@ -790,7 +791,13 @@ impl Engine {
             ));
         }
         let expected: &[RequestState] = if planning {
-            &[RequestState::Verified, RequestState::Planning]
+            // Planning, or (once executing) the answer of an access or
+            // portability request: the host's own tasks.
+            &[
+                RequestState::Verified,
+                RequestState::Planning,
+                RequestState::Executing,
+            ]
         } else {
             &[RequestState::Executing]
         };
@@ -836,6 +843,7 @@ impl Engine {
             oubli_store::commit(tx).await?;
             return Ok(());
         }
+
         if to == TaskState::Skipped {
             requests::set_system_state(&mut tx, id, system, SystemState::Skipped, self.store.now())
                 .await?;
@@ -911,7 +919,7 @@ impl Engine {
         }
         let planning = match tasks
             .iter()
-            .find(|t| t.op == TaskOp::Plan && t.state != TaskState::Done)
+            .find(|t| matches!(t.op, TaskOp::Plan | TaskOp::Answer) && t.state != TaskState::Done)
         {
             Some(t) => Some(PlanningView {
                 task: task_view(t),

@@ -127,8 +127,9 @@ pub struct RequestDetail {
     /// The request.
     #[serde(flatten)]
     pub request: RequestView,
-    /// The planning task while it is not done: where it stands and its
-    /// last error (a planning task that needs attention shows here, and
+    /// The host's own task while it is not done (planning; then, for an
+    /// access or portability request, assembling its answer): where it
+    /// stands and its last error (one that needs attention shows here, and
     /// `request retry ID` runs it again).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub planning: Option<PlanningView>,
