@@ -93,6 +93,24 @@ impl World {
         }
     }
 
+    /// A kept answer, encrypted for the host's key (the register is
+    /// complete, so no `allow_incomplete`).
+    async fn answer(&self, id: &str) -> Vec<u8> {
+        let mut sealed = Vec::new();
+        self.engine
+            .write_bundle(
+                id,
+                &oubli_core::rights::bundle::BundleOptions {
+                    recipients: self.engine.recipients(&[]).unwrap(),
+                    allow_incomplete: false,
+                },
+                &mut sealed,
+            )
+            .await
+            .unwrap();
+        sealed
+    }
+
     /// File a request for the demo person, as alice.
     async fn file(&self, kind: RequestKind, params: Params) -> String {
         self.engine
@@ -1436,7 +1454,7 @@ fn missing(checks: &[Check], lang: usize, text: &str) -> Vec<&'static str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notices_the_record_of_processing_and_the_answer_say_every_item_the_articles_require() {
-    use oubli_core::rights::bundle::{BundleOptions, Lang};
+    use oubli_core::rights::bundle::Lang;
     let w = world().await;
     let rights = w.engine.systems();
     assert!(
@@ -1487,18 +1505,7 @@ async fn notices_the_record_of_processing_and_the_answer_say_every_item_the_arti
     }
     // The answer's page, in both languages.
     let d = w.run(RequestKind::Access, Params::default()).await;
-    let mut sealed = Vec::new();
-    w.engine
-        .write_bundle(
-            &d.request.id,
-            &BundleOptions {
-                recipients: w.engine.recipients(&[]).unwrap(),
-                allow_incomplete: false,
-            },
-            &mut sealed,
-        )
-        .await
-        .unwrap();
+    let sealed = w.answer(&d.request.id).await;
     let mut z = open_bundle(&w, &sealed);
     for (i, page) in ["index.html", "index.fr.html"].into_iter().enumerate() {
         let text = String::from_utf8(entry(&mut z, page))
@@ -1864,25 +1871,13 @@ const PROBE: &str = r#"<script>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bundle_page_renders_offline_in_a_real_browser_and_plays_its_recordings() {
-    use oubli_core::rights::bundle::BundleOptions;
     let Some(chromium) = browser() else {
         eprintln!("no chromium on PATH: browser check skipped");
         return;
     };
     let w = world().await;
     let d = w.run(RequestKind::Access, Params::default()).await;
-    let mut sealed = Vec::new();
-    w.engine
-        .write_bundle(
-            &d.request.id,
-            &BundleOptions {
-                recipients: w.engine.recipients(&[]).unwrap(),
-                allow_incomplete: false,
-            },
-            &mut sealed,
-        )
-        .await
-        .unwrap();
+    let sealed = w.answer(&d.request.id).await;
     let dir = tempfile::tempdir().unwrap();
     open_bundle(&w, &sealed).extract(dir.path()).unwrap();
     let page = std::fs::read_to_string(dir.path().join("index.html")).unwrap();

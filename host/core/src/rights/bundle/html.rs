@@ -330,18 +330,7 @@ pub(crate) fn page(p: &PageInput<'_>) -> String {
         "<section class=\"information\"><h2>{}</h2>\n<dl>",
         esc(t.information)
     );
-    for item in &p.info.items {
-        let _ = write!(
-            h,
-            "<dt data-article=\"{}\">{}</dt><dd><ul>",
-            item.article,
-            esc(&item.heading)
-        );
-        for l in &item.lines {
-            let _ = write!(h, "<li>{}</li>", esc(l));
-        }
-        h.push_str("</ul></dd>");
-    }
+    super::super::inform::items_html(&mut h, &p.info.items);
     h.push_str("</dl></section>\n");
     if p.portability {
         // What portability covers, by activity and legal basis.

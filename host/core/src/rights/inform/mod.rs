@@ -736,18 +736,7 @@ impl Ropa {
         }
         let dl = |h: &mut String, items: &[Item]| {
             h.push_str("<dl>");
-            for i in items {
-                let _ = write!(
-                    h,
-                    "<dt data-article=\"{}\">{}</dt><dd><ul>",
-                    i.article,
-                    esc(&i.heading)
-                );
-                for l in &i.lines {
-                    let _ = write!(h, "<li>{}</li>", esc(l));
-                }
-                h.push_str("</ul></dd>");
-            }
+            items_html(h, items);
             h.push_str("</dl>\n");
         };
         dl(&mut h, &self.controller);
@@ -766,6 +755,24 @@ impl Ropa {
         dl(&mut h, std::slice::from_ref(&self.security));
         h.push_str("</body>\n</html>\n");
         h
+    }
+}
+
+/// Items as the `<dt>`/`<dd>` pairs of a definition list, each headed with
+/// its article, every text escaped.
+pub(crate) fn items_html(h: &mut String, items: &[Item]) {
+    use super::bundle::esc;
+    for i in items {
+        let _ = write!(
+            h,
+            "<dt data-article=\"{}\">{}</dt><dd><ul>",
+            i.article,
+            esc(&i.heading)
+        );
+        for l in &i.lines {
+            let _ = write!(h, "<li>{}</li>", esc(l));
+        }
+        h.push_str("</ul></dd>");
     }
 }
 
