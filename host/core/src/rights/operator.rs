@@ -1103,6 +1103,8 @@ impl Engine {
         // on refusing); lift it first to forget it.
         requests::forget_subject(&mut tx, id).await?;
         oubli_store::restrictions::forget_lifted(&mut tx, id).await?;
+        // A kept answer can no longer be opened; its pieces go too.
+        oubli_store::answers::remove(&mut tx, id, self.store.now()).await?;
         requests::event(
             &mut tx,
             &event(id, actor, "shredded", None),

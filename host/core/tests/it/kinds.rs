@@ -958,6 +958,23 @@ async fn an_access_bundle_holds_every_record_readably_and_every_hash_matches() {
         err.contains("answers are for access and portability"),
         "{err}"
     );
+    // Shredded with its request: unreadable, and its pieces gone.
+    w.engine.shred(&d.request.id, "bob").await.unwrap();
+    let err = w
+        .engine
+        .write_bundle(&d.request.id, &options, Vec::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("shredded"), "{err}");
+    let shown = w.engine.show(&d.request.id).await.unwrap();
+    assert!(shown.answer.unwrap().removed_at.is_some());
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM answer_chunks WHERE request_id = $1")
+        .bind(&d.request.id)
+        .fetch_one(w.engine.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "no piece of a shredded answer is left");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
