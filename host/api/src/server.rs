@@ -135,6 +135,11 @@ impl Server {
                     reason: e.to_string(),
                 })?;
         }
+        for hook in &options.webhooks {
+            if let Err(e) = engine.start_webhook(&hook.name).await {
+                tracing::warn!(webhook = %hook.name, error = %e, "webhook cursor not created yet: its loop will");
+            }
+        }
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
             .map_err(|source| ServeError::Bind {

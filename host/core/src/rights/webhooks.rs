@@ -151,6 +151,16 @@ impl Engine {
         Ok((cursor, out))
     }
 
+    /// Start delivering to webhook `name`: its cursor is created at the
+    /// newest event if it has none. `serve` does this before it accepts a
+    /// request, so every state change after it started is delivered (the
+    /// delivery loop, started later, would otherwise begin wherever the
+    /// log stood when it first ran).
+    pub async fn start_webhook(&self, name: &str) -> Result<(), RequestError> {
+        service::cursor(self.store.pool(), name, self.store.now()).await?;
+        Ok(())
+    }
+
     /// Save a webhook's cursor.
     pub async fn save_webhook_cursor(&self, cursor: &Cursor) -> Result<(), RequestError> {
         Ok(service::set_cursor(self.store.pool(), cursor, self.store.now()).await?)
