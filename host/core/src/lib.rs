@@ -20,5 +20,7 @@
 pub mod config;
 pub mod identifiers;
 pub mod keys;
+pub mod lang;
+pub mod markup;
 pub mod register;
 pub mod rights;

@@ -17,7 +17,7 @@
 //! the key. Completeness is not checked at parse time: a register being
 //! written is still a register.
 
-use crate::rights::bundle::Lang;
+use crate::lang::Lang;
 use oubli_model::DataCategory;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -544,7 +544,7 @@ impl Register {
                         &format!("{what} is not written in {}", l.name()),
                     ),
                     Some(text) if *l == Lang::Fr => {
-                        if let Err(e) = crate::rights::inform::french_typography(text) {
+                        if let Err(e) = crate::lang::french_typography(text) {
                             gap(format!("{key}.fr"), &e);
                         }
                     }

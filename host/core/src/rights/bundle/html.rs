@@ -6,27 +6,11 @@
 use super::super::inform::{Statement, Words};
 use super::sheets::Table;
 use super::{Held, Lang, SystemInfo};
+use crate::lang::human_date;
 use crate::register::Register;
 use std::fmt::Write;
 
-/// HTML-escape text (and drop control characters other than newline and
-/// tab, which `white-space: pre-wrap` shows).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::markup::esc;
 
 /// A relative link to a file in the bundle, each segment percent-encoded.
 pub(crate) fn href(path: &str) -> String {
@@ -87,23 +71,6 @@ figcaption,.file p{overflow-wrap:anywhere}.muted{color:#555}.incomplete{border:2
 /// but the files beside it (and the inline style).
 pub(crate) const CSP: &str =
     "default-src 'none'; media-src 'self'; img-src 'self'; style-src 'unsafe-inline'";
-
-/// An RFC 3339 time as a person reads it in `lang` (UTC), or `None` if
-/// the text is not one.
-pub(crate) fn human_date(s: &str, lang: Lang) -> Option<String> {
-    let ts: jiff::Timestamp = s.trim().parse().ok()?;
-    let z = ts.to_zoned(jiff::tz::TimeZone::UTC);
-    let t = lang.texts();
-    let month = t.months[(z.month() as usize).checked_sub(1)?];
-    Some(format!(
-        "{} {month} {}{} {:02}:{:02} UTC",
-        z.day(),
-        z.year(),
-        t.at,
-        z.hour(),
-        z.minute()
-    ))
-}
 
 /// What a page is made of.
 pub(crate) struct PageInput<'a> {

@@ -1,42 +1,9 @@
 //! What the subject reads, in their language. A language is one
 //! [`Catalogue`]: add one (and its code to [`Lang`]) to add a language.
 
-/// A language of the bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    /// English.
-    #[default]
-    En,
-    /// French.
-    Fr,
-}
+use crate::lang::Lang;
 
 impl Lang {
-    /// Every language, by code.
-    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
-
-    /// Its code (`en`).
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Fr => "fr",
-        }
-    }
-
-    /// Its name, in English (for messages to the operator).
-    pub fn name(self) -> &'static str {
-        match self {
-            Lang::En => "English",
-            Lang::Fr => "French",
-        }
-    }
-
-    /// Read a code.
-    pub fn parse(s: &str) -> Option<Lang> {
-        Lang::ALL.into_iter().find(|l| l.code() == s)
-    }
-
     /// Its texts.
     pub fn texts(self) -> &'static Catalogue {
         match self {
@@ -87,8 +54,6 @@ pub struct Catalogue {
     pub(crate) kind: &'static str,
     pub(crate) state_word: &'static str,
     pub(crate) languages: &'static str,
-    pub(crate) months: [&'static str; 12],
-    pub(crate) at: &'static str,
     pub(crate) states: &'static [(&'static str, &'static str)],
 }
 
@@ -141,21 +106,6 @@ static EN: Catalogue = Catalogue {
     kind: "Kind",
     state_word: "State",
     languages: "This page in other languages:",
-    months: [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    at: ",",
     states: &[
         ("done", "done"),
         ("nothing", "nothing found"),
@@ -219,21 +169,6 @@ static FR: Catalogue = Catalogue {
     kind: "Type",
     state_word: "État",
     languages: "Cette page dans d’autres langues\u{a0}:",
-    months: [
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ],
-    at: " à",
     states: &[
         ("done", "fait"),
         ("nothing", "rien trouvé"),

@@ -3,7 +3,7 @@
 //! base64, any charset; an HTML-only body turned into text, never shown as
 //! markup). Line ends are LF, so no `\r` reaches the page.
 
-use super::Lang;
+use crate::lang::{Lang, colon, human_date};
 use mail_parser::{Address, MessageParser};
 
 fn addresses(a: Option<&Address<'_>>) -> Option<String> {
@@ -28,7 +28,7 @@ pub(crate) fn readable(raw: &[u8], lang: Lang) -> Option<String> {
         Lang::En => ("From", "To", "Cc", "Date", "Subject"),
         Lang::Fr => ("De", "À", "Copie", "Date", "Objet"),
     };
-    let colon = super::super::inform::colon(lang);
+    let colon = colon(lang);
     let mut out = String::new();
     for (label, value) in [
         (from, addresses(m.from())),
@@ -36,8 +36,7 @@ pub(crate) fn readable(raw: &[u8], lang: Lang) -> Option<String> {
         (cc, addresses(m.cc())),
         (
             date,
-            m.date()
-                .and_then(|d| super::html::human_date(&d.to_rfc3339(), lang)),
+            m.date().and_then(|d| human_date(&d.to_rfc3339(), lang)),
         ),
         (subject, m.subject().map(str::to_string)),
     ] {

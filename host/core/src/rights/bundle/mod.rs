@@ -35,8 +35,8 @@ mod i18n;
 mod mail;
 mod sheets;
 
+pub use crate::lang::Lang;
 pub use html::esc;
-pub use i18n::Lang;
 
 use super::engine::Engine;
 use super::export::{CHUNK, Hashing, Pending, safe};
@@ -377,10 +377,9 @@ impl Engine {
         let mut left_out = 0usize;
         let mut excluded = Vec::new();
         let mut states = Vec::new();
+        // Access and portability tell no recipient (Art. 19): every row is
+        // a system.
         for s in requests::systems(self.store.pool(), id).await? {
-            if s.system.starts_with(super::recipients::PREFIX) {
-                continue;
-            }
             states.push(s.state);
             let result: SystemResult = match &s.result_sealed {
                 Some(r) => {
@@ -653,7 +652,7 @@ impl Engine {
         for (i, lang) in languages.iter().enumerate() {
             let t = lang.texts();
             let date = |ms: i64| {
-                html::human_date(&super::deadline::timestamp(ms), *lang).unwrap_or_default()
+                crate::lang::human_date(&super::deadline::timestamp(ms), *lang).unwrap_or_default()
             };
             let facts = vec![
                 (t.request, id.to_string()),

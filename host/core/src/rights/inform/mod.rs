@@ -16,7 +16,8 @@
 mod words;
 
 use super::Systems;
-use super::bundle::Lang;
+pub use crate::lang::french_typography;
+use crate::lang::{Lang, colon};
 use crate::register::{Activity, Gap, LegalBasis, Recipient, Register, Role, Safeguard, Text};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -49,6 +50,18 @@ pub struct Item {
     pub lines: Vec<String>,
 }
 
+impl Item {
+    /// What follows its heading: the language's colon, nothing after a
+    /// question.
+    fn colon(&self, lang: Lang) -> &'static str {
+        if self.heading.ends_with('?') {
+            ""
+        } else {
+            colon(lang)
+        }
+    }
+}
+
 /// A text made of items: a notice's, an answer's information.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Statement {
@@ -73,12 +86,7 @@ impl Statement {
             t.push('\n');
         }
         for item in &self.items {
-            // A question is not followed by a colon.
-            let colon = if item.heading.ends_with('?') {
-                ""
-            } else {
-                colon(self.lang)
-            };
+            let colon = item.colon(self.lang);
             match item.lines.as_slice() {
                 [] => {
                     let _ = writeln!(t, "{}", item.heading);
@@ -95,38 +103,6 @@ impl Statement {
             }
         }
         t
-    }
-}
-
-/// Whether `text` follows French typography: a no-break space (U+00A0 or
-/// U+202F) before `:`, `;`, `?` and `!` (a plain one lets the mark wrap
-/// onto the next line). A URL's `://` is not punctuation.
-pub fn french_typography(text: &str) -> Result<(), String> {
-    let chars: Vec<char> = text.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
-        if !matches!(c, ':' | ';' | '?' | '!') {
-            continue;
-        }
-        if *c == ':' && chars.get(i + 1) == Some(&'/') {
-            continue;
-        }
-        let before = i.checked_sub(1).map(|j| chars[j]);
-        if !matches!(before, Some('\u{a0}' | '\u{202f}')) {
-            let start = i.saturating_sub(30);
-            let around: String = chars[start..(i + 1).min(chars.len())].iter().collect();
-            return Err(format!(
-                "{c:?} needs a no-break space before it (\\u00A0), after {around:?}"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `:` as the language writes it after a heading.
-pub(crate) fn colon(lang: Lang) -> &'static str {
-    match lang {
-        Lang::En => ":",
-        Lang::Fr => "\u{a0}:",
     }
 }
 
@@ -678,12 +654,7 @@ impl Ropa {
             t.push('\n');
         }
         let list = |t: &mut String, i: &Item| {
-            let colon = if i.heading.ends_with('?') {
-                ""
-            } else {
-                colon(self.lang)
-            };
-            let _ = writeln!(t, "- **{}**{colon}", md(&i.heading));
+            let _ = writeln!(t, "- **{}**{}", md(&i.heading), i.colon(self.lang));
             for l in &i.lines {
                 let _ = writeln!(t, "  - {}", md(l));
             }
@@ -712,7 +683,7 @@ impl Ropa {
 
     /// As a self-contained HTML page.
     pub fn html(&self) -> String {
-        use super::bundle::esc;
+        use crate::markup::esc;
         let w = Words::of(self.lang);
         let mut h = format!(
             "<!DOCTYPE html>\n<html lang=\"{}\">\n<head><meta charset=\"utf-8\">\
@@ -761,7 +732,7 @@ impl Ropa {
 /// Items as the `<dt>`/`<dd>` pairs of a definition list, each headed with
 /// its article, every text escaped.
 pub(crate) fn items_html(h: &mut String, items: &[Item]) {
-    use super::bundle::esc;
+    use crate::markup::esc;
     for i in items {
         let _ = write!(
             h,

@@ -4,7 +4,7 @@
 //! French follows French typography (a no-break space before `:`, `;`,
 //! `?`, `!`) and is not English left untranslated.
 
-use super::super::bundle::Lang;
+use crate::lang::Lang;
 
 /// Every word the duties to inform use, in one language.
 #[derive(Debug)]
