@@ -16,7 +16,7 @@ use tokio::process::Child;
 
 const EMAIL: &str = "ada+calls@example.com";
 
-trait Serve {
+pub(super) trait Serve {
     async fn serve(&self, extra: &[&str]) -> Server;
 }
 
@@ -57,10 +57,10 @@ impl Serve for Site {
     }
 }
 
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<std::sync::Mutex<String>>,
+pub(super) struct Server {
+    pub(super) child: Child,
+    pub(super) base: String,
+    pub(super) log: Arc<std::sync::Mutex<String>>,
 }
 
 /// One HTTP exchange's answer.

@@ -6,5 +6,6 @@
 
 mod api;
 mod cli;
+mod console;
 mod requests;
 mod site;

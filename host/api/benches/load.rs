@@ -68,6 +68,7 @@ async fn server(dir: &Path) {
             trusted_proxies: vec![],
             lockout_after: 10,
             webhooks: vec![],
+            console: Default::default(),
         },
     )
     .await

@@ -48,7 +48,7 @@ impl FailedAuth {
     }
 
     /// Seconds left of a lockout of `ip` at `now`, if locked out.
-    fn locked(&self, ip: IpAddr, now: i64) -> Option<u64> {
+    pub(crate) fn locked(&self, ip: IpAddr, now: i64) -> Option<u64> {
         if self.limit == 0 {
             return None;
         }
@@ -61,7 +61,7 @@ impl FailedAuth {
         }
     }
 
-    fn failed(&self, ip: IpAddr, now: i64) {
+    pub(crate) fn failed(&self, ip: IpAddr, now: i64) {
         let mut map = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() > 100_000 {
             map.retain(|_, (_, since)| now - *since < WINDOW_MS);

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod console;
 pub mod extract;
 mod metrics;
 pub mod problem;
@@ -220,6 +221,18 @@ async fn trace(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The API with the operator console beside it (console pages at `/`,
+/// the API under `/v1/`), traced and limited alike.
+pub fn with_console(api: Router, console: console::Console, max_body: usize) -> Router {
+    let state = console.app.clone();
+    api.merge(
+        console::router(console)
+            .layer(axum::middleware::from_fn(limits))
+            .layer(axum::middleware::from_fn_with_state(state, trace))
+            .layer(axum::extract::DefaultBodyLimit::max(max_body)),
+    )
 }
 
 /// The whole API, ready to serve. `max_body` caps request bodies.

@@ -3,7 +3,7 @@
 //! background work of a long-running host beside it: workers, signing the
 //! audit chain's head, refreshing the restriction registry, webhooks.
 
-use super::{AppState, router};
+use super::{AppState, router, with_console};
 use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
@@ -34,6 +34,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// The console cannot start (its identity provider's secret, say).
+    #[error("console: {0}")]
+    Console(String),
     /// The certificate or key could not be read.
     #[error("TLS: {0}")]
     Tls(String),
@@ -77,6 +80,8 @@ pub struct ServeOptions {
     pub lockout_after: u32,
     /// Webhooks.
     pub webhooks: Vec<WebhookSettings>,
+    /// The operator console (served at `/` when enabled).
+    pub console: oubli_core::config::ConsoleSettings,
 }
 
 /// Read a certificate chain and private key into a server config.
@@ -127,6 +132,14 @@ impl Server {
         if let Some((c, k)) = &options.tls {
             tls_config(c, k)?;
         }
+        if let Some(o) = options
+            .console
+            .oidc
+            .as_ref()
+            .filter(|_| options.console.enabled)
+        {
+            crate::console::oidc::Oidc::new(o.clone()).map_err(ServeError::Console)?;
+        }
         for hook in &options.webhooks {
             hook.secret
                 .resolve()
@@ -171,7 +184,13 @@ impl Server {
         let mut state = AppState::new(engine.clone());
         state.trusted_proxies = Arc::new(options.trusted_proxies.clone());
         state.failed_auth = Arc::new(crate::auth::FailedAuth::new(options.lockout_after));
-        let app = router(state, options.max_body);
+        let mut app = router(state.clone(), options.max_body);
+        if options.console.enabled {
+            let console =
+                crate::console::Console::new(state, &options.console, options.tls.is_some())
+                    .map_err(ServeError::Console)?;
+            app = with_console(app, console, options.max_body);
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut background = tokio::task::JoinSet::new();
         for i in 0..options.workers {

@@ -580,6 +580,7 @@ pub async fn list(args: EngineArgs, list: ListArgs) -> Result<ExitCode> {
             ids,
             after: list.after,
             limit: list.limit,
+            ..Filter::default()
         })
         .await?;
     if args.json() {

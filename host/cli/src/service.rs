@@ -115,6 +115,7 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         trusted_proxies: api.trusted_proxies.clone(),
         lockout_after: api.lockout_after,
         webhooks: api.webhooks.clone(),
+        console: api.console.clone(),
     };
     let workers = options.workers;
     let server = Server::bind(engine, options).await?;

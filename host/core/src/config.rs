@@ -165,6 +165,60 @@ pub struct ApiSettings {
     pub lockout_after: u32,
     /// Webhooks told of every state change (`[[api.webhooks]]`).
     pub webhooks: Vec<WebhookSettings>,
+    /// The operator console served at `/` (`[api.console]`).
+    pub console: ConsoleSettings,
+}
+
+/// The operator console (`[api.console]`).
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// Serve it (`enabled`; default true).
+    pub enabled: bool,
+    /// A session unused this long ends (`idle_timeout`; default 30m).
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not
+    /// (`absolute_timeout`; default 12h).
+    pub absolute_timeout: Duration,
+    /// Sign-in with the organisation's identity provider
+    /// (`[api.console.oidc]`).
+    pub oidc: Option<OidcSettings>,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            enabled: true,
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            oidc: None,
+        }
+    }
+}
+
+/// OpenID Connect sign-in (`[api.console.oidc]`): authorization code with
+/// PKCE against `issuer`; the role comes from the claim `roles_claim`
+/// through `roles` (a claim value to a role; the highest mapped role wins,
+/// and a user with no mapped value is refused).
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// The provider's issuer URL (its discovery document is read from it).
+    pub issuer: url::Url,
+    /// This client's id at the provider.
+    pub client_id: String,
+    /// Its secret, if it is a confidential client.
+    pub client_secret: Option<SecretSource>,
+    /// Where the provider sends the browser back: this console's
+    /// `/signin/oidc/callback` as users reach it.
+    pub redirect_url: url::Url,
+    /// The claim that carries the user's groups or roles (`roles_claim`;
+    /// default `groups`).
+    pub roles_claim: String,
+    /// A claim value to a role: `auditor`, `operator`, `approver`, `admin`.
+    pub roles: BTreeMap<String, String>,
+    /// The claim whose value names the user in the audit trail
+    /// (`name_claim`; default `preferred_username`, else `email`, else
+    /// the subject id).
+    pub name_claim: String,
 }
 
 impl Default for ApiSettings {
@@ -182,6 +236,7 @@ impl Default for ApiSettings {
             trusted_proxies: Vec::new(),
             lockout_after: 10,
             webhooks: Vec::new(),
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -290,6 +345,29 @@ struct RawApi {
     lockout_after: Option<u32>,
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
+    console: Option<RawConsole>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsole {
+    enabled: Option<bool>,
+    idle_timeout: Option<String>,
+    absolute_timeout: Option<String>,
+    oidc: Option<RawOidc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: String,
+    client_id: String,
+    client_secret: Option<RawSecret>,
+    redirect_url: String,
+    roles_claim: Option<String>,
+    #[serde(default)]
+    roles: BTreeMap<String, String>,
+    name_claim: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -942,6 +1020,88 @@ fn secret_source(raw: &RawSecret, base: &Path) -> Option<SecretSource> {
     }
 }
 
+fn console(
+    raw: RawConsole,
+    base: &Path,
+    bad: &dyn Fn(String, String) -> ConfigError,
+) -> Result<ConsoleSettings, ConfigError> {
+    let mut out = ConsoleSettings::default();
+    if let Some(e) = raw.enabled {
+        out.enabled = e;
+    }
+    let timeout = |key: &str, d: &str| {
+        parse_duration(d)
+            .ok()
+            .filter(|d| *d >= Duration::from_secs(60) && *d <= Duration::from_secs(7 * 86_400))
+            .ok_or_else(|| {
+                bad(
+                    format!("api.console.{key}"),
+                    format!("{d:?} is not a duration between 1m and 7d"),
+                )
+            })
+    };
+    if let Some(d) = raw.idle_timeout {
+        out.idle_timeout = timeout("idle_timeout", &d)?;
+    }
+    if let Some(d) = raw.absolute_timeout {
+        out.absolute_timeout = timeout("absolute_timeout", &d)?;
+    }
+    if out.idle_timeout > out.absolute_timeout {
+        return Err(bad(
+            "api.console.idle_timeout".into(),
+            "longer than absolute_timeout".into(),
+        ));
+    }
+    if let Some(o) = raw.oidc {
+        let key = |k: &str| format!("api.console.oidc.{k}");
+        let web_url = |k: &str, v: &str| {
+            url::Url::parse(v)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| bad(key(k), "an http:// or https:// URL".into()))
+        };
+        let issuer = web_url("issuer", &o.issuer)?;
+        let redirect_url = web_url("redirect_url", &o.redirect_url)?;
+        if o.client_id.trim().is_empty() || o.client_id.chars().any(char::is_control) {
+            return Err(bad(
+                key("client_id"),
+                "the client id the provider gave".into(),
+            ));
+        }
+        let client_secret = match &o.client_secret {
+            None => None,
+            Some(s) => Some(
+                secret_source(s, base)
+                    .ok_or_else(|| bad(key("client_secret"), ONE_SECRET.into()))?,
+            ),
+        };
+        if o.roles.is_empty() {
+            return Err(bad(
+                key("roles"),
+                "map at least one claim value to a role, e.g. roles = { \"privacy-team\" = \"operator\" }".into(),
+            ));
+        }
+        for (value, role) in &o.roles {
+            if !["auditor", "operator", "approver", "admin"].contains(&role.as_str()) {
+                return Err(bad(
+                    format!("api.console.oidc.roles.{value}"),
+                    "a role: auditor, operator, approver or admin".into(),
+                ));
+            }
+        }
+        out.oidc = Some(OidcSettings {
+            issuer,
+            client_id: o.client_id,
+            client_secret,
+            redirect_url,
+            roles_claim: o.roles_claim.unwrap_or_else(|| "groups".into()),
+            roles: o.roles,
+            name_claim: o.name_claim.unwrap_or_else(|| "preferred_username".into()),
+        });
+    }
+    Ok(out)
+}
+
 fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError> {
     let bad = |key: String, message: String| ConfigError::Invalid {
         file: file.to_string(),
@@ -1061,6 +1221,9 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
             url,
             secret,
         });
+    }
+    if let Some(c) = raw.console {
+        out.console = console(c, base, &bad)?;
     }
     Ok(out)
 }

@@ -213,4 +213,17 @@ pub struct Filter {
     pub after: Option<String>,
     /// At most this many.
     pub limit: i64,
+    /// Only requests of this kind.
+    pub kind: Option<RequestKind>,
+    /// Only requests that involve this system.
+    pub system: Option<String>,
+    /// Only requests not over (not completed, failed, rejected or
+    /// cancelled).
+    pub open: bool,
+    /// Page by deadline (earliest first, then id) instead of by id: the
+    /// cursor is then the last request's deadline (`after_due`) and id
+    /// (`after`).
+    pub by_due: bool,
+    /// With `by_due`: the deadline of the last request of the page before.
+    pub after_due: Option<crate::Timestamp>,
 }

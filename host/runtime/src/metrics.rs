@@ -7,7 +7,8 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::LazyLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 const BUCKETS_S: [f64; 12] = [
@@ -29,8 +30,46 @@ type Calls = Family<Call, Histogram, fn() -> Histogram>;
 
 static CALLS: LazyLock<Calls> = LazyLock::new(|| Family::new_with_constructor(histogram));
 
+/// A system's connector calls since the process started, for a console
+/// to show beside the system.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallSummary {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that ended in an error (any outcome but `ok`).
+    pub failed: u64,
+    /// Their total duration, in seconds.
+    pub total_s: f64,
+    /// The longest, in seconds.
+    pub max_s: f64,
+}
+
+impl CallSummary {
+    /// The mean call's duration in milliseconds, if there was a call.
+    pub fn mean_ms(&self) -> Option<f64> {
+        (self.calls > 0).then(|| self.total_s * 1e3 / self.calls as f64)
+    }
+}
+
+static SUMMARIES: LazyLock<Mutex<HashMap<String, CallSummary>>> = LazyLock::new(Default::default);
+
+/// Each system's calls since the process started.
+pub fn summaries() -> HashMap<String, CallSummary> {
+    SUMMARIES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// Record one call.
 pub fn record(system: &str, operation: &'static str, outcome: &'static str, took: Duration) {
+    {
+        let mut all = SUMMARIES.lock().unwrap_or_else(|e| e.into_inner());
+        let s = all.entry(system.to_string()).or_default();
+        s.calls += 1;
+        if outcome != "ok" {
+            s.failed += 1;
+        }
+        s.total_s += took.as_secs_f64();
+        s.max_s = s.max_s.max(took.as_secs_f64());
+    }
     CALLS
         .get_or_create(&Call {
             system: system.to_string(),

@@ -37,6 +37,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_answers.sql"),
         include_str!("../migrations/postgres/0006_answers.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_queue.sql"),
+        include_str!("../migrations/postgres/0007_queue.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

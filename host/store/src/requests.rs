@@ -179,10 +179,31 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<RequestRow>, St
         let marks: Vec<String> = ids.iter().map(|_| next()).collect();
         sql += &format!(" AND id IN ({})", marks.join(", "));
     }
-    if filter.after.is_some() {
-        sql += &format!(" AND id > {}", next());
+    if filter.kind.is_some() {
+        sql += &format!(" AND kind = {}", next());
     }
-    sql += &format!(" ORDER BY id LIMIT {}", next());
+    if filter.system.is_some() {
+        sql += &format!(
+            " AND id IN (SELECT request_id FROM request_systems WHERE system = {})",
+            next()
+        );
+    }
+    if filter.open {
+        sql += " AND state NOT IN ('completed', 'partially-completed', 'failed', 'rejected', 'cancelled')";
+    }
+    match (filter.by_due, filter.after_due, &filter.after) {
+        (true, Some(_), Some(_)) => {
+            let (a, b, c) = (next(), next(), next());
+            sql += &format!(" AND (due_at > {a} OR (due_at = {b} AND id > {c}))");
+        }
+        (_, _, Some(_)) => sql += &format!(" AND id > {}", next()),
+        _ => {}
+    }
+    if filter.by_due {
+        sql += &format!(" ORDER BY due_at, id LIMIT {}", next());
+    } else {
+        sql += &format!(" ORDER BY id LIMIT {}", next());
+    }
     let mut q = sqlx::query(&sql);
     if let Some(s) = filter.state {
         q = q.bind(s.as_str());
@@ -195,8 +216,18 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<RequestRow>, St
             q = q.bind(id.clone());
         }
     }
-    if let Some(a) = &filter.after {
-        q = q.bind(a.clone());
+    if let Some(k) = filter.kind {
+        q = q.bind(k.as_str());
+    }
+    if let Some(s) = &filter.system {
+        q = q.bind(s.clone());
+    }
+    match (filter.by_due, filter.after_due, &filter.after) {
+        (true, Some(d), Some(a)) => {
+            q = q.bind(d).bind(d).bind(a.clone());
+        }
+        (_, _, Some(a)) => q = q.bind(a.clone()),
+        _ => {}
     }
     q = q.bind(if filter.limit > 0 { filter.limit } else { 100 });
     q.fetch_all(pool).await?.iter().map(request_row).collect()

@@ -370,3 +370,39 @@ pub async fn insert_certificate(
     .await?;
     Ok(done.rows_affected() > 0)
 }
+
+/// Requests not over whose deadline falls in `[from, to)`.
+pub async fn due_between(pool: &AnyPool, from: i64, to: i64) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM requests WHERE due_at >= $1 AND due_at < $2 AND state NOT IN ('completed', 'partially-completed', 'failed', 'rejected', 'cancelled')",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// How long each request that ended since `since` took, from receipt to its
+/// end (ms), shortest first.
+pub async fn completion_times(pool: &AnyPool, since: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT finalized_at - received_at AS took FROM requests WHERE finalized_at IS NOT NULL AND finalized_at >= $1 AND state IN ('completed', 'partially-completed') ORDER BY took",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Per system, the request systems that moved since `since`: how many, and
+/// how many of them failed, need attention or were unavailable.
+pub async fn system_outcomes(
+    pool: &AnyPool,
+    since: i64,
+) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT system, COUNT(*), SUM(CASE WHEN state IN ('failed', 'needs-attention', 'locate-failed', 'unavailable') THEN 1 ELSE 0 END) FROM request_systems WHERE updated_at >= $1 GROUP BY system ORDER BY system",
+    )
+    .bind(since)
+    .fetch_all(pool)
+    .await?)
+}

@@ -190,7 +190,7 @@ impl ToSchema for SubjectInput {
 }
 
 impl SubjectInput {
-    fn identifiers(self) -> Result<Identifiers, Problem> {
+    pub(crate) fn identifiers(self) -> Result<Identifiers, Problem> {
         for list in [&self.emails, &self.phones, &self.names, &self.external_ids] {
             if list.len() > MAX_ITEMS {
                 return Err(Problem::unprocessable(format!(
@@ -215,7 +215,7 @@ impl SubjectInput {
     }
 }
 
-fn region(r: Option<String>) -> Result<Option<Region>, Problem> {
+pub(crate) fn region(r: Option<String>) -> Result<Option<Region>, Problem> {
     r.map(|r| {
         r.parse::<Region>()
             .map_err(|_| Problem::unprocessable("region is not an ISO 3166 code such as FR"))
@@ -223,7 +223,7 @@ fn region(r: Option<String>) -> Result<Option<Region>, Problem> {
     .transpose()
 }
 
-fn text(what: &str, s: &str) -> Result<(), Problem> {
+pub(crate) fn text(what: &str, s: &str) -> Result<(), Problem> {
     if s.chars().count() > MAX_TEXT {
         return Err(Problem::unprocessable(format!(
             "{what} is longer than {MAX_TEXT} characters"
@@ -367,7 +367,7 @@ string_schema!(
 );
 
 /// What an auditor may see of a request: no plans, no results, no notes.
-fn for_role(mut d: RequestDetail, role: Role) -> RequestDetail {
+pub(crate) fn for_role(mut d: RequestDetail, role: Role) -> RequestDetail {
     if !role.allows(Role::Operator) {
         for s in &mut d.systems {
             s.plan = None;
@@ -388,7 +388,7 @@ fn for_role(mut d: RequestDetail, role: Role) -> RequestDetail {
     d
 }
 
-fn valid_id(id: &str) -> Result<(), Problem> {
+pub(crate) fn valid_id(id: &str) -> Result<(), Problem> {
     if id.is_empty()
         || id.len() > 128
         || !id

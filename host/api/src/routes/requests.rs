@@ -260,6 +260,7 @@ pub async fn list_requests(
             needs_attention: q.needs_attention.unwrap_or(false),
             after: q.cursor,
             limit: limit + 1,
+            ..Filter::default()
         })
         .await?;
     let mut items = items;
@@ -622,7 +623,7 @@ pub async fn bundle(
 /// otherwise. A failure after the first byte must never look like a clean
 /// end: the error makes hyper cut the connection instead of closing the
 /// chunked body, so a client sees a broken transfer, never a short file.
-fn streamed_body(
+pub(crate) fn streamed_body(
     reader: tokio::io::DuplexStream,
     outcome: tokio::sync::oneshot::Receiver<bool>,
 ) -> axum::body::Body {

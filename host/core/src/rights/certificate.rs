@@ -248,6 +248,30 @@ impl Engine {
         })
     }
 
+    /// The certificate of `id` (issued now if it was not yet), and what a
+    /// check of it finds: its signature against the host's key, and its
+    /// place in the audit chain ([`Engine::verify_certificate`]), or why
+    /// it fails.
+    pub async fn checked_certificate(
+        &self,
+        id: &str,
+    ) -> Result<(SignedCertificate, Result<Certificate, String>), RequestError> {
+        use base64::Engine as _;
+        let signed = self.certificate(id).await?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&signed.signature)
+            .map_err(|_| RequestError::Internal("a stored signature is not base64".into()))?;
+        let check = match self
+            .verify_certificate(signed.document.as_bytes(), &signature)
+            .await
+        {
+            Ok(c) => Ok(c),
+            Err(e) if e.kind() == super::request::ErrorKind::Invalid => Err(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        Ok((signed, check))
+    }
+
     /// Check a certificate against this host: its signature under the
     /// host's signing key (or `public_pem`), and that the audit chain still
     /// holds the head it names.

@@ -14,6 +14,7 @@ pub mod audit;
 pub mod bundle;
 pub mod certificate;
 pub mod consent;
+pub mod dashboard;
 mod deadline;
 pub mod engine;
 pub mod export;

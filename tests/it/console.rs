@@ -1,0 +1,722 @@
+//! The operator console, end to end: `oubli serve` on SQLite with the
+//! people-directory stand-in, driven in headless Chromium through
+//! chromedriver (WebDriver), and checked over plain HTTP for what a browser
+//! would never send (forged and token-less forms, stale cookies).
+//!
+//! Needs `chromedriver` and `chromium` (Debian's packages), and for the
+//! accessibility check and the identity provider the npm packages
+//! `axe-core` and `oidc-provider` under `target/node/node_modules` (or
+//! `OUBLI_NODE_MODULES`): `.ci/run` installs them all, and with
+//! `OUBLI_REQUIRE_BROWSER=1` a missing one is a failure instead of a skip.
+
+use super::api::{Serve, Server};
+use super::site::Site;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const EMAIL: &str = "ada+calls@example.com";
+
+fn required() -> bool {
+    std::env::var("OUBLI_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|f| f.is_file())
+    })
+}
+
+fn node_modules() -> PathBuf {
+    std::env::var_os("OUBLI_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/node/node_modules")
+        })
+}
+
+fn artefacts() -> PathBuf {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// What the browser needs, or why the test is skipped.
+fn tools() -> Option<(PathBuf, PathBuf)> {
+    let found = on_path("chromedriver").zip(
+        ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .find_map(|n| on_path(n)),
+    );
+    if found.is_none() {
+        assert!(
+            !required(),
+            "OUBLI_REQUIRE_BROWSER=1 but no chromedriver or chromium on PATH"
+        );
+        eprintln!("no chromedriver or chromium on PATH: console browser test skipped");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Headless Chromium under chromedriver, its traffic to anything but
+/// loopback sent to a proxy that records the host asked for.
+struct Browser {
+    c: Client,
+    driver: std::process::Child,
+    profile: tempfile::TempDir,
+    seen: Arc<Mutex<Vec<String>>>,
+    proxy: u16,
+}
+
+fn recording_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = proxy.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    std::thread::spawn(move || {
+        for conn in proxy.incoming() {
+            let Ok(conn) = conn else { return };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut line = String::new();
+            let _ = BufReader::new(&conn).read_line(&mut line);
+            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let host = target
+                .trim_start_matches("http://")
+                .trim_start_matches("https://")
+                .split(['/', ':'])
+                .next()
+                .unwrap_or("")
+                .to_string();
+            sink.lock().unwrap().push(host);
+        }
+    });
+    (port, seen)
+}
+
+impl Browser {
+    async fn start(chromedriver: &Path, chromium: &Path) -> Browser {
+        let (proxy, seen) = recording_proxy();
+        let port = free_port();
+        let driver = std::process::Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-sync", "--disable-background-networking",
+                    "--disable-component-update", "--disable-quic", "--window-size=1280,900",
+                    "--disable-features=AutofillServerCommunication,OptimizationHints,Translate,MediaRouter",
+                    "--disable-domain-reliability", "--disable-client-side-phishing-detection",
+                    "--no-default-browser-check", "--disable-search-engine-choice-screen",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    // Loopback (the console, the identity provider) is
+                    // reached directly; anything else goes to the proxy.
+                    format!("--proxy-server=http://127.0.0.1:{proxy}"),
+                ],
+            }),
+        );
+        let c = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a WebDriver session");
+        Browser {
+            c,
+            driver,
+            profile,
+            seen,
+            proxy,
+        }
+    }
+
+    async fn goto(&self, url: &str) {
+        self.c.goto(url).await.unwrap();
+    }
+
+    async fn path(&self) -> String {
+        self.c.current_url().await.unwrap().path().to_string()
+    }
+
+    /// Wait (polling every 50 ms, up to a minute) until `css` matches.
+    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(e) = self.c.find(Locator::Css(css)).await {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} never appeared on {}",
+                self.c.current_url().await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        self.c.find_all(Locator::Css(css)).await.unwrap().len()
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.c.find(Locator::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn sign_in(&self, base: &str, token: &str) {
+        self.goto(&format!("{base}/")).await;
+        assert_eq!(self.path().await, "/signin", "signed out: the sign-in page");
+        self.fill("#token", token).await;
+        self.click("form[action='/signin'] button[type=submit]")
+            .await;
+        self.wait("nav a[href='/requests']").await;
+    }
+
+    async fn sign_out(&self) {
+        self.click("form[action='/signout'] button").await;
+        self.wait("#token").await;
+    }
+
+    /// A POST made from the page's own script, as a forger on the same
+    /// origin could: `body` url-encoded; returns the status.
+    async fn post(&self, path: &str, body: &str) -> u16 {
+        let v = self
+            .c
+            .execute_async(
+                "const [url, body, done] = arguments;
+                 fetch(url, {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}, body, redirect: 'manual'})
+                   .then(r => done(r.status)).catch(e => done(-1));",
+                vec![json!(path), json!(body)],
+            )
+            .await
+            .unwrap();
+        v.as_u64().unwrap_or(0) as u16
+    }
+
+    /// The session's CSRF token, from the page's sign-out form.
+    async fn csrf(&self) -> String {
+        self.c
+            .find(Locator::Css("form[action='/signout'] input[name=_csrf]"))
+            .await
+            .unwrap()
+            .attr("value")
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// axe-core's serious and critical violations on the current page.
+    async fn axe(&self, axe: &str) -> Vec<String> {
+        self.c.execute(axe, vec![]).await.unwrap();
+        let v = self
+            .c
+            .execute_async(
+                "const done = arguments[0];
+                 axe.run(document, {resultTypes: ['violations']}).then(r => done(
+                   r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::write(artefacts().join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// The hosts the proxy saw, but for the browser's own services
+    /// (updates, sign-in, autofill, its start page), which no page asks
+    /// for: named exactly, so a page's font from another Google host would
+    /// still show.
+    fn outside(&self) -> Vec<String> {
+        const BROWSERS_OWN: &[&str] = &[
+            "clients2.google.com",
+            "update.googleapis.com",
+            "accounts.google.com",
+            "content-autofill.googleapis.com",
+            "optimizationguide-pa.googleapis.com",
+            "start.duckduckgo.com",
+            "www.google.com",
+        ];
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| !BROWSERS_OWN.contains(&h.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    /// Every resource the current page loaded, by its own account.
+    async fn resources(&self) -> Vec<String> {
+        let v = self
+            .c
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Close the browser; return the URLs in its history.
+    async fn close(mut self) -> Vec<String> {
+        let _ = self.c.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let history = self.profile.path().join("Default/History");
+        let copy = self.profile.path().join("history-copy.sqlite");
+        std::fs::copy(&history, &copy).expect("the browser kept a history");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", copy.display()))
+            .await
+            .unwrap();
+        let urls: Vec<String> = sqlx::query_scalar("SELECT url FROM urls")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        urls
+    }
+}
+
+fn axe_source() -> Option<String> {
+    let p = node_modules().join("axe-core/axe.min.js");
+    match std::fs::read_to_string(&p) {
+        Ok(s) => Some(s),
+        Err(_) => {
+            assert!(
+                !required(),
+                "OUBLI_REQUIRE_BROWSER=1 but {} is missing",
+                p.display()
+            );
+            eprintln!("no axe-core: accessibility check skipped");
+            None
+        }
+    }
+}
+
+/// The current page loaded nothing from elsewhere, and axe finds no
+/// serious or critical violation on it.
+async fn accessible(b: &Browser, axe: Option<&str>, page: &str) {
+    let base = b.c.current_url().await.unwrap();
+    let origin = base.origin().ascii_serialization();
+    for r in b.resources().await {
+        assert!(r.starts_with(&origin), "{page} loaded {r}");
+    }
+    if let Some(a) = axe {
+        let v = b.axe(a).await;
+        assert!(v.is_empty(), "{page}: axe found {v:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_browser() {
+    let Some((chromedriver, chromium)) = tools() else {
+        return;
+    };
+    let axe = axe_source();
+    let site = Site::new(None, "[policy.systems.directory]\n").await;
+    let alice = site.token("operator", "alice").await;
+    let bob = site.token("approver", "bob").await;
+    let carol = site.token("auditor", "carol").await;
+    let server: Server = site.serve(&[]).await;
+    let base = server.base.clone();
+    let b = Browser::start(&chromedriver, &chromium).await;
+
+    // An operator signs in and files an erasure; the identifier goes in the
+    // form's body.
+    b.sign_in(&base, &alice).await;
+    accessible(&b, axe.as_deref(), "dashboard").await;
+    b.goto(&format!("{base}/requests/new")).await;
+    accessible(&b, axe.as_deref(), "new request").await;
+    b.c.find(Locator::Css("#kind"))
+        .await
+        .unwrap()
+        .select_by_value("erasure")
+        .await
+        .unwrap();
+    b.fill("#emails", EMAIL).await;
+    b.click("form[action='/requests'] button[type=submit]")
+        .await;
+    b.wait("#live").await;
+    let path = b.path().await;
+    let id = path.strip_prefix("/requests/").unwrap().to_string();
+    assert!(id.starts_with("r-"), "{path}");
+
+    // The page follows the request by itself (htmx polls the live part)
+    // until the plan waits for approval.
+    b.wait("[data-state='awaiting-approval']").await;
+    b.wait("table.plan tbody tr").await;
+    accessible(&b, axe.as_deref(), "request awaiting approval").await;
+    b.shot("request-awaiting-approval").await;
+    // An operator may not approve: no button, and a forged form is refused.
+    assert_eq!(b.count("form[action$='/approve']").await, 0);
+    let csrf = b.csrf().await;
+    assert_eq!(
+        b.post(&format!("/requests/{id}/approve"), &format!("_csrf={csrf}"))
+            .await,
+        403
+    );
+    // A form without the session's CSRF token is refused, whatever the role.
+    assert_eq!(
+        b.post(
+            &format!("/requests/{id}/extend"),
+            "months=1&reason=r&told=t"
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        b.post(
+            &format!("/requests/{id}/extend"),
+            "_csrf=forged&months=1&reason=r&told=t"
+        )
+        .await,
+        403
+    );
+    b.goto(&format!("{base}/requests")).await;
+    b.wait(&format!("a[href='/requests/{id}']")).await;
+    accessible(&b, axe.as_deref(), "queue").await;
+    b.shot("queue").await;
+    b.goto(&format!("{base}/systems")).await;
+    b.wait("article.system").await;
+    accessible(&b, axe.as_deref(), "systems").await;
+    b.goto(&format!("{base}/subjects")).await;
+    b.fill("#l-emails", EMAIL).await;
+    b.click("form[action='/subjects'] button[type=submit]")
+        .await;
+    b.wait(&format!("a[href='/requests/{id}']")).await;
+    accessible(&b, axe.as_deref(), "subject").await;
+    b.sign_out().await;
+
+    // An auditor sees the request but no plan and no approve button; a
+    // forged approval with the auditor's own token is refused.
+    b.sign_in(&base, &carol).await;
+    b.goto(&format!("{base}/requests/{id}")).await;
+    b.wait("#live").await;
+    assert_eq!(b.count("form[action$='/approve']").await, 0);
+    assert_eq!(b.count("table.plan").await, 0, "no plan for an auditor");
+    let csrf = b.csrf().await;
+    assert_eq!(
+        b.post(&format!("/requests/{id}/approve"), &format!("_csrf={csrf}"))
+            .await,
+        403
+    );
+    b.sign_out().await;
+
+    // The approver approves; the page follows the request to its end.
+    b.sign_in(&base, &bob).await;
+    b.goto(&format!("{base}/requests/{id}")).await;
+    b.click("form[action$='/approve'] button").await;
+    b.wait("[data-state='completed']").await;
+    b.shot("request-completed").await;
+    b.click("a[href$='/certificate']").await;
+    b.wait("[data-verified='true']").await;
+    accessible(&b, axe.as_deref(), "certificate").await;
+    b.goto(&format!("{base}/")).await;
+    b.wait(".cards").await;
+    b.shot("dashboard").await;
+    // A tablet, for the screenshots.
+    b.c.set_window_size(820, 1180).await.unwrap();
+    b.goto(&format!("{base}/requests/{id}")).await;
+    b.wait("#live").await;
+    b.shot("request-tablet").await;
+
+    // The pages asked nothing of any other host. The control: a page that
+    // does is seen by the proxy.
+    let outside = b.outside();
+    assert!(outside.is_empty(), "requests left the server: {outside:?}");
+    let _ = b.c.goto("http://console-control.oubli.invalid/").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b
+        .outside()
+        .iter()
+        .any(|h| h == "console-control.oubli.invalid")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy saw nothing: the check is blind"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let proxy = b.proxy;
+    let history = b.close().await;
+    let _ = proxy;
+
+    // No identifier in any URL the browser kept, nor in the server's log.
+    assert!(
+        history
+            .iter()
+            .any(|u| u.contains(&format!("/requests/{id}"))),
+        "the history is read: {history:?}"
+    );
+    let encoded = EMAIL.replace('+', "%2B").replace('@', "%40");
+    for u in &history {
+        assert!(
+            !u.contains("ada") && !u.contains(&encoded),
+            "an identifier in a URL: {u}"
+        );
+    }
+    let log = server.log.lock().unwrap().clone();
+    assert!(log.contains("served"), "the access log is on: {log}");
+    assert!(
+        !log.contains(EMAIL) && !log.contains(&encoded) && !log.contains("ada+calls"),
+        "an identifier in the server's log"
+    );
+}
+
+/// `POST path` with form fields and a cookie, not following redirects.
+fn form(
+    base: &str,
+    path: &str,
+    cookie: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let body = url_encoded(fields);
+    let mut req = agent
+        .post(&format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let mut r = req.send(body.as_bytes()).unwrap();
+    answer(&mut r)
+}
+
+fn get(base: &str, path: &str, cookie: Option<&str>) -> (u16, Vec<(String, String)>, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut req = agent.get(&format!("{base}{path}"));
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let mut r = req.call().unwrap();
+    answer(&mut r)
+}
+
+fn answer(r: &mut ureq::http::Response<ureq::Body>) -> (u16, Vec<(String, String)>, String) {
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    (
+        r.status().as_u16(),
+        headers,
+        r.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+fn url_encoded(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| {
+                s.bytes()
+                    .map(|b| match b {
+                        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    h.iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// Sign in over HTTP; the session cookie (`name=value`).
+fn session(base: &str, token: &str) -> String {
+    let (status, h, body) = form(base, "/signin", None, &[("token", token)]);
+    assert_eq!(status, 303, "{body}");
+    let set = header(&h, "set-cookie");
+    let c = set
+        .iter()
+        .find(|c| c.starts_with("oubli="))
+        .expect("a session cookie");
+    c.split(';').next().unwrap().to_string()
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"_csrf\" value=\"").expect("a CSRF field");
+    let rest = &page[at + "name=\"_csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
+    let site = Site::new(None, "[api]\nlockout_after = 3\n").await;
+    let alice = site.token("operator", "alice").await;
+    let server: Server = site.serve(&[]).await;
+    let base = server.base.clone();
+
+    // Every page carries the policy; signed out, pages lead to sign-in.
+    let (status, h, _) = get(&base, "/requests", None);
+    assert_eq!(status, 303);
+    assert_eq!(header(&h, "location"), ["/signin"]);
+    let (status, h, page) = get(&base, "/signin", None);
+    assert_eq!(status, 200);
+    let csp = header(&h, "content-security-policy");
+    assert_eq!(csp.len(), 1);
+    assert!(
+        csp[0].contains("script-src 'self'") && !csp[0].contains("unsafe"),
+        "{csp:?}"
+    );
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "nothing inline"
+    );
+
+    // The cookie: HttpOnly, SameSite=Strict, a whole path.
+    let (status, h, _) = form(&base, "/signin", None, &[("token", &alice)]);
+    assert_eq!(status, 303);
+    let set = header(&h, "set-cookie")[0].to_string();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let (status, _, page) = get(&base, "/requests/new", Some(&cookie));
+    assert_eq!(status, 200, "{page}");
+    let csrf = csrf_of(&page);
+
+    // Filing: the identifier goes in the body, and never comes back in the
+    // address the browser is sent to.
+    let once = "a".repeat(32);
+    let fields = [
+        ("_csrf", csrf.as_str()),
+        ("once", once.as_str()),
+        ("kind", "access"),
+        ("emails", EMAIL),
+    ];
+    let (status, h, _) = form(&base, "/requests", Some(&cookie), &fields);
+    assert_eq!(status, 303);
+    let location = header(&h, "location")[0].to_string();
+    assert!(
+        location.starts_with("/requests/r-") && !location.contains("ada"),
+        "{location}"
+    );
+    // The same form sent twice files one request.
+    let (_, h, _) = form(&base, "/requests", Some(&cookie), &fields);
+    assert_eq!(header(&h, "location")[0], location);
+    // Without the CSRF token, refused; nothing filed.
+    let (status, _, body) = form(&base, "/requests", Some(&cookie), &fields[1..]);
+    assert_eq!(status, 403, "{body}");
+    let listed = site.json(&["requests"]).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // Untrusted input is never echoed: a bad kind's page does not quote it.
+    let (status, _, body) = form(
+        &base,
+        "/requests",
+        Some(&cookie),
+        &[
+            ("_csrf", &csrf),
+            ("kind", "<script>x</script>"),
+            ("emails", EMAIL),
+        ],
+    );
+    assert_eq!(status, 422);
+    assert!(
+        !body.contains("<script>x") && !body.contains("ada"),
+        "{body}"
+    );
+
+    // Sign-out ends the session for good: the old cookie leads to sign-in.
+    let (status, _, _) = form(&base, "/signout", Some(&cookie), &[("_csrf", &csrf)]);
+    assert_eq!(status, 303);
+    let (status, h, _) = get(&base, "/requests", Some(&cookie));
+    assert_eq!((status, header(&h, "location")), (303, vec!["/signin"]));
+
+    // Revoking the token ends the sessions opened with it.
+    let cookie = session(&base, &alice);
+    assert_eq!(get(&base, "/requests", Some(&cookie)).0, 200);
+    let tokens = site.json(&["token", "list"]).await;
+    let tid = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "alice")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = site.run(&["token", "revoke", &tid, "--as", "admin"]).await;
+    assert!(out.status.success(), "{}", super::site::text(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(&base, "/requests", Some(&cookie)).0 == 200 {
+        assert!(
+            Instant::now() < deadline,
+            "a revoked token's session went on"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Bad tokens lock the address out, as the API does (here after 3).
+    for _ in 0..3 {
+        assert_eq!(
+            form(&base, "/signin", None, &[("token", "oubli_nope")]).0,
+            401
+        );
+    }
+    assert_eq!(
+        form(&base, "/signin", None, &[("token", "oubli_nope")]).0,
+        429
+    );
+    let _: Value = json!(null);
+}
