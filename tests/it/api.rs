@@ -23,7 +23,10 @@ pub(super) trait Serve {
 impl Serve for Site {
     /// Start `oubli serve` and wait for its address.
     async fn serve(&self, extra: &[&str]) -> Server {
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        let mut args = vec!["serve"];
+        if !extra.contains(&"--listen") {
+            args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        }
         args.extend_from_slice(extra);
         let mut child = self
             .command(&args)
@@ -33,12 +36,15 @@ impl Serve for Site {
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(120);
+        let mut said = String::new();
         let base = loop {
             let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
                 .await
                 .expect("serve did not start")
                 .unwrap()
-                .expect("serve exited");
+                .unwrap_or_else(|| panic!("serve exited: {said}"));
+            said.push_str(&line);
+            said.push('\n');
             if let Some(rest) = line.split("serving on ").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_string();
             }

@@ -5,8 +5,8 @@
 //!
 //! Needs `chromedriver` and `chromium` (Debian's packages), and for the
 //! accessibility check and the identity provider the npm packages
-//! `axe-core` and `oidc-provider` under `target/node/node_modules` (or
-//! `OUBLI_NODE_MODULES`): `.ci/run` installs them all, and with
+//! `axe-core` and `oidc-provider` under `tests/node/node_modules` (`npm ci`
+//! there; or `OUBLI_NODE_MODULES`): `.ci/run` installs them all, and with
 //! `OUBLI_REQUIRE_BROWSER=1` a missing one is a failure instead of a skip.
 
 use super::api::{Serve, Server};
@@ -35,7 +35,7 @@ fn node_modules() -> PathBuf {
     std::env::var_os("OUBLI_NODE_MODULES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/node/node_modules")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node/node_modules")
         })
 }
 
@@ -165,16 +165,20 @@ impl Browser {
 
     /// Wait (polling every 50 ms, up to a minute) until `css` matches.
     async fn wait(&self, css: &str) -> fantoccini::elements::Element {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(e) = self.c.find(Locator::Css(css)).await {
                 return e;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} never appeared on {}",
-                self.c.current_url().await.unwrap()
-            );
+            if Instant::now() >= deadline {
+                let src = self.c.source().await.unwrap_or_default();
+                let end = src.char_indices().nth(3000).map_or(src.len(), |(i, _)| i);
+                panic!(
+                    "{css} never appeared on {}: {}",
+                    self.c.current_url().await.unwrap(),
+                    &src[..end]
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -719,4 +723,171 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
         429
     );
     let _: Value = json!(null);
+}
+
+/// A real OpenID provider (`oidc-provider` from npm, under node) on
+/// loopback, with these accounts' groups; its issuer URL.
+async fn provider(
+    redirect: &str,
+    secret: &str,
+    groups: Value,
+) -> Option<(tokio::process::Child, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc/provider.mjs");
+    let modules = node_modules();
+    if on_path("node").is_none() || !modules.join("oidc-provider").is_dir() {
+        assert!(
+            !required(),
+            "OUBLI_REQUIRE_BROWSER=1 but node or the npm package oidc-provider is missing"
+        );
+        eprintln!("no node or oidc-provider: OpenID sign-in test skipped");
+        return None;
+    }
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("NODE_PATH", &modules)
+        .env("OUBLI_REDIRECT", redirect)
+        .env("OUBLI_SECRET", secret)
+        .env("OUBLI_GROUPS", groups.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the provider did not start")
+        .unwrap()
+        .expect("the provider exited");
+    let issuer = line.strip_prefix("issuer ").unwrap().to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Some((child, issuer))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_sign_in_through_their_identity_provider_with_roles_from_their_groups() {
+    let Some((chromedriver, chromium)) = tools() else {
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/signin/oidc/callback");
+    let secret = "a-client-secret-for-the-test-provider";
+    let Some((_idp, issuer)) = provider(
+        &redirect,
+        secret,
+        json!({"dana": ["privacy-team", "canteen"], "erin": ["dpo"], "mallory": ["canteen"]}),
+    )
+    .await
+    else {
+        return;
+    };
+    let site = Site::new(
+        None,
+        &format!(
+            "[policy.systems.directory]\n\n[api.console.oidc]\nissuer = {issuer:?}\nclient_id = \"oubli-console\"\n\
+             client_secret = {{ file = \"oidc-secret\" }}\nredirect_url = {redirect:?}\n\
+             roles = {{ \"privacy-team\" = \"operator\", \"dpo\" = \"approver\" }}\n"
+        ),
+    )
+    .await;
+    std::fs::write(site.dir.path().join("oidc-secret"), format!("{secret}\n")).unwrap();
+    let server: Server = site
+        .serve(&["--listen", &format!("127.0.0.1:{port}")])
+        .await;
+    let base = server.base.clone();
+    let b = Browser::start(&chromedriver, &chromium).await;
+
+    // Through the provider's own login and consent pages, back signed in
+    // with the role the group maps to.
+    let sso = |who: &'static str| {
+        let b = &b;
+        let base = base.clone();
+        async move {
+            // A new person at the keyboard: the provider's session (its
+            // cookies, on the same loopback host) goes too.
+            b.goto(&format!("{base}/signin")).await;
+            b.c.delete_all_cookies().await.unwrap();
+            b.goto(&format!("{base}/signin")).await;
+            b.click("a[href='/signin/oidc']").await;
+            b.wait("input[name=login]").await;
+            b.fill("input[name=login]", who).await;
+            b.fill("input[name=password]", "any").await;
+            b.click("button[type=submit]").await;
+            // The consent prompt, the first time.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let url = b.c.current_url().await.unwrap();
+                if url.as_str().starts_with(&base) {
+                    break;
+                }
+                if let Ok(e) = b.c.find(Locator::Css("button[type=submit]")).await {
+                    let _ = e.click().await;
+                }
+                assert!(Instant::now() < deadline, "stuck at {url}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    sso("dana").await;
+    b.wait(".who").await;
+    let who =
+        b.c.find(Locator::Css(".who span"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        who.contains("sso:dana") && who.contains("operator"),
+        "{who}"
+    );
+    // She files an erasure as sso:dana.
+    b.goto(&format!("{base}/requests/new")).await;
+    b.c.find(Locator::Css("#kind"))
+        .await
+        .unwrap()
+        .select_by_value("erasure")
+        .await
+        .unwrap();
+    b.fill("#emails", EMAIL).await;
+    b.click("form[action='/requests'] button[type=submit]")
+        .await;
+    b.wait("[data-state='awaiting-approval']").await;
+    let id = b
+        .path()
+        .await
+        .strip_prefix("/requests/")
+        .unwrap()
+        .to_string();
+    assert_eq!(b.count("form[action$='/approve']").await, 0);
+    b.sign_out().await;
+
+    // Erin, a DPO, approves it: four eyes across two provider accounts.
+    sso("erin").await;
+    b.goto(&format!("{base}/requests/{id}")).await;
+    b.click("form[action$='/approve'] button").await;
+    b.wait("[data-state='completed']").await;
+    let page = b.c.source().await.unwrap();
+    assert!(
+        page.contains("sso:dana") && page.contains("sso:erin"),
+        "both in the history"
+    );
+    b.sign_out().await;
+
+    // Mallory's only group maps to no role: refused, no session.
+    sso("mallory").await;
+    let page = b.c.source().await.unwrap();
+    assert!(page.contains("no role in oubli"), "{page}");
+    b.goto(&format!("{base}/requests")).await;
+    assert_eq!(b.path().await, "/signin", "no session for an unmapped user");
+
+    // A callback that did not start here (no state cookie) is refused.
+    b.goto(&format!(
+        "{base}/signin/oidc/callback?code=stolen&state=forged"
+    ))
+    .await;
+    let page = b.c.source().await.unwrap();
+    assert!(page.contains("not started here"), "{page}");
+    let _ = b.close().await;
 }

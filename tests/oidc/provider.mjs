@@ -5,12 +5,20 @@
 //   OUBLI_REDIRECT  the console's callback URL
 //   OUBLI_SECRET    the client's secret
 //   OUBLI_GROUPS    JSON: login name -> list of groups
+//   NODE_PATH       the node_modules folder that holds oidc-provider
 //
 // Prints "issuer <url>" once it listens. Any login name signs in with any
 // password (the package's development interactions): the test is about
 // what oubli does with the answer, not about passwords.
 import http from 'node:http';
-import Provider from 'oidc-provider';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+// ES modules ignore NODE_PATH: resolve the package from it by hand.
+const modules = process.env.NODE_PATH || 'node_modules';
+const entry = createRequire(path.join(path.resolve(modules), 'x.js')).resolve('oidc-provider');
+const { default: Provider } = await import(pathToFileURL(entry).href);
 
 const groups = JSON.parse(process.env.OUBLI_GROUPS || '{}');
 const server = http.createServer();

@@ -168,6 +168,22 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
     ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
 
+/// A page refused: the response that says why (boxed: a response is large,
+/// and most results are not refusals).
+pub struct Refused(Box<Response>);
+
+impl From<Response> for Refused {
+    fn from(r: Response) -> Refused {
+        Refused(Box::new(r))
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// A signed-in user, from the session cookie: checked live at every
 /// request (timeouts, and the token of a token sign-in).
 pub struct Signed {
@@ -193,11 +209,11 @@ impl Signed {
     }
 
     /// Refuse (403) unless the role allows what `role` may do.
-    fn need(&self, role: Role) -> Result<(), Response> {
+    fn need(&self, role: Role) -> Result<(), Refused> {
         if self.may(role) {
             Ok(())
         } else {
-            Err(error_page(
+            Err(Refused::from(error_page(
                 self.lang(),
                 Some(self),
                 StatusCode::FORBIDDEN,
@@ -212,16 +228,16 @@ impl Signed {
                     ),
                     role
                 ),
-            ))
+            )))
         }
     }
 
     /// Refuse (403) a form without this session's CSRF token.
-    fn csrf(&self, given: &str) -> Result<(), Response> {
+    fn csrf(&self, given: &str) -> Result<(), Refused> {
         if self.s.csrf_ok(given) {
             Ok(())
         } else {
-            Err(error_page(
+            Err(Refused::from(error_page(
                 self.lang(),
                 Some(self),
                 StatusCode::FORBIDDEN,
@@ -230,7 +246,7 @@ impl Signed {
                     "This form was not sent from this console's page (its security token is missing or wrong). Reload the page and try again.",
                     "Ce formulaire ne vient pas d’une page de cette console (son jeton de sécurité manque ou est faux). Rechargez la page et recommencez.",
                 ),
-            ))
+            )))
         }
     }
 }

@@ -15,7 +15,7 @@ use oubli_model::request::Filter;
 use oubli_model::{RequestKind, RequestState};
 use serde::Deserialize;
 
-type Page = Result<Response, Response>;
+type Page = Result<Response, Refused>;
 
 const PAGE_SIZE: i64 = 50;
 
@@ -28,12 +28,12 @@ fn see(path: &str) -> Response {
 }
 
 /// The engine's answer, or its error as a page.
-fn engine<T>(s: &Signed, r: Result<T, impl Into<Problem>>) -> Result<T, Response> {
-    r.map_err(|e| error_from(s.lang(), Some(s), e.into()))
+fn engine<T>(s: &Signed, r: Result<T, impl Into<Problem>>) -> Result<T, Refused> {
+    r.map_err(|e| error_from(s.lang(), Some(s), e.into()).into())
 }
 
-fn refuse(s: &Signed, p: Problem) -> Response {
-    error_from(s.lang(), Some(s), p)
+fn refuse(s: &Signed, p: Problem) -> Refused {
+    error_from(s.lang(), Some(s), p).into()
 }
 
 // ---------------------------------------------------------------- sign-in
@@ -252,7 +252,7 @@ pub(super) async fn set_lang(
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| url_path(r))
+        .and_then(url_path)
         .unwrap_or_else(|| "/".into());
     Ok(see(&back))
 }
@@ -774,7 +774,7 @@ pub(super) async fn file(State(c): State<Console>, s: Signed, Form(f): Form<File
 
 // ---------------------------------------------------------- request page
 
-async fn detail(c: &Console, s: &Signed, id: &str) -> Result<RequestDetail, Response> {
+async fn detail(c: &Console, s: &Signed, id: &str) -> Result<RequestDetail, Refused> {
     engine(s, valid_id(id))?;
     let d = engine(s, c.app.engine.show(id).await)?;
     Ok(for_role(d, s.role()))
@@ -1157,7 +1157,7 @@ pub(super) struct ActionForm {
     record_id: String,
 }
 
-fn required(s: &Signed, what: &str, v: &str) -> Result<(), Response> {
+fn required(s: &Signed, what: &str, v: &str) -> Result<(), Refused> {
     if v.trim().is_empty() {
         return Err(refuse(
             s,
