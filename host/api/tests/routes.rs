@@ -539,3 +539,226 @@ async fn every_documented_operation_is_served() {
     assert_eq!(schemas["RequestId"]["pattern"], "^[A-Za-z0-9._-]{1,128}$");
     assert_eq!(schemas["Text"]["maxLength"], 1000);
 }
+
+// ------------------------------------------------------------ the console
+
+/// The console beside the API over an engine on `clock`, its cookies
+/// `Secure` when `tls`.
+struct ConsoleApp {
+    app: App,
+    router: Router,
+}
+
+impl ConsoleApp {
+    async fn on(clock: Arc<ManualClock>, tls: bool) -> ConsoleApp {
+        let app = App::on(Some(clock)).await;
+        let state = AppState::new(app.engine.clone());
+        let settings = oubli_core::config::ConsoleSettings::default();
+        let console = oubli_api::console::Console::new(state.clone(), &settings, tls).unwrap();
+        let router =
+            oubli_api::with_console(oubli_api::router(state, 64 * 1024), console, 64 * 1024);
+        ConsoleApp { app, router }
+    }
+
+    /// `method path` with a cookie and a form body: status, headers, body.
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        form: Option<&str>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        if form.is_some() {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let req = req
+            .body(Body::from(form.unwrap_or_default().to_string()))
+            .unwrap();
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    /// Sign in with `token`: the `Set-Cookie` header and the cookie.
+    async fn sign_in(&self, token: &str) -> (String, String) {
+        let (status, h, body) = self
+            .call("POST", "/signin", None, Some(&format!("token={token}")))
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        let set = h.get("set-cookie").unwrap().to_str().unwrap().to_string();
+        let cookie = set.split(';').next().unwrap().to_string();
+        (set, cookie)
+    }
+
+    async fn page(&self, path: &str, cookie: &str) -> (StatusCode, String) {
+        let (status, h, body) = self.call("GET", path, Some(cookie), None).await;
+        if status == StatusCode::SEE_OTHER {
+            return (status, h.get("location").unwrap().to_str().unwrap().into());
+        }
+        (status, body)
+    }
+}
+
+fn csrf_in(page: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let at = page.find(marker).expect("a CSRF field") + marker.len();
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn console_sessions_end_when_idle_or_old_on_the_engines_clock() {
+    let clock = ManualClock::starting_now();
+    let c = ConsoleApp::on(clock.clone(), false).await;
+    let op = c.app.token(Role::Operator, "alice").await;
+    let (_, cookie) = c.sign_in(&op).await;
+    assert_eq!(c.page("/requests", &cookie).await.0, StatusCode::OK);
+    // Idle for 29 minutes: still signed in; then 30 minutes without a
+    // page: signed out.
+    clock.advance(29 * 60_000);
+    assert_eq!(c.page("/requests", &cookie).await.0, StatusCode::OK);
+    clock.advance(30 * 60_000);
+    assert_eq!(
+        c.page("/requests", &cookie).await,
+        (StatusCode::SEE_OTHER, "/signin".to_string())
+    );
+    // Used every 20 minutes, a session still ends 12 hours after sign-in.
+    let (_, cookie) = c.sign_in(&op).await;
+    for _ in 0..35 {
+        clock.advance(20 * 60_000);
+        assert_eq!(c.page("/", &cookie).await.0, StatusCode::OK);
+    }
+    clock.advance(20 * 60_000);
+    assert_eq!(c.page("/", &cookie).await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn console_cookies_are_host_only_and_secure_under_tls_and_pages_speak_french() {
+    let clock = ManualClock::starting_now();
+    let c = ConsoleApp::on(clock.clone(), true).await;
+    let op = c.app.token(Role::Operator, "alice").await;
+    let (set, cookie) = c.sign_in(&op).await;
+    assert!(set.starts_with("__Host-oubli="), "{set}");
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set.contains(flag), "{set}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    let (_, page) = c.page("/", &cookie).await;
+    assert!(page.contains("lang=\"en\"") && page.contains("Dashboard"));
+    let csrf = csrf_in(&page);
+    let (status, _, _) = c
+        .call(
+            "POST",
+            "/lang",
+            Some(&cookie),
+            Some(&format!("_csrf={csrf}&lang=fr")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = c.page("/", &cookie).await;
+    assert!(
+        page.contains("lang=\"fr\"") && page.contains("Tableau de bord"),
+        "{page}"
+    );
+    let (_, page) = c.page("/requests/new", &cookie).await;
+    assert!(page.contains("Déposer la demande"), "{page}");
+}
+
+#[tokio::test]
+async fn the_queue_pages_by_deadline_and_filters_by_kind_state_and_attention() {
+    use oubli_core::identifiers::Identifiers;
+    use oubli_core::rights::engine::{NewRequest, Params};
+    use oubli_model::RequestKind;
+    let clock = ManualClock::starting_now();
+    let c = ConsoleApp::on(clock.clone(), false).await;
+    let op = c.app.token(Role::Operator, "alice").await;
+    let mut filed = Vec::new();
+    for i in 0..60 {
+        clock.advance(60_000);
+        let kind = if i % 3 == 0 {
+            RequestKind::Access
+        } else {
+            RequestKind::Erasure
+        };
+        let v = c
+            .app
+            .engine
+            .file(NewRequest {
+                id: None,
+                kind,
+                identifiers: Identifiers {
+                    emails: vec![format!("person{i}@example.com")],
+                    ..Identifiers::default()
+                },
+                region: None,
+                actor: "alice".into(),
+                params: Params::default(),
+                attestation: None,
+            })
+            .await
+            .unwrap();
+        filed.push((v.id, kind));
+    }
+    let (_, cookie) = c.sign_in(&op).await;
+    let rows = |page: &str| -> Vec<String> {
+        page.match_indices("<td><a href=\"/requests/")
+            .map(|(at, m)| {
+                let rest = &page[at + m.len()..];
+                rest[..rest.find('"').unwrap()].to_string()
+            })
+            .collect()
+    };
+    let next = |page: &str| -> Option<String> {
+        let at = page.find("rel=\"next\" href=\"")? + "rel=\"next\" href=\"".len();
+        Some(page[at..at + page[at..].find('"').unwrap()].replace("&amp;", "&"))
+    };
+    // Earliest deadline first, 50 to a page, every request once.
+    let (status, first) = c.page("/requests", &cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        first.len() < 100_000,
+        "a queue page is {} bytes",
+        first.len()
+    );
+    let mut seen = rows(&first);
+    assert_eq!(seen.len(), 50);
+    let (_, second) = c.page(&next(&first).expect("a next page"), &cookie).await;
+    assert!(next(&second).is_none());
+    seen.extend(rows(&second));
+    let ids: Vec<String> = filed.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(seen, ids, "by deadline, which is by filing here");
+    // By kind, and the cursor keeps the filter.
+    let (_, access) = c.page("/requests?kind=access", &cookie).await;
+    let want: Vec<String> = filed
+        .iter()
+        .filter(|(_, k)| *k == RequestKind::Access)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(rows(&access), want);
+    // Nothing is overdue until the deadline passes; then all are, and say so.
+    let (_, none) = c.page("/requests?due=overdue", &cookie).await;
+    assert!(rows(&none).is_empty());
+    clock.advance(32 * 86_400_000);
+    let (_, cookie) = c.sign_in(&op).await;
+    let (_, late) = c.page("/requests?due=overdue&kind=access", &cookie).await;
+    assert_eq!(rows(&late), want);
+    assert!(
+        late.contains("overdue by"),
+        "days past the deadline are shown"
+    );
+    // A filter that is not one is refused, and not quoted back.
+    let (status, body) = c.page("/requests?state=%3Cscript%3E", &cookie).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(!body.contains("<script>"));
+}

@@ -617,3 +617,130 @@ async fn the_hosts_own_parked_task_is_the_one_an_operator_retries() {
         store.close().await;
     }
 }
+
+/// The console's queue: open requests by deadline with the id breaking
+/// ties, a keyset cursor across equal deadlines, and the kind, system and
+/// open filters, on both engines; and the dashboard's counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_pages_by_deadline_through_ties_and_filters() {
+    use oubli_model::SystemState;
+    use oubli_model::request::Filter;
+    use oubli_store::requests::SystemRow;
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+        let (store, _clock) = on_clock(&url).await;
+        // Twelve requests, deadlines in fours (ties), kinds alternating;
+        // the last three over; every other one involves system `crm`.
+        let mut tx = store.write().await.unwrap();
+        for i in 0..12i64 {
+            let state = if i >= 9 {
+                RequestState::Completed
+            } else {
+                RequestState::Executing
+            };
+            let row = RequestRow {
+                id: format!("r-{:02}", 11 - i),
+                kind: if i % 2 == 0 {
+                    RequestKind::Access
+                } else {
+                    RequestKind::Erasure
+                },
+                state,
+                subject_sealed: vec![0],
+                params_sealed: None,
+                policy: "{}".into(),
+                requested_by: "alice".into(),
+                approved_by: None,
+                attested_by: None,
+                received_at: 1_000 * i,
+                due_at: 1_000_000 + (i / 4) * 1_000,
+                extended_months: 0,
+                updated_at: 5_000,
+                finalized_at: (i >= 9).then_some(1_000 * i + 1_000 + i),
+                summary: None,
+            };
+            requests::insert(&mut tx, &row, &[]).await.unwrap();
+            if i % 2 == 1 {
+                requests::put_system(
+                    &mut tx,
+                    &row.id,
+                    &SystemRow {
+                        system: "crm".into(),
+                        state: SystemState::Planned,
+                        connector: None,
+                        component_sha256: None,
+                        plan_sealed: None,
+                        result_sealed: None,
+                        error_kind: None,
+                        error_sealed: None,
+                        counts: "{}".into(),
+                        updated_at: 5_000,
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        }
+        oubli_store::commit(tx).await.unwrap();
+        let page = |after: Option<&RequestRow>, extra: Filter| Filter {
+            by_due: true,
+            open: true,
+            after_due: after.map(|r| r.due_at),
+            after: after.map(|r| r.id.clone()),
+            limit: 5,
+            ..extra
+        };
+        let mut all = Vec::new();
+        let mut last: Option<RequestRow> = None;
+        loop {
+            let rows = requests::list(store.pool(), &page(last.as_ref(), Filter::default()))
+                .await
+                .unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            last = rows.last().cloned();
+            all.extend(rows);
+        }
+        let got: Vec<(i64, String)> = all.iter().map(|r| (r.due_at, r.id.clone())).collect();
+        let mut want = got.clone();
+        want.sort();
+        assert_eq!(got, want, "{backend}: by deadline, then id");
+        assert_eq!(all.len(), 9, "{backend}: the nine open ones, each once");
+        let crm = requests::list(
+            store.pool(),
+            &page(
+                None,
+                Filter {
+                    system: Some("crm".into()),
+                    kind: Some(RequestKind::Erasure),
+                    limit: 100,
+                    ..Filter::default()
+                },
+            ),
+        )
+        .await
+        .unwrap();
+        assert!(
+            crm.iter().all(|r| r.kind == RequestKind::Erasure) && crm.len() == 4,
+            "{backend}: {}",
+            crm.len()
+        );
+        assert_eq!(
+            oubli_store::service::due_between(store.pool(), 1_001_000, 1_002_000)
+                .await
+                .unwrap(),
+            4,
+            "{backend}"
+        );
+        let times = oubli_store::service::completion_times(store.pool(), 0)
+            .await
+            .unwrap();
+        assert_eq!(times, vec![1_009, 1_010, 1_011], "{backend}");
+        let outcomes = oubli_store::service::system_outcomes(store.pool(), 0)
+            .await
+            .unwrap();
+        assert_eq!(outcomes, vec![("crm".to_string(), 6, 0)], "{backend}");
+        store.close().await;
+    }
+}
