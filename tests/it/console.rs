@@ -369,6 +369,9 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
 
     // An operator signs in and files an erasure; the identifier goes in the
     // form's body.
+    b.goto(&format!("{base}/signin")).await;
+    b.wait("#token").await;
+    accessible(&b, axe.as_deref(), "sign-in").await;
     b.sign_in(&base, &alice).await;
     accessible(&b, axe.as_deref(), "dashboard").await;
     b.goto(&format!("{base}/requests/new")).await;
@@ -890,4 +893,60 @@ async fn staff_sign_in_through_their_identity_provider_with_roles_from_their_gro
     let page = b.c.source().await.unwrap();
     assert!(page.contains("not started here"), "{page}");
     let _ = b.close().await;
+}
+
+/// `oubli demo --console`: after the demo, the console serves the demo's
+/// store with the stand-ins still up, an erasure waiting for approval and
+/// tokens that sign in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_leaves_a_console_with_a_request_to_approve() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_oubli"))
+        .args(["demo", "--out"])
+        .arg(dir.path())
+        .args(["--console", &format!("127.0.0.1:{port}")])
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut waiting, mut erin, mut audrey) = (None, None, None);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while audrey.is_none() {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .expect("the demo did not offer its console")
+            .unwrap()
+            .expect("the demo exited");
+        if let Some(id) = line.strip_suffix(" (an erasure filed by dana) waits for approval. Sign in with a token, valid for a day:") {
+            waiting = Some(id.to_string());
+        }
+        let token = || line.rsplit(' ').next().unwrap().to_string();
+        if line.trim_start().starts_with("erin ") {
+            erin = Some(token());
+        }
+        if line.trim_start().starts_with("audrey ") {
+            audrey = Some(token());
+        }
+    }
+    let (id, erin) = (waiting.expect("the waiting request"), erin.unwrap());
+    let base = format!("http://127.0.0.1:{port}");
+    let cookie = session(&base, &erin);
+    let (status, _, page) = get(&base, &format!("/requests/{id}"), Some(&cookie));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-state=\"awaiting-approval\""), "{page}");
+    assert!(
+        page.contains("class=\"plan\"") && page.contains("/approve"),
+        "{page}"
+    );
+    for system in ["genesys", "dialer", "support-mail", "crm"] {
+        assert!(page.contains(&format!("id=\"sys-{system}\"")), "{system}");
+    }
+    let (status, _, _) = get(&base, "/systems", Some(&cookie));
+    assert_eq!(status, 200);
+    let _ = child.kill().await;
 }

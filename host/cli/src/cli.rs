@@ -38,6 +38,11 @@ enum Command {
         /// export.
         #[arg(long, default_value = "oubli-demo")]
         out: PathBuf,
+        /// Then keep the stand-ins running and serve the operator console
+        /// (and the API) on this address, with a request waiting for
+        /// approval and tokens to sign in with, until Ctrl-C.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8440")]
+        console: Option<std::net::SocketAddr>,
         #[command(flatten)]
         cache: CacheArgs,
     },
@@ -481,7 +486,11 @@ pub fn run() -> Result<ExitCode> {
         .context("cannot start the async runtime")?;
     match cli.command {
         #[cfg(feature = "demo")]
-        Command::Demo { out, cache } => rt.block_on(crate::demo::run(&out, cache.no_cache)),
+        Command::Demo {
+            out,
+            console,
+            cache,
+        } => rt.block_on(crate::demo::run(&out, console, cache.no_cache)),
         Command::Locate(args) => rt.block_on(locate(args)),
         Command::Connector(ConnectorCommand::Inspect(args))
         | Command::Plugin(PluginCommand::Inspect(args)) => rt.block_on(inspect(args)),

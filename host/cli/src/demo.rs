@@ -34,7 +34,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Run the demo into `out`.
-pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
+pub async fn run(
+    out: &Path,
+    console: Option<std::net::SocketAddr>,
+    no_cache: bool,
+) -> Result<ExitCode> {
     let started = Instant::now();
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
@@ -209,6 +213,9 @@ pub async fn run(out: &Path, no_cache: bool) -> Result<ExitCode> {
             .any(|r| !matches!(r.answer, rights::locate::SystemAnswer::Found { .. }));
     let requests_ok = requests(&out, rights, &person).await?;
     outln!("\nDone in {:.1} s.", started.elapsed().as_secs_f64());
+    if let Some(addr) = console {
+        serve_console(&out, &config_path, &sandbox, addr, no_cache).await?;
+    }
     Ok(if failed || !requests_ok {
         ExitCode::from(1)
     } else {
@@ -388,4 +395,97 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
         && done.request.state == RequestState::Completed;
     engine.close().await;
     Ok(ok)
+}
+
+/// Serve the console on the demo's store while the stand-ins keep running:
+/// tokens for an operator, an approver and an auditor, and one more
+/// erasure (of another synthetic person) planned and waiting for approval.
+async fn serve_console(
+    out: &Path,
+    config_path: &Path,
+    sandbox: &Sandbox,
+    addr: std::net::SocketAddr,
+    no_cache: bool,
+) -> Result<()> {
+    use oubli_api::server::{ServeOptions, Server};
+    use oubli_core::config::ApiSettings;
+    use oubli_core::rights::tokens::Role;
+    let config = Config::load(config_path)?;
+    let rights = Systems::open(
+        config,
+        rights::Options {
+            no_cache,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let keyring = Keyring::open(&out.join("oubli-keys"), None)?;
+    let db = out.join("oubli.db");
+    let engine = Arc::new(Engine::at(rights, &db.display().to_string(), Arc::new(keyring)).await?);
+    let mut tokens = Vec::new();
+    for (role, name) in [
+        (Role::Operator, "dana"),
+        (Role::Approver, "erin"),
+        (Role::Auditor, "audrey"),
+    ] {
+        let t = engine
+            .create_token(role, name, Some(86_400_000), "demo")
+            .await?;
+        tokens.push((role, name, t.token));
+    }
+    let other = &sandbox.people()[1];
+    let waiting = engine
+        .file(NewRequest {
+            id: None,
+            kind: RequestKind::Erasure,
+            identifiers: Identifiers {
+                emails: vec![other.email.clone()],
+                phones: vec![other.phone_national()],
+                ..Default::default()
+            },
+            region: None,
+            actor: "dana".into(),
+            params: Params::default(),
+            attestation: Some(Attestation {
+                method: "call-back".into(),
+                evidence: "called back on the number on file".into(),
+            }),
+        })
+        .await?;
+    crate::requests::drive(&engine, &waiting.id).await?;
+    let api = ApiSettings::default();
+    let server = Server::bind(
+        engine.clone(),
+        ServeOptions {
+            listen: addr,
+            tls: None,
+            allow_plain_http: false,
+            workers: 1,
+            sign_every: api.sign_audit_every,
+            max_body: api.max_body,
+            header_timeout: api.header_timeout,
+            max_connections: api.max_connections,
+            max_connections_per_address: api.max_connections_per_address,
+            trusted_proxies: Vec::new(),
+            lockout_after: api.lockout_after,
+            webhooks: Vec::new(),
+            console: api.console,
+        },
+    )
+    .await?;
+    outln!(
+        "\nThe operator console: http://{}/ (the stand-ins keep running; Ctrl-C stops both).\n\
+         {} (an erasure filed by dana) waits for approval. Sign in with a token, valid for a day:",
+        server.addr,
+        waiting.id
+    );
+    for (role, name, token) in &tokens {
+        outln!("  {name:6} ({role}): {}", token.as_str());
+    }
+    server
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
 }

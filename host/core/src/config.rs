@@ -1415,4 +1415,50 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10").is_err());
     }
+    #[test]
+    fn the_console_and_its_identity_provider_are_checked_key_by_key() {
+        let oidc = |extra: &str| {
+            format!(
+                "[api.console.oidc]\nissuer = \"https://idp.example\"\nclient_id = \"oubli\"\nredirect_url = \"https://oubli.example/signin/oidc/callback\"\n{extra}"
+            )
+        };
+        for (text, key) in [
+            (
+                "[api.console]\nidle_timeout = \"5s\"\n".to_string(),
+                "api.console.idle_timeout",
+            ),
+            (
+                "[api.console]\nidle_timeout = \"2h\"\nabsolute_timeout = \"1h\"\n".to_string(),
+                "api.console.idle_timeout",
+            ),
+            (
+                "[api.console]\ncolour = \"blue\"\n".to_string(),
+                "unknown field",
+            ),
+            (oidc(""), "api.console.oidc.roles"),
+            (
+                oidc("roles = { dpo = \"superuser\" }\n"),
+                "api.console.oidc.roles.dpo",
+            ),
+            (
+                oidc("roles = { dpo = \"approver\" }\n")
+                    .replace("https://idp.example", "ftp://idp"),
+                "api.console.oidc.issuer",
+            ),
+            (
+                oidc(
+                    "roles = { dpo = \"approver\" }\nclient_secret = { env = \"A\", file = \"b\" }\n",
+                ),
+                "api.console.oidc.client_secret",
+            ),
+        ] {
+            let e = err(&text);
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let c = parse(&oidc("roles = { dpo = \"approver\" }\n")).unwrap();
+        let o = c.api.console.oidc.unwrap();
+        assert_eq!(o.roles_claim, "groups");
+        assert_eq!(o.roles["dpo"], "approver");
+        assert!(c.api.console.enabled);
+    }
 }
