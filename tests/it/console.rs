@@ -667,6 +667,79 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
     assert_eq!(status, 403, "{body}");
     let listed = site.json(&["requests"]).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    // The access request runs (serve's worker); its kept answer downloads
+    // from its page, encrypted, in oubli's file format.
+    let id = location.trim_start_matches("/requests/").to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, _, page) = get(&base, &location, Some(&cookie));
+        if page.contains("data-state=\"completed\"") {
+            assert!(
+                page.contains(&format!("action=\"/requests/{id}/bundle\"")),
+                "{page}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the access request did not complete: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // This site has no register of processing: handed out only knowingly.
+    let (status, _, body) = form(
+        &base,
+        &format!("/requests/{id}/bundle"),
+        Some(&cookie),
+        &[("_csrf", &csrf), ("recipient", "")],
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("register"), "{body}");
+    let (status, h, _) = form(
+        &base,
+        &format!("/requests/{id}/bundle"),
+        Some(&cookie),
+        &[
+            ("_csrf", &csrf),
+            ("recipient", ""),
+            ("allow_incomplete", "1"),
+        ],
+    );
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-type"), ["application/octet-stream"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(&format!("{base}/requests/{id}/bundle"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie)
+        .send(format!("_csrf={csrf}&recipient=&allow_incomplete=1").as_bytes())
+        .unwrap();
+    let bytes = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    assert!(bytes.starts_with(b"oubliENC"), "an encrypted file");
+    assert!(
+        !bytes.windows(5).any(|w| w == b"ada+c"),
+        "nothing in the clear"
+    );
+    let (status, _, _) = form(
+        &base,
+        &format!("/requests/{id}/bundle"),
+        Some(&cookie),
+        &[
+            ("_csrf", &csrf),
+            ("recipient", "nobody"),
+            ("allow_incomplete", "1"),
+        ],
+    );
+    assert_eq!(status, 404, "an unknown recipient");
+
     // Untrusted input is never echoed: a bad kind's page does not quote it.
     let (status, _, body) = form(
         &base,

@@ -897,6 +897,7 @@ fn request_body(c: &Console, s: &Signed, d: &RequestDetail, now: i64) -> Markup 
                         h3 { (tr(l, "Download the answer (encrypted)", "Télécharger la réponse (chiffrée)")) }
                         label for="b-recipient" { (tr(l, "Recipient key (empty: this host's key)", "Clé du destinataire (vide : la clé de cet hôte)")) }
                         input id="b-recipient" name="recipient" autocomplete="off";
+                        label.check { input type="checkbox" name="allow_incomplete" value="1"; " " (tr(l, "even if written while the register of processing had gaps (its page says so)", "même si elle a été écrite quand le registre des traitements avait des lacunes (sa page le dit)")) }
                         button type="submit" { (tr(l, "Download", "Télécharger")) }
                     }
                 }
@@ -1269,6 +1270,8 @@ pub(super) struct BundleForm {
     csrf: String,
     #[serde(default)]
     recipient: String,
+    #[serde(default)]
+    allow_incomplete: Option<String>,
 }
 
 /// The kept answer, encrypted for the chosen recipient, streamed as the
@@ -1293,7 +1296,8 @@ pub(super) async fn bundle(
             Problem::not_found("no such recipient in the keyring (`oubli keys list` shows them)"),
         )
     })?;
-    engine(&s, c.app.engine.check_answer(&id, false).await)?;
+    let allow_incomplete = f.allow_incomplete.is_some();
+    engine(&s, c.app.engine.check_answer(&id, allow_incomplete).await)?;
     let (writer, reader) = tokio::io::duplex(1 << 20);
     let eng = c.app.engine.clone();
     let (finished, outcome) = tokio::sync::oneshot::channel::<bool>();
@@ -1301,7 +1305,7 @@ pub(super) async fn bundle(
     tokio::spawn(async move {
         let options = BundleOptions {
             recipients,
-            allow_incomplete: false,
+            allow_incomplete,
         };
         let ok = match eng.write_bundle(&rid, &options, writer).await {
             Ok(_) => true,
