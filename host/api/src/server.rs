@@ -187,7 +187,13 @@ impl Server {
         let mut app = router(state.clone(), options.max_body);
         if options.console.enabled {
             let console =
-                crate::console::Console::new(state, &options.console, options.tls.is_some())
+                // Behind a TLS proxy (allow_plain_http), browsers reach
+                // the console over https: its cookies are Secure there too.
+                crate::console::Console::new(
+                    state,
+                    &options.console,
+                    options.tls.is_some() || options.allow_plain_http,
+                )
                     .map_err(ServeError::Console)?;
             app = with_console(app, console, options.max_body);
         }

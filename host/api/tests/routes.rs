@@ -657,15 +657,22 @@ async fn console_cookies_are_host_only_and_secure_under_tls_and_pages_speak_fren
     let (_, page) = c.page("/", &cookie).await;
     assert!(page.contains("lang=\"en\"") && page.contains("Dashboard"));
     let csrf = csrf_in(&page);
-    let (status, _, _) = c
+    let (status, h, _) = c
         .call(
             "POST",
             "/lang",
             Some(&cookie),
-            Some(&format!("_csrf={csrf}&lang=fr")),
+            Some(&format!("_csrf={csrf}&lang=fr&back=%2Frequests%2Fnew")),
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h.get("location").unwrap(),
+        "/requests/new",
+        "back to the page"
+    );
+    // The switch on a page carries that page's path.
+    assert!(page.contains("name=\"back\" value=\"/\""), "{page}");
     let (_, page) = c.page("/", &cookie).await;
     assert!(
         page.contains("lang=\"fr\"") && page.contains("Tableau de bord"),

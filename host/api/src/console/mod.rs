@@ -189,6 +189,8 @@ impl IntoResponse for Refused {
 pub struct Signed {
     id: String,
     s: Session,
+    /// The page's path (no query), for the language switch to come back to.
+    path: String,
 }
 
 impl Signed {
@@ -292,7 +294,8 @@ impl FromRequestParts<Console> for Signed {
                 Err(e) => return Err(error_from(s.lang, None, e.into())),
             }
         }
-        Ok(Signed { id, s })
+        let path = parts.uri.path().to_string();
+        Ok(Signed { id, s, path })
     }
 }
 
@@ -374,6 +377,7 @@ fn page(lang: Lang, title: &str, who: Option<&Signed>, body: Markup) -> Markup {
                             span { (s.name()) " · " (words::role(l, s.role())) }
                             form method="post" action="/lang" {
                                 (csrf_field(s))
+                                input type="hidden" name="back" value=(s.path);
                                 @match l {
                                     Lang::En => button.link name="lang" value="fr" lang="fr" { "Français" },
                                     Lang::Fr => button.link name="lang" value="en" lang="en" { "English" },

@@ -236,31 +236,29 @@ pub(super) struct LangForm {
     #[serde(rename = "_csrf", default)]
     csrf: String,
     lang: String,
+    #[serde(default)]
+    back: String,
 }
 
-pub(super) async fn set_lang(
-    State(c): State<Console>,
-    s: Signed,
-    headers: HeaderMap,
-    Form(f): Form<LangForm>,
-) -> Page {
+pub(super) async fn set_lang(State(c): State<Console>, s: Signed, Form(f): Form<LangForm>) -> Page {
     s.csrf(&f.csrf)?;
     if let Some(l) = Lang::parse(&f.lang) {
         c.sessions.set_lang(&s.id, l);
     }
-    // Back where the user was, if that was a page of this console.
-    let back = headers
-        .get(header::REFERER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(url_path)
-        .unwrap_or_else(|| "/".into());
-    Ok(see(&back))
+    // Back to the page the switch was on: a path of this console only (no
+    // other host, no scheme), else the dashboard.
+    Ok(see(local_path(&f.back).unwrap_or("/")))
 }
 
-fn url_path(referer: &str) -> Option<String> {
-    let u = url::Url::parse(referer).ok()?;
-    let p = u.path();
-    (p.starts_with('/') && !p.starts_with("//")).then(|| p.to_string())
+/// `p` if it is a path on this server: `/` then no second `/` or `\`, and
+/// nothing a browser would read as another host.
+fn local_path(p: &str) -> Option<&str> {
+    let ok = p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.starts_with("/\\")
+        && p.len() <= 512
+        && p.bytes().all(|b| b.is_ascii_graphic());
+    ok.then_some(p)
 }
 
 // -------------------------------------------------------------- dashboard
@@ -1718,4 +1716,25 @@ pub(super) async fn consent(
         region: f.region,
     };
     subject_page(&c, &s, &back, Some(said)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn the_language_switch_goes_back_only_to_a_page_of_this_console() {
+        assert_eq!(local_path("/requests/r-1"), Some("/requests/r-1"));
+        assert_eq!(local_path("/"), Some("/"));
+        for bad in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "",
+            "/a b",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad}");
+        }
+    }
 }
