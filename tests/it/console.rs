@@ -611,6 +611,25 @@ fn csrf_of(page: &str) -> String {
 async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
     let site = Site::new(None, "[api]\nlockout_after = 3\n").await;
     let alice = site.token("operator", "alice").await;
+    // A DPO's key in the keyring, which the download offers.
+    let (private, public) = (
+        site.dir.path().join("dpo.pem"),
+        site.dir.path().join("dpo.pub.pem"),
+    );
+    oubli_crypto::keyring::write_key_pair(&private, &public, None).unwrap();
+    let keys = site.dir.path().join("oubli-keys");
+    let out = site
+        .raw(&[
+            "keys",
+            "recipient",
+            "add",
+            "dpo",
+            public.to_str().unwrap(),
+            "--dir",
+            keys.to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.status.success(), "{}", super::site::text(&out.stderr));
     let server: Server = site.serve(&[]).await;
     let base = server.base.clone();
 
@@ -675,7 +694,8 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
         let (_, _, page) = get(&base, &location, Some(&cookie));
         if page.contains("data-state=\"completed\"") {
             assert!(
-                page.contains(&format!("action=\"/requests/{id}/bundle\"")),
+                page.contains(&format!("action=\"/requests/{id}/bundle\""))
+                    && page.contains("<option value=\"dpo\">"),
                 "{page}"
             );
             break;
@@ -724,6 +744,27 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
         .read_to_vec()
         .unwrap();
     assert!(bytes.starts_with(b"oubliENC"), "an encrypted file");
+    // For the DPO instead: their key opens it.
+    let mut r = agent
+        .post(&format!("{base}/requests/{id}/bundle"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &cookie)
+        .send(format!("_csrf={csrf}&recipient=dpo&allow_incomplete=1").as_bytes())
+        .unwrap();
+    let for_dpo = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    let key = oubli_crypto::file::private_key_from_pem(
+        &std::fs::read_to_string(&private).unwrap(),
+        None,
+        "dpo.pem",
+    )
+    .unwrap();
+    let (_, zip) = oubli_crypto::file::decrypt(&key, &for_dpo[..], Vec::new()).unwrap();
+    assert!(zip.starts_with(b"PK"), "the DPO's key opens a ZIP");
     assert!(
         !bytes.windows(5).any(|w| w == b"ada+c"),
         "nothing in the clear"

@@ -825,7 +825,6 @@ fn request_body(c: &Console, s: &Signed, d: &RequestDetail, now: i64) -> Markup 
         r.kind,
         RequestKind::Restriction | RequestKind::Objection | RequestKind::ConsentWithdrawal
     );
-    let _ = c;
     html! {
         dl.facts {
             dt { (tr(l, "Kind", "Type")) } dd { (words::kind(l, r.kind)) }
@@ -893,8 +892,13 @@ fn request_body(c: &Console, s: &Signed, d: &RequestDetail, now: i64) -> Markup 
                     form.stack method="post" action={"/requests/" (r.id) "/bundle"} {
                         (csrf_field(s))
                         h3 { (tr(l, "Download the answer (encrypted)", "Télécharger la réponse (chiffrée)")) }
-                        label for="b-recipient" { (tr(l, "Recipient key (empty: this host's key)", "Clé du destinataire (vide : la clé de cet hôte)")) }
-                        input id="b-recipient" name="recipient" autocomplete="off";
+                        label for="b-recipient" { (tr(l, "Encrypted for", "Chiffrée pour")) }
+                        select id="b-recipient" name="recipient" {
+                            option value="" { (tr(l, "this host's key", "la clé de cet hôte")) }
+                            @for name in c.app.engine.recipient_names() {
+                                option value=(name) { (name) " " (tr(l, "(keyring recipient)", "(destinataire du trousseau)")) }
+                            }
+                        }
                         label.check { input type="checkbox" name="allow_incomplete" value="1"; " " (tr(l, "even if written while the register of processing had gaps (its page says so)", "même si elle a été écrite quand le registre des traitements avait des lacunes (sa page le dit)")) }
                         button type="submit" { (tr(l, "Download", "Télécharger")) }
                     }

@@ -291,6 +291,18 @@ struct Part {
 }
 
 impl Engine {
+    /// The names of the recipients registered in the keyring (`oubli keys
+    /// recipient add`), for a face to offer.
+    pub fn recipient_names(&self) -> Vec<String> {
+        self.vault
+            .keyring()
+            .list()
+            .recipients
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    }
+
     /// Recipients by registered name (`oubli keys recipient add`); none
     /// named: the host's own key.
     pub fn recipients(&self, names: &[String]) -> Result<Vec<Recipient>, RequestError> {
