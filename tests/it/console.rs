@@ -848,6 +848,7 @@ async fn provider(
     redirect: &str,
     secret: &str,
     groups: Value,
+    userinfo_only: bool,
 ) -> Option<(tokio::process::Child, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc/provider.mjs");
     let modules = node_modules();
@@ -866,6 +867,7 @@ async fn provider(
         .env("OUBLI_REDIRECT", redirect)
         .env("OUBLI_SECRET", secret)
         .env("OUBLI_GROUPS", groups.to_string())
+        .env("OUBLI_USERINFO", if userinfo_only { "1" } else { "0" })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
         .kill_on_drop(true)
@@ -882,6 +884,33 @@ async fn provider(
     Some((child, issuer))
 }
 
+/// Sign in as `who` through the provider's own login and consent pages
+/// (any password: its development interactions), from a fresh start: the
+/// provider's session goes too (its cookies, on the same loopback host).
+async fn sso(b: &Browser, base: &str, who: &str) {
+    b.goto(&format!("{base}/signin")).await;
+    b.c.delete_all_cookies().await.unwrap();
+    b.goto(&format!("{base}/signin")).await;
+    b.click("a[href='/signin/oidc']").await;
+    b.wait("input[name=login]").await;
+    b.fill("input[name=login]", who).await;
+    b.fill("input[name=password]", "any").await;
+    b.click("button[type=submit]").await;
+    // The consent prompt, the first time.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = b.c.current_url().await.unwrap();
+        if url.as_str().starts_with(base) {
+            break;
+        }
+        if let Ok(e) = b.c.find(Locator::Css("button[type=submit]")).await {
+            let _ = e.click().await;
+        }
+        assert!(Instant::now() < deadline, "stuck at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_sign_in_through_their_identity_provider_with_roles_from_their_groups() {
     let Some((chromedriver, chromium)) = tools() else {
@@ -894,6 +923,7 @@ async fn staff_sign_in_through_their_identity_provider_with_roles_from_their_gro
         &redirect,
         secret,
         json!({"dana": ["privacy-team", "canteen"], "erin": ["dpo"], "mallory": ["canteen"]}),
+        false,
     )
     .await
     else {
@@ -917,35 +947,7 @@ async fn staff_sign_in_through_their_identity_provider_with_roles_from_their_gro
 
     // Through the provider's own login and consent pages, back signed in
     // with the role the group maps to.
-    let sso = |who: &'static str| {
-        let b = &b;
-        let base = base.clone();
-        async move {
-            // A new person at the keyboard: the provider's session (its
-            // cookies, on the same loopback host) goes too.
-            b.goto(&format!("{base}/signin")).await;
-            b.c.delete_all_cookies().await.unwrap();
-            b.goto(&format!("{base}/signin")).await;
-            b.click("a[href='/signin/oidc']").await;
-            b.wait("input[name=login]").await;
-            b.fill("input[name=login]", who).await;
-            b.fill("input[name=password]", "any").await;
-            b.click("button[type=submit]").await;
-            // The consent prompt, the first time.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let url = b.c.current_url().await.unwrap();
-                if url.as_str().starts_with(&base) {
-                    break;
-                }
-                if let Ok(e) = b.c.find(Locator::Css("button[type=submit]")).await {
-                    let _ = e.click().await;
-                }
-                assert!(Instant::now() < deadline, "stuck at {url}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let sso = |who: &'static str| sso(&b, &base, who);
     sso("dana").await;
     b.wait(".who").await;
     let who =
@@ -1063,4 +1065,50 @@ async fn the_demo_leaves_a_console_with_a_request_to_approve() {
     let (status, _, _) = get(&base, "/systems", Some(&cookie));
     assert_eq!(status, 200);
     let _ = child.kill().await;
+}
+
+/// A provider that gives groups only at its userinfo endpoint (the ID token
+/// carries no claim beyond the subject's): the role is read there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_come_from_userinfo_when_the_id_token_carries_none() {
+    let Some((chromedriver, chromium)) = tools() else {
+        return;
+    };
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/signin/oidc/callback");
+    let secret = "another-client-secret-for-the-test-provider";
+    let Some((_idp, issuer)) = provider(
+        &redirect,
+        secret,
+        json!({"erin": ["dpo"], "mallory": ["canteen"]}),
+        true,
+    )
+    .await
+    else {
+        return;
+    };
+    let site = Site::new(
+        None,
+        &format!(
+            "[api.console.oidc]\nissuer = {issuer:?}\nclient_id = \"oubli-console\"\n\
+             client_secret = {{ file = \"oidc-secret\" }}\nredirect_url = {redirect:?}\n\
+             roles = {{ \"dpo\" = \"approver\" }}\n"
+        ),
+    )
+    .await;
+    std::fs::write(site.dir.path().join("oidc-secret"), secret).unwrap();
+    let server: Server = site
+        .serve(&["--listen", &format!("127.0.0.1:{port}")])
+        .await;
+    let b = Browser::start(&chromedriver, &chromium).await;
+    sso(&b, &server.base, "erin").await;
+    let who = b.wait(".who span").await.text().await.unwrap();
+    assert!(
+        who.contains("sso:erin") && who.contains("approver"),
+        "{who}"
+    );
+    sso(&b, &server.base, "mallory").await;
+    let page = b.c.source().await.unwrap();
+    assert!(page.contains("no role in oubli"), "{page}");
+    let _ = b.close().await;
 }

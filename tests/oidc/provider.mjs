@@ -5,6 +5,8 @@
 //   OUBLI_REDIRECT  the console's callback URL
 //   OUBLI_SECRET    the client's secret
 //   OUBLI_GROUPS    JSON: login name -> list of groups
+//   OUBLI_USERINFO  "1": keep the scopes' claims out of the ID token (the
+//                   package's default), so they come from userinfo only
 //   NODE_PATH       the node_modules folder that holds oidc-provider
 //
 // Prints "issuer <url>" once it listens. Any login name signs in with any
@@ -38,8 +40,9 @@ server.listen(0, '127.0.0.1', () => {
       email: ['email'],
       groups: ['groups'],
     },
-    // Put the scopes' claims in the ID token, where oubli reads the role.
-    conformIdTokenClaims: false,
+    // The scopes' claims in the ID token, where oubli reads the role first;
+    // or, as many providers do, only at the userinfo endpoint.
+    conformIdTokenClaims: process.env.OUBLI_USERINFO === '1',
     pkce: { required: () => true },
     cookies: { keys: ['a test provider key, not a secret'] },
     features: { devInteractions: { enabled: true } },

@@ -5,7 +5,8 @@
 //! whenever a sign-in fails on them. The user's role comes from one claim
 //! of the verified ID token (`roles_claim`, a string or a list of strings)
 //! through the configured mapping; the highest mapped role wins, and a user
-//! with no mapped value is refused.
+//! with no mapped value is refused. A provider that keeps the claim out
+//! of the ID token gives it at its userinfo endpoint, which is asked then.
 //!
 //! The provider's HTTP calls go through ureq with no redirects followed and
 //! a 10 s limit, off the async runtime.
@@ -280,7 +281,6 @@ impl Oidc {
         })
         .await
         .map_err(|_| OidcError::Provider)??;
-        let _ = response.access_token();
         let id_token = response.id_token().ok_or(OidcError::Token)?;
         let verifier = client.id_token_verifier();
         let claims = id_token
@@ -302,6 +302,25 @@ impl Oidc {
             })
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .ok_or(OidcError::Token)?;
+        // Providers that keep groups out of the ID token give them at the
+        // userinfo endpoint, for the access token just issued; its `sub`
+        // must be the ID token's (OpenID Connect Core 5.3.2).
+        let payload = if payload.get(&self.settings.roles_claim).is_some() {
+            payload
+        } else {
+            let endpoint = client
+                .user_info_url()
+                .map(|u| u.url().to_string())
+                .ok_or(OidcError::NoRole)?;
+            let info = self
+                .userinfo(endpoint, response.access_token().secret().clone())
+                .await?;
+            if info.get("sub").and_then(|v| v.as_str()) != Some(claims.subject().as_str()) {
+                tracing::info!("userinfo answered for another subject");
+                return Err(OidcError::Token);
+            }
+            info
+        };
         let role = self.role(&payload).ok_or(OidcError::NoRole)?;
         let name = payload
             .get(&self.settings.name_claim)
@@ -316,6 +335,39 @@ impl Oidc {
             name: format!("sso:{name}"),
             role,
         })
+    }
+
+    /// The claims the userinfo endpoint gives for `access_token` (JSON; a
+    /// signed or encrypted answer is not read).
+    async fn userinfo(
+        &self,
+        endpoint: String,
+        access_token: String,
+    ) -> Result<serde_json::Value, OidcError> {
+        let agent = self.http.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut r = agent
+                .get(&endpoint)
+                .header("authorization", &format!("Bearer {access_token}"))
+                .header("accept", "application/json")
+                .call()
+                .map_err(|_| OidcError::Provider)?;
+            if !r.status().is_success() {
+                return Err(OidcError::Refused);
+            }
+            let body = r
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()
+                .map_err(|_| OidcError::Provider)?;
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .ok_or(OidcError::Provider)
+        })
+        .await
+        .map_err(|_| OidcError::Provider)?
     }
 
     /// The highest role the roles claim maps to.
