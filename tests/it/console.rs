@@ -383,9 +383,22 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
         .await
         .unwrap();
     b.fill("#emails", EMAIL).await;
+    b.fill("#notes", "called from the number on file at 10:05")
+        .await;
     b.click("form[action='/requests'] button[type=submit]")
         .await;
     b.wait("#live").await;
+    let history =
+        b.c.find(Locator::Css("section[aria-labelledby=history]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        history.contains("called from the number on file"),
+        "{history}"
+    );
     let path = b.path().await;
     let id = path.strip_prefix("/requests/").unwrap().to_string();
     assert!(id.starts_with("r-"), "{path}");
@@ -443,6 +456,11 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
     b.wait("#live").await;
     assert_eq!(b.count("form[action$='/approve']").await, 0);
     assert_eq!(b.count("table.plan").await, 0, "no plan for an auditor");
+    let page = b.c.source().await.unwrap();
+    assert!(
+        !page.contains("number on file") && page.contains("(withheld)"),
+        "notes withheld from an auditor"
+    );
     let csrf = b.csrf().await;
     assert_eq!(
         b.post(&format!("/requests/{id}/approve"), &format!("_csrf={csrf}"))
@@ -780,6 +798,22 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
         ],
     );
     assert_eq!(status, 404, "an unknown recipient");
+
+    // A note from the CLI shows in the console's history (operators).
+    let out = site
+        .run(&[
+            "request",
+            "note",
+            &id,
+            "--text",
+            "sent the answer by post too",
+            "--as",
+            "alice",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", super::site::text(&out.stderr));
+    let (_, _, page) = get(&base, &location, Some(&cookie));
+    assert!(page.contains("sent the answer by post too"), "{page}");
 
     // Untrusted input is never echoed: a bad kind's page does not quote it.
     let (status, _, body) = form(

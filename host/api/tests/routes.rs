@@ -769,3 +769,52 @@ async fn the_queue_pages_by_deadline_and_filters_by_kind_state_and_attention() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!body.contains("<script>"));
 }
+
+#[tokio::test]
+async fn operators_add_notes_that_auditors_see_withheld() {
+    let app = App::new().await;
+    let op = app.token(Role::Operator, "alice").await;
+    let auditor = app.token(Role::Auditor, "carol").await;
+    let filed = app
+        .post(
+            "/v1/requests",
+            Some(&op),
+            json!({"kind": "access", "subject": {"emails": [EMAIL]}}),
+        )
+        .await;
+    assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.raw);
+    let id = filed.body["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/requests/{id}/note");
+    let noted = app
+        .post(
+            &path,
+            Some(&op),
+            json!({"note": "asked by phone from a withheld number"}),
+        )
+        .await;
+    assert_eq!(noted.status, StatusCode::OK, "{}", noted.raw);
+    let event = noted.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "noted")
+        .expect("a noted event")
+        .clone();
+    assert_eq!(event["actor"], "alice");
+    assert_eq!(event["reason"], "asked by phone from a withheld number");
+    // Auditors may not note, and see notes withheld.
+    let refused = app.post(&path, Some(&auditor), json!({"note": "x"})).await;
+    assert_problem(&refused, 403);
+    let seen = app.get(&format!("/v1/requests/{id}"), Some(&auditor)).await;
+    assert!(!seen.raw.contains("withheld number"), "{}", seen.raw);
+    // A blank note, and a note on no request, are refused.
+    assert_problem(
+        &app.post(&path, Some(&op), json!({"note": "  "})).await,
+        422,
+    );
+    assert_problem(
+        &app.post("/v1/requests/r-nope/note", Some(&op), json!({"note": "x"}))
+            .await,
+        404,
+    );
+}

@@ -215,6 +215,16 @@ pub enum RequestCommand {
         #[command(flatten)]
         actor: ActorArgs,
     },
+    /// Add a note to a request's history (sealed; auditors do not see it).
+    Note {
+        /// The request id.
+        id: String,
+        #[command(flatten)]
+        actor: ActorArgs,
+        /// The note.
+        #[arg(long)]
+        text: String,
+    },
     /// Withdraw a request that is not over.
     Cancel {
         /// The request id.
@@ -528,6 +538,10 @@ async fn decide(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> {
         }
         RequestCommand::Cancel { id, actor, reason } => {
             engine.cancel(&id, &actor.name(), &reason).await?;
+            id
+        }
+        RequestCommand::Note { id, actor, text } => {
+            engine.note(&id, &actor.name(), &text).await?;
             id
         }
         RequestCommand::Shred { id, actor } => {

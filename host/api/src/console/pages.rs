@@ -622,6 +622,8 @@ pub(super) async fn new_request(State(c): State<Console>, s: Signed) -> Page {
                 label for="scope" { (tr(l, "Scope (comma-separated: all, a category, a purpose)", "Portée (séparée par des virgules : all, une catégorie, une finalité)")) }
                 input id="scope" name="scope" autocomplete="off";
             }
+            label for="notes" { (tr(l, "Notes (kept sealed in the request's history; auditors do not see them)", "Notes (gardées scellées dans l’historique de la demande ; les auditeurs ne les voient pas)")) }
+            textarea id="notes" name="notes" rows="2" autocomplete="off" {}
             fieldset {
                 legend { (tr(l, "Identity check", "Vérification d’identité")) @if policy_attests { " " small { (tr(l, "(required before planning)", "(requise avant la préparation)")) } } }
                 label for="method" { (tr(l, "How (id-document, call-back, email-link)", "Comment (pièce d’identité, rappel, lien par courriel)")) }
@@ -665,6 +667,8 @@ pub(super) struct FileForm {
     method: String,
     #[serde(default)]
     evidence: String,
+    #[serde(default)]
+    notes: String,
 }
 
 fn lines(s: &str) -> Vec<String> {
@@ -761,12 +765,18 @@ pub(super) async fn file(State(c): State<Console>, s: Signed, Form(f): Form<File
         attestation,
     };
     // A form sent twice (a double click, a reload) files one request.
-    let view = if f.once.len() == 32 && f.once.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    let notes = f.notes.trim();
+    engine(&s, text("notes", notes))?;
+    let (view, created) = if f.once.len() == 32 && f.once.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
         let key = format!("{}\nconsole:{}", s.name(), f.once);
-        engine(&s, c.app.engine.file_once(new, &key, &f.once).await)?.0
+        engine(&s, c.app.engine.file_once(new, &key, &f.once).await)?
     } else {
-        engine(&s, c.app.engine.file(new).await)?
+        (engine(&s, c.app.engine.file(new).await)?, true)
     };
+    if created && !notes.is_empty() {
+        engine(&s, c.app.engine.note(&view.id, s.name(), notes).await)?;
+    }
     Ok(see(&format!("/requests/{}", view.id)))
 }
 
@@ -886,6 +896,15 @@ fn request_body(c: &Console, s: &Signed, d: &RequestDetail, now: i64) -> Markup 
                         label for="l-reason" { (tr(l, "Why", "Pourquoi")) } textarea id="l-reason" name="reason" required {}
                         label for="l-told" { (tr(l, "How and when the person was told", "Comment et quand la personne a été informée")) } input id="l-told" name="told" required;
                         button type="submit" { (tr(l, "Lift", "Lever")) }
+                    }
+                }
+                @if s.may(Role::Operator) {
+                    form.stack method="post" action={"/requests/" (r.id) "/note"} {
+                        (csrf_field(s))
+                        h3 { (tr(l, "Add a note", "Ajouter une note")) }
+                        label for="n-note" { (tr(l, "Note (sealed; auditors do not see it)", "Note (scellée ; les auditeurs ne la voient pas)")) }
+                        textarea id="n-note" name="note" required {}
+                        button type="submit" { (tr(l, "Add", "Ajouter")) }
                     }
                 }
                 @if d.answer.as_ref().is_some_and(|a| a.removed_at.is_none()) && s.may(Role::Operator) {
@@ -1178,7 +1197,7 @@ pub(super) async fn act(
 ) -> Page {
     let needed = match action.as_str() {
         "approve" | "reject" => Role::Approver,
-        "attest" | "cancel" | "extend" | "lift" | "retry-planning" => Role::Operator,
+        "attest" | "cancel" | "extend" | "lift" | "note" | "retry-planning" => Role::Operator,
         _ => return Err(refuse(&s, Problem::not_found("no such action"))),
     };
     s.need(needed)?;
@@ -1211,6 +1230,10 @@ pub(super) async fn act(
             required(&s, "reason", &f.reason)?;
             required(&s, "told", &f.told)?;
             goto = engine(&s, e.lift(&id, &who, &f.reason, &f.told).await)?.id;
+        }
+        "note" => {
+            required(&s, "note", &f.note)?;
+            engine(&s, e.note(&id, &who, &f.note).await)?
         }
         "attest" => {
             required(&s, "method", &f.method)?;

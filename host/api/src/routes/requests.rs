@@ -31,6 +31,7 @@ pub(crate) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve))
         .routes(routes!(reject))
         .routes(routes!(cancel))
+        .routes(routes!(note))
         .routes(routes!(extend))
         .routes(routes!(lift))
         .routes(routes!(exclude))
@@ -377,6 +378,22 @@ pub async fn cancel(
     valid_id(&id)?;
     text("reason", &body.reason)?;
     state.engine.cancel(&id, &caller.name, &body.reason).await?;
+    shown(&state, &id, caller.role).await
+}
+
+/// Add a note to the request's history (sealed; auditors see it withheld).
+#[utoipa::path(post, path = "/v1/requests/{id}/note", tag = "requests", request_body = NoteInput, params(("id" = RequestId, Path, description = "The request's id")),
+    responses((status = 200, body = RequestDetail), WriteProblems),
+    security(("bearer" = [])))]
+pub async fn note(
+    State(state): State<AppState>,
+    Need(caller): Need<{ roles::OPERATOR }>,
+    Path(id): Path<String>,
+    Json(body): Json<NoteInput>,
+) -> ApiResult<axum::Json<RequestDetail>> {
+    valid_id(&id)?;
+    text("note", &body.note)?;
+    state.engine.note(&id, &caller.name, &body.note).await?;
     shown(&state, &id, caller.role).await
 }
 

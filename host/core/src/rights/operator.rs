@@ -619,6 +619,41 @@ impl Engine {
         Ok(())
     }
 
+    /// Add an operator's note to a request's history (sealed like every
+    /// reason, withheld from auditors): what the person said on the phone,
+    /// where the request came from. Any request that was not shredded,
+    /// over or not.
+    pub async fn note(&self, id: &str, actor: &str, text: &str) -> Result<(), RequestError> {
+        valid_actor(actor)?;
+        let text = required("a note", text)?;
+        if text.chars().count() > 4000 {
+            return Err(RequestError::Invalid(
+                "a note is at most 4,000 characters".into(),
+            ));
+        }
+        let row = requests::get(self.store.pool(), id).await?;
+        let sealed = self
+            .vault
+            .seal(
+                &row.id,
+                Sealed::Reason {
+                    action: "noted",
+                    system: None,
+                },
+                text.as_bytes(),
+            )
+            .await?;
+        let mut tx = self.store.write_logged().await?;
+        requests::event(
+            &mut tx,
+            &event(&row.id, actor, "noted", Some(&sealed)),
+            self.store.now(),
+        )
+        .await?;
+        oubli_store::commit(tx).await?;
+        Ok(())
+    }
+
     /// Extend the deadline by `months` (Art. 12(3)), with the reason, and
     /// how the subject was told.
     pub async fn extend(

@@ -844,3 +844,49 @@ async fn a_token_revoked_elsewhere_stops_working_once_the_cache_second_passes() 
             .is_err()
     );
 }
+
+/// An operator's note goes in the request's history, sealed (the events
+/// table never holds its text), and is gone with the request's data key
+/// once the request is shredded: a note on a shredded request is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_are_sealed_in_the_history_and_shredded_with_the_request() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let engine = w.engine(&url, "four_eyes = false").await;
+        let filed = engine
+            .file(request(RequestKind::Access, "alice", Params::default()))
+            .await
+            .unwrap();
+        const NOTE: &str = "asked by phone, confirmed the address on file";
+        engine.note(&filed.id, "alice", NOTE).await.unwrap();
+        let d = engine.show(&filed.id).await.unwrap();
+        let e = d.events.iter().find(|e| e.action == "noted").unwrap();
+        assert_eq!(e.reason.as_deref(), Some(NOTE), "{backend}");
+        assert_eq!(e.actor, "alice");
+        let raw: Vec<Option<Vec<u8>>> =
+            sqlx::query_scalar("SELECT reason_sealed FROM events WHERE action = 'noted'")
+                .fetch_all(engine.store().pool())
+                .await
+                .unwrap();
+        assert_eq!(raw.len(), 1, "{backend}");
+        let sealed = raw[0].clone().unwrap();
+        assert!(
+            !sealed.windows(9).any(|x| x == b"confirmed"),
+            "{backend}: a note in the clear"
+        );
+        assert!(engine.note(&filed.id, "alice", "   ").await.is_err());
+        assert!(engine.note("r-nothing", "alice", "x").await.is_err());
+        engine
+            .cancel(&filed.id, "alice", "the subject withdrew it")
+            .await
+            .unwrap();
+        engine.shred(&filed.id, "alice").await.unwrap();
+        let e = engine
+            .note(&filed.id, "alice", "too late")
+            .await
+            .unwrap_err();
+        assert!(!e.to_string().contains("too late"), "{e}");
+        engine.store().close().await;
+    }
+}
