@@ -1146,3 +1146,34 @@ async fn roles_come_from_userinfo_when_the_id_token_carries_none() {
     assert!(page.contains("no role in oubli"), "{page}");
     let _ = b.close().await;
 }
+
+/// Two `oubli serve` processes on one store (behind a load balancer, say)
+/// know the same sessions, and a restart signs nobody out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_hold_across_serve_processes_and_restarts() {
+    let site = Site::new(None, "").await;
+    let alice = site.token("operator", "alice").await;
+    let first: Server = site.serve(&[]).await;
+    let second: Server = site.serve(&["--workers", "0"]).await;
+    let cookie = session(&first.base, &alice);
+    let (status, _, page) = get(&second.base, "/requests/new", Some(&cookie));
+    assert_eq!(status, 200, "the other process knows the session");
+    let csrf = csrf_of(&page);
+    // A form from one process's page is taken by the other.
+    let (status, h, _) = form(
+        &first.base,
+        "/requests",
+        Some(&cookie),
+        &[("_csrf", &csrf), ("kind", "access"), ("emails", EMAIL)],
+    );
+    assert_eq!(status, 303);
+    assert!(header(&h, "location")[0].starts_with("/requests/r-"));
+    // A restart of the first: still signed in.
+    drop(first);
+    let restarted: Server = site.serve(&[]).await;
+    assert_eq!(get(&restarted.base, "/requests", Some(&cookie)).0, 200);
+    // Signing out on one ends it on both.
+    let (status, _, _) = form(&second.base, "/signout", Some(&cookie), &[("_csrf", &csrf)]);
+    assert_eq!(status, 303);
+    assert_eq!(get(&restarted.base, "/requests", Some(&cookie)).0, 303);
+}

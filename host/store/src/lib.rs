@@ -23,6 +23,7 @@ pub mod migrations;
 pub mod requests;
 pub mod restrictions;
 pub mod service;
+pub mod sessions;
 pub mod tasks;
 
 use oubli_model::{SharedClock, clock};

@@ -42,6 +42,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0007_queue.sql"),
         include_str!("../migrations/postgres/0007_queue.sql"),
     ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_console_sessions.sql"),
+        include_str!("../migrations/postgres/0008_console_sessions.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -5,7 +5,9 @@
 //! on the server (maud templates, compiled in).
 //!
 //! - Sign-in with an API token (exchanged for a session) or through the
-//!   organisation's identity provider ([`oidc`]); sessions in [`session`].
+//!   organisation's identity provider ([`oidc`]); sessions are kept in the
+//!   store (`oubli_core::rights::sessions`), shared by every `serve`
+//!   process and kept across restarts.
 //! - Every form carries the session's CSRF token; every page is sent with a
 //!   strict Content-Security-Policy (scripts and styles from this server
 //!   only, none inline, no frames, forms only to this server). The only
@@ -37,10 +39,9 @@ use std::sync::Arc;
 
 pub mod oidc;
 mod pages;
-pub mod session;
 mod words;
 
-use session::{Session, Sessions};
+use oubli_core::rights::sessions::{Session, SessionLimits};
 use words::tr;
 
 /// What the console's handlers share.
@@ -48,8 +49,8 @@ use words::tr;
 pub struct Console {
     /// The API's state: the engine, the lockout, trusted proxies.
     pub app: AppState,
-    /// Signed-in sessions.
-    pub sessions: Arc<Sessions>,
+    /// How long sessions last.
+    pub limits: SessionLimits,
     /// The identity provider, when configured.
     pub oidc: Option<Arc<oidc::Oidc>>,
     /// Whether the console is reached over TLS (its cookies are then
@@ -67,10 +68,10 @@ impl Console {
         };
         Ok(Console {
             app,
-            sessions: Arc::new(Sessions::new(
-                settings.idle_timeout.as_millis() as i64,
-                settings.absolute_timeout.as_millis() as i64,
-            )),
+            limits: SessionLimits {
+                idle_ms: settings.idle_timeout.as_millis() as i64,
+                absolute_ms: settings.absolute_timeout.as_millis() as i64,
+            },
             oidc,
             secure,
         })
@@ -280,20 +281,11 @@ impl FromRequestParts<Console> for Signed {
         let Some(id) = cookie_value(&parts.headers, c.cookie_name()).map(str::to_string) else {
             return Err(to_signin(parts));
         };
-        let now = c.app.engine.now();
-        let Some(mut s) = c.sessions.touch(&id, now) else {
-            return Err(to_signin(parts));
+        let s = match c.app.engine.session(&id, c.limits).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(to_signin(parts)),
+            Err(e) => return Err(error_from(browser_lang(&parts.headers), None, e.into())),
         };
-        if let Some(token) = &s.token {
-            match c.app.engine.authenticate(token).await {
-                Ok(Ok(caller)) => s.caller = caller,
-                Ok(Err(_)) => {
-                    c.sessions.close(&id);
-                    return Err(to_signin(parts));
-                }
-                Err(e) => return Err(error_from(s.lang, None, e.into())),
-            }
-        }
         let path = parts.uri.path().to_string();
         Ok(Signed { id, s, path })
     }

@@ -94,11 +94,15 @@ pub(super) async fn signin(
     let locked = c.app.failed_auth.locked(ip, now);
     match c.app.engine.authenticate(form.token.trim()).await {
         Ok(Ok(caller)) => {
-            let token = zeroize::Zeroizing::new(form.token.trim().to_string());
             tracing::info!(actor = %caller.name, role = %caller.role, "console sign-in");
-            match c.sessions.open(caller, Some(token), l, now) {
+            match c
+                .app
+                .engine
+                .open_session(&caller, Some(&caller.token), l, c.limits)
+                .await
+            {
                 Ok(id) => signed_in(&c, &id),
-                Err(_) => error_page(l, None, StatusCode::INTERNAL_SERVER_ERROR, "no randomness"),
+                Err(e) => error_from(l, None, e.into()),
             }
         }
         Ok(Err(_)) if locked.is_some() => signin_view(
@@ -193,9 +197,9 @@ pub(super) async fn oidc_callback(
                 name: who.name,
                 role: who.role,
             };
-            match c.sessions.open(caller, None, l, now) {
+            match c.app.engine.open_session(&caller, None, l, c.limits).await {
                 Ok(id) => signed_in(&c, &id),
-                Err(_) => error_page(l, None, StatusCode::INTERNAL_SERVER_ERROR, "no randomness"),
+                Err(e) => error_from(l, None, e.into()),
             }
         }
         Err(e) => {
@@ -223,7 +227,7 @@ pub(super) struct CsrfOnly {
 
 pub(super) async fn signout(State(c): State<Console>, s: Signed, Form(f): Form<CsrfOnly>) -> Page {
     s.csrf(&f.csrf)?;
-    c.sessions.close(&s.id);
+    engine(&s, c.app.engine.close_session(&s.id).await)?;
     tracing::info!(actor = %s.name(), "console sign-out");
     let mut r = see("/signin");
     r.headers_mut()
@@ -243,7 +247,7 @@ pub(super) struct LangForm {
 pub(super) async fn set_lang(State(c): State<Console>, s: Signed, Form(f): Form<LangForm>) -> Page {
     s.csrf(&f.csrf)?;
     if let Some(l) = Lang::parse(&f.lang) {
-        c.sessions.set_lang(&s.id, l);
+        engine(&s, c.app.engine.set_session_lang(&s.id, l).await)?;
     }
     // Back to the page the switch was on: a path of this console only (no
     // other host, no scheme), else the dashboard.

@@ -29,6 +29,7 @@ pub mod recipients;
 mod request;
 pub mod restriction;
 pub mod retry;
+pub mod sessions;
 mod steps;
 mod token_cache;
 pub mod tokens;

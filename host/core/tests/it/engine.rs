@@ -890,3 +890,112 @@ async fn notes_are_sealed_in_the_history_and_shredded_with_the_request() {
         engine.store().close().await;
     }
 }
+
+/// Console sessions live in the store: two engines on it (two `serve`
+/// processes) know the same session; it ends when idle, at its absolute
+/// limit, at sign-out, and when the token it was opened with is revoked;
+/// the store keeps neither the cookie's id nor the CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sessions_are_shared_by_every_engine_on_the_store() {
+    use oubli_core::lang::Lang;
+    use oubli_core::rights::sessions::SessionLimits;
+    use oubli_core::rights::tokens::Role;
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let clock = ManualClock::starting_now();
+        let a = w.engine_on(&url, "", Some(clock.clone())).await;
+        let b = w.engine_on(&url, "", Some(clock.clone())).await;
+        let limits = SessionLimits {
+            idle_ms: 30 * 60_000,
+            absolute_ms: 12 * 3_600_000,
+        };
+        let t = a
+            .create_token(Role::Operator, "alice", None, "root")
+            .await
+            .unwrap();
+        let caller = a.authenticate(&t.token).await.unwrap().unwrap();
+        let id = a
+            .open_session(&caller, Some(&caller.token), Lang::Fr, limits)
+            .await
+            .unwrap();
+        // The other engine knows it, with its language and CSRF token.
+        let on_b = b.session(&id, limits).await.unwrap().expect("shared");
+        assert_eq!(on_b.caller.name, "alice", "{backend}");
+        assert_eq!(on_b.lang, Lang::Fr);
+        let on_a = a.session(&id, limits).await.unwrap().unwrap();
+        assert_eq!(on_a.csrf, on_b.csrf);
+        assert!(on_a.csrf_ok(&on_b.csrf) && !on_a.csrf_ok("x"));
+        let kept: Vec<(String,)> = sqlx::query_as("SELECT id_hash FROM console_sessions")
+            .fetch_all(a.store().pool())
+            .await
+            .unwrap();
+        assert!(
+            kept.iter().all(|(h,)| *h != id && *h != on_a.csrf),
+            "{backend}: neither the id nor the CSRF token is stored"
+        );
+        // Idle: used at 29 minutes, then 30 minutes idle.
+        clock.advance(29 * 60_000);
+        assert!(b.session(&id, limits).await.unwrap().is_some());
+        clock.advance(30 * 60_000);
+        assert!(
+            a.session(&id, limits).await.unwrap().is_none(),
+            "{backend}: idle"
+        );
+        assert!(
+            b.session(&id, limits).await.unwrap().is_none(),
+            "{backend}: gone"
+        );
+        // Absolute: used every 20 minutes, still ends after 12 hours.
+        let id = a
+            .open_session(&caller, Some(&caller.token), Lang::En, limits)
+            .await
+            .unwrap();
+        for _ in 0..35 {
+            clock.advance(20 * 60_000);
+            assert!(b.session(&id, limits).await.unwrap().is_some());
+        }
+        clock.advance(20 * 60_000);
+        assert!(
+            a.session(&id, limits).await.unwrap().is_none(),
+            "{backend}: absolute"
+        );
+        // Sign-out on one engine ends it on the other.
+        let id = a
+            .open_session(&caller, Some(&caller.token), Lang::En, limits)
+            .await
+            .unwrap();
+        assert!(b.close_session(&id).await.unwrap());
+        assert!(
+            a.session(&id, limits).await.unwrap().is_none(),
+            "{backend}: signed out"
+        );
+        // Revoking the token ends its sessions (past the cache's second).
+        let id = a
+            .open_session(&caller, Some(&caller.token), Lang::En, limits)
+            .await
+            .unwrap();
+        assert!(b.session(&id, limits).await.unwrap().is_some());
+        a.revoke_token(&caller.token, "root").await.unwrap();
+        clock.advance(1_001);
+        assert!(
+            b.session(&id, limits).await.unwrap().is_none(),
+            "{backend}: revoked"
+        );
+        // A session from the identity provider has no token; nonsense ids
+        // name nothing.
+        let sso = oubli_core::rights::tokens::Caller {
+            token: String::new(),
+            name: "sso:erin".into(),
+            role: Role::Approver,
+        };
+        let id = b.open_session(&sso, None, Lang::En, limits).await.unwrap();
+        assert_eq!(
+            a.session(&id, limits).await.unwrap().unwrap().caller.role,
+            Role::Approver
+        );
+        assert!(a.session("nonsense", limits).await.unwrap().is_none());
+        a.store().close().await;
+        b.store().close().await;
+    }
+}
