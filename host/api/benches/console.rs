@@ -202,7 +202,7 @@ async fn main() {
     let (_, page) = call(&router, "GET", "/requests/new", &cookie, None).await;
     let page = String::from_utf8(page).unwrap();
     let at = page.find("name=\"_csrf\" value=\"").unwrap() + 20;
-    let csrf = page[at..at + 52].to_string();
+    let csrf = page[at..at + page[at..].find('"').unwrap()].to_string();
     // The queue's 100th page: the keyset cursor of the 99th's last row.
     let mut deep = "/requests".to_string();
     for _ in 0..99 {
