@@ -14,7 +14,6 @@ use super::site::Site;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const EMAIL: &str = "ada+calls@example.com";
@@ -76,39 +75,13 @@ struct Browser {
     c: Client,
     driver: std::process::Child,
     profile: tempfile::TempDir,
-    seen: Arc<Mutex<Vec<String>>>,
+    seen: oubli_testing::proxy::Seen,
     proxy: u16,
-}
-
-fn recording_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader};
-    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = proxy.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        for conn in proxy.incoming() {
-            let Ok(conn) = conn else { return };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut line = String::new();
-            let _ = BufReader::new(&conn).read_line(&mut line);
-            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let host = target
-                .trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .split(['/', ':'])
-                .next()
-                .unwrap_or("")
-                .to_string();
-            sink.lock().unwrap().push(host);
-        }
-    });
-    (port, seen)
 }
 
 impl Browser {
     async fn start(chromedriver: &Path, chromium: &Path) -> Browser {
-        let (proxy, seen) = recording_proxy();
+        let (proxy, seen) = oubli_testing::proxy::start();
         let port = free_port();
         let driver = std::process::Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -745,36 +718,31 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
     );
     assert_eq!(status, 200);
     assert_eq!(header(&h, "content-type"), ["application/octet-stream"]);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(&format!("{base}/requests/{id}/bundle"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &cookie)
-        .send(format!("_csrf={csrf}&recipient=&allow_incomplete=1").as_bytes())
-        .unwrap();
-    let bytes = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap();
+    let download = |recipient: &str| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .post(&format!("{base}/requests/{id}/bundle"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &cookie)
+            .send(format!("_csrf={csrf}&recipient={recipient}&allow_incomplete=1").as_bytes())
+            .unwrap()
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap()
+    };
+    let bytes = download("");
     assert!(bytes.starts_with(b"oubliENC"), "an encrypted file");
+    assert!(
+        !bytes.windows(5).any(|w| w == b"ada+c"),
+        "nothing in the clear"
+    );
     // For the DPO instead: their key opens it.
-    let mut r = agent
-        .post(&format!("{base}/requests/{id}/bundle"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("cookie", &cookie)
-        .send(format!("_csrf={csrf}&recipient=dpo&allow_incomplete=1").as_bytes())
-        .unwrap();
-    let for_dpo = r
-        .body_mut()
-        .with_config()
-        .limit(1 << 30)
-        .read_to_vec()
-        .unwrap();
+    let for_dpo = download("dpo");
     let key = oubli_crypto::file::private_key_from_pem(
         &std::fs::read_to_string(&private).unwrap(),
         None,
@@ -783,10 +751,6 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
     .unwrap();
     let (_, zip) = oubli_crypto::file::decrypt(&key, &for_dpo[..], Vec::new()).unwrap();
     assert!(zip.starts_with(b"PK"), "the DPO's key opens a ZIP");
-    assert!(
-        !bytes.windows(5).any(|w| w == b"ada+c"),
-        "nothing in the clear"
-    );
     let (status, _, _) = form(
         &base,
         &format!("/requests/{id}/bundle"),

@@ -16,6 +16,7 @@
 
 pub mod jmap;
 pub mod people_directory;
+pub mod proxy;
 
 /// Paths of the built plugin components, by crate name in `plugins/`.
 pub mod plugins {

@@ -1311,7 +1311,6 @@ pub(super) async fn bundle(
     Path(id): Path<String>,
     Form(f): Form<BundleForm>,
 ) -> Page {
-    use oubli_core::rights::bundle::BundleOptions;
     s.need(Role::Operator)?;
     s.csrf(&f.csrf)?;
     engine(&s, valid_id(&id))?;
@@ -1327,34 +1326,13 @@ pub(super) async fn bundle(
     })?;
     let allow_incomplete = f.allow_incomplete.is_some();
     engine(&s, c.app.engine.check_answer(&id, allow_incomplete).await)?;
-    let (writer, reader) = tokio::io::duplex(1 << 20);
-    let eng = c.app.engine.clone();
-    let (finished, outcome) = tokio::sync::oneshot::channel::<bool>();
-    let rid = id.clone();
-    tokio::spawn(async move {
-        let options = BundleOptions {
-            recipients,
-            allow_incomplete,
-        };
-        let ok = match eng.write_bundle(&rid, &options, writer).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, "bundle stream failed");
-                false
-            }
-        };
-        let _ = finished.send(ok);
-    });
-    let body = crate::routes::streamed_body(reader, outcome);
-    let disposition = format!("attachment; filename=\"{id}.oubli\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(crate::routes::bundle_response(
+        c.app.engine.clone(),
+        id.clone(),
+        recipients,
+        allow_incomplete,
+        &format!("{id}.oubli"),
+    ))
 }
 
 pub(super) async fn certificate(

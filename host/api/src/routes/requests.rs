@@ -594,7 +594,6 @@ pub async fn bundle(
     Path(id): Path<String>,
     Query(q): Query<BundleQuery>,
 ) -> ApiResult<Response> {
-    use oubli_core::rights::bundle::BundleOptions;
     auth.require(Role::Operator)?;
     valid_id(&id)?;
     let allow_incomplete = q.allow_incomplete.unwrap_or(false);
@@ -604,8 +603,27 @@ pub async fn bundle(
     })?;
     // Refuse what cannot be handed out before the first byte goes out.
     state.engine.check_answer(&id, allow_incomplete).await?;
+    Ok(bundle_response(
+        state.engine.clone(),
+        id,
+        recipients,
+        allow_incomplete,
+        "bundle.oubli",
+    ))
+}
+
+/// The kept answer of `id`, encrypted for `recipients` as it is written
+/// and streamed (a download named `filename`): what the API's and the
+/// console's downloads send, once the answer was checked.
+pub(crate) fn bundle_response(
+    engine: std::sync::Arc<oubli_core::rights::engine::Engine>,
+    id: String,
+    recipients: Vec<oubli_crypto::file::Recipient>,
+    allow_incomplete: bool,
+    filename: &str,
+) -> Response {
+    use oubli_core::rights::bundle::BundleOptions;
     let (writer, reader) = tokio::io::duplex(1 << 20);
-    let engine = state.engine.clone();
     let (finished, outcome) = tokio::sync::oneshot::channel::<bool>();
     tokio::spawn(async move {
         let options = BundleOptions {
@@ -622,17 +640,15 @@ pub async fn bundle(
         let _ = finished.send(ok);
     });
     let body = streamed_body(reader, outcome);
-    Ok((
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
         [
-            (header::CONTENT_TYPE, "application/octet-stream"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"bundle.oubli\"",
-            ),
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// A body streamed from `reader` as a writer task fills it, ending as the
@@ -640,7 +656,7 @@ pub async fn bundle(
 /// otherwise. A failure after the first byte must never look like a clean
 /// end: the error makes hyper cut the connection instead of closing the
 /// chunked body, so a client sees a broken transfer, never a short file.
-pub(crate) fn streamed_body(
+fn streamed_body(
     reader: tokio::io::DuplexStream,
     outcome: tokio::sync::oneshot::Receiver<bool>,
 ) -> axum::body::Body {

@@ -1771,29 +1771,7 @@ fn browser() -> Option<std::path::PathBuf> {
 /// and the hosts it asked for (Chromium's own update and time checks to
 /// Google hosts are left out: they are the browser's, not the page's).
 fn render(chromium: &Path, page: &Path, width: u32) -> (String, Vec<String>) {
-    use std::io::{BufRead, BufReader};
-    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = proxy.local_addr().unwrap().port();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = seen.clone();
-    std::thread::spawn(move || {
-        for conn in proxy.incoming() {
-            let Ok(conn) = conn else { return };
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut line = String::new();
-            let _ = BufReader::new(&conn).read_line(&mut line);
-            // "GET http://host/… HTTP/1.1" or "CONNECT host:443 HTTP/1.1"
-            let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-            let host = target
-                .trim_start_matches("http://")
-                .trim_start_matches("https://")
-                .split(['/', ':'])
-                .next()
-                .unwrap_or("")
-                .to_string();
-            sink.lock().unwrap().push(host);
-        }
-    });
+    let (port, seen) = oubli_testing::proxy::start();
     let profile = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(chromium)
         .args([
