@@ -347,6 +347,15 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
     accessible(&b, axe.as_deref(), "sign-in").await;
     b.sign_in(&base, &alice).await;
     accessible(&b, axe.as_deref(), "dashboard").await;
+    // From the keyboard: the first Tab reaches the skip link, which takes
+    // focus past the navigation to the content.
+    let body = b.c.find(Locator::Css("body")).await.unwrap();
+    body.send_keys("\u{E004}").await.unwrap();
+    let first = b.c.active_element().await.unwrap();
+    assert_eq!(first.attr("class").await.unwrap().as_deref(), Some("skip"));
+    first.send_keys("\u{E007}").await.unwrap();
+    let focused = b.c.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("main"));
     b.goto(&format!("{base}/requests/new")).await;
     accessible(&b, axe.as_deref(), "new request").await;
     b.c.find(Locator::Css("#kind"))
