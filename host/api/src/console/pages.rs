@@ -947,7 +947,7 @@ fn request_body(c: &Console, s: &Signed, d: &RequestDetail, now: i64) -> Markup 
                             tr {
                                 td { (when(e.at)) }
                                 td { (e.actor) }
-                                td { (e.action) @if let (Some(f), Some(t)) = (&e.from, &e.to) { " " small.muted { (f) " → " (t) } } }
+                                td { (words::action(l, &e.action)) @if let (Some(f), Some(t)) = (&e.from, &e.to) { " " small.muted { (f) " → " (t) } } }
                                 td { (e.system.as_deref().unwrap_or("")) }
                                 td.wrap { (e.reason.as_deref().unwrap_or("")) }
                             }

@@ -77,3 +77,54 @@ pub(crate) fn role(l: Lang, r: Role) -> &'static str {
         Role::Admin => tr(l, "administrator", "administrateur"),
     }
 }
+
+/// An audit event's action as a person reads it; an action this list does
+/// not know is shown as it is recorded (hyphens as spaces).
+pub(crate) fn action(l: Lang, a: &str) -> String {
+    let (code, rest) = a.split_once(':').unwrap_or((a, ""));
+    let known = match code {
+        "received" => Some(tr(l, "received", "reçue")),
+        "planning" => Some(tr(l, "planning", "préparation")),
+        "planned" => Some(tr(l, "planned", "plan établi")),
+        "approved" => Some(tr(l, "approved", "approuvée")),
+        "rejected" => Some(tr(l, "rejected", "rejetée")),
+        "cancelled" => Some(tr(l, "cancelled", "annulée")),
+        "extended" => Some(tr(l, "deadline extended", "délai prolongé")),
+        "noted" => Some(tr(l, "note", "note")),
+        "identity-attested" => Some(tr(l, "identity attested", "identité attestée")),
+        "record-excluded" => Some(tr(
+            l,
+            "record kept out of the plan",
+            "enregistrement exclu du plan",
+        )),
+        "restriction-lifted" => Some(tr(l, "restriction lifted", "limitation levée")),
+        "certificate-issued" => Some(tr(l, "certificate issued", "certificat émis")),
+        "needs-attention" => Some(tr(l, "needs attention", "à traiter")),
+        "retried" => Some(tr(l, "retried", "relancée")),
+        "skipped" => Some(tr(l, "skipped", "ignoré")),
+        "manual-done" => Some(tr(l, "manual task done", "tâche manuelle faite")),
+        "done" => Some(tr(l, "done", "fait")),
+        "settled" => Some(tr(l, "settled", "réglée")),
+        "shredded" => Some(tr(l, "shredded", "détruite")),
+        "answer-kept" => Some(tr(l, "answer kept", "réponse gardée")),
+        "answer-removed" => Some(tr(l, "answer removed", "réponse supprimée")),
+        _ => None,
+    };
+    match (known, rest) {
+        (Some(w), "") => w.to_string(),
+        (Some(w), r) => format!("{w} ({r})"),
+        (None, _) => a.replace('-', " "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_read_as_words_and_unknown_ones_as_recorded() {
+        assert_eq!(action(Lang::Fr, "identity-attested"), "identité attestée");
+        assert_eq!(action(Lang::En, "answer-kept:ab12"), "answer kept (ab12)");
+        assert_eq!(action(Lang::En, "something-new"), "something new");
+    }
+}
