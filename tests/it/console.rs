@@ -891,6 +891,35 @@ async fn provider(
     Some((child, issuer))
 }
 
+/// A real provider with these accounts' groups (their claims in the ID
+/// token, or at userinfo only), and `oubli serve` on a site that signs in
+/// through it with `roles` (a TOML table); `policy` goes first in the
+/// config.
+async fn sso_site(
+    groups: Value,
+    userinfo_only: bool,
+    policy: &str,
+    roles: &str,
+) -> Option<(tokio::process::Child, Site, Server)> {
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/signin/oidc/callback");
+    let secret = "a-client-secret-for-the-test-provider";
+    let (idp, issuer) = provider(&redirect, secret, groups, userinfo_only).await?;
+    let site = Site::new(
+        None,
+        &format!(
+            "{policy}\n[api.console.oidc]\nissuer = {issuer:?}\nclient_id = \"oubli-console\"\n\
+             client_secret = {{ file = \"oidc-secret\" }}\nredirect_url = {redirect:?}\nroles = {roles}\n"
+        ),
+    )
+    .await;
+    std::fs::write(site.dir.path().join("oidc-secret"), format!("{secret}\n")).unwrap();
+    let server = site
+        .serve(&["--listen", &format!("127.0.0.1:{port}")])
+        .await;
+    Some((idp, site, server))
+}
+
 /// Sign in as `who` through the provider's own login and consent pages
 /// (any password: its development interactions), from a fresh start: the
 /// provider's session goes too (its cookies, on the same loopback host).
@@ -923,32 +952,16 @@ async fn staff_sign_in_through_their_identity_provider_with_roles_from_their_gro
     let Some((chromedriver, chromium)) = tools() else {
         return;
     };
-    let port = free_port();
-    let redirect = format!("http://127.0.0.1:{port}/signin/oidc/callback");
-    let secret = "a-client-secret-for-the-test-provider";
-    let Some((_idp, issuer)) = provider(
-        &redirect,
-        secret,
+    let Some((_idp, _site, server)) = sso_site(
         json!({"dana": ["privacy-team", "canteen"], "erin": ["dpo"], "mallory": ["canteen"]}),
         false,
+        "[policy.systems.directory]\n",
+        "{ \"privacy-team\" = \"operator\", \"dpo\" = \"approver\" }",
     )
     .await
     else {
         return;
     };
-    let site = Site::new(
-        None,
-        &format!(
-            "[policy.systems.directory]\n\n[api.console.oidc]\nissuer = {issuer:?}\nclient_id = \"oubli-console\"\n\
-             client_secret = {{ file = \"oidc-secret\" }}\nredirect_url = {redirect:?}\n\
-             roles = {{ \"privacy-team\" = \"operator\", \"dpo\" = \"approver\" }}\n"
-        ),
-    )
-    .await;
-    std::fs::write(site.dir.path().join("oidc-secret"), format!("{secret}\n")).unwrap();
-    let server: Server = site
-        .serve(&["--listen", &format!("127.0.0.1:{port}")])
-        .await;
     let base = server.base.clone();
     let b = Browser::start(&chromedriver, &chromium).await;
 
@@ -1081,32 +1094,16 @@ async fn roles_come_from_userinfo_when_the_id_token_carries_none() {
     let Some((chromedriver, chromium)) = tools() else {
         return;
     };
-    let port = free_port();
-    let redirect = format!("http://127.0.0.1:{port}/signin/oidc/callback");
-    let secret = "another-client-secret-for-the-test-provider";
-    let Some((_idp, issuer)) = provider(
-        &redirect,
-        secret,
+    let Some((_idp, _site, server)) = sso_site(
         json!({"erin": ["dpo"], "mallory": ["canteen"]}),
         true,
+        "",
+        "{ \"dpo\" = \"approver\" }",
     )
     .await
     else {
         return;
     };
-    let site = Site::new(
-        None,
-        &format!(
-            "[api.console.oidc]\nissuer = {issuer:?}\nclient_id = \"oubli-console\"\n\
-             client_secret = {{ file = \"oidc-secret\" }}\nredirect_url = {redirect:?}\n\
-             roles = {{ \"dpo\" = \"approver\" }}\n"
-        ),
-    )
-    .await;
-    std::fs::write(site.dir.path().join("oidc-secret"), secret).unwrap();
-    let server: Server = site
-        .serve(&["--listen", &format!("127.0.0.1:{port}")])
-        .await;
     let b = Browser::start(&chromedriver, &chromium).await;
     sso(&b, &server.base, "erin").await;
     let who = b.wait(".who span").await.text().await.unwrap();

@@ -96,6 +96,17 @@ impl Auth {
     }
 }
 
+/// The client of a request, as failed logins are counted: the connecting
+/// peer (as the server recorded it), or whom a trusted proxy forwarded for.
+pub(crate) fn client_of(parts: &Parts, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    client_address(peer, &parts.headers, trusted)
+}
+
 /// The client's address: the connecting peer, or, when the peer is a
 /// trusted proxy, the last address in `X-Forwarded-For` that is not itself
 /// a trusted proxy (earlier entries are whatever the client wrote).
@@ -172,12 +183,7 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let ip = client_address(peer, &parts.headers, &state.trusted_proxies);
+        let ip = client_of(parts, &state.trusted_proxies);
         let locked_out = |wait: u64| {
             let mut p = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,

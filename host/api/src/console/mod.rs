@@ -21,10 +21,10 @@
 //! - English and French.
 
 use crate::AppState;
-use crate::auth::client_address;
+use crate::auth::client_of;
 use crate::problem::Problem;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -34,7 +34,7 @@ use maud::{DOCTYPE, Markup, html};
 use oubli_core::config::ConsoleSettings;
 use oubli_core::lang::Lang;
 use oubli_core::rights::tokens::Role;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 pub mod oidc;
@@ -291,26 +291,15 @@ impl FromRequestParts<Console> for Signed {
     }
 }
 
-/// The connecting peer's address, when the server knows it.
-pub struct Peer(Option<IpAddr>);
+/// The client's address, as the API counts it for lockouts.
+pub struct Client(IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<Console> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Peer, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Client, Self::Rejection> {
+        Ok(Client(client_of(parts, &c.app.trusted_proxies)))
     }
-}
-
-/// The client's address, as the API counts it for lockouts.
-fn client(headers: &HeaderMap, peer: Option<IpAddr>, c: &Console) -> IpAddr {
-    let peer = peer.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    client_address(peer, headers, &c.app.trusted_proxies)
 }
 
 /// The language a browser asks for (`Accept-Language`), English otherwise.

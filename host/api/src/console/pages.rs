@@ -84,12 +84,11 @@ fn signed_in(c: &Console, id: &str) -> Response {
 
 pub(super) async fn signin(
     State(c): State<Console>,
-    Peer(peer): Peer,
+    Client(ip): Client,
     headers: HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Response {
     let l = browser_lang(&headers);
-    let ip = client(&headers, peer, &c);
     let now = c.app.engine.now();
     let locked = c.app.failed_auth.locked(ip, now);
     match c.app.engine.authenticate(form.token.trim()).await {
@@ -717,7 +716,15 @@ pub(super) async fn file(State(c): State<Console>, s: Signed, Form(f): Form<File
             .ok_or_else(|| refuse(&s, Problem::unprocessable("a correction is field = value")))?;
         let left = left.trim();
         let (system, field) = match left.split_once('.') {
-            Some((sys, field)) if system_names(&c).iter().any(|n| n == sys) => {
+            Some((sys, field))
+                if c.app
+                    .engine
+                    .systems()
+                    .config()
+                    .systems
+                    .iter()
+                    .any(|x| x.name() == sys) =>
+            {
                 (Some(sys.to_string()), field.to_string())
             }
             _ => (None, left.to_string()),

@@ -13,7 +13,6 @@ use super::engine::Engine;
 use super::request::RequestError;
 use super::tokens::{Caller, Role};
 use crate::lang::Lang;
-use oubli_store::service;
 use oubli_store::sessions::{self, SessionRow};
 use sha2::{Digest, Sha256};
 
@@ -126,9 +125,9 @@ impl Engine {
         let (name, role) = match (&row.token_id, expired) {
             (_, true) => (None, None),
             (None, false) => (Some(row.actor.clone()), Role::parse(&row.role)),
-            (Some(t), false) => match self.live_token(t).await? {
-                Some((name, role)) => (Some(name), Some(role)),
-                None => (None, None),
+            (Some(t), false) => match self.token_holder(t).await? {
+                Ok(c) => (Some(c.name), Some(c.role)),
+                Err(_) => (None, None),
             },
         };
         let (Some(name), Some(role)) = (name, role) else {
@@ -163,26 +162,6 @@ impl Engine {
             return Ok(false);
         }
         Ok(sessions::close(&self.store, &id_hash(id)).await?)
-    }
-
-    /// The holder and role of token `id` while it is valid (not revoked,
-    /// not expired), through the token cache.
-    async fn live_token(&self, id: &str) -> Result<Option<(String, Role)>, RequestError> {
-        let now = self.store.now();
-        let row = match self.tokens.get(id, now) {
-            Some(r) => r,
-            None => match service::token(self.store.pool(), id).await? {
-                Some(r) => {
-                    self.tokens.put(r.clone(), now);
-                    r
-                }
-                None => return Ok(None),
-            },
-        };
-        if row.revoked_at.is_some() || row.expires_at.is_some_and(|e| e <= now) {
-            return Ok(None);
-        }
-        Ok(Role::parse(&row.role).map(|r| (row.name, r)))
     }
 }
 

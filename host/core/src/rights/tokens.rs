@@ -192,34 +192,54 @@ impl Engine {
         let Some((id, secret)) = split(token) else {
             return Ok(Err(AuthError::Unknown));
         };
-        let row = match self.tokens.get(id, self.store.now()) {
-            Some(r) => r,
-            None => match service::token(self.store.pool(), id).await? {
-                Some(r) => {
-                    self.tokens.put(r.clone(), self.store.now());
-                    r
-                }
-                None => return Ok(Err(AuthError::Unknown)),
-            },
+        let Some(row) = self.token_row(id).await? else {
+            return Ok(Err(AuthError::Unknown));
         };
         let given = secret_hash(secret);
         if !bool::from(given.as_bytes().ct_eq(row.hash.as_bytes())) {
             return Ok(Err(AuthError::Unknown));
         }
+        Ok(self.live(row))
+    }
+
+    /// Who holds the token with id `id`, while it is live (not revoked,
+    /// not expired): what a session opened with it checks at every use.
+    pub(crate) async fn token_holder(
+        &self,
+        id: &str,
+    ) -> Result<Result<Caller, AuthError>, RequestError> {
+        match self.token_row(id).await? {
+            Some(row) => Ok(self.live(row)),
+            None => Ok(Err(AuthError::Unknown)),
+        }
+    }
+
+    /// A token's row by id, through the token cache.
+    async fn token_row(&self, id: &str) -> Result<Option<TokenInfo>, RequestError> {
+        if let Some(r) = self.tokens.get(id, self.store.now()) {
+            return Ok(Some(r));
+        }
+        let row = service::token(self.store.pool(), id).await?;
+        if let Some(r) = &row {
+            self.tokens.put(r.clone(), self.store.now());
+        }
+        Ok(row)
+    }
+
+    /// The caller a token's row names, unless it was revoked or expired.
+    fn live(&self, row: TokenInfo) -> Result<Caller, AuthError> {
         if row.revoked_at.is_some() {
-            return Ok(Err(AuthError::Revoked));
+            return Err(AuthError::Revoked);
         }
         if row.expires_at.is_some_and(|e| e <= self.store.now()) {
-            return Ok(Err(AuthError::Expired));
+            return Err(AuthError::Expired);
         }
-        let Some(role) = Role::parse(&row.role) else {
-            return Ok(Err(AuthError::Unknown));
-        };
-        Ok(Ok(Caller {
+        let role = Role::parse(&row.role).ok_or(AuthError::Unknown)?;
+        Ok(Caller {
             token: row.id,
             name: row.name,
             role,
-        }))
+        })
     }
 }
 
