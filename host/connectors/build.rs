@@ -79,6 +79,12 @@ fn main() {
         ));
     }
     embedded.push_str("];\n");
+    embedded.push_str(&format!(
+        "/// `example-rest`, the people directory's connector: what `oubli sandbox`\n\
+         /// gives vendors to compare their own with.\n\
+         pub const EXAMPLE: Connector = Connector {{ name: \"example-rest\", wasm: include_bytes!({:?}) }};\n",
+        out_plugins.join("example-rest.wasm").display().to_string()
+    ));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets this")).join("embedded.rs");
     fs::write(out, embedded).expect("write embedded.rs");
 }

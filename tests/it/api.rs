@@ -1380,3 +1380,123 @@ async fn one_address_cannot_take_every_connection_and_oversized_heads_get_proble
         "{big_headers}"
     );
 }
+
+/// Retention through `serve`: an operator starts a test run, which `serve`'s
+/// own worker carries out; an auditor may read it but not start one; an
+/// approver other than who ran it accepts it; the enforcing run erases and
+/// its certificate is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_runs_through_the_api() {
+    let (site, sandbox) = Site::sandboxed(
+        "\n[retention]\nskew = \"0s\"\n\n[[retention.policies]]\nid = \"mail-30d\"\n\
+         system = \"support-mail\"\ncategory = \"correspondence\"\nperiod = \"30 days\"\n\
+         mode = \"enforce\"\napproval_threshold = 3\n",
+    )
+    .await;
+    let alice = site.token("operator", "alice").await;
+    let bob = site.token("approver", "bob").await;
+    let carol = site.token("auditor", "carol").await;
+    let server = site.serve(&[]).await;
+    let api = Api {
+        agent: agent(),
+        base: server.base.clone(),
+    };
+    let policies = api.get("/v1/retention/policies", Some(&carol)).await;
+    assert_eq!(policies.status, 200, "{}", policies.raw);
+    assert_eq!(policies.body[0]["effective_period"], "P30D");
+    let refused = api
+        .post(
+            "/v1/retention/policies/mail-30d/runs",
+            Some(&carol),
+            json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.raw);
+    let unknown = api
+        .post("/v1/retention/policies/nope/runs", Some(&alice), json!({}))
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.raw);
+
+    let until_settled = async |id: &str| -> Value {
+        for _ in 0..600 {
+            let r = api
+                .get(&format!("/v1/retention/runs/{id}"), Some(&carol))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.raw);
+            if r.body["state"] != "running" {
+                return r.body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("run {id} never settled");
+    };
+    let started = api
+        .post(
+            "/v1/retention/policies/mail-30d/runs",
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.raw);
+    let test_id = started.body["id"].as_str().unwrap().to_string();
+    let test = until_settled(&test_id).await;
+    assert_eq!(test["state"], "awaiting-approval", "{test}");
+    let own = api
+        .post(
+            &format!("/v1/retention/runs/{test_id}/approve"),
+            Some(&alice),
+            json!({}),
+        )
+        .await;
+    assert_eq!(own.status, 403, "an operator cannot approve: {}", own.raw);
+    let ok = api
+        .post(
+            &format!("/v1/retention/runs/{test_id}/approve"),
+            Some(&bob),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (ok.status, ok.body["state"].as_str()),
+        (200, Some("approved")),
+        "{}",
+        ok.raw
+    );
+
+    let enforced = api
+        .post(
+            "/v1/retention/policies/mail-30d/runs",
+            Some(&alice),
+            json!({"enforce": true}),
+        )
+        .await;
+    assert_eq!(enforced.status, 202, "{}", enforced.raw);
+    let run = until_settled(enforced.body["id"].as_str().unwrap()).await;
+    assert_eq!(run["state"], "done", "{run}");
+    assert_eq!(run["tally"]["erased"], test["tally"]["due"]);
+    assert!(sandbox.jmap.data.lock().unwrap().emails.is_empty());
+    let cert = api
+        .get(
+            &format!(
+                "/v1/retention/runs/{}/certificate",
+                run["id"].as_str().unwrap()
+            ),
+            Some(&carol),
+        )
+        .await;
+    assert_eq!(cert.status, 200, "{}", cert.raw);
+    assert!(
+        cert.body["document"]
+            .as_str()
+            .unwrap()
+            .contains("oubli-retention-certificate/1")
+    );
+    let runs = api
+        .get("/v1/retention/runs?policy=mail-30d", Some(&carol))
+        .await;
+    assert_eq!(runs.body.as_array().unwrap().len(), 2, "{}", runs.raw);
+    let bad = api
+        .get("/v1/retention/runs?policy=Not%20One", Some(&carol))
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.raw);
+}

@@ -288,6 +288,7 @@ fn json_output_speaks_the_contracts_names() {
             "name",
             "operations",
             "outbound_hosts",
+            "retention",
             "secrets",
             "system_kind",
             "version",
@@ -845,6 +846,24 @@ fn the_demo_runs_from_a_copied_binary_in_an_empty_directory() {
         text.contains("cet appel est enregistré") && !text.contains("non configuré"),
         "{text}"
     );
+    // The agents' script for a call, from the same register.
+    let script = run(&["notice", "--channel", "call", "--intake", "--lang", "fr"]);
+    assert!(script.status.success());
+    let text = stdout(&script);
+    assert!(
+        text.contains("script pour les conseillers")
+            && text.contains("--received-at")
+            && text.contains("cet appel est enregistré")
+            && text.contains("CNIL"),
+        "{text}"
+    );
+    assert!(
+        String::from_utf8_lossy(&script.stderr).contains("notice version intake-call-fr-"),
+        "{}",
+        String::from_utf8_lossy(&script.stderr)
+    );
+    let letter = run(&["notice", "--channel", "letter"]);
+    assert!(!letter.status.success(), "a letter's notice is the web one");
     let ropa = run(&["ropa", "--lang", "fr"]);
     assert!(stdout(&ropa).contains("Traitement des demandes des personnes concernées"));
     assert!(out_dir.join("bundle/index.fr.html").exists());
@@ -1115,4 +1134,85 @@ fn two_systems_sharing_a_component_both_fill_the_cache() {
         .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
         .count();
     assert_eq!(cached, 1, "one entry, complete");
+}
+
+/// A request taken by phone: the channel and the time it was received are
+/// kept, the deadline runs from then, and a time without its offset, or
+/// in the future, is refused with one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_taken_yesterday_is_due_a_month_after_the_call() {
+    let site = super::site::Site::new(None, "").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // Yesterday, to the second, in Paris's winter offset.
+    let yesterday = (now - 86_400_000) / 1000 * 1000;
+    let at = jiff::Timestamp::from_millisecond(yesterday)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(1)))
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string();
+    let filed = site
+        .json(&[
+            "request",
+            "erase",
+            "--email",
+            "ada@example.com",
+            "--as",
+            "agent-7",
+            "--channel",
+            "call",
+            "--received-at",
+            &at,
+            "--no-wait",
+        ])
+        .await;
+    assert_eq!(filed["channel"], "call");
+    assert_eq!(filed["received_at"], yesterday, "{at}");
+    let due = jiff::Timestamp::from_millisecond(yesterday)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .checked_add(jiff::Span::new().months(1))
+        .unwrap()
+        .timestamp()
+        .as_millisecond();
+    assert_eq!(filed["due_at"], due);
+    assert_eq!(filed["requested_by"], "agent-7");
+    for (bad, why) in [
+        ("2026-12-01T09:30:00", "offset"),
+        ("2999-01-01T00:00:00Z", "future"),
+    ] {
+        let out = site
+            .run(&[
+                "request",
+                "erase",
+                "--email",
+                "ada@example.com",
+                "--as",
+                "agent-7",
+                "--channel",
+                "call",
+                "--received-at",
+                bad,
+                "--no-wait",
+            ])
+            .await;
+        assert!(!out.status.success());
+        let err = super::site::text(&out.stderr);
+        assert!(err.lines().next().unwrap().contains(why), "{err}");
+    }
+    let out = site
+        .run(&[
+            "request",
+            "erase",
+            "--email",
+            "ada@example.com",
+            "--as",
+            "a",
+            "--received-at",
+            &at,
+        ])
+        .await;
+    assert!(!out.status.success(), "--received-at needs --channel");
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 const EMAIL: &str = "ada+calls@example.com";
 
-fn required() -> bool {
+pub(super) fn required() -> bool {
     std::env::var("OUBLI_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
 }
 
@@ -38,14 +38,14 @@ fn node_modules() -> PathBuf {
         })
 }
 
-fn artefacts() -> PathBuf {
+pub(super) fn artefacts() -> PathBuf {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
 /// What the browser needs, or why the test is skipped.
-fn tools() -> Option<(PathBuf, PathBuf)> {
+pub(super) fn tools() -> Option<(PathBuf, PathBuf)> {
     let found = on_path("chromedriver").zip(
         ["chromium", "chromium-browser", "google-chrome"]
             .iter()
@@ -61,7 +61,7 @@ fn tools() -> Option<(PathBuf, PathBuf)> {
     found
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -71,8 +71,8 @@ fn free_port() -> u16 {
 
 /// Headless Chromium under chromedriver, its traffic to anything but
 /// loopback sent to a proxy that records the host asked for.
-struct Browser {
-    c: Client,
+pub(super) struct Browser {
+    pub(super) c: Client,
     driver: std::process::Child,
     profile: tempfile::TempDir,
     seen: oubli_testing::proxy::Seen,
@@ -80,7 +80,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(chromedriver: &Path, chromium: &Path) -> Browser {
+    pub(super) async fn start(chromedriver: &Path, chromium: &Path) -> Browser {
         let (proxy, seen) = oubli_testing::proxy::start();
         let port = free_port();
         let driver = std::process::Command::new(chromedriver)
@@ -128,16 +128,16 @@ impl Browser {
         }
     }
 
-    async fn goto(&self, url: &str) {
+    pub(super) async fn goto(&self, url: &str) {
         self.c.goto(url).await.unwrap();
     }
 
-    async fn path(&self) -> String {
+    pub(super) async fn path(&self) -> String {
         self.c.current_url().await.unwrap().path().to_string()
     }
 
     /// Wait (polling every 50 ms, up to a minute) until `css` matches.
-    async fn wait(&self, css: &str) -> fantoccini::elements::Element {
+    pub(super) async fn wait(&self, css: &str) -> fantoccini::elements::Element {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(e) = self.c.find(Locator::Css(css)).await {
@@ -156,17 +156,17 @@ impl Browser {
         }
     }
 
-    async fn count(&self, css: &str) -> usize {
+    pub(super) async fn count(&self, css: &str) -> usize {
         self.c.find_all(Locator::Css(css)).await.unwrap().len()
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(super) async fn fill(&self, css: &str, text: &str) {
         let e = self.c.find(Locator::Css(css)).await.unwrap();
         e.clear().await.unwrap();
         e.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, css: &str) {
+    pub(super) async fn click(&self, css: &str) {
         self.c
             .find(Locator::Css(css))
             .await
@@ -235,7 +235,7 @@ impl Browser {
         serde_json::from_value(v).unwrap()
     }
 
-    async fn shot(&self, name: &str) {
+    pub(super) async fn shot(&self, name: &str) {
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(artefacts().join(format!("{name}.png")), png).unwrap();
     }
@@ -244,7 +244,7 @@ impl Browser {
     /// (updates, sign-in, autofill, its start page), which no page asks
     /// for: named exactly, so a page's font from another Google host would
     /// still show.
-    fn outside(&self) -> Vec<String> {
+    pub(super) fn outside(&self) -> Vec<String> {
         const BROWSERS_OWN: &[&str] = &[
             "clients2.google.com",
             "update.googleapis.com",
@@ -277,7 +277,7 @@ impl Browser {
     }
 
     /// Close the browser; return the URLs in its history.
-    async fn close(mut self) -> Vec<String> {
+    pub(super) async fn close(mut self) -> Vec<String> {
         let _ = self.c.close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
@@ -296,7 +296,7 @@ impl Browser {
     }
 }
 
-fn axe_source() -> Option<String> {
+pub(super) fn axe_source() -> Option<String> {
     let p = node_modules().join("axe-core/axe.min.js");
     match std::fs::read_to_string(&p) {
         Ok(s) => Some(s),
@@ -314,7 +314,7 @@ fn axe_source() -> Option<String> {
 
 /// The current page loaded nothing from elsewhere, and axe finds no
 /// serious or critical violation on it.
-async fn accessible(b: &Browser, axe: Option<&str>, page: &str) {
+pub(super) async fn accessible(b: &Browser, axe: Option<&str>, page: &str) {
     let base = b.c.current_url().await.unwrap();
     let origin = base.origin().ascii_serialization();
     for r in b.resources().await {
@@ -1084,6 +1084,41 @@ async fn the_demo_leaves_a_console_with_a_request_to_approve() {
     }
     let (status, _, _) = get(&base, "/systems", Some(&cookie));
     assert_eq!(status, 200);
+    // The privacy center is there too, its mail kept in files.
+    let mut privacy = None;
+    while privacy.is_none() {
+        let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
+            .await
+            .expect("the demo did not offer its privacy center")
+            .unwrap()
+            .expect("the demo exited");
+        if let Some(rest) = line.split(" go to ").nth(1) {
+            privacy = Some(std::path::PathBuf::from(rest.split(" (").next().unwrap()));
+        }
+    }
+    let mail = privacy.unwrap();
+    let (status, _, page) = get(&base, "/privacy/", None);
+    assert_eq!(status, 200, "{page}");
+    let (status, h, _) = form(
+        &base,
+        "/privacy/ask/access",
+        None,
+        &[("lang", "en"), ("email", "someone@example.org")],
+    );
+    assert_eq!(status, 303);
+    assert!(header(&h, "location")[0].starts_with("/privacy/verify/"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let files: Vec<String> = std::fs::read_dir(&mail)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        if files.iter().any(|f| f.contains("Your code is ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no code in {}", mail.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = child.kill().await;
 }
 
@@ -1146,4 +1181,99 @@ async fn sessions_hold_across_serve_processes_and_restarts() {
     let (status, _, _) = form(&second.base, "/signout", Some(&cookie), &[("_csrf", &csrf)]);
     assert_eq!(status, 303);
     assert_eq!(get(&restarted.base, "/requests", Some(&cookie)).0, 303);
+}
+
+/// Retention in the console: the systems page lists each system's policies,
+/// the period that applies, their next and last runs; a run's page shows
+/// what is due and lets an approver (not an operator) accept it; an
+/// enforcing run's page shows its certificate, checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_policies_runs_and_certificates_in_the_console() {
+    let Some((chromedriver, chromium)) = tools() else {
+        return;
+    };
+    let axe = axe_source();
+    let (site, _sandbox) = Site::sandboxed(
+        "\n[retention]\nskew = \"0s\"\n\n[[retention.policies]]\nid = \"mail-30d\"\n\
+         system = \"support-mail\"\ncategory = \"correspondence\"\nperiod = \"30 days\"\n\
+         mode = \"enforce\"\napproval_threshold = 3\nevery = \"1d\"\n\
+         description = \"Support mail is kept 30 days\"\n",
+    )
+    .await;
+    let alice = site.token("operator", "alice").await;
+    let bob = site.token("approver", "bob").await;
+    let test = site
+        .json(&["retention", "run", "mail-30d", "--as", "alice"])
+        .await;
+    let test_id = test["id"].as_str().unwrap().to_string();
+    let server: Server = site.serve(&[]).await;
+    let base = server.base.clone();
+    let b = Browser::start(&chromedriver, &chromium).await;
+
+    b.sign_in(&base, &alice).await;
+    b.goto(&format!("{base}/systems")).await;
+    b.wait("table.retention").await;
+    let table =
+        b.c.find(Locator::Css("table.retention"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        table.contains("mail-30d") && table.contains("P30D"),
+        "{table}"
+    );
+    assert!(table.contains("awaiting-approval"), "{table}");
+    accessible(&b, axe.as_deref(), "systems with retention").await;
+    b.c.execute(
+        "document.querySelector('#s-support-mail').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.shot("systems-retention").await;
+    b.click(&format!("a[href='/retention/{test_id}']")).await;
+    b.wait("dl.facts").await;
+    accessible(&b, axe.as_deref(), "retention run").await;
+    // An operator may not approve: no button, a forged form refused.
+    assert_eq!(b.count("form[action$='/approve']").await, 0);
+    let csrf = b.csrf().await;
+    assert_eq!(
+        b.post(
+            &format!("/retention/{test_id}/approve"),
+            &format!("_csrf={csrf}")
+        )
+        .await,
+        403
+    );
+    b.sign_out().await;
+    b.sign_in(&base, &bob).await;
+    b.goto(&format!("{base}/retention/{test_id}")).await;
+    b.click(&format!(
+        "form[action='/retention/{test_id}/approve'] button"
+    ))
+    .await;
+    b.wait("span.state").await;
+    let state =
+        b.c.find(Locator::Css("dl.facts span.state"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert_eq!(state, "approved");
+
+    let run = site
+        .json(&["retention", "run", "mail-30d", "--enforce", "--as", "alice"])
+        .await;
+    assert_eq!(run["state"], "done", "{run}");
+    b.goto(&format!("{base}/retention/{}", run["id"].as_str().unwrap()))
+        .await;
+    b.wait("[data-verified='true']").await;
+    accessible(&b, axe.as_deref(), "retention certificate").await;
+    b.shot("retention-certificate").await;
+    // No address of any message in any page's address.
+    let history = b.close().await;
+    assert!(history.iter().all(|u| !u.contains('@')), "{history:?}");
 }

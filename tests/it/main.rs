@@ -7,5 +7,8 @@
 mod api;
 mod cli;
 mod console;
+mod kit;
+mod privacy;
 mod requests;
+mod retention;
 mod site;

@@ -36,20 +36,61 @@ impl Site {
         Site::make(None, policy, false, "debug").await
     }
 
+    /// A site on the four vendors' stand-ins (the demo's systems, people
+    /// and complete register of processing), the directory stand-in idle;
+    /// `extra` is appended to the config.
+    pub async fn sandboxed(extra: &str) -> (Site, oubli_sandbox::Sandbox) {
+        let sandbox = oubli_sandbox::Sandbox::start(oubli_sandbox::Options {
+            people: 20,
+            gdpr_step: std::time::Duration::from_millis(30),
+            ..oubli_sandbox::Options::default()
+        })
+        .await
+        .unwrap();
+        let site = Site::make_with(None, true, "info", |dir| {
+            sandbox.write_secrets(&dir.join("secrets")).unwrap();
+            let plugins = std::path::Path::new(built_plugins::GENESYS_CLOUD)
+                .parent()
+                .unwrap();
+            let register = oubli_sandbox::write_register(dir).unwrap();
+            sandbox.config_toml(plugins, &dir.join("secrets"))
+                + &register
+                + "\n[policy]\npoll_interval = \"30ms\"\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n"
+                + extra
+        })
+        .await;
+        (site, sandbox)
+    }
+
     async fn make(db: Option<String>, extra: &str, db_flag: bool, log: &'static str) -> Site {
+        Site::make_with(db, db_flag, log, |dir| {
+            std::fs::write(dir.join("token"), "dir-token\n").unwrap();
+            String::new() + extra
+        })
+        .await
+    }
+
+    async fn make_with(
+        db: Option<String>,
+        db_flag: bool,
+        log: &'static str,
+        write: impl FnOnce(&std::path::Path) -> String,
+    ) -> Site {
         let (addr, people) = people_directory::serve().await;
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("token"), "dir-token\n").unwrap();
         let config = dir.path().join("oubli.toml");
+        let body = write(dir.path());
+        let directory = !dir.path().join("register.toml").exists();
+        let extra = body.as_str();
         std::fs::write(
             &config,
-            format!(
+            if !directory { body.clone() } else { format!(
                 "[identifiers]\ndefault_region = \"FR\"\n\n\
                  [systems.directory]\nconnector = {:?}\nallow_hosts = [\"http://{addr}\"]\nallow_loopback = true\n\
                  config = {{ base_url = \"http://{addr}/api\" }}\nsecrets = {{ token = {{ file = \"token\" }} }}\n\n\
                  [policy]\nbackoff = \"50ms\"\nmax_backoff = \"200ms\"\n{extra}\n",
                 built_plugins::EXAMPLE_REST,
-            ),
+            ) },
         )
         .unwrap();
         let db = db.unwrap_or_else(|| dir.path().join("oubli.db").display().to_string());

@@ -37,6 +37,8 @@ pub struct Controls {
     limit: Mutex<Option<RateLimit>>,
     requests: Mutex<u64>,
     throttled: Mutex<u64>,
+    times: Mutex<Vec<Instant>>,
+    delay: Mutex<Option<Duration>>,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,16 @@ impl Controls {
         *self.requests.lock().expect("controls lock")
     }
 
+    /// When each request arrived (throttled ones included).
+    pub fn times(&self) -> Vec<Instant> {
+        self.times.lock().expect("controls lock").clone()
+    }
+
+    /// Answer every following request only after `delay` (`None`: at once).
+    pub fn set_delay(&self, delay: Option<Duration>) {
+        *self.delay.lock().expect("controls lock") = delay;
+    }
+
     /// Requests answered with 429 so far.
     pub fn throttled(&self) -> u64 {
         *self.throttled.lock().expect("controls lock")
@@ -77,6 +89,10 @@ impl Controls {
     /// Seconds to wait when over the limit, or `None` to go ahead.
     fn admit(&self) -> Option<u64> {
         *self.requests.lock().expect("controls lock") += 1;
+        self.times
+            .lock()
+            .expect("controls lock")
+            .push(Instant::now());
         let mut guard = self.limit.lock().expect("controls lock");
         let limit = guard.as_mut()?;
         let now = Instant::now();
@@ -112,6 +128,10 @@ pub async fn gate(State(controls): State<Arc<Controls>>, req: Request, next: Nex
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return resp;
+    }
+    let delay = *controls.delay.lock().expect("controls lock");
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     let Some(fault) = *controls.fault.lock().expect("controls lock") else {
         return next.run(req).await;

@@ -148,6 +148,8 @@ pub struct Genesys {
     /// Finish every GDPR request the moment the requests are listed (a job
     /// that completes between a client's read and its listing).
     pub finish_when_listed: Mutex<bool>,
+    /// Access tokens handed out (`POST /oauth/token` answered 200).
+    pub tokens_issued: std::sync::atomic::AtomicUsize,
     base_url: Mutex<String>,
 }
 
@@ -224,6 +226,7 @@ impl Genesys {
             step: Mutex::new(step),
             accept_delay: Mutex::new(Duration::ZERO),
             finish_when_listed: Mutex::new(false),
+            tokens_issued: std::sync::atomic::AtomicUsize::new(0),
             base_url: Mutex::new(String::new()),
         })
     }
@@ -930,7 +933,11 @@ async fn media(
     }
 }
 
-async fn oauth_token(headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn oauth_token(
+    State(g): State<Arc<Genesys>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let expected = format!("{CLIENT_ID}:{CLIENT_SECRET}");
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -953,6 +960,8 @@ async fn oauth_token(headers: HeaderMap, body: axum::body::Bytes) -> Response {
         )
             .into_response();
     }
+    g.tokens_issued
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     ApiJson(json!({"access_token": ADMIN_TOKEN, "token_type": "bearer", "expires_in": 86399}))
         .into_response()
 }

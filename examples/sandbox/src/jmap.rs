@@ -27,7 +27,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// The bearer token of the support mailbox.
@@ -62,7 +62,8 @@ pub struct Addr {
 }
 
 impl Addr {
-    fn new(name: &str, email: &str) -> Self {
+    /// An address with a display name.
+    pub fn new(name: &str, email: &str) -> Self {
         Addr {
             name: (!name.is_empty()).then(|| name.to_string()),
             email: email.to_string(),
@@ -135,6 +136,18 @@ pub struct JmapData {
     pub state: u64,
     /// The largest `destroy` list any Email/set carried.
     pub largest_destroy: usize,
+    /// The messages by (received, id): a date-only query reads a range of
+    /// it, as a real server's index would, instead of every message.
+    by_date: BTreeSet<(i64, String)>,
+}
+
+impl JmapData {
+    /// Add messages (tests and benchmarks seed more).
+    pub fn add(&mut self, e: Email) {
+        self.by_date.insert((e.received_at, e.id.clone()));
+        self.emails.insert(e.id.clone(), e);
+        self.state += 1;
+    }
 }
 
 /// The stand-in's shared state.
@@ -285,11 +298,16 @@ impl Jmap {
                 });
             }
         }
+        let by_date = emails
+            .values()
+            .map(|e| (e.received_at, e.id.clone()))
+            .collect();
         Arc::new(Jmap {
             data: Mutex::new(JmapData {
                 emails,
                 state: 1,
                 largest_destroy: 0,
+                by_date,
             }),
         })
     }
@@ -529,25 +547,77 @@ impl Jmap {
     fn email_query(&self, args: &Map<String, Value>) -> Result<Value, String> {
         let data = self.data.lock().expect("lock");
         let filter = args.get("filter").cloned().unwrap_or(Value::Null);
-        let mut hits: Vec<&Email> = Vec::new();
-        for e in data.emails.values() {
-            if matches(e, &filter)? {
-                hits.push(e);
-            }
-        }
-        hits.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(a.id.cmp(&b.id)));
+        // `receivedAt` only, newest first unless `isAscending`; ties in
+        // the store's order (as on a real server, not promised to be the
+        // ids').
+        let ascending = args
+            .get("sort")
+            .and_then(|s| s.get(0))
+            .and_then(|c| c.get("isAscending"))
+            .and_then(Value::as_bool)
+            == Some(true);
         let position = args.get("position").and_then(Value::as_u64).unwrap_or(0) as usize;
         let asked = args
             .get("limit")
             .and_then(Value::as_u64)
             .map(|l| l as usize);
         let limit = asked.unwrap_or(MAX_QUERY_LIMIT).min(MAX_QUERY_LIMIT);
-        let ids: Vec<&str> = hits
-            .iter()
-            .skip(position)
-            .take(limit)
-            .map(|e| e.id.as_str())
-            .collect();
+        let total = args.get("calculateTotal").and_then(Value::as_bool) == Some(true);
+        let by_date_only = filter
+            .as_object()
+            .is_some_and(|f| !f.is_empty() && f.keys().all(|k| k == "before" || k == "after"));
+        let (ids, count): (Vec<String>, usize) = if by_date_only {
+            // A range of the date index, read only as far as the page.
+            let bound = |k: &str| {
+                filter
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .map(utc_date)
+                    .transpose()
+            };
+            let from = bound("after")?.unwrap_or(i64::MIN);
+            let to = bound("before")?.unwrap_or(i64::MAX);
+            let range = || {
+                data.by_date
+                    .range((from, String::new())..(to.max(from), String::new()))
+            };
+            let page: Vec<String> = if ascending {
+                range()
+                    .skip(position)
+                    .take(limit)
+                    .map(|(_, id)| id.clone())
+                    .collect()
+            } else {
+                range()
+                    .rev()
+                    .skip(position)
+                    .take(limit)
+                    .map(|(_, id)| id.clone())
+                    .collect()
+            };
+            (page, if total { range().count() } else { 0 })
+        } else {
+            let mut hits: Vec<&Email> = Vec::new();
+            for e in data.emails.values() {
+                if matches(e, &filter)? {
+                    hits.push(e);
+                }
+            }
+            hits.sort_by(|a, b| {
+                if ascending {
+                    a.received_at.cmp(&b.received_at)
+                } else {
+                    b.received_at.cmp(&a.received_at)
+                }
+            });
+            let page = hits
+                .iter()
+                .skip(position)
+                .take(limit)
+                .map(|e| e.id.clone())
+                .collect();
+            (page, hits.len())
+        };
         let mut out = json!({
             "accountId": ACCOUNT,
             "queryState": format!("q{}", data.state),
@@ -558,8 +628,8 @@ impl Jmap {
         if asked.is_some_and(|a| a > MAX_QUERY_LIMIT) {
             out["limit"] = json!(MAX_QUERY_LIMIT);
         }
-        if args.get("calculateTotal").and_then(Value::as_bool) == Some(true) {
-            out["total"] = json!(hits.len());
+        if total {
+            out["total"] = json!(count);
         }
         Ok(out)
     }
@@ -672,7 +742,8 @@ impl Jmap {
         let mut destroyed = Vec::new();
         let mut not_destroyed = Map::new();
         for id in destroy {
-            if data.emails.remove(&id).is_some() {
+            if let Some(e) = data.emails.remove(&id) {
+                data.by_date.remove(&(e.received_at, id.clone()));
                 destroyed.push(id);
             } else {
                 not_destroyed.insert(id, json!({"type": "notFound"}));
@@ -697,6 +768,15 @@ impl Jmap {
 
 fn contains(haystack: &str, needle: &str) -> bool {
     haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// Seconds since the epoch of a JMAP UTCDate (`2026-01-01T00:00:00Z`).
+fn utc_date(d: &str) -> Result<i64, String> {
+    d.parse::<jiff::Timestamp>()
+        .ok()
+        .filter(|_| d.ends_with('Z'))
+        .map(|t| t.as_second())
+        .ok_or_else(|| "invalidArguments".to_string())
 }
 
 fn matches(e: &Email, filter: &Value) -> Result<bool, String> {
@@ -730,6 +810,10 @@ fn matches(e: &Email, filter: &Value) -> Result<bool, String> {
             ("subject", Some(s)) => contains(&e.subject, s),
             ("body", Some(s)) => contains(&e.body, s),
             ("text", Some(s)) => contains(&e.raw(), s),
+            // RFC 8621 §4.4.1: `before` is strictly before, `after` the same
+            // second or later; a UTCDate that does not parse is refused.
+            ("before", Some(d)) => e.received_at < utc_date(d)?,
+            ("after", Some(d)) => e.received_at >= utc_date(d)?,
             _ => return Err("unsupportedFilter".into()),
         };
         if !ok {

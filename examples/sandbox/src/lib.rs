@@ -28,6 +28,7 @@
 pub mod common;
 pub mod crm;
 pub mod dialer;
+pub mod directory;
 pub mod genesys;
 pub mod jmap;
 pub mod people;

@@ -62,6 +62,7 @@ fn new_request(kind: RequestKind, email: String) -> NewRequest {
         actor: "alice".into(),
         params,
         attestation: None,
+        intake: None,
     }
 }
 

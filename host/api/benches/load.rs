@@ -69,6 +69,7 @@ async fn server(dir: &Path) {
             lockout_after: 10,
             webhooks: vec![],
             console: Default::default(),
+            privacy: None,
         },
     )
     .await
@@ -210,6 +211,7 @@ fn main() {
                         ..Params::default()
                     },
                     attestation: None,
+                    intake: None,
                 })
                 .await
                 .unwrap();

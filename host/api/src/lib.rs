@@ -17,6 +17,7 @@ pub mod auth;
 pub mod console;
 pub mod extract;
 mod metrics;
+pub mod privacy;
 pub mod problem;
 pub mod routes;
 pub mod server;
@@ -68,7 +69,13 @@ impl AppState {
         description = "GDPR data-subject rights across contact-center systems: file requests, approve them, follow them to a verified end, check restrictions, fetch signed erasure certificates and the audit log. Identifiers travel only in JSON bodies, never in URLs.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(problem::Problem, routes::RequestId, routes::SystemName)),
+    components(schemas(
+        problem::Problem,
+        routes::RequestId,
+        routes::SystemName,
+        routes::PolicyId,
+        routes::RunId
+    )),
     modifiers(&Security),
     tags(
         (name = "requests", description = "Data-subject requests and their lifecycle"),
@@ -76,6 +83,7 @@ impl AppState {
         (name = "consent", description = "Consent evidence (Art. 7(1))"),
         (name = "systems", description = "The connected systems"),
         (name = "evidence", description = "Certificates and the audit log"),
+        (name = "retention", description = "Retention policies, their runs and certificates (Art. 5(1)(e))"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
@@ -233,6 +241,14 @@ pub fn with_console(api: Router, console: console::Console, max_body: usize) -> 
             .layer(axum::middleware::from_fn_with_state(state, trace))
             .layer(axum::extract::DefaultBodyLimit::max(max_body)),
     )
+}
+
+/// `pages` traced and limited as the API is (the privacy center's).
+pub fn with_limits(pages: Router, state: AppState, max_body: usize) -> Router {
+    pages
+        .layer(axum::middleware::from_fn(limits))
+        .layer(axum::middleware::from_fn_with_state(state, trace))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
 }
 
 /// The whole API, ready to serve. `max_body` caps request bodies.

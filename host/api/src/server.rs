@@ -37,6 +37,9 @@ pub enum ServeError {
     /// The console cannot start (its identity provider's secret, say).
     #[error("console: {0}")]
     Console(String),
+    /// The privacy center cannot start (its relay's password, say).
+    #[error("privacy center: {0}")]
+    Privacy(String),
     /// The certificate or key could not be read.
     #[error("TLS: {0}")]
     Tls(String),
@@ -82,6 +85,8 @@ pub struct ServeOptions {
     pub webhooks: Vec<WebhookSettings>,
     /// The operator console (served at `/` when enabled).
     pub console: oubli_core::config::ConsoleSettings,
+    /// The privacy center (served at `/privacy/`, or on its own listener).
+    pub privacy: Option<oubli_core::config::PrivacySettings>,
 }
 
 /// Read a certificate chain and private key into a server config.
@@ -118,6 +123,13 @@ pub struct Server {
     /// Whether it speaks TLS.
     pub tls: bool,
     listener: tokio::net::TcpListener,
+    /// The privacy center's own listener, when it has one.
+    privacy_listener: Option<tokio::net::TcpListener>,
+    /// The privacy center's own address, when it has one.
+    pub privacy_addr: Option<SocketAddr>,
+    mailer: Option<Arc<dyn oubli_core::mail::Mailer>>,
+    texter: Option<Arc<dyn oubli_core::mail::Texter>>,
+    captcha: Option<crate::privacy::Captcha>,
     options: ServeOptions,
     engine: Arc<Engine>,
 }
@@ -163,13 +175,59 @@ impl Server {
             addr: options.listen,
             source,
         })?;
+        let mut mailer: Option<Arc<dyn oubli_core::mail::Mailer>> = None;
+        let mut texter: Option<Arc<dyn oubli_core::mail::Texter>> = None;
+        let mut captcha = None;
+        let mut privacy_listener = None;
+        let mut privacy_addr = None;
+        if let Some(p) = &options.privacy {
+            mailer = Some(Arc::new(
+                oubli_core::mail::Smtp::new(&p.smtp).map_err(ServeError::Privacy)?,
+            ));
+            if let Some(c) = &p.captcha {
+                captcha = Some(crate::privacy::Captcha::new(c).map_err(ServeError::Privacy)?);
+            }
+            if let Some(sms) = &p.sms {
+                texter = Some(Arc::new(
+                    oubli_core::mail::SmsWebhook::new(sms).map_err(ServeError::Privacy)?,
+                ));
+            }
+            if let Some(listen) = &p.listen {
+                let at: SocketAddr = listen.parse().map_err(|_| {
+                    ServeError::Privacy(format!(
+                        "api.privacy.listen: {listen:?} is not an address:port"
+                    ))
+                })?;
+                if options.tls.is_none() && !at.ip().is_loopback() && !options.allow_plain_http {
+                    return Err(ServeError::PlainHttp(at));
+                }
+                let l = tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|source| ServeError::Bind { addr: at, source })?;
+                privacy_addr = l.local_addr().ok();
+                privacy_listener = Some(l);
+            }
+        }
         Ok(Server {
             addr,
             tls: options.tls.is_some(),
             listener,
+            privacy_listener,
+            privacy_addr,
+            mailer,
+            texter,
+            captcha,
             options,
             engine,
         })
+    }
+
+    /// Send the privacy center's mail through `mailer` instead of the
+    /// configured relay (the demo keeps it in files).
+    pub fn set_mailer(&mut self, mailer: Arc<dyn oubli_core::mail::Mailer>) {
+        if self.mailer.is_some() {
+            self.mailer = Some(mailer);
+        }
     }
 
     /// Serve until `stop` resolves, then finish the connections in flight
@@ -177,6 +235,10 @@ impl Server {
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> Result<(), ServeError> {
         let Server {
             listener,
+            privacy_listener,
+            mailer,
+            texter,
+            captcha,
             options,
             engine,
             ..
@@ -190,15 +252,51 @@ impl Server {
                 // Behind a TLS proxy (allow_plain_http), browsers reach
                 // the console over https: its cookies are Secure there too.
                 crate::console::Console::new(
-                    state,
+                    state.clone(),
                     &options.console,
                     options.tls.is_some() || options.allow_plain_http,
                 )
                     .map_err(ServeError::Console)?;
             app = with_console(app, console, options.max_body);
         }
+        let privacy = match (&options.privacy, mailer) {
+            (Some(settings), Some(mailer)) => {
+                let p = crate::privacy::Privacy::new(
+                    state.clone(),
+                    oubli_core::rights::privacy::PrivacyRules::from(settings),
+                    mailer,
+                );
+                let p = match texter {
+                    Some(t) => p.with_texter(t),
+                    None => p,
+                };
+                Some(match captcha {
+                    Some(c) => p.with_captcha(c),
+                    None => p,
+                })
+            }
+            _ => None,
+        };
+        let mut privacy_app = None;
+        if let Some(p) = &privacy {
+            let pages = crate::with_limits(
+                crate::privacy::router(p.clone()),
+                state.clone(),
+                options.max_body,
+            );
+            if privacy_listener.is_some() {
+                privacy_app = Some(pages);
+            } else {
+                app = app.merge(pages);
+            }
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
+
         let mut background = tokio::task::JoinSet::new();
+        if let Some(p) = privacy.filter(|_| options.privacy.as_ref().is_some_and(|s| s.notify)) {
+            let rx = stop_rx.clone();
+            background.spawn(crate::privacy::notify(p, rx));
+        }
         for i in 0..options.workers {
             let worker = Worker::new(
                 engine.clone(),
@@ -292,8 +390,77 @@ impl Server {
         // At most `max_connections` at once: the next is accepted when one
         // closes (the others wait in the listen queue), so slow clients
         // cannot use up the process's file descriptors.
-        let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
-        let per_address = PerAddress::new(options.max_connections_per_address.max(1));
+        let accept = Accept {
+            tls,
+            slots: Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1))),
+            per_address: PerAddress::new(options.max_connections_per_address.max(1)),
+            trusted: Arc::new(options.trusted_proxies.clone()),
+            header_timeout: options.header_timeout,
+        };
+        let (closing_tx, closing) = watch::channel(false);
+        {
+            let own = privacy_listener.map(|l| {
+                let mut rx = closing.clone();
+                accept.clone().run(
+                    l,
+                    privacy_app.clone().unwrap_or_default(),
+                    &graceful,
+                    async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    },
+                )
+            });
+            let main = async {
+                accept.clone().run(listener, app, &graceful, stop).await;
+                let _ = closing_tx.send(true);
+            };
+            match own {
+                Some(own) => {
+                    tokio::join!(main, own);
+                }
+                None => main.await,
+            }
+        }
+        let _ = stop_tx.send(true);
+        drop(closing);
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 10 s; closing them");
+        }
+        while background.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// What every accepted connection shares: TLS, the connection slots, the
+/// per-address limit.
+#[derive(Clone)]
+struct Accept {
+    tls: Option<Arc<RwLock<Arc<rustls::ServerConfig>>>>,
+    slots: Arc<tokio::sync::Semaphore>,
+    per_address: PerAddress,
+    trusted: Arc<Vec<ipnet::IpNet>>,
+    header_timeout: Duration,
+}
+
+impl Accept {
+    /// Accept on `listener` and serve `app` until `stop` resolves.
+    async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        app: axum::Router,
+        graceful: &hyper_util::server::graceful::GracefulShutdown,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let Accept {
+            tls,
+            slots,
+            per_address,
+            trusted,
+            header_timeout,
+        } = self;
         tokio::pin!(stop);
         loop {
             let slot = tokio::select! {
@@ -318,11 +485,7 @@ impl Server {
             // One address may hold only so many of the slots (a trusted
             // proxy speaks for many clients and is not limited): past that,
             // its new connection is told to wait and closed.
-            let held = if options
-                .trusted_proxies
-                .iter()
-                .any(|n| n.contains(&peer.ip()))
-            {
+            let held = if trusted.iter().any(|n| n.contains(&peer.ip())) {
                 None
             } else {
                 match per_address.take(peer.ip()) {
@@ -346,17 +509,17 @@ impl Server {
             // cannot pile up.
             builder
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(options.header_timeout)
+                .header_read_timeout(header_timeout)
                 // Room above the router's own limits (MAX_URI,
                 // MAX_HEADERS), so that they, which answer problems, are
                 // met first; hyper answers past this buffer by itself.
                 .max_buf_size(64 * 1024);
+            let watcher = graceful.watcher();
             match &tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
                     tokio::spawn(async move {
-                        let _ = conn.await;
+                        let _ = watcher.watch(conn).await;
                         drop((slot, held));
                     });
                 }
@@ -364,7 +527,6 @@ impl Server {
                     let acceptor = tokio_rustls::TlsAcceptor::from(
                         cfg.read().unwrap_or_else(|e| e.into_inner()).clone(),
                     );
-                    let watcher = graceful.watcher();
                     tokio::spawn(async move {
                         let Ok(Ok(tls_stream)) =
                             tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
@@ -379,16 +541,6 @@ impl Server {
                 }
             }
         }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("connections still open after 10 s; closing them");
-        }
-        while background.join_next().await.is_some() {}
-        Ok(())
     }
 }
 

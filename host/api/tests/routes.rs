@@ -35,11 +35,16 @@ impl App {
 
     /// An app whose engine reads time from `clock`.
     async fn on(clock: Option<Arc<ManualClock>>) -> App {
+        App::on_with(clock, "").await
+    }
+
+    /// The same, with `extra` at the end of its config.
+    async fn on_with(clock: Option<Arc<ManualClock>>, extra: &str) -> App {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path();
         Keyring::init(&path.join("oubli-keys"), None).unwrap();
         let text = format!(
-            "[store]\nurl = \"sqlite://{db}\"\n\n[keys]\ndir = \"{keys}\"\n\n[systems.directory]\nconnector = \"directory.wasm\"\n",
+            "[store]\nurl = \"sqlite://{db}\"\n\n[keys]\ndir = \"{keys}\"\n\n[systems.directory]\nconnector = \"directory.wasm\"\n{extra}",
             db = path.join("oubli.db").display(),
             keys = path.join("oubli-keys").display(),
         );
@@ -712,6 +717,7 @@ async fn the_queue_pages_by_deadline_and_filters_by_kind_state_and_attention() {
                 actor: "alice".into(),
                 params: Params::default(),
                 attestation: None,
+                intake: None,
             })
             .await
             .unwrap();
@@ -817,4 +823,688 @@ async fn operators_add_notes_that_auditors_see_withheld() {
             .await,
         404,
     );
+}
+
+// ------------------------------------------------------------ privacy center
+
+/// Mails the privacy center would send, kept instead (the end-to-end test
+/// in `tests/it/privacy.rs` sends them through a real SMTP server).
+#[derive(Default)]
+struct Outbox(std::sync::Mutex<Vec<oubli_core::rights::privacy::Mail>>);
+
+impl oubli_core::mail::Mailer for Outbox {
+    fn send(&self, mail: &oubli_core::rights::privacy::Mail) -> Result<(), String> {
+        self.0.lock().unwrap().push(mail.clone());
+        Ok(())
+    }
+}
+
+struct PrivacyApp {
+    app: App,
+    router: Router,
+    outbox: Arc<Outbox>,
+    clock: Arc<ManualClock>,
+}
+
+impl PrivacyApp {
+    async fn new(extra: &str) -> PrivacyApp {
+        PrivacyApp::with(extra).await
+    }
+
+    /// With the text-message gateway `extra` configures, if any.
+    async fn with(extra: &str) -> PrivacyApp {
+        PrivacyApp::with_top(extra, "").await
+    }
+
+    /// With `top` at the end of the engine's config (a register).
+    async fn with_top(extra: &str, top: &str) -> PrivacyApp {
+        let clock = ManualClock::starting_now();
+        let app = App::on_with(Some(clock.clone()), top).await;
+        let settings = Config::parse(
+            std::path::Path::new("/etc/oubli/oubli.toml"),
+            &format!(
+                "[systems.directory]\nconnector = \"directory.wasm\"\n\n[api.privacy]\npublic_url = \"https://privacy.example.com/\"\n{extra}\n[api.privacy.smtp]\nhost = \"localhost\"\ntls = \"none\"\nfrom = \"Privacy <privacy@example.com>\"\n"
+            ),
+        )
+        .unwrap()
+        .api
+        .privacy
+        .unwrap();
+        let outbox = Arc::new(Outbox::default());
+        let mut p = oubli_api::privacy::Privacy::new(
+            AppState::new(app.engine.clone()),
+            oubli_core::rights::privacy::PrivacyRules::from(&settings),
+            outbox.clone(),
+        );
+        if let Some(sms) = &settings.sms {
+            p = p.with_texter(Arc::new(oubli_core::mail::SmsWebhook::new(sms).unwrap()));
+        }
+        if let Some(c) = &settings.captcha {
+            p = p.with_captcha(oubli_api::privacy::Captcha::new(c).unwrap());
+        }
+        let router = oubli_api::privacy::router(p);
+        PrivacyApp {
+            app,
+            router,
+            outbox,
+            clock,
+        }
+    }
+
+    /// `method path` with a form body from `client`: status, `Location`,
+    /// body.
+    async fn call(&self, method: &str, path: &str, form: Option<&str>) -> (u16, String, String) {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(method.as_bytes()).unwrap())
+            .uri(path)
+            .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                [203, 0, 113, 7],
+                4000,
+            ))));
+        if form.is_some() {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let req = req
+            .body(Body::from(form.unwrap_or_default().to_string()))
+            .unwrap();
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            location,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    /// Mails sent so far (they go out on a blocking task: wait for them).
+    async fn mails(&self, n: usize) -> Vec<oubli_core::rights::privacy::Mail> {
+        for _ in 0..500 {
+            if self.outbox.0.lock().unwrap().len() >= n {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        self.outbox.0.lock().unwrap().clone()
+    }
+
+    /// Ask for `kind` for `email`: the verify page's path.
+    async fn ask(&self, kind: &str, form: &str) -> String {
+        let (status, location, body) = self
+            .call("POST", &format!("/privacy/ask/{kind}"), Some(form))
+            .await;
+        assert_eq!(status, 303, "{body}");
+        assert!(location.starts_with("/privacy/verify/"), "{location}");
+        location
+    }
+}
+
+fn code_in(mail: &oubli_core::rights::privacy::Mail) -> String {
+    let at = mail.body.find("Your code is ").expect("a code") + "Your code is ".len();
+    mail.body[at..at + 6].to_string()
+}
+
+fn token_in(mail: &oubli_core::rights::privacy::Mail) -> String {
+    let at = mail.body.find("/privacy/status/").expect("a status link") + "/privacy/status/".len();
+    mail.body[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_subject_files_by_proving_their_address_and_follows_the_request_by_its_link() {
+    let p = PrivacyApp::new("").await;
+    let verify = p.ask("access", "lang=en&email=Ada%40Example.com").await;
+    // Nothing of the address in the URL or on the page.
+    assert!(!verify.to_lowercase().contains("ada"));
+    let (status, _, page) = p.call("GET", &verify, None).await;
+    assert_eq!(status, 200);
+    assert!(!page.to_lowercase().contains("ada@"), "{page}");
+    let mails = p.mails(1).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, "Ada@example.com");
+    let code = code_in(&mails[0]);
+    // Nothing is filed before the code is given.
+    assert!(
+        p.app
+            .engine
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, location, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+    assert_eq!(status, 303);
+    assert!(location.starts_with("/privacy/status/"), "{location}");
+    let filed = p.app.engine.list(&Default::default()).await.unwrap();
+    assert_eq!(filed.len(), 1);
+    assert_eq!(filed[0].requested_by, "privacy-center");
+    assert_eq!(filed[0].channel, Some(oubli_model::Channel::Web));
+    // The code was the proof: attested, not waiting for an operator.
+    assert_eq!(filed[0].state, oubli_model::RequestState::Verified);
+    // The mail gives the same link.
+    let mails = p.mails(2).await;
+    assert_eq!(format!("/privacy/status/{}", token_in(&mails[1])), location);
+    let (status, _, page) = p.call("GET", &location, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&filed[0].id), "{page}");
+    assert!(page.contains("looking for your data"), "{page}");
+    // The code works once.
+    let (status, _, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+    assert_eq!(status, 410);
+    assert_eq!(
+        p.app.engine.list(&Default::default()).await.unwrap().len(),
+        1
+    );
+    // No answer to download yet.
+    let (status, _, _) = p
+        .call("POST", &format!("{location}/answer"), Some(""))
+        .await;
+    assert_eq!(status, 409);
+    // The link lasts until 30 days after the request ends.
+    p.app
+        .engine
+        .cancel(&filed[0].id, "alice", "asked to stop")
+        .await
+        .unwrap();
+    p.clock.advance(29 * 86_400_000);
+    assert_eq!(p.call("GET", &location, None).await.0, 200);
+    p.clock.advance(2 * 86_400_000);
+    assert_eq!(p.call("GET", &location, None).await.0, 410);
+    // An unknown link is the same as an expired one.
+    assert_eq!(p.call("GET", "/privacy/status/nope", None).await.0, 410);
+}
+
+#[tokio::test]
+async fn wrong_codes_lock_the_request_out_and_codes_expire_on_the_engines_clock() {
+    let p = PrivacyApp::new("").await;
+    let verify = p.ask("erasure", "lang=en&email=ada%40example.com").await;
+    let code = code_in(&p.mails(1).await[0]);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for left in (1..=4).rev() {
+        let (status, _, page) = p
+            .call("POST", &verify, Some(&format!("code={wrong}")))
+            .await;
+        assert_eq!(status, 422);
+        assert!(page.contains(&format!("Tries left: {left}")), "{page}");
+    }
+    let (status, _, _) = p
+        .call("POST", &verify, Some(&format!("code={wrong}")))
+        .await;
+    assert_eq!(status, 429);
+    // Locked: even the right code, and a new code, are refused.
+    let (status, _, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+    assert_eq!(status, 429);
+    assert_eq!(
+        p.call("POST", &format!("{verify}/again"), Some("")).await.0,
+        429
+    );
+    assert!(
+        p.app
+            .engine
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A code works for 10 minutes.
+    let verify = p.ask("erasure", "lang=en&email=ada%40example.com").await;
+    let code = code_in(&p.mails(2).await[1]);
+    p.clock.advance(10 * 60_000 + 1);
+    let (status, _, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+    assert_eq!(status, 410);
+    // A new code, sent again, works (the old one does not).
+    assert_eq!(
+        p.call("POST", &format!("{verify}/again"), Some("")).await.0,
+        303
+    );
+    let again = code_in(&p.mails(3).await[2]);
+    if again != code {
+        let (status, _, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+        assert_eq!(status, 422);
+    }
+    let (status, location, _) = p
+        .call("POST", &verify, Some(&format!("code={again}")))
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.starts_with("/privacy/status/"));
+}
+
+#[tokio::test]
+async fn every_address_gets_the_same_page_and_limits_hold_per_address_and_client() {
+    let p = PrivacyApp::new("codes_per_address = 2\nstarts_per_client = 6\n").await;
+    let strip = |page: String, verify: &str| page.replace(verify, "HANDLE");
+    let mut pages = Vec::new();
+    for email in ["known%40example.com", "nobody%40example.org"] {
+        let verify = p.ask("access", &format!("lang=en&email={email}")).await;
+        pages.push(strip(p.call("GET", &verify, None).await.2, &verify));
+    }
+    assert_eq!(pages[0], pages[1]);
+    // Past the address's limit no code goes out, and the page is the same.
+    let a = p.ask("access", "lang=en&email=known%40example.com").await;
+    let b = p.ask("access", "lang=en&email=known%40example.com").await;
+    assert_eq!(p.mails(3).await.len(), 3);
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        p.outbox.0.lock().unwrap().len(),
+        3,
+        "the address's third code is not sent"
+    );
+    assert_eq!(strip(p.call("GET", &b, None).await.2, &b), pages[0]);
+    let _ = a;
+    // The client's limit: the seventh start this hour is refused.
+    p.ask("access", "lang=en&email=c%40example.com").await;
+    p.ask("access", "lang=en&email=d%40example.com").await;
+    let (status, _, page) = p
+        .call(
+            "POST",
+            "/privacy/ask/access",
+            Some("lang=en&email=e%40example.com"),
+        )
+        .await;
+    assert_eq!(status, 429, "{page}");
+    assert!(!page.contains("e@example.com"));
+    // An hour later it may start again.
+    p.clock.advance(3_600_001);
+    p.ask("access", "lang=en&email=e%40example.com").await;
+}
+
+#[tokio::test]
+async fn a_phone_number_waits_for_an_operator_and_bad_input_is_never_echoed() {
+    let p = PrivacyApp::new("attest = [\"portability\"]\n").await;
+    for (kind, form) in [
+        (
+            "erasure",
+            "lang=fr&email=ada%40example.com&phone=%2B33612345678",
+        ),
+        ("portability", "lang=fr&email=ada%40example.com"),
+    ] {
+        let before = p.outbox.0.lock().unwrap().len();
+        let verify = p.ask(kind, form).await;
+        let mails = p.mails(before + 1).await;
+        let mail = &mails[before];
+        assert!(mail.subject.contains("votre code"), "{}", mail.subject);
+        let at = mail.body.find("Votre code est ").unwrap() + "Votre code est ".len();
+        let code = &mail.body[at..at + 6];
+        let (status, location, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+        assert_eq!(status, 303);
+        let (_, _, page) = p.call("GET", &location, None).await;
+        assert!(page.contains("lang=\"fr\""));
+        assert!(page.contains("vérifiera que vous êtes bien"), "{page}");
+    }
+    for v in p.app.engine.list(&Default::default()).await.unwrap() {
+        assert_eq!(v.state, oubli_model::RequestState::Received, "{}", v.kind);
+    }
+    // Bad input: a clear page that repeats none of it.
+    for form in [
+        "lang=en&email=not-an-address%3Cscript%3E",
+        "lang=en&email=",
+        "lang=en&email=ada%40example.com&phone=12%3Cb%3E",
+    ] {
+        let (status, _, page) = p.call("POST", "/privacy/ask/erasure", Some(form)).await;
+        assert_eq!(status, 422, "{form}: {page}");
+        assert!(
+            !page.contains("<script>") && !page.contains("not-an-address"),
+            "{page}"
+        );
+    }
+    assert_eq!(
+        p.call("POST", "/privacy/ask/lift", Some("email=a%40b.c"))
+            .await
+            .0,
+        404
+    );
+    // A form posted from another site is refused.
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/privacy/ask/erasure")
+        .header("sec-fetch-site", "cross-site")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("email=ada%40example.com"))
+        .unwrap();
+    let r = p.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Every page carries the CSP, no-store and no-referrer.
+    let req = Request::builder()
+        .uri("/privacy/")
+        .body(Body::empty())
+        .unwrap();
+    let r = p.router.clone().oneshot(req).await.unwrap();
+    let h = r.headers();
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+}
+
+#[tokio::test]
+async fn an_intake_keeps_the_time_received_and_the_deadline_runs_from_it() {
+    let app = App::new().await;
+    let op = app.token(Role::Operator, "alice").await;
+    let filed = app
+        .post(
+            "/v1/requests",
+            Some(&op),
+            json!({"kind": "erasure", "subject": {"emails": [EMAIL]}, "channel": "call", "received_at": "2026-11-20T09:30:00+01:00"}),
+        )
+        .await;
+    // The fixed date is in the past of any run of this test after 2026-11-20
+    // and within the year allowed until 2027-11-20.
+    assert_eq!(filed.status, StatusCode::CREATED, "{}", filed.raw);
+    assert_eq!(filed.body["channel"], "call");
+    assert_eq!(filed.body["received_at"], 1_795_163_400_000i64);
+    // One month from when it was received, not from when it was filed.
+    assert_eq!(filed.body["due_at"], 1_795_163_400_000i64 + 30 * 86_400_000);
+    for (body, why) in [
+        (
+            json!({"kind": "erasure", "subject": {"emails": [EMAIL]}, "received_at": "2026-11-20T09:30:00Z"}),
+            "needs the channel",
+        ),
+        (
+            json!({"kind": "erasure", "subject": {"emails": [EMAIL]}, "channel": "call", "received_at": "2026-11-20 09:30"}),
+            "offset",
+        ),
+        (
+            json!({"kind": "erasure", "subject": {"emails": [EMAIL]}, "channel": "call", "received_at": "2999-01-01T00:00:00Z"}),
+            "future",
+        ),
+        (
+            json!({"kind": "erasure", "subject": {"emails": [EMAIL]}, "channel": "fax"}),
+            "channel",
+        ),
+    ] {
+        let r = app.post("/v1/requests", Some(&op), body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{why}: {}",
+            r.raw
+        );
+        assert!(r.raw.contains(why) || why == "channel", "{why}: {}", r.raw);
+    }
+}
+
+/// A text gateway on loopback: what it was sent, each checked against its
+/// signature.
+async fn sms_gateway(secret: &'static str) -> (String, Arc<std::sync::Mutex<Vec<Value>>>) {
+    let got: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let kept = got.clone();
+    let app = axum::Router::new().route(
+        "/send",
+        axum::routing::post(move |h: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let sig = h[oubli_core::rights::webhooks::SIGNATURE_HEADER]
+                    .to_str()
+                    .unwrap()
+                    .to_string();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64;
+                oubli_core::rights::webhooks::verify(secret.as_bytes(), &sig, &body, now, 300)
+                    .expect("a signed message");
+                kept.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                StatusCode::ACCEPTED
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://127.0.0.1:{}/send", addr.port()), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_text_gateway_a_phone_number_is_proven_by_a_code_too() {
+    let (url, texts) = sms_gateway("sms-secret").await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("sms");
+    std::fs::write(&secret, "sms-secret\n").unwrap();
+    let p = PrivacyApp::with(&format!(
+        "\n[api.privacy.sms]\nurl = \"{url}\"\nsecret = {{ file = \"{}\" }}\n",
+        secret.display()
+    ))
+    .await;
+    let verify = p
+        .ask(
+            "erasure",
+            "lang=en&email=ada%40example.com&phone=%2B33612345678",
+        )
+        .await;
+    let code = code_in(&p.mails(1).await[0]);
+    // The email's code is right: now the phone's, on the same page.
+    let (status, location, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+    assert_eq!((status, location.as_str()), (303, verify.as_str()));
+    let (_, _, page) = p.call("GET", &verify, None).await;
+    assert!(page.contains("by text message"), "{page}");
+    let sms = loop {
+        if let Some(m) = texts.lock().unwrap().first().cloned() {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    assert_eq!(sms["to"], "+33612345678");
+    let body = sms["text"].as_str().unwrap();
+    let at = body.find("your code is ").unwrap() + "your code is ".len();
+    let phone_code = &body[at..at + 6];
+    // The email's code does not prove the phone.
+    if phone_code != code {
+        let (status, _, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+        assert_eq!(status, 422);
+    }
+    assert!(
+        p.app
+            .engine
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (status, location, _) = p
+        .call("POST", &verify, Some(&format!("code={phone_code}")))
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.starts_with("/privacy/status/"));
+    // Both proven: no operator needed.
+    let filed = p.app.engine.list(&Default::default()).await.unwrap();
+    assert_eq!(filed[0].state, oubli_model::RequestState::Verified);
+    let shown = p.app.engine.show(&filed[0].id).await.unwrap();
+    let attested = shown
+        .events
+        .iter()
+        .find(|e| e.action == "identity-attested")
+        .unwrap();
+    assert!(
+        attested.reason.as_deref().unwrap().contains("phone number"),
+        "{attested:?}"
+    );
+}
+
+/// A `siteverify` service on loopback: it vouches for the token `human`
+/// sent with the right secret, and counts what it was asked.
+async fn captcha_service() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = asked.clone();
+    let app = axum::Router::new().route(
+        "/siteverify",
+        axum::routing::post(
+            move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
+                let count = count.clone();
+                async move {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let ok = f.get("secret").map(String::as_str) == Some("captcha-secret")
+                        && f.get("response").map(String::as_str) == Some("human")
+                        && f.get("remoteip").map(String::as_str) == Some("203.0.113.7");
+                    axum::Json(json!({"success": ok}))
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (
+        format!("http://127.0.0.1:{}/siteverify", addr.port()),
+        asked,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_captcha_is_checked_on_the_server_before_a_code_is_sent() {
+    let (url, asked) = captcha_service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("captcha");
+    std::fs::write(&secret, "captcha-secret\n").unwrap();
+    let p = PrivacyApp::with(&format!(
+        "\n[api.privacy.captcha]\nverify_url = \"{url}\"\nsecret = {{ file = \"{}\" }}\nsite_key = \"site-1\"\nscript = \"https://js.hcaptcha.com/1/api.js\"\nwidget_class = \"h-captcha\"\nfield = \"h-captcha-response\"\norigins = [\"https://hcaptcha.com\", \"https://*.hcaptcha.com\"]\n",
+        secret.display()
+    ))
+    .await;
+    // The form shows the widget, and only its page lets its script run.
+    let req = Request::builder()
+        .uri("/privacy/ask/erasure?lang=en")
+        .body(Body::empty())
+        .unwrap();
+    let r = p.router.clone().oneshot(req).await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self' https://hcaptcha.com https://*.hcaptcha.com"),
+        "{csp}"
+    );
+    let page =
+        String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(
+        page.contains("class=\"h-captcha\" data-sitekey=\"site-1\""),
+        "{page}"
+    );
+    let req = Request::builder()
+        .uri("/privacy/")
+        .body(Body::empty())
+        .unwrap();
+    let r = p.router.clone().oneshot(req).await.unwrap();
+    assert!(
+        !r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("hcaptcha")
+    );
+    // No token, or one the service does not vouch for: no code.
+    for form in [
+        "lang=en&email=ada%40example.com",
+        "lang=en&email=ada%40example.com&h-captcha-response=robot",
+    ] {
+        let (status, _, page) = p.call("POST", "/privacy/ask/erasure", Some(form)).await;
+        assert_eq!(status, 422, "{page}");
+        assert!(page.contains("did not pass"), "{page}");
+    }
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "an empty token is not sent"
+    );
+    p.ask(
+        "erasure",
+        "lang=en&email=ada%40example.com&h-captcha-response=human",
+    )
+    .await;
+    assert_eq!(p.mails(1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_registers_templates_write_the_mails_in_the_controllers_words() {
+    let p = PrivacyApp::with_top(
+        "",
+        "\n[register]\n[register.mails]\nfiled = { en = \"Dear customer, your reference is {reference}. Follow it at {link} before {due}.\" }\nchanged = { fr = \"Votre demande {reference} : {state}.\" }\n",
+    )
+    .await;
+    let verify = p.ask("access", "lang=en&email=ada%40example.com").await;
+    // No template for the code: oubli's own words.
+    let code = code_in(&p.mails(1).await[0]);
+    p.call("POST", &verify, Some(&format!("code={code}"))).await;
+    let filed = &p.mails(2).await[1];
+    assert!(
+        filed
+            .body
+            .starts_with("Dear customer, your reference is r-"),
+        "{}",
+        filed.body
+    );
+    assert!(
+        filed
+            .body
+            .contains("https://privacy.example.com/privacy/status/")
+    );
+    assert!(!filed.body.contains('{'), "{}", filed.body);
+}
+
+/// The console's new-request form takes the intake: the channel and the
+/// time received, from which the deadline runs; a time without its offset
+/// is refused with a page that says so.
+#[tokio::test]
+async fn the_console_files_a_call_with_the_time_it_was_received() {
+    let clock = ManualClock::starting_now();
+    let c = ConsoleApp::on(clock.clone(), false).await;
+    let op = c.app.token(Role::Operator, "alice").await;
+    let (_, cookie) = c.sign_in(&op).await;
+    let (_, page) = c.page("/requests/new", &cookie).await;
+    assert!(page.contains("name=\"channel\"") && page.contains("name=\"received_at\""));
+    let csrf = csrf_in(&page);
+    let received = oubli_model::Clock::now_ms(&*clock) - 2 * 86_400_000;
+    let at = jiff::Timestamp::from_millisecond(received)
+        .unwrap()
+        .to_string()
+        .replace(':', "%3A");
+    let (status, h, body) = c
+        .call(
+            "POST",
+            "/requests",
+            Some(&cookie),
+            Some(&format!(
+                "_csrf={csrf}&kind=erasure&emails=ada%40example.com&channel=call&received_at={at}"
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let path = h["location"].to_str().unwrap().to_string();
+    let id = path.trim_start_matches("/requests/");
+    let v = c.app.engine.show(id).await.unwrap();
+    assert_eq!(v.request.channel, Some(oubli_model::Channel::Call));
+    assert_eq!(v.request.received_at, received);
+    assert_eq!(
+        v.request.due_at,
+        oubli_core::rights::engine::add_months(received, 1)
+    );
+    let (_, page) = c.page(&path, &cookie).await;
+    assert!(page.contains("phone call"), "{page}");
+    let (status, _, body) = c
+        .call(
+            "POST",
+            "/requests",
+            Some(&cookie),
+            Some(&format!(
+                "_csrf={csrf}&kind=erasure&emails=ada%40example.com&channel=call&received_at=2026-12-01T09%3A30"
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("offset"), "{body}");
 }

@@ -170,6 +170,7 @@ pub async fn erase(args: EngineArgs, bulk: BulkArgs) -> Result<ExitCode> {
                 actor: actor.clone(),
                 params: Params::default(),
                 attestation: None,
+                intake: None,
             })
             .await;
         let (state, error) = match result {

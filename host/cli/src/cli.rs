@@ -46,13 +46,20 @@ enum Command {
         #[command(flatten)]
         cache: CacheArgs,
     },
+    /// Serve the stand-ins (four systems and a people directory) on
+    /// loopback until Ctrl-C, with the connectors, an oubli.toml and a
+    /// conformance fixture written beside them: try connectors and the
+    /// kit without a source checkout.
+    #[cfg(feature = "demo")]
+    Sandbox(crate::sandbox::SandboxArgs),
     /// Find a person in every configured system and show what each holds.
     Locate(LocateArgs),
     /// Check the configured systems: does each connector load, and what
     /// does it reach.
     #[command(subcommand)]
     Systems(SystemsCommand),
-    /// Inspect a connector component.
+    /// Connector components: inspect one, test one with the conformance
+    /// kit, or start a new one.
     #[command(subcommand)]
     Connector(ConnectorCommand),
     /// Manage the keyring: host keys, key-encryption keys, recipients.
@@ -125,6 +132,15 @@ enum Command {
         #[command(subcommand)]
         command: service::BundleCommand,
     },
+    /// Retention (Art. 5(1)(e)): policies that find what is past its
+    /// period in every system, test runs, approved enforcing runs, legal
+    /// holds and retention certificates.
+    Retention {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        #[command(subcommand)]
+        command: crate::retention::RetentionCommand,
+    },
     /// Consent evidence (Art. 7(1)): record, withdraw, show.
     Consent {
         #[command(flatten)]
@@ -138,9 +154,14 @@ enum Command {
     Notice {
         #[command(flatten)]
         engine: args::EngineArgs,
-        /// call, ivr, email, web.
-        #[arg(long, value_parser = ["call", "ivr", "email", "web"])]
+        /// call, ivr, email, web (and, with --intake, letter).
+        #[arg(long, value_parser = ["call", "ivr", "email", "web", "letter"])]
         channel: String,
+        /// The script an agent follows to take a request on this channel
+        /// (when the deadline starts, how to check identity, what to read
+        /// back), instead of the notice.
+        #[arg(long)]
+        intake: bool,
         /// en, fr.
         #[arg(long, default_value = "en", value_parser = service::lang)]
         lang: oubli_core::rights::bundle::Lang,
@@ -371,6 +392,13 @@ struct CheckArgs {
 enum ConnectorCommand {
     /// Show what a connector component is and what it asks for.
     Inspect(InspectArgs),
+    /// The conformance kit: run a configured system's connector through
+    /// the runtime against a fixture (what the test system holds of one
+    /// seeded person), case by case. Exit status 1 when a case failed.
+    Test(crate::kit::TestArgs),
+    /// Write a new connector crate that builds, loads, and passes the kit
+    /// against `oubli sandbox` as written.
+    New(crate::kit::NewArgs),
 }
 
 #[derive(Subcommand)]
@@ -491,7 +519,11 @@ pub fn run() -> Result<ExitCode> {
             console,
             cache,
         } => rt.block_on(crate::demo::run(&out, console, cache.no_cache)),
+        #[cfg(feature = "demo")]
+        Command::Sandbox(args) => rt.block_on(crate::sandbox::run(args)),
         Command::Locate(args) => rt.block_on(locate(args)),
+        Command::Connector(ConnectorCommand::Test(args)) => rt.block_on(crate::kit::test(args)),
+        Command::Connector(ConnectorCommand::New(args)) => crate::kit::new(args),
         Command::Connector(ConnectorCommand::Inspect(args))
         | Command::Plugin(PluginCommand::Inspect(args)) => rt.block_on(inspect(args)),
         Command::Systems(SystemsCommand::Pause {
@@ -544,12 +576,22 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Bundle { engine, command } => rt.block_on(service::bundle(engine, command)),
         Command::Consent { engine, command } => rt.block_on(service::consent(engine, command)),
+        Command::Retention { engine, command } => {
+            rt.block_on(crate::retention::retention(engine, command))
+        }
         Command::Notice {
             engine,
             channel,
+            intake,
             lang,
             allow_incomplete,
-        } => rt.block_on(service::notice(engine, channel, lang, allow_incomplete)),
+        } => rt.block_on(service::notice(
+            engine,
+            channel,
+            intake,
+            lang,
+            allow_incomplete,
+        )),
         Command::Ropa {
             engine,
             format,

@@ -44,14 +44,7 @@ pub async fn run(
     let out = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
 
     // The connectors, as an integrator would deploy them.
-    let connectors = out.join("connectors");
-    std::fs::create_dir_all(&connectors)
-        .with_context(|| format!("cannot create {}", connectors.display()))?;
-    for c in oubli_connectors::REFERENCE {
-        let path = connectors.join(format!("{}.wasm", c.name));
-        std::fs::write(&path, c.wasm)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
+    let connectors = crate::sandbox::write_connectors(&out, oubli_connectors::REFERENCE)?;
 
     let sandbox = Sandbox::start(Options {
         gdpr_step: Duration::from_millis(200),
@@ -74,8 +67,14 @@ pub async fn run(
     // processing and the subject's answer say.
     let register = oubli_sandbox::write_register(&out)
         .with_context(|| format!("cannot write {}", out.join("register.toml").display()))?;
+    // And a retention policy: support mail is kept 30 days after it was
+    // received; a test run finding more than 20 messages waits for a
+    // second person.
     let config_text = format!(
-        "{}\n[policy]\nfour_eyes = true\npoll_interval = \"250ms\"\nbackoff = \"500ms\"\nkeep_answers = \"90 days\"\n{register}",
+        "{}\n[policy]\nfour_eyes = true\npoll_interval = \"250ms\"\nbackoff = \"500ms\"\nkeep_answers = \"90 days\"\n{register}\n\
+         [[retention.policies]]\nid = \"support-mail-30d\"\nsystem = \"support-mail\"\ncategory = \"correspondence\"\n\
+         period = \"30 days\"\nmode = \"enforce\"\napproval_threshold = 20\n\
+         description = \"Support mail is kept 30 days after it was received\"\n",
         sandbox.config_toml(&connectors, &secrets)
     );
     std::fs::write(&config_path, config_text)
@@ -288,6 +287,7 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
             method: "call-back".into(),
             evidence: "called back on the number on file".into(),
         }),
+        intake: None,
     };
 
     outln!("\nNow as requests, kept in {}:\n", db.display());
@@ -385,6 +385,25 @@ async fn requests(out: &Path, rights: Systems, person: &oubli_sandbox::Person) -
         out.join("oubli.toml").display(),
         out.join("oubli.toml").display()
     );
+    // Retention: what the policy would purge now, listed, nothing erased.
+    let run = engine
+        .retention_start("support-mail-30d", false, None, "alice")
+        .await?;
+    let run = engine.retention_drive(&run).await?;
+    outln!(
+        "\nRetention: {} message(s) of support-mail are past the 30 days of policy support-mail-30d (test run {}, {}: nothing erased).\n  \
+         oubli retention show {} --config {}\n  \
+         oubli retention approve {} --as bob --config {}\n  \
+         oubli retention run support-mail-30d --enforce --as alice --config {}",
+        run.tally.due,
+        run.id,
+        run.state,
+        run.id,
+        out.join("oubli.toml").display(),
+        run.id,
+        out.join("oubli.toml").display(),
+        out.join("oubli.toml").display()
+    );
     outln!(
         "\nList them: oubli requests --config {}\nShow one:  oubli request show {} --config {}",
         out.join("oubli.toml").display(),
@@ -450,11 +469,28 @@ async fn serve_console(
                 method: "call-back".into(),
                 evidence: "called back on the number on file".into(),
             }),
+            intake: Some(oubli_core::rights::engine::Intake {
+                channel: oubli_model::Channel::Call,
+                received_at: None,
+                needs_attestation: false,
+            }),
         })
         .await?;
     crate::requests::drive(&engine, &waiting.id).await?;
     let api = ApiSettings::default();
-    let server = Server::bind(
+    // The privacy center too, its mail kept in files in the demo's
+    // directory instead of going to a relay.
+    let privacy = oubli_core::config::Config::parse(
+        &out.join("oubli.toml"),
+        &format!(
+            "[api.privacy]\npublic_url = \"http://{addr}\"\n\n[api.privacy.smtp]\nhost = \"localhost\"\ntls = \"none\"\nfrom = \"Privacy <privacy@example.com>\"\n"
+        ),
+    )?
+    .api
+    .privacy;
+    let mail_dir = out.join("mail");
+    std::fs::create_dir_all(&mail_dir)?;
+    let mut server = Server::bind(
         engine.clone(),
         ServeOptions {
             listen: addr,
@@ -470,9 +506,11 @@ async fn serve_console(
             lockout_after: api.lockout_after,
             webhooks: Vec::new(),
             console: api.console,
+            privacy,
         },
     )
     .await?;
+    server.set_mailer(Arc::new(MailFiles(mail_dir.clone())));
     outln!(
         "\nThe operator console: http://{}/ (the stand-ins keep running; Ctrl-C stops both).\n\
          {} (an erasure filed by dana) waits for approval. Sign in with a token, valid for a day:",
@@ -482,10 +520,47 @@ async fn serve_console(
     for (role, name, token) in &tokens {
         outln!("  {name:6} ({role}): {}", token.as_str());
     }
+    outln!(
+        "\nThe privacy center, where a person files their own request: http://{}/privacy/\n\
+         Try it as {} ({}): the codes and every mail it sends go to {} (nothing leaves this machine).",
+        server.addr,
+        privacy_person(sandbox).full_name(),
+        privacy_person(sandbox).email,
+        mail_dir.display()
+    );
     server
         .run(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
     Ok(())
+}
+
+/// Someone the demo's requests left alone, for the privacy center.
+fn privacy_person(sandbox: &oubli_sandbox::Sandbox) -> &oubli_sandbox::Person {
+    &sandbox.people()[2]
+}
+
+/// The demo's mail: each message a text file in a directory (its
+/// attachment beside it), instead of a relay.
+struct MailFiles(PathBuf);
+
+impl oubli_core::mail::Mailer for MailFiles {
+    fn send(&self, mail: &oubli_core::rights::privacy::Mail) -> Result<(), String> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let file = self.0.join(format!("{stamp}.txt"));
+        let mut text = format!(
+            "To: {}\nSubject: {}\n\n{}",
+            mail.to, mail.subject, mail.body
+        );
+        if let Some(a) = &mail.attachment {
+            let name = self.0.join(format!("{stamp}-{}", a.name));
+            std::fs::write(&name, &a.bytes).map_err(|e| e.to_string())?;
+            text.push_str(&format!("\n[attached: {}]\n", name.display()));
+        }
+        std::fs::write(&file, text).map_err(|e| e.to_string())
+    }
 }

@@ -20,8 +20,12 @@ mod bulk;
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod kit;
 mod render;
 mod requests;
+mod retention;
+#[cfg(feature = "demo")]
+mod sandbox;
 mod service;
 
 use std::process::ExitCode;

@@ -111,6 +111,26 @@ pub fn inspect(info: &ComponentInfo) -> String {
             );
         }
     }
+    for r in &m.retention {
+        let deletion = match r.deletion {
+            oubli_model::Deletion::Final => "final".to_string(),
+            oubli_model::Deletion::Restorable(days) => format!("restorable for {days} days"),
+            oubli_model::Deletion::AnonymiseOnly => "anonymised only".to_string(),
+        };
+        let triggers: Vec<String> = r.triggers.iter().map(|x| t(x)).collect();
+        let _ = writeln!(
+            s,
+            "sweeps:       {} ({}) by {}; deletion {deletion}{}",
+            t(&r.category),
+            t(&r.kind),
+            triggers.join(", "),
+            if r.native_holds {
+                "; reports its own holds"
+            } else {
+                ""
+            }
+        );
+    }
     let _ = writeln!(s, "imports:");
     for i in &info.imports {
         let _ = writeln!(s, "  {}", t(i));

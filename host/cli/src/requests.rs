@@ -8,13 +8,29 @@ use crate::render;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use oubli_core::identifiers::{Identifiers, Region};
-use oubli_core::rights::engine::{Attestation, Correction, Engine, ErrorKind, NewRequest, Params};
+use oubli_core::rights::engine::{
+    Attestation, Correction, Engine, ErrorKind, Intake, NewRequest, Params,
+};
 use oubli_core::rights::worker::{Worker, WorkerOptions};
 use oubli_model::request::Filter;
 use oubli_model::{RequestKind, RequestState};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+
+fn parse_channel(text: &str) -> Result<oubli_model::Channel, String> {
+    oubli_model::Channel::parse(text).ok_or_else(|| {
+        let all: Vec<&str> = oubli_model::Channel::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        format!("one of {}", all.join(", "))
+    })
+}
+
+fn parse_received(text: &str) -> Result<i64, String> {
+    oubli_core::rights::engine::parse_timestamp(text)
+}
 
 /// Filing options common to every kind.
 #[derive(Args, Clone)]
@@ -30,6 +46,15 @@ pub struct FileArgs {
     /// The evidence of the identity check (a note; stored sealed).
     #[arg(long, requires = "attest")]
     evidence: Option<String>,
+    /// How the request reached you (a contact center's intake): call,
+    /// ivr, email, letter or web.
+    #[arg(long, value_parser = parse_channel)]
+    channel: Option<oubli_model::Channel>,
+    /// When it was actually received, with its offset
+    /// (2026-12-01T09:30:00+01:00): the deadline runs from then. Needs
+    /// --channel.
+    #[arg(long, requires = "channel", value_parser = parse_received)]
+    received_at: Option<i64>,
     /// File and return at once; do not plan in this process (a worker
     /// will).
     #[arg(long)]
@@ -399,6 +424,11 @@ pub async fn request(args: EngineArgs, cmd: RequestCommand) -> Result<ExitCode> 
             attestation: file.attest.map(|method| Attestation {
                 method,
                 evidence: file.evidence.unwrap_or_default(),
+            }),
+            intake: file.channel.map(|channel| Intake {
+                channel,
+                received_at: file.received_at,
+                needs_attestation: false,
             }),
         })
         .await

@@ -116,6 +116,7 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         lockout_after: api.lockout_after,
         webhooks: api.webhooks.clone(),
         console: api.console.clone(),
+        privacy: api.privacy.clone(),
     };
     let workers = options.workers;
     let server = Server::bind(engine, options).await?;
@@ -125,6 +126,12 @@ pub async fn serve(engine_args: EngineArgs, args: ServeArgs) -> Result<ExitCode>
         server.addr,
         if workers == 1 { "" } else { "s" }
     );
+    if api.privacy.is_some() {
+        eprintln!(
+            "oubli: the privacy center on {scheme}://{}/privacy/",
+            server.privacy_addr.unwrap_or(server.addr)
+        );
+    }
     let stop = async {
         #[cfg(unix)]
         {
@@ -210,7 +217,7 @@ pub async fn token(engine_args: EngineArgs, cmd: TokenCommand) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn sibling(file: &std::path::Path, ext: &str) -> PathBuf {
+pub(crate) fn sibling(file: &std::path::Path, ext: &str) -> PathBuf {
     let mut s = file.as_os_str().to_owned();
     s.push(ext);
     PathBuf::from(s)
@@ -552,13 +559,22 @@ pub async fn consent(engine_args: EngineArgs, cmd: ConsentCommand) -> Result<Exi
 pub async fn notice(
     engine_args: EngineArgs,
     channel: String,
+    intake: bool,
     lang: oubli_core::rights::bundle::Lang,
     allow_incomplete: bool,
 ) -> Result<ExitCode> {
     let rights = engine_args.systems().await?;
-    let n = rights
-        .notice(&channel, lang, allow_incomplete)
-        .map_err(anyhow::Error::new)?;
+    if channel == "letter" && !intake {
+        anyhow::bail!(
+            "--channel letter is for the agents' script (--intake): a letter's notice is the web one"
+        );
+    }
+    let n = if intake {
+        rights.intake_script(&channel, lang, allow_incomplete)
+    } else {
+        rights.notice(&channel, lang, allow_incomplete)
+    }
+    .map_err(anyhow::Error::new)?;
     if engine_args.json() {
         outln!("{}", serde_json::to_string_pretty(&n)?);
     } else {

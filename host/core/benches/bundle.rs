@@ -102,6 +102,7 @@ async fn bench() {
             actor: "bench".into(),
             params: Params::default(),
             attestation: None,
+            intake: None,
         })
         .await
         .unwrap();

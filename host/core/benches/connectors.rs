@@ -148,12 +148,19 @@ async fn bench() {
         RECORDING / 1_000_000
     );
     println!(
-        "{:>9} {:>7} {:>9} {:>7}  peak RSS",
-        "chunk", "calls", "time", "MB/s"
+        "{:>9} {:>7} {:>9} {:>7}  {:>6}  peak RSS",
+        "chunk", "calls", "time", "MB/s", "tokens"
     );
     let before = peak_rss_mib();
+    let tokens = || {
+        sandbox
+            .genesys
+            .tokens_issued
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
     for chunk in [256 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
         let mut sink = Discard(0);
+        let asked = tokens();
         let t = Instant::now();
         access::stream_attachment(
             &genesys.for_subject(&Default::default()),
@@ -168,11 +175,12 @@ async fn bench() {
         let secs = t.elapsed().as_secs_f64();
         assert_eq!(sink.0, RECORDING);
         println!(
-            "{:>6} KiB {:>7} {:>8.2}s {:>7.0}  {:.0} MiB",
+            "{:>6} KiB {:>7} {:>8.2}s {:>7.0}  {:>6}  {:.0} MiB",
             chunk / 1024,
             RECORDING.div_ceil(u64::from(chunk)),
             secs,
             RECORDING as f64 / 1e6 / secs,
+            tokens() - asked,
             peak_rss_mib()
         );
     }

@@ -80,6 +80,7 @@ async fn file(engine: &Engine, n: usize, kind: RequestKind) {
                 actor: "bench".into(),
                 params: Params::default(),
                 attestation: None,
+                intake: None,
             })
             .await
             .unwrap();
@@ -212,6 +213,7 @@ async fn bulk_memory(n: usize) {
                 actor: "bench".into(),
                 params: Params::default(),
                 attestation: None,
+                intake: None,
             })
             .await
             .unwrap();

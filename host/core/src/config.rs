@@ -102,6 +102,8 @@ pub struct Config {
     /// The register of processing (`[register]`, or the file its `file`
     /// names); `None` when there is none at all.
     pub register: Option<crate::register::Register>,
+    /// `[retention]`: retention policies and how sweeps run.
+    pub retention: crate::retention::RetentionSettings,
     /// The webhook secrets of `[[policy.recipients]]`, by name (read when
     /// a notification is sent; never snapshotted into a request).
     pub recipient_secrets: BTreeMap<String, SecretSource>,
@@ -167,6 +169,125 @@ pub struct ApiSettings {
     pub webhooks: Vec<WebhookSettings>,
     /// The operator console served at `/` (`[api.console]`).
     pub console: ConsoleSettings,
+    /// The privacy center for data subjects (`[api.privacy]`).
+    pub privacy: Option<PrivacySettings>,
+}
+
+/// The privacy center (`[api.privacy]`): the pages where data subjects
+/// file a request, prove who they are with a code sent by email, follow it
+/// and receive the answer.
+#[derive(Debug, Clone)]
+pub struct PrivacySettings {
+    /// Serve it on its own listener instead of beside the API (`listen`):
+    /// it faces the internet, the console and the API need not.
+    pub listen: Option<String>,
+    /// How subjects reach it (`public_url`, e.g.
+    /// `https://privacy.example.com`): the links in its emails.
+    pub public_url: url::Url,
+    /// How long a verification code is good for (`code_ttl`; default 10m).
+    pub code_ttl: Duration,
+    /// Wrong codes before a request is locked out (`max_attempts`;
+    /// default 5).
+    pub max_attempts: u32,
+    /// The largest answer sent by email, encrypted, when a subject asks
+    /// for that instead of a download (`mail_max_mb`; default 20).
+    pub mail_max: u64,
+    /// Codes sent to one address per hour at most (`codes_per_address`;
+    /// default 5): beyond, none is sent, and the page says the same.
+    pub codes_per_address: u32,
+    /// Requests started from one client address per hour at most
+    /// (`starts_per_client`; default 20).
+    pub starts_per_client: u32,
+    /// How long a status link works after its request ends (`link_ttl`;
+    /// default 30d).
+    pub link_ttl: Duration,
+    /// How long a download stays open after its code (`download_ttl`;
+    /// default 1h).
+    pub download_ttl: Duration,
+    /// Kinds an operator must attest even when every identifier was
+    /// proven by a code (`attest`; default none). A phone number, which
+    /// no code proves here, always needs an operator.
+    pub attest: Vec<oubli_model::RequestKind>,
+    /// Tell the subject by email when their request changes state
+    /// (`notify`; default true).
+    pub notify: bool,
+    /// The mail relay (`[api.privacy.smtp]`).
+    pub smtp: SmtpSettings,
+    /// A gateway that sends text messages (`[api.privacy.sms]`): phone
+    /// numbers are then proven by a code too.
+    pub sms: Option<SmsSettings>,
+    /// A CAPTCHA before "send me a code" (`[api.privacy.captcha]`); none
+    /// by default: codes and rate limits do its work without sending
+    /// every visitor to a third party.
+    pub captcha: Option<CaptchaSettings>,
+}
+
+/// A CAPTCHA before a code is sent (`[api.privacy.captcha]`), any service
+/// that answers the common `siteverify` protocol (hCaptcha, Cloudflare
+/// Turnstile, reCAPTCHA): its widget on the form, its token checked on the
+/// server by a POST of `secret`, `response` and `remoteip` to
+/// `verify_url`, whose JSON must say `"success": true`.
+#[derive(Debug, Clone)]
+pub struct CaptchaSettings {
+    /// Where tokens are checked (`https://api.hcaptcha.com/siteverify`).
+    pub verify_url: url::Url,
+    /// The service's secret for this site.
+    pub secret: SecretSource,
+    /// The site key the widget shows.
+    pub site_key: String,
+    /// The widget's script (`https://js.hcaptcha.com/1/api.js`).
+    pub script: url::Url,
+    /// The class of the widget's element (`h-captcha`, `cf-turnstile`,
+    /// `g-recaptcha`).
+    pub widget_class: String,
+    /// The form field the widget fills (`h-captcha-response`,
+    /// `cf-turnstile-response`, `g-recaptcha-response`).
+    pub field: String,
+    /// The origins the widget loads from and talks to, allowed by the
+    /// form page's CSP (`https://hcaptcha.com`, `https://*.hcaptcha.com`).
+    pub origins: Vec<String>,
+}
+
+/// A text-message gateway (`[api.privacy.sms]`): oubli POSTs
+/// `{"to": "+33…", "text": "…"}` to `url`, signed as webhooks are
+/// (`Oubli-Signature`, HMAC-SHA-256 under `secret`), and takes any 2xx as
+/// sent.
+#[derive(Debug, Clone)]
+pub struct SmsSettings {
+    /// Where to POST (https, or http to this machine).
+    pub url: url::Url,
+    /// The signing secret.
+    pub secret: SecretSource,
+}
+
+/// The mail relay the privacy center sends through (`[api.privacy.smtp]`).
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// Its host.
+    pub host: String,
+    /// Its port (`port`; default 587 for STARTTLS, 465 for TLS, 25 for
+    /// none).
+    pub port: u16,
+    /// `starttls` (default), `tls`, or `none` (a relay on this machine
+    /// only).
+    pub tls: SmtpTls,
+    /// The account, when the relay wants one.
+    pub username: Option<String>,
+    /// Its password.
+    pub password: Option<SecretSource>,
+    /// The sender (`from`, e.g. `Privacy <privacy@example.com>`).
+    pub from: String,
+}
+
+/// How the privacy center talks to its relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain, upgraded with STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte.
+    Tls,
+    /// No TLS: only for a relay on the loopback interface.
+    None,
 }
 
 /// The operator console (`[api.console]`).
@@ -237,6 +358,7 @@ impl Default for ApiSettings {
             lockout_after: 10,
             webhooks: Vec::new(),
             console: ConsoleSettings::default(),
+            privacy: None,
         }
     }
 }
@@ -305,6 +427,8 @@ struct RawConfig {
     controller: RawController,
     #[serde(default)]
     register: crate::register::RawBody,
+    #[serde(default)]
+    retention: RawRetention,
     /// The spelling before 0.1: refused with a message saying what changed.
     plugins: Option<toml::Value>,
 }
@@ -346,6 +470,57 @@ struct RawApi {
     #[serde(default)]
     webhooks: Vec<RawWebhook>,
     console: Option<RawConsole>,
+    privacy: Option<RawPrivacy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    listen: Option<String>,
+    public_url: String,
+    code_ttl: Option<String>,
+    max_attempts: Option<u32>,
+    mail_max_mb: Option<u32>,
+    codes_per_address: Option<u32>,
+    starts_per_client: Option<u32>,
+    link_ttl: Option<String>,
+    download_ttl: Option<String>,
+    #[serde(default)]
+    attest: Vec<String>,
+    notify: Option<bool>,
+    smtp: RawSmtp,
+    sms: Option<RawSms>,
+    captcha: Option<RawCaptcha>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCaptcha {
+    verify_url: String,
+    secret: RawSecret,
+    site_key: String,
+    script: String,
+    widget_class: String,
+    field: String,
+    origins: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSms {
+    url: String,
+    secret: RawSecret,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<RawSecret>,
+    from: String,
 }
 
 #[derive(Deserialize)]
@@ -622,6 +797,7 @@ struct RawSystem {
     secrets: BTreeMap<String, RawSecret>,
     #[serde(default)]
     limits: RawLimits,
+    sha256: Option<String>,
 }
 
 fn yes() -> bool {
@@ -738,6 +914,15 @@ impl Config {
             }
             let limits =
                 limits(p.limits).map_err(|(k, m)| invalid(key(&format!("limits.{k}")), m))?;
+            if let Some(pin) = &p.sha256
+                && !(pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(invalid(
+                    key("sha256"),
+                    "is not a SHA-256 (64 hexadecimal digits, as `oubli connector inspect` prints)"
+                        .into(),
+                ));
+            }
             systems.push(SystemConfig {
                 enabled: p.enabled,
                 spec: ConnectorSpec {
@@ -752,6 +937,7 @@ impl Config {
                     host_settings: host_settings.clone(),
                     secrets,
                     limits,
+                    sha256: p.sha256.map(|s| s.to_ascii_lowercase()),
                 },
             });
         }
@@ -782,9 +968,13 @@ impl Config {
         }
         let api = api(raw.api, &base, &file_name)?;
         let register = register(raw.register, &base, &systems, &file_name)?;
+        let names: Vec<&str> = systems.iter().map(SystemConfig::name).collect();
+        let retention = retention(raw.retention, &names)
+            .map_err(|(k, m)| invalid(format!("retention.{k}"), m))?;
         let c = raw.controller;
         Ok(Config {
             register,
+            retention,
             recipient_secrets,
             controller: Controller {
                 name: c.name,
@@ -970,6 +1160,155 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+/// `[retention]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    page: Option<u32>,
+    skew: Option<String>,
+    sweep_share: Option<f64>,
+    lease: Option<String>,
+    requests: Option<String>,
+    #[serde(default)]
+    budgets: BTreeMap<String, String>,
+    #[serde(default)]
+    policies: Vec<RawRetentionPolicy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetentionPolicy {
+    id: String,
+    system: String,
+    category: String,
+    trigger: Option<String>,
+    period: String,
+    action: Option<String>,
+    mode: Option<String>,
+    approval_threshold: Option<u64>,
+    max_per_run: Option<u64>,
+    every: Option<String>,
+    description: Option<String>,
+}
+
+/// `[retention]`, checked against the systems configured; `Err((key, why))`.
+fn retention(
+    raw: RawRetention,
+    systems: &[&str],
+) -> Result<crate::retention::RetentionSettings, (String, String)> {
+    let mut s = crate::retention::RetentionSettings::default();
+    if let Some(page) = raw.page {
+        if !(1..=1000).contains(&page) {
+            return Err(("page".into(), "must be between 1 and 1000".into()));
+        }
+        s.page = page;
+    }
+    if let Some(skew) = &raw.skew {
+        s.skew = parse_duration(skew).map_err(|e| ("skew".to_string(), e))?;
+    }
+    if let Some(lease) = &raw.lease {
+        let d = parse_duration(lease).map_err(|e| ("lease".to_string(), e))?;
+        if d < Duration::from_secs(1) {
+            return Err(("lease".into(), "at least 1s".into()));
+        }
+        s.lease = d;
+    }
+    if let Some(keep) = &raw.requests {
+        let p = crate::retention::Period::parse(keep).map_err(|e| ("requests".to_string(), e))?;
+        if p.upper_days() < 30 {
+            return Err((
+                "requests".into(),
+                "at least 30 days: a subject must be able to fetch the answer and see the request's status".into(),
+            ));
+        }
+        s.requests = Some(p);
+    }
+    if let Some(share) = raw.sweep_share {
+        if !(share > 0.0 && share <= 1.0) {
+            return Err((
+                "sweep_share".into(),
+                "a share of the budget, above 0 and at most 1".into(),
+            ));
+        }
+        s.sweep_share = share;
+    }
+    for (system, rate) in raw.budgets {
+        if !systems.contains(&system.as_str()) {
+            return Err((
+                format!("budgets.{system}"),
+                "no such system in `[systems]`".into(),
+            ));
+        }
+        let b =
+            crate::retention::Budget::parse(&rate).map_err(|e| (format!("budgets.{system}"), e))?;
+        s.budgets.insert(system, b);
+    }
+    for (i, p) in raw.policies.into_iter().enumerate() {
+        let key = |k: &str| format!("policies[{i}].{k}");
+        let valid = !p.id.is_empty()
+            && p.id.len() <= 64
+            && p.id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid || s.policies.iter().any(|q| q.id == p.id) {
+            return Err((
+                key("id"),
+                "a unique name of lowercase letters, digits, dashes and underscores".into(),
+            ));
+        }
+        if !systems.contains(&p.system.as_str()) {
+            return Err((
+                key("system"),
+                format!("no system {:?} in `[systems]`", p.system),
+            ));
+        }
+        if p.category.trim().is_empty() {
+            return Err((key("category"), "name the data category".into()));
+        }
+        let period = crate::retention::Period::parse(&p.period).map_err(|e| (key("period"), e))?;
+        let action = match p.action.as_deref().unwrap_or("delete") {
+            "delete" => crate::retention::RetentionAction::Delete,
+            "anonymise" | "anonymize" => crate::retention::RetentionAction::Anonymise,
+            "review" => crate::retention::RetentionAction::Review,
+            other => {
+                return Err((
+                    key("action"),
+                    format!("{other:?} is not `delete`, `anonymise` or `review`"),
+                ));
+            }
+        };
+        let mode = match p.mode.as_deref().unwrap_or("test") {
+            "test" => crate::retention::RetentionMode::Test,
+            "enforce" => crate::retention::RetentionMode::Enforce,
+            other => return Err((key("mode"), format!("{other:?} is not `test` or `enforce`"))),
+        };
+        let every = match &p.every {
+            None => None,
+            Some(e) => {
+                let d = parse_duration(e).map_err(|m| (key("every"), m))?;
+                if d < Duration::from_secs(3600) {
+                    return Err((key("every"), "at most once an hour".into()));
+                }
+                Some(d)
+            }
+        };
+        s.policies.push(crate::retention::RetentionPolicy {
+            id: p.id,
+            system: p.system,
+            category: p.category,
+            trigger: p.trigger,
+            period,
+            action,
+            mode,
+            approval_threshold: p.approval_threshold.unwrap_or(100),
+            max_per_run: p.max_per_run.unwrap_or(10_000).max(1),
+            every,
+            description: p.description,
+        });
+    }
+    Ok(s)
 }
 
 /// Parse a duration, the one syntax of every duration oubli reads (the
@@ -1225,11 +1564,231 @@ fn api(raw: RawApi, base: &Path, file: &str) -> Result<ApiSettings, ConfigError>
     if let Some(c) = raw.console {
         out.console = console(c, base, &bad)?;
     }
+    if let Some(p) = raw.privacy {
+        out.privacy = Some(privacy(p, base, &bad)?);
+    }
     Ok(out)
+}
+
+fn privacy(
+    raw: RawPrivacy,
+    base: &Path,
+    bad: &dyn Fn(String, String) -> ConfigError,
+) -> Result<PrivacySettings, ConfigError> {
+    let key = |k: &str| format!("api.privacy.{k}");
+    let public_url = url::Url::parse(&raw.public_url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| bad(key("public_url"), "an http:// or https:// URL".into()))?;
+    let within = |k: &str, v: Option<String>, default: Duration, lo: Duration, hi: Duration| match v
+    {
+        None => Ok(default),
+        Some(d) => parse_duration(&d)
+            .ok()
+            .filter(|d| *d >= lo && *d <= hi)
+            .ok_or_else(|| {
+                bad(
+                    key(k),
+                    format!(
+                        "{d:?} is not a duration between {}s and {}s",
+                        lo.as_secs(),
+                        hi.as_secs()
+                    ),
+                )
+            }),
+    };
+    let minute = Duration::from_secs(60);
+    let day = Duration::from_secs(86_400);
+    let count = |k: &str, v: Option<u32>, default: u32| match v {
+        None => Ok(default),
+        Some(n) if (1..=1000).contains(&n) => Ok(n),
+        Some(_) => Err(bad(key(k), "a number from 1 to 1000".into())),
+    };
+    let mut attest = Vec::new();
+    for k in &raw.attest {
+        attest.push(
+            oubli_model::RequestKind::parse(k)
+                .filter(|k| *k != oubli_model::RequestKind::Lift)
+                .ok_or_else(|| bad(key("attest"), format!("{k:?} is not a kind of request")))?,
+        );
+    }
+    let s = raw.smtp;
+    let skey = |k: &str| format!("api.privacy.smtp.{k}");
+    let tls = match s.tls.as_deref() {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Tls,
+        Some("none") => SmtpTls::None,
+        Some(_) => return Err(bad(skey("tls"), "starttls, tls or none".into())),
+    };
+    if s.host.trim().is_empty() || s.host.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(bad(skey("host"), "the relay's host name".into()));
+    }
+    if tls == SmtpTls::None
+        && !(s.host == "localhost"
+            || s.host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback()))
+    {
+        return Err(bad(
+            skey("tls"),
+            "none is only for a relay on this machine (localhost): codes must not cross a network in clear".into(),
+        ));
+    }
+    if s.from.parse::<lettre::message::Mailbox>().is_err() {
+        return Err(bad(
+            skey("from"),
+            "a sender address, e.g. \"Privacy <privacy@example.com>\"".into(),
+        ));
+    }
+    let password = match &s.password {
+        None => None,
+        Some(p) => {
+            Some(secret_source(p, base).ok_or_else(|| bad(skey("password"), ONE_SECRET.into()))?)
+        }
+    };
+    if password.is_some() != s.username.is_some() {
+        return Err(bad(
+            skey("username"),
+            "give the username and the password together".into(),
+        ));
+    }
+    let sms = match raw.sms {
+        None => None,
+        Some(g) => {
+            let url = url::Url::parse(&g.url)
+                .ok()
+                .filter(|u| {
+                    u.scheme() == "https"
+                        || (u.scheme() == "http"
+                            && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")))
+                })
+                .ok_or_else(|| {
+                    bad(
+                        "api.privacy.sms.url".into(),
+                        "an https:// URL (http:// only to this machine)".into(),
+                    )
+                })?;
+            let secret = secret_source(&g.secret, base)
+                .ok_or_else(|| bad("api.privacy.sms.secret".into(), ONE_SECRET.into()))?;
+            Some(SmsSettings { url, secret })
+        }
+    };
+    let captcha = match raw.captcha {
+        None => None,
+        Some(c) => {
+            let key = |k: &str| format!("api.privacy.captcha.{k}");
+            let https = |k: &str, v: &str| {
+                url::Url::parse(v)
+                    .ok()
+                    .filter(|u| {
+                        u.scheme() == "https"
+                            || (u.scheme() == "http"
+                                && matches!(u.host_str(), Some("localhost" | "127.0.0.1")))
+                    })
+                    .ok_or_else(|| bad(key(k), "an https:// URL".into()))
+            };
+            let verify_url = https("verify_url", &c.verify_url)?;
+            let script = https("script", &c.script)?;
+            let word = |k: &str, v: &str| {
+                (!v.is_empty()
+                    && v.len() <= 200
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)))
+                .then_some(())
+                .ok_or_else(|| bad(key(k), "letters, digits, '-', '_' or '.'".into()))
+            };
+            word("site_key", &c.site_key)?;
+            word("widget_class", &c.widget_class)?;
+            word("field", &c.field)?;
+            for o in &c.origins {
+                if !(o.starts_with("https://") || o.starts_with("http://localhost"))
+                    || o.chars()
+                        .any(|ch| ch.is_whitespace() || ch == ';' || ch == ',' || ch == '\'')
+                {
+                    return Err(bad(
+                        key("origins"),
+                        format!("{o:?} is not an origin such as https://hcaptcha.com"),
+                    ));
+                }
+            }
+            let secret = secret_source(&c.secret, base)
+                .ok_or_else(|| bad(key("secret"), ONE_SECRET.into()))?;
+            Some(CaptchaSettings {
+                verify_url,
+                secret,
+                site_key: c.site_key,
+                script,
+                widget_class: c.widget_class,
+                field: c.field,
+                origins: c.origins,
+            })
+        }
+    };
+    Ok(PrivacySettings {
+        sms,
+        captcha,
+        listen: raw.listen,
+        public_url,
+        code_ttl: within("code_ttl", raw.code_ttl, 10 * minute, minute, 60 * minute)?,
+        max_attempts: count("max_attempts", raw.max_attempts, 5)?,
+        mail_max: u64::from(count("mail_max_mb", raw.mail_max_mb, 20)?) << 20,
+        codes_per_address: count("codes_per_address", raw.codes_per_address, 5)?,
+        starts_per_client: count("starts_per_client", raw.starts_per_client, 20)?,
+        link_ttl: within("link_ttl", raw.link_ttl, 30 * day, day, 366 * day)?,
+        download_ttl: within(
+            "download_ttl",
+            raw.download_ttl,
+            60 * minute,
+            5 * minute,
+            day,
+        )?,
+        attest,
+        notify: raw.notify.unwrap_or(true),
+        smtp: SmtpSettings {
+            port: s.port.unwrap_or(match tls {
+                SmtpTls::StartTls => 587,
+                SmtpTls::Tls => 465,
+                SmtpTls::None => 25,
+            }),
+            host: s.host,
+            tls,
+            username: s.username,
+            password,
+            from: s.from,
+        },
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_longest_period_wins() {
+        let raw: RawRetention = toml::from_str(
+            r#"
+            [[policies]]
+            id = "short"
+            system = "mail"
+            category = "correspondence"
+            period = "1 year"
+            [[policies]]
+            id = "long"
+            system = "mail"
+            category = "correspondence"
+            period = "P2Y"
+            [[policies]]
+            id = "other"
+            system = "mail"
+            category = "attachments"
+            period = "P5Y"
+            "#,
+        )
+        .unwrap();
+        let s = retention(raw, &["mail"]).unwrap();
+        let short = s.policy("short").unwrap();
+        assert_eq!(s.longest(short).years, 2);
+        assert_ne!(short.digest(), s.policy("long").unwrap().digest());
+    }
+
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -1415,6 +1974,72 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10").is_err());
     }
+    #[test]
+    fn the_privacy_center_is_checked_key_by_key() {
+        let smtp = "\n[api.privacy.smtp]\nhost = \"smtp.example.com\"\nfrom = \"Privacy <privacy@example.com>\"\n";
+        let privacy = |extra: &str, smtp_extra: &str| {
+            format!(
+                "[api.privacy]\npublic_url = \"https://privacy.example.com\"\n{extra}{smtp}{smtp_extra}"
+            )
+        };
+        for (text, key) in [
+            (
+                privacy("", "").replace("https://privacy", "ftp://privacy"),
+                "api.privacy.public_url",
+            ),
+            (privacy("code_ttl = \"5s\"\n", ""), "api.privacy.code_ttl"),
+            (
+                privacy("link_ttl = \"2000d\"\n", ""),
+                "api.privacy.link_ttl",
+            ),
+            (
+                privacy("max_attempts = 0\n", ""),
+                "api.privacy.max_attempts",
+            ),
+            (privacy("attest = [\"lift\"]\n", ""), "api.privacy.attest"),
+            (
+                privacy("attest = [\"forget-me\"]\n", ""),
+                "api.privacy.attest",
+            ),
+            (privacy("", "tls = \"none\"\n"), "api.privacy.smtp.tls"),
+            (privacy("", "tls = \"ssl3\"\n"), "api.privacy.smtp.tls"),
+            (
+                privacy("", "username = \"oubli\"\n"),
+                "api.privacy.smtp.username",
+            ),
+            (
+                privacy("", "").replace("Privacy <privacy@example.com>", "not an address"),
+                "api.privacy.smtp.from",
+            ),
+            (
+                privacy(
+                    "",
+                    "\n[api.privacy.sms]\nurl = \"http://sms.example.com/send\"\nsecret = { env = \"S\" }\n",
+                ),
+                "api.privacy.sms.url",
+            ),
+            (
+                privacy(
+                    "",
+                    "\n[api.privacy.captcha]\nverify_url = \"https://v.example/siteverify\"\nsecret = { env = \"S\" }\nsite_key = \"k\"\nscript = \"https://js.example/api.js\"\nwidget_class = \"w\"\nfield = \"f\"\norigins = [\"https://a.example; script-src *\"]\n",
+                ),
+                "api.privacy.captcha.origins",
+            ),
+            (privacy("colour = \"blue\"\n", ""), "unknown field"),
+        ] {
+            let e = err(&text);
+            assert!(e.contains(key), "{text}: {e}");
+            assert_eq!(e.lines().count(), 1, "{e}");
+        }
+        let c = parse(&privacy("", "tls = \"tls\"\n")).unwrap();
+        let p = c.api.privacy.unwrap();
+        assert_eq!((p.smtp.port, p.smtp.tls), (465, SmtpTls::Tls));
+        assert_eq!(p.code_ttl, Duration::from_secs(600));
+        assert_eq!((p.max_attempts, p.mail_max), (5, 20 << 20));
+        let local = privacy("", "").replace("smtp.example.com", "localhost") + "tls = \"none\"\n";
+        assert_eq!(parse(&local).unwrap().api.privacy.unwrap().smtp.port, 25);
+    }
+
     #[test]
     fn the_console_and_its_identity_provider_are_checked_key_by_key() {
         let oidc = |extra: &str| {

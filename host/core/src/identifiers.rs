@@ -175,9 +175,11 @@ pub fn normalise_phone(raw: &str, region: Option<Region>) -> Result<String, Stri
     Ok(parsed.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-/// What the operator (or an API caller) gave to identify a person, before
-/// normalisation. Personal data: its `Debug` shows counts only.
-#[derive(Clone, Default)]
+/// What the operator (or an API caller, or a conformance fixture) gave to
+/// identify a person, before normalisation. Personal data: its `Debug`
+/// shows counts only.
+#[derive(Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Identifiers {
     /// Email addresses.
     pub emails: Vec<String>,

@@ -18,9 +18,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod conformance;
 pub mod identifiers;
 pub mod keys;
 pub mod lang;
+pub mod mail;
 pub mod markup;
 pub mod register;
+pub mod retention;
 pub mod rights;

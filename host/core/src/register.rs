@@ -219,6 +219,47 @@ pub struct Register {
     pub labels: BTreeMap<String, BTreeMap<String, Text>>,
     /// Record kinds' names per system: `kinds.SYSTEM.conversation`.
     pub kinds: BTreeMap<String, BTreeMap<String, Text>>,
+    /// The privacy center's mails in the controller's words (`[mails]`),
+    /// per language; oubli's own words where a template is not written.
+    pub mails: Mails,
+}
+
+/// The privacy center's mail templates (`[register.mails]`): each a text
+/// per language with `{placeholders}`, checked when the register is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Mails {
+    /// The code's mail: `{code}` (required), `{minutes}`, `{controller}`.
+    pub code: Text,
+    /// The mail when a request is filed: `{reference}` and `{link}`
+    /// (required), `{right}`, `{due}`, `{controller}`.
+    pub filed: Text,
+    /// The mail when a request changes state: `{reference}` and `{state}`
+    /// (required), `{due}`, `{controller}`.
+    pub changed: Text,
+}
+
+/// The placeholders each template may use, and those it must.
+pub const MAIL_PLACEHOLDERS: [(&str, &[&str], &[&str]); 3] = [
+    ("code", &["code", "minutes", "controller"], &["code"]),
+    (
+        "filed",
+        &["reference", "link", "right", "due", "controller"],
+        &["reference", "link"],
+    ),
+    (
+        "changed",
+        &["reference", "state", "due", "controller"],
+        &["reference", "state"],
+    ),
+];
+
+/// `template` with each `{name}` replaced by its value in `values`.
+pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out = template.to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
 }
 
 /// One thing the register does not say.
@@ -272,6 +313,19 @@ pub(crate) struct RawBody {
     labels: BTreeMap<String, BTreeMap<String, RawText>>,
     #[serde(default)]
     kinds: BTreeMap<String, BTreeMap<String, RawText>>,
+    #[serde(default)]
+    mails: RawMails,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMails {
+    #[serde(default)]
+    code: RawText,
+    #[serde(default)]
+    filed: RawText,
+    #[serde(default)]
+    changed: RawText,
 }
 
 impl RawBody {
@@ -286,6 +340,9 @@ impl RawBody {
             && self.activities.is_empty()
             && self.labels.is_empty()
             && self.kinds.is_empty()
+            && self.mails.code.0.is_empty()
+            && self.mails.filed.0.is_empty()
+            && self.mails.changed.0.is_empty()
     }
 }
 
@@ -504,7 +561,51 @@ pub(crate) fn parse(raw: RawBody, systems: &[&str]) -> Result<Register, (String,
     };
     let labels = names("labels", raw.labels)?;
     let kinds = names("kinds", raw.kinds)?;
+    let template = |name: &str, raw: RawText| -> Result<Text, (String, String)> {
+        let key = format!("mails.{name}");
+        let t = text(&key, raw)?;
+        let (_, allowed, required) = MAIL_PLACEHOLDERS
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .expect("a template's placeholders");
+        for (code, body) in &t.0 {
+            for need in *required {
+                if !body.contains(&format!("{{{need}}}")) {
+                    return Err((format!("{key}.{code}"), format!("must say {{{need}}}")));
+                }
+            }
+            let mut rest = body.as_str();
+            while let Some(open) = rest.find('{') {
+                let after = &rest[open + 1..];
+                let Some(close) = after.find('}') else {
+                    return Err((format!("{key}.{code}"), "a { without its }".into()));
+                };
+                let name = &after[..close];
+                if !allowed.contains(&name) {
+                    return Err((
+                        format!("{key}.{code}"),
+                        format!(
+                            "{{{name}}} is not a placeholder here (those are {})",
+                            allowed
+                                .iter()
+                                .map(|a| format!("{{{a}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+                rest = &after[close + 1..];
+            }
+        }
+        Ok(t)
+    };
+    let mails = Mails {
+        code: template("code", raw.mails.code)?,
+        filed: template("filed", raw.mails.filed)?,
+        changed: template("changed", raw.mails.changed)?,
+    };
     Ok(Register {
+        mails,
         languages,
         notice_url: text("notice_url", raw.notice_url)?,
         representative: raw.representative,
@@ -803,6 +904,52 @@ fn toml_str(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn mail_templates_name_only_their_placeholders() {
+        let parse_mails = |mails: &str| {
+            let raw: RawBody = toml::from_str(&format!("[mails]\n{mails}")).unwrap();
+            super::parse(raw, &[]).map(|r| r.mails)
+        };
+        let ok = parse_mails(
+            "code = { en = \"Code: {code} ({minutes} min)\", fr = \"Code\u{a0}: {code}\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            fill(
+                ok.code.get(Lang::En).unwrap(),
+                &[("code", "123456"), ("minutes", "10")]
+            ),
+            "Code: 123456 (10 min)"
+        );
+        for (mails, key, why) in [
+            (
+                "code = { en = \"no code here\" }",
+                "mails.code.en",
+                "{code}",
+            ),
+            (
+                "filed = { en = \"{reference} {link} {secret}\" }",
+                "mails.filed.en",
+                "{secret}",
+            ),
+            (
+                "changed = { en = \"{reference} {state} {due\" }",
+                "mails.changed.en",
+                "without",
+            ),
+            (
+                "changed = { de = \"{reference} {state}\" }",
+                "mails.changed.de",
+                "languages",
+            ),
+        ] {
+            let (k, m) = parse_mails(&format!("{mails}\n")).unwrap_err();
+            assert_eq!(k, key, "{mails}");
+            assert!(m.contains(why), "{mails}: {m}");
+        }
+    }
+
     use super::*;
     use crate::config::Config;
     use std::path::Path;

@@ -130,7 +130,16 @@ fn err(path: &Path, reason: impl std::fmt::Display) -> CryptoError {
 /// Write a file atomically (temp + rename), with `mode` on Unix.
 pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CryptoError> {
     use std::io::Write;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique to this write: two threads writing files whose names differ
+    // only in their extension must not share a temporary file (one's
+    // rename would take the other's away).
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp{}-{n}", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]

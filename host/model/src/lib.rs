@@ -25,7 +25,7 @@ pub mod evidence;
 pub mod request;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
-pub use request::{RequestKind, RequestState, Stage, SystemState, TaskOp, TaskState};
+pub use request::{Channel, RequestKind, RequestState, Stage, SystemState, TaskOp, TaskState};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -313,6 +313,8 @@ pub enum Operation {
     Poll,
     /// Remove the subject from records shared with others (contract 0.2).
     Detach,
+    /// Page through records past a retention cutoff (contract 0.2).
+    Sweep,
 }
 
 /// Untrusted text (anything a connector says: manifest fields, summaries,
@@ -410,6 +412,74 @@ pub struct Manifest {
     pub config_keys: Vec<ConfigKey>,
     /// The secrets it asks for, by name.
     pub secrets: Vec<String>,
+    /// The categories `sweep` pages through, and how (contract 0.2; none
+    /// for 0.1).
+    #[serde(default)]
+    pub retention: Vec<RetentionFacts>,
+}
+
+/// What deleting a record of a category means in its system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "days")]
+pub enum Deletion {
+    /// Gone for good.
+    Final,
+    /// Restorable for this many days, final only then.
+    Restorable(u32),
+    /// The system cannot delete: `erase` anonymises.
+    AnonymiseOnly,
+}
+
+/// How records of one category can be found by age (`sweep`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionFacts {
+    /// The category (one of the manifest's).
+    pub category: String,
+    /// The record kind `sweep` answers for it.
+    pub kind: String,
+    /// The dates a period can run from; the first is the default.
+    pub triggers: Vec<String>,
+    /// What deleting means.
+    pub deletion: Deletion,
+    /// Whether the system reports holds of its own.
+    pub native_holds: bool,
+}
+
+/// Where a page of `sweep` starts: strictly after this (trigger date, id).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SweepKey {
+    /// The last record's trigger date.
+    pub at: Timestamp,
+    /// The last record's id.
+    pub id: String,
+}
+
+/// One page's question to `sweep`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepQuery {
+    /// The category.
+    pub category: String,
+    /// The trigger date's name.
+    pub trigger: String,
+    /// Only records dated strictly before this.
+    pub cutoff: Timestamp,
+    /// Where the page starts.
+    pub after: Option<SweepKey>,
+    /// At most this many records.
+    pub limit: u32,
+}
+
+/// A record `sweep` found past the cutoff.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dated {
+    /// Which record.
+    pub reference: RecordRef,
+    /// Its trigger date.
+    pub at: Timestamp,
+    /// A short description (untrusted text).
+    pub summary: String,
+    /// The system's own hold on it (untrusted text).
+    pub hold: Option<String>,
 }
 
 impl Manifest {

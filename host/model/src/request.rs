@@ -66,6 +66,23 @@ string_enum! {
 }
 
 string_enum! {
+    /// How a request reached the controller (the contact center's intake):
+    /// the deadline runs from when it was received there.
+    Channel {
+        /// A phone call taken by an agent.
+        Call = "call",
+        /// The interactive voice response system.
+        Ivr = "ivr",
+        /// An email to the controller.
+        Email = "email",
+        /// A letter.
+        Letter = "letter",
+        /// A web form (the privacy center).
+        Web = "web",
+    }
+}
+
+string_enum! {
     /// Where a request stands.
     RequestState {
         /// Filed; identity not yet attested (when policy asks for it).

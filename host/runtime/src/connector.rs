@@ -2,12 +2,13 @@
 //! chunks of one attachment share one: [`AttachmentReader`]).
 
 use crate::capability::mask::Mask;
+use crate::capability::outbound_http::{Lane, Meter, Oversight, Tap};
 use crate::capability::{Granted, PluginState, sanitize};
 use crate::contract::{Answer, Bindings, Pre};
 use crate::{CallError, ConnectorSpec, Limits, LoadError, SUPPORTED_WIT};
 use oubli_model::{
-    Change, ComponentInfo, ConnectorError, EraseMode, Exported, Located, Manifest, Operation,
-    Outcome, RecordRef, Status, Subject,
+    Change, ComponentInfo, ConnectorError, Dated, EraseMode, Exported, Located, Manifest,
+    Operation, Outcome, RecordRef, Status, Subject, SweepKey, SweepQuery,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -31,6 +32,10 @@ pub struct Connector {
     /// Masks the connector's secrets in whatever it says, on every call.
     secrets_mask: Arc<Mask>,
     permits: Semaphore,
+    /// The budget its outbound requests draw from, if the host set one.
+    meter: std::sync::OnceLock<Arc<dyn Meter>>,
+    /// The conformance kit's tap, if it set one.
+    tap: std::sync::OnceLock<Arc<dyn Tap>>,
     info: ConnectorInfo,
 }
 
@@ -136,7 +141,8 @@ impl Runner {
         mask: Option<&Arc<Mask>>,
         op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
-        self.run_in(&mut None, granted, mask, op).await
+        self.run_in(&mut None, granted, mask, Oversight::default(), op)
+            .await
     }
 
     /// Run one operation in `live`'s instance, made first if there is none,
@@ -148,6 +154,7 @@ impl Runner {
         live: &mut Option<Live>,
         granted: &Granted,
         mask: Option<&Arc<Mask>>,
+        oversight: Oversight,
         op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
         let Live { store, instance } = live.get_or_insert_with(|| {
@@ -159,6 +166,7 @@ impl Runner {
                 instance: None,
             }
         });
+        store.data_mut().outbound.oversight = oversight;
         // What the connector may copy into the host in one go, its result
         // included: refused while copying, before the host holds it.
         store.set_hostcall_fuel(usize::try_from(self.limits.max_output).unwrap_or(usize::MAX));
@@ -305,6 +313,8 @@ impl Connector {
             secrets_mask,
             granted,
             permits: Semaphore::new(limits.concurrency as usize),
+            meter: std::sync::OnceLock::new(),
+            tap: std::sync::OnceLock::new(),
             info,
         })
     }
@@ -358,7 +368,12 @@ impl Connector {
         mask: Option<&Arc<Mask>>,
         op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
-        self.call_in(&mut None, operation, mask, op).await
+        let lane = if operation == "sweep" {
+            Lane::Sweep
+        } else {
+            Lane::Request
+        };
+        self.call_in(&mut None, operation, mask, lane, op).await
     }
 
     /// [`Connector::call`] in `live`'s instance (see [`Runner::run_in`]).
@@ -367,8 +382,11 @@ impl Connector {
         live: &mut Option<Live>,
         operation: &'static str,
         mask: Option<&Arc<Mask>>,
+        lane: Lane,
         op: impl AsyncFnOnce(&mut Store<PluginState>, &Bindings) -> Answer<R>,
     ) -> Result<R, CallError> {
+        let meter = self.meter.get().map(|m| (m.clone(), lane));
+        let tap = self.tap.get().cloned();
         let _permit = self
             .permits
             .acquire()
@@ -380,7 +398,13 @@ impl Connector {
         let result = {
             use tracing::Instrument;
             self.runner
-                .run_in(live, &self.granted, Some(mask), op)
+                .run_in(
+                    live,
+                    &self.granted,
+                    Some(mask),
+                    Oversight { meter, tap },
+                    op,
+                )
                 .instrument(span)
                 .await
         };
@@ -470,10 +494,16 @@ impl Connector {
         max_len: u32,
     ) -> Result<Vec<u8>, CallError> {
         let bytes = self
-            .call_in(live, "read-attachment", mask, async |store, p| {
-                p.read_attachment(store, reference, name, offset, max_len)
-                    .await
-            })
+            .call_in(
+                live,
+                "read-attachment",
+                mask,
+                Lane::Request,
+                async |store, p| {
+                    p.read_attachment(store, reference, name, offset, max_len)
+                        .await
+                },
+            )
             .await?;
         if bytes.len() > max_len as usize {
             *live = None;
@@ -517,6 +547,32 @@ impl Connector {
         self.erase_with(None, refs, mode).await
     }
 
+    /// [`Connector::erase`] for a retention sweep: its outbound requests
+    /// draw on the sweep's share of the system's budget.
+    pub async fn erase_swept(
+        &self,
+        refs: &[RecordRef],
+        mode: EraseMode,
+    ) -> Result<Vec<Outcome>, CallError> {
+        let outcomes = self
+            .call_in(&mut None, "erase", None, Lane::Sweep, async |store, p| {
+                p.erase(store, refs, mode).await
+            })
+            .await?;
+        self.runner.capped(outcomes)
+    }
+
+    /// Show every outbound request to `tap`, which may answer in the
+    /// system's place (set once, before use; the conformance kit only).
+    pub fn set_tap(&self, tap: Arc<dyn Tap>) {
+        let _ = self.tap.set(tap);
+    }
+
+    /// Draw every outbound request from `meter` (set once, before use).
+    pub fn set_meter(&self, meter: Arc<dyn Meter>) {
+        let _ = self.meter.set(meter);
+    }
+
     async fn erase_with(
         &self,
         mask: Option<&Arc<Mask>>,
@@ -545,6 +601,48 @@ impl Connector {
             })
             .await?;
         self.runner.capped(outcomes)
+    }
+
+    /// Page through records past a retention cutoff (contract 0.2; a 0.1
+    /// connector answers `not-supported`). Read-only. A page longer than
+    /// asked, out of order, or reaching back past `after` or the cutoff is
+    /// the connector's fault (`internal`): the host would otherwise erase
+    /// what it was not asked about.
+    pub async fn sweep(&self, query: &SweepQuery) -> Result<Vec<Dated>, CallError> {
+        let page = self
+            .call("sweep", None, async |store, p| p.sweep(store, query).await)
+            .await?;
+        let page: Vec<Dated> = self.runner.capped(page)?;
+        let mut last = query.after.clone();
+        for d in &page {
+            let key = SweepKey {
+                at: d.at,
+                id: d.reference.id.clone(),
+            };
+            let in_order = last.as_ref().is_none_or(|l| *l < key);
+            if d.at >= query.cutoff || !in_order {
+                return Err(CallError::Connector(ConnectorError::Internal(
+                    "sweep answered a record out of order or not past the cutoff".into(),
+                )));
+            }
+            last = Some(key);
+        }
+        let page: Vec<Dated> = page
+            .into_iter()
+            .map(|d| Dated {
+                summary: masked(&self.secrets_mask, d.summary),
+                hold: d.hold.map(|h| masked(&self.secrets_mask, h)),
+                ..d
+            })
+            .collect();
+        if page.len() > query.limit as usize {
+            return Err(CallError::Connector(ConnectorError::Internal(format!(
+                "sweep answered {} records where at most {} were asked",
+                page.len(),
+                query.limit
+            ))));
+        }
+        Ok(page)
     }
 
     /// Restrict processing (or lift the restriction).
@@ -782,6 +880,11 @@ impl WireSize for Located {
         self.reference.wire_size() + self.summary.wire_size() + 9 + self.hold.wire_size()
     }
 }
+impl WireSize for Dated {
+    fn wire_size(&self) -> u64 {
+        self.reference.wire_size() + 8 + self.summary.wire_size() + self.hold.wire_size()
+    }
+}
 impl WireSize for Exported {
     fn wire_size(&self) -> u64 {
         self.reference.wire_size()
@@ -835,6 +938,11 @@ impl WireSize for Manifest {
                 .map(|k| k.name.wire_size() + k.description.wire_size())
                 .sum::<u64>()
             + self.secrets.wire_size()
+            + self
+                .retention
+                .iter()
+                .map(|r| r.category.wire_size() + r.kind.wire_size() + r.triggers.wire_size() + 9)
+                .sum::<u64>()
             + 8 * self.operations.len() as u64
     }
 }

@@ -195,6 +195,24 @@ impl Bindings {
         })
     }
 
+    pub(crate) async fn sweep(
+        &self,
+        store: &mut Store<PluginState>,
+        query: &model::SweepQuery,
+    ) -> Answer<Vec<model::Dated>> {
+        Ok(match self {
+            Bindings::V0_1(_) => Err(model::ConnectorError::NotSupported(
+                "built against contract 0.1, which has no `sweep`".into(),
+            )),
+            Bindings::V0_2(p) => p
+                .oubli_connector_connector()
+                .call_sweep(store, &query.into())
+                .await?
+                .map(|v| v.into_iter().map(Into::into).collect())
+                .map_err(Into::into),
+        })
+    }
+
     pub(crate) async fn restrict(
         &self,
         store: &mut Store<PluginState>,

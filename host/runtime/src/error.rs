@@ -78,6 +78,18 @@ pub enum LoadError {
         /// The failure.
         source: CallError,
     },
+    /// The component is not the one the integrator pinned.
+    #[error(
+        "{path}: its SHA-256 is {found}, but the configuration pins {pinned}: refused (a different build; check where it came from, then update `sha256`)"
+    )]
+    Pinned {
+        /// The file.
+        path: PathBuf,
+        /// The digest configured.
+        pinned: String,
+        /// The file's digest.
+        found: String,
+    },
     /// Compiling ran into a host failure (the blocking pool was shut down).
     #[error("{path}: cannot compile: {reason}")]
     Host {

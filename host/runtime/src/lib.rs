@@ -59,6 +59,7 @@ pub mod v0_1;
 pub mod v0_2;
 mod versions;
 
+pub use capability::outbound_http::{Fault, Lane, Meter, RECORD_MAX, Recorded, Tap};
 pub use connector::{AttachmentReader, Connector, ConnectorInfo, ForSubject};
 pub use error::{CallError, LoadError};
 pub use registry::{Registry, SystemConnector};
@@ -196,12 +197,31 @@ impl Runtime {
     /// component. Does not instantiate it. CPU-bound: call it from a blocking
     /// context ([`Runtime::load`] does).
     pub fn compile(&self, path: &Path) -> Result<(Component, [u8; 32], CacheOutcome), LoadError> {
+        self.compile_pinned(path, None)
+    }
+
+    /// [`Runtime::compile`], refusing a file whose SHA-256 is not `pinned`
+    /// (lowercase hex) before compiling it.
+    pub fn compile_pinned(
+        &self,
+        path: &Path,
+        pinned: Option<&str>,
+    ) -> Result<(Component, [u8; 32], CacheOutcome), LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        check_component_header(path, &bytes)?;
         let digest = cache::digest(&bytes);
+        if let Some(pinned) = pinned
+            && !pinned.eq_ignore_ascii_case(&hex::encode(digest))
+        {
+            return Err(LoadError::Pinned {
+                path: path.to_path_buf(),
+                pinned: pinned.to_ascii_lowercase(),
+                found: hex::encode(digest),
+            });
+        }
+        check_component_header(path, &bytes)?;
         let engine = &self.inner.engine;
         let compiled = match &self.inner.cache {
             Some(cache) => cache.get_or_compile(engine, &digest, &bytes),
@@ -239,12 +259,14 @@ impl Runtime {
     async fn prepare(&self, spec: &ConnectorSpec) -> Result<(Runner, ComponentInfo), LoadError> {
         let path = spec.component.clone();
         let this = self.clone();
-        let (component, digest, _) = tokio::task::spawn_blocking(move || this.compile(&path))
-            .await
-            .map_err(|e| LoadError::Host {
-                path: spec.component.clone(),
-                reason: e.to_string(),
-            })??;
+        let pinned = spec.sha256.clone();
+        let (component, digest, _) =
+            tokio::task::spawn_blocking(move || this.compile_pinned(&path, pinned.as_deref()))
+                .await
+                .map_err(|e| LoadError::Host {
+                    path: spec.component.clone(),
+                    reason: e.to_string(),
+                })??;
         let engine = &self.inner.engine;
         let imports: Vec<String> = component
             .component_type()

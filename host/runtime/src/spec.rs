@@ -38,6 +38,10 @@ pub struct ConnectorSpec {
     pub secrets: BTreeMap<String, SecretSource>,
     /// Resource limits.
     pub limits: Limits,
+    /// The SHA-256 the component must have (lowercase hex), when the
+    /// integrator pinned it: any other file is refused before it is
+    /// compiled.
+    pub sha256: Option<String>,
 }
 
 impl ConnectorSpec {
@@ -51,6 +55,7 @@ impl ConnectorSpec {
             host_settings: BTreeMap::new(),
             secrets: BTreeMap::new(),
             limits: Limits::default(),
+            sha256: None,
         }
     }
 }

@@ -16,6 +16,11 @@ pub const VERSION: &str = "0.1.0";
 
 crate::versions::contract_version!("../../wit/v0.1");
 
+/// 0.1 has no `sweep`: no category can be swept.
+fn retention_of(_: &wit::PluginManifest) -> Vec<model::RetentionFacts> {
+    Vec::new()
+}
+
 fn operation(o: wit::Operation) -> model::Operation {
     match o {
         wit::Operation::Locate => model::Operation::Locate,

@@ -8,7 +8,15 @@ use oubli_model as model;
 /// The contract version this module serves (semver-compatible patches too).
 pub const VERSION: &str = "0.2.0";
 
-crate::versions::contract_version!("../../wit");
+crate::versions::contract_version!(
+    "../../wit",
+    fn cache_get(&mut self, key: String) -> Option<Vec<u8>> {
+        self.memo.get(&key)
+    },
+    fn cache_set(&mut self, key: String, value: Vec<u8>, ttl_seconds: u32) {
+        self.memo.set(key, value, ttl_seconds);
+    }
+);
 
 fn operation(o: wit::Operation) -> model::Operation {
     match o {
@@ -20,6 +28,50 @@ fn operation(o: wit::Operation) -> model::Operation {
         wit::Operation::Restrict => model::Operation::Restrict,
         wit::Operation::Poll => model::Operation::Poll,
         wit::Operation::Detach => model::Operation::Detach,
+        wit::Operation::Sweep => model::Operation::Sweep,
+    }
+}
+
+fn retention_of(m: &wit::PluginManifest) -> Vec<model::RetentionFacts> {
+    m.retention
+        .iter()
+        .map(|r| model::RetentionFacts {
+            category: r.category.clone(),
+            kind: r.kind.clone(),
+            triggers: r.triggers.clone(),
+            deletion: match r.deletion {
+                wit::Deletion::Final => model::Deletion::Final,
+                wit::Deletion::Restorable(days) => model::Deletion::Restorable(days),
+                wit::Deletion::AnonymiseOnly => model::Deletion::AnonymiseOnly,
+            },
+            native_holds: r.native_holds,
+        })
+        .collect()
+}
+
+impl From<&model::SweepQuery> for wit::SweepQuery {
+    fn from(q: &model::SweepQuery) -> Self {
+        wit::SweepQuery {
+            category: q.category.clone(),
+            trigger: q.trigger.clone(),
+            cutoff: q.cutoff,
+            after: q.after.as_ref().map(|k| wit::SweepKey {
+                at: k.at,
+                id: k.id.clone(),
+            }),
+            limit: q.limit,
+        }
+    }
+}
+
+impl From<wit::Dated> for model::Dated {
+    fn from(d: wit::Dated) -> Self {
+        model::Dated {
+            reference: d.reference.into(),
+            at: d.at,
+            summary: d.summary,
+            hold: d.hold,
+        }
     }
 }
 

@@ -9,10 +9,10 @@
 /// A contract version's module: its bindings (generated from `$wit`, the
 /// directory of its WIT), linking its interfaces, its `host` interface
 /// dispatching to the capability units, and the conversions both versions
-/// share. The version's module adds what differs: its `operation`
-/// function, `Located` and `ConnectorError` conversions.
+/// share. The version's module adds what differs: its `operation` and
+/// `retention_of` functions, `Located` and `ConnectorError` conversions.
 macro_rules! contract_version {
-    ($wit:literal) => {
+    ($wit:literal $(, $extra:item)*) => {
         pub(crate) mod bindings {
             wasmtime::component::bindgen!({
                 path: $wit,
@@ -42,7 +42,7 @@ macro_rules! contract_version {
 
         impl wit::Host for crate::capability::PluginState {}
 
-        crate::versions::host_interface!();
+        crate::versions::host_interface!($($extra)*);
         crate::versions::shared_conversions!();
     };
 }
@@ -150,7 +150,9 @@ macro_rules! shared_conversions {
 
         impl From<wit::PluginManifest> for model::Manifest {
             fn from(m: wit::PluginManifest) -> Self {
+                let retention = retention_of(&m);
                 model::Manifest {
+                    retention,
                     id: m.id,
                     name: m.name,
                     version: m.version,
@@ -196,10 +198,13 @@ macro_rules! shared_conversions {
 
 /// The `host` interface of a version: each function dispatches to the
 /// capability units. Written once for every version's generated trait:
-/// invoked where `host` and `wit` name the version's modules.
+/// invoked where `host` and `wit` name the version's modules, with the
+/// functions only later versions have (0.2's cache) given as items.
 macro_rules! host_interface {
-    () => {
+    ($($extra:item)*) => {
         impl host::Host for crate::capability::PluginState {
+            $($extra)*
+
             fn log(&mut self, level: host::Level, message: String) {
                 use crate::capability::log::Level;
                 let level = match level {
@@ -209,7 +214,11 @@ macro_rules! host_interface {
                     host::Level::Warn => Level::Warn,
                     host::Level::Error => Level::Error,
                 };
-                self.log.log(level, &message);
+                if let Some(line) = self.log.log(level, &message)
+                    && let Some(tap) = &self.outbound.oversight.tap
+                {
+                    tap.log(&line);
+                }
             }
 
             fn config(&mut self, key: String) -> Option<String> {

@@ -59,6 +59,9 @@ pub enum Sealed<'a> {
     },
     /// What a kept answer holds (counts, what could not be included).
     AnswerSummary,
+    /// A request asked for in the privacy center, before its subject
+    /// proved who they are.
+    Draft,
     /// A consent entry's evidence: its purpose, at a time (ms).
     Consent {
         /// The purpose consented to.
@@ -82,6 +85,7 @@ impl Sealed<'_> {
             Sealed::Consent { .. } => "consent",
             Sealed::Answer { .. } => "answer",
             Sealed::AnswerSummary => "answer-summary",
+            Sealed::Draft => "draft",
         }
     }
 
@@ -104,7 +108,7 @@ impl Sealed<'_> {
             },
             Sealed::Consent { purpose, at } => Cow::Owned(format!("{purpose}:{at}")),
             Sealed::Answer { attempt, seq } => Cow::Owned(format!("{attempt}:{seq}")),
-            Sealed::AnswerSummary => Cow::Borrowed(request_id),
+            Sealed::AnswerSummary | Sealed::Draft => Cow::Borrowed(request_id),
         }
     }
 }

@@ -20,8 +20,10 @@ pub mod audit;
 pub mod consent;
 pub mod keys;
 pub mod migrations;
+pub mod privacy;
 pub mod requests;
 pub mod restrictions;
+pub mod retention;
 pub mod service;
 pub mod sessions;
 pub mod tasks;
@@ -109,6 +111,45 @@ pub struct Store {
 /// How long a SQLite writer waits for the lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Put a SQLite file in WAL mode, once: the mode is the file's and stays.
+/// Switching takes an exclusive lock that SQLite's busy timeout does not
+/// wait for, so a connection that merely re-asked for WAL while another
+/// process was writing failed at once with "database is locked" (two
+/// workers starting together). It asks which mode the file is in (a read,
+/// which waits), and only a file not yet in WAL is switched, retried with
+/// backoff for as long as a writer would wait.
+async fn wal(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        // The answer is the mode the file is now in: a file that cannot
+        // do WAL (in memory) keeps its own, as before.
+        match sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await {
+            Ok(_) => return Ok(()),
+            Err(e) if busy(&e) && started.elapsed() < BUSY_TIMEOUT => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether SQLite said the database is busy or locked (primary codes 5 and
+/// 6, whatever the extended code).
+fn busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 impl Store {
     /// Open (creating it if needed) the store at `url` and bring its schema
     /// up to date: `postgres://…` or `postgresql://…` for PostgreSQL,
@@ -169,14 +210,14 @@ impl Store {
             let mut probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
                 .await
                 .map_err(|e| StoreError::Open(redact(&e.to_string())))?;
-            let check = if read_only {
-                "SELECT COUNT(*) FROM sqlite_master"
+            let checked = if read_only {
+                sqlx::Executor::execute(&mut probe, "SELECT COUNT(*) FROM sqlite_master")
+                    .await
+                    .map(|_| ())
             } else {
-                "PRAGMA journal_mode = WAL"
+                wal(&mut probe).await
             };
-            sqlx::Executor::execute(&mut probe, check)
-                .await
-                .map_err(|e| StoreError::Open(redact(&e.to_string())))?;
+            checked.map_err(|e| StoreError::Open(redact(&e.to_string())))?;
             sqlx::Connection::close(probe).await.ok();
         }
         let options = AnyPoolOptions::new()
@@ -190,18 +231,20 @@ impl Store {
                     if backend == Backend::Sqlite && read_only {
                         sqlx::Executor::execute(&mut *conn, "PRAGMA query_only = ON").await?;
                     } else if backend == Backend::Sqlite {
-                        // WAL: readers never block the writer. FULL: a commit
-                        // is on disk when it returns (the task log must
-                        // survive a power cut). Foreign keys are off by
-                        // default in SQLite.
+                        // The busy timeout first, so that what follows
+                        // waits for a writer instead of failing. FULL: a
+                        // commit is on disk when it returns (the task log
+                        // must survive a power cut). Foreign keys are off
+                        // by default in SQLite. WAL (readers never block
+                        // the writer) is the file's, set by the probe.
                         for pragma in [
-                            "PRAGMA journal_mode = WAL".to_string(),
+                            format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()),
                             "PRAGMA synchronous = FULL".to_string(),
                             "PRAGMA foreign_keys = ON".to_string(),
-                            format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis()),
                         ] {
                             sqlx::Executor::execute(&mut *conn, pragma.as_str()).await?;
                         }
+                        wal(conn).await?;
                     }
                     Ok(())
                 })

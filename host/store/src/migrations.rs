@@ -47,6 +47,21 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_console_sessions.sql"),
         include_str!("../migrations/postgres/0008_console_sessions.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_intake.sql"),
+        include_str!("../migrations/postgres/0009_intake.sql"),
+    ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_privacy.sql"),
+        include_str!("../migrations/postgres/0010_privacy.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_retention.sql"),
+        include_str!("../migrations/postgres/0011_retention.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

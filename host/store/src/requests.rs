@@ -44,9 +44,11 @@ pub struct RequestRow {
     pub finalized_at: Option<i64>,
     /// A summary of the outcome (JSON; no personal data).
     pub summary: Option<String>,
+    /// How it reached the controller (`call`, `web`, …), when recorded.
+    pub channel: Option<String>,
 }
 
-const REQUEST_COLUMNS: &str = "id, kind, state, subject_sealed, params_sealed, policy, requested_by, approved_by, attested_by, received_at, due_at, extended_months, updated_at, finalized_at, summary";
+const REQUEST_COLUMNS: &str = "id, kind, state, subject_sealed, params_sealed, policy, requested_by, approved_by, attested_by, received_at, due_at, extended_months, updated_at, finalized_at, summary, channel";
 
 fn corrupt<T>(what: &'static str) -> impl FnOnce() -> Result<T, StoreError> {
     move || Err(StoreError::Corrupt(what))
@@ -71,6 +73,7 @@ fn request_row(r: &AnyRow) -> Result<RequestRow, StoreError> {
         updated_at: r.try_get("updated_at")?,
         finalized_at: r.try_get("finalized_at")?,
         summary: r.try_get("summary")?,
+        channel: r.try_get("channel")?,
     })
 }
 
@@ -81,7 +84,7 @@ pub async fn insert(
     indexes: &[String],
 ) -> Result<(), StoreError> {
     sqlx::query(&format!(
-        "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
     .bind(&row.id)
     .bind(row.kind.as_str())
@@ -98,6 +101,7 @@ pub async fn insert(
     .bind(row.updated_at)
     .bind(row.finalized_at)
     .bind(&row.summary)
+    .bind(&row.channel)
     .execute(&mut **tx)
     .await?;
     for hash in indexes {
@@ -231,6 +235,24 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<RequestRow>, St
     }
     q = q.bind(if filter.limit > 0 { filter.limit } else { 100 });
     q.fetch_all(pool).await?.iter().map(request_row).collect()
+}
+
+/// Requests over (finalised) before `before` and not yet shredded, the
+/// oldest first, at most `limit`: oubli's own records past their period.
+pub async fn over_before(
+    pool: &AnyPool,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM requests WHERE finalized_at IS NOT NULL AND finalized_at < $1 \
+         AND id NOT IN (SELECT request_id FROM shredded) ORDER BY finalized_at, id LIMIT $2",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Forget which subject a request was about: its blind indexes go (a

@@ -40,6 +40,7 @@ async fn request(store: &Store, id: &str) {
         updated_at: now_ms(),
         finalized_at: None,
         summary: None,
+        channel: Some("call".into()),
     };
     let mut tx = store.write().await.unwrap();
     requests::insert(&mut tx, &row, &[]).await.unwrap();
@@ -658,6 +659,7 @@ async fn the_queue_pages_by_deadline_through_ties_and_filters() {
                 updated_at: 5_000,
                 finalized_at: (i >= 9).then_some(1_000 * i + 1_000 + i),
                 summary: None,
+                channel: None,
             };
             requests::insert(&mut tx, &row, &[]).await.unwrap();
             if i % 2 == 1 {
@@ -742,5 +744,326 @@ async fn the_queue_pages_by_deadline_through_ties_and_filters() {
             .unwrap();
         assert_eq!(outcomes, vec![("crm".to_string(), 6, 0)], "{backend}");
         store.close().await;
+    }
+}
+
+/// The privacy center's rows on both engines: a challenge's code used once,
+/// its failures counted, hourly counts that forget the old, and a link
+/// told of each state once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_challenges_counts_and_links_hold_on_both_engines() {
+    use oubli_store::privacy::{self, ChallengeRow, LinkRow};
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+        let (store, _clock) = on_clock(&url).await;
+        request(&store, "r-p1").await;
+        let got = requests::get(store.pool(), "r-p1").await.unwrap();
+        assert_eq!(got.channel.as_deref(), Some("call"), "{backend}");
+        let row = ChallengeRow {
+            handle_hash: "h1".into(),
+            request_id: "r-p1".into(),
+            purpose: "file".into(),
+            draft_sealed: Some(vec![1, 2, 3]),
+            code_mac: "mac".into(),
+            lang: "fr".into(),
+            created_at: 10,
+            expires_at: 1_000,
+            failures: 0,
+            used_at: None,
+            open_until: None,
+            phase: None,
+        };
+        let mut tx = store.write().await.unwrap();
+        privacy::add_challenge(&mut tx, &row, 0).await.unwrap();
+        privacy::failed(&mut tx, "h1").await.unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        let kept = privacy::challenge_of(store.pool(), "h1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.failures, 1, "{backend}");
+        assert_eq!(kept.draft_sealed, Some(vec![1, 2, 3]), "{backend}");
+        let mut tx = store.write().await.unwrap();
+        assert!(privacy::used(&mut tx, "h1", 20, Some(500)).await.unwrap());
+        assert!(
+            !privacy::used(&mut tx, "h1", 21, None).await.unwrap(),
+            "{backend}: once"
+        );
+        oubli_store::commit(tx).await.unwrap();
+        let used = privacy::challenge_of(store.pool(), "h1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((used.used_at, used.open_until), (Some(20), Some(500)));
+        assert_eq!(
+            used.draft_sealed, None,
+            "{backend}: the draft is forgotten once used"
+        );
+        // A challenge long over goes when the next is made.
+        let mut tx = store.write().await.unwrap();
+        privacy::add_challenge(
+            &mut tx,
+            &ChallengeRow {
+                handle_hash: "h2".into(),
+                ..row.clone()
+            },
+            2_000,
+        )
+        .await
+        .unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        assert!(
+            privacy::challenge_of(store.pool(), "h1")
+                .await
+                .unwrap()
+                .is_none(),
+            "{backend}"
+        );
+        // Counts per hour.
+        let mut tx = store.write().await.unwrap();
+        assert_eq!(privacy::count(&mut tx, "m", 100, 0).await.unwrap(), 1);
+        assert_eq!(privacy::count(&mut tx, "m", 200, 0).await.unwrap(), 2);
+        assert_eq!(privacy::count(&mut tx, "other", 200, 0).await.unwrap(), 1);
+        assert_eq!(
+            privacy::count(&mut tx, "m", 300, 150).await.unwrap(),
+            2,
+            "{backend}"
+        );
+        oubli_store::commit(tx).await.unwrap();
+        // Links: told once per state.
+        let mut tx = store.write().await.unwrap();
+        privacy::add_link(
+            &mut tx,
+            &LinkRow {
+                token_hash: "t1".into(),
+                request_id: "r-p1".into(),
+                lang: "en".into(),
+                created_at: 1,
+                told_state: "received".into(),
+                downloads: 0,
+            },
+        )
+        .await
+        .unwrap();
+        privacy::downloaded(&mut tx, "r-p1").await.unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        let untold = privacy::untold(store.pool(), 10).await.unwrap();
+        assert_eq!(untold.len(), 1, "{backend}");
+        assert_eq!(untold[0].1, "executing");
+        assert_eq!(untold[0].0.downloads, 1);
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            privacy::told(&mut tx, "r-p1", "received", "executing")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !privacy::told(&mut tx, "r-p1", "received", "executing")
+                .await
+                .unwrap()
+        );
+        oubli_store::commit(tx).await.unwrap();
+        assert!(
+            privacy::untold(store.pool(), 10).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        assert_eq!(
+            privacy::link_of(store.pool(), "t1")
+                .await
+                .unwrap()
+                .unwrap()
+                .request_id,
+            "r-p1"
+        );
+    }
+}
+
+fn sweep_row(id: &str) -> oubli_store::retention::SweepRow {
+    oubli_store::retention::SweepRow {
+        id: id.into(),
+        policy: "mail".into(),
+        policy_digest: "d".into(),
+        system: "mail".into(),
+        category: "correspondence".into(),
+        trigger: "received".into(),
+        action: "delete".into(),
+        mode: "enforce".into(),
+        state: "running".into(),
+        cutoff: 1_000,
+        test_of: None,
+        started_by: "alice".into(),
+        started_at: now_ms(),
+        approved_by: Some("bob".into()),
+        approved_at: Some(now_ms()),
+        finished_at: None,
+        connector: None,
+        component_sha256: None,
+        cursor: None,
+        inflight: None,
+        tally: "{}".into(),
+        note: None,
+    }
+}
+
+/// Retention's shared state on both engines: the token bucket refills at
+/// its rate up to its burst and says how long to wait; a run's lease keeps
+/// it to one process until it runs out, progress needs the lease; a record
+/// handled twice keeps one tombstone; holds are released once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_budgets_leases_and_tombstones() {
+    use oubli_store::retention as r;
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+        let (store, clock) = on_clock(&url).await;
+        // 2 a second, 4 at once: four go, the fifth waits half a second.
+        for _ in 0..4 {
+            assert_eq!(
+                r::take(&store, "mail", 2.0, 4.0, 1.0).await.unwrap(),
+                0,
+                "{backend}"
+            );
+        }
+        assert_eq!(
+            r::take(&store, "mail", 2.0, 4.0, 1.0).await.unwrap(),
+            500,
+            "{backend}"
+        );
+        // Another system has its own bucket.
+        assert_eq!(r::take(&store, "crm", 2.0, 4.0, 1.0).await.unwrap(), 0);
+        clock.advance(500);
+        assert_eq!(r::take(&store, "mail", 2.0, 4.0, 1.0).await.unwrap(), 0);
+        assert!(r::take(&store, "mail", 2.0, 4.0, 1.0).await.unwrap() > 0);
+        // A quiet hour refills to the burst, not beyond.
+        clock.advance(3_600_000);
+        for _ in 0..4 {
+            assert_eq!(r::take(&store, "mail", 2.0, 4.0, 1.0).await.unwrap(), 0);
+        }
+        assert!(r::take(&store, "mail", 2.0, 4.0, 1.0).await.unwrap() > 0);
+        // A sweep's call at twice the cost waits for two tokens.
+        clock.advance(500);
+        assert_eq!(r::take(&store, "mail", 2.0, 4.0, 2.0).await.unwrap(), 500);
+
+        // Leases.
+        let mut tx = store.write().await.unwrap();
+        r::insert(&mut tx, &sweep_row("s-1")).await.unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        let until = store.now() + 1_000;
+        assert!(r::claim(&store, "s-1", "a", until).await.unwrap());
+        assert!(
+            !r::claim(&store, "s-1", "b", until).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            r::unheld(store.pool(), store.now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        clock.advance(1_001);
+        assert_eq!(r::unheld(store.pool(), store.now()).await.unwrap(), ["s-1"]);
+        assert!(
+            r::claim(&store, "s-1", "b", store.now() + 1_000)
+                .await
+                .unwrap()
+        );
+        // The old holder's progress is refused; the new holder's kept.
+        let cursor = (500, "x/1".to_string());
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            !r::progress(&mut tx, "s-1", "a", Some(&cursor), Some("[]"), "{}", 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            r::progress(
+                &mut tx,
+                "s-1",
+                "b",
+                Some(&cursor),
+                Some("[]"),
+                "{}",
+                store.now() + 1_000
+            )
+            .await
+            .unwrap()
+        );
+        let stone = r::Tombstone {
+            record_mac: "m1".into(),
+            category: "correspondence".into(),
+            trigger_at: 400,
+            action: "delete".into(),
+            outcome: "done".into(),
+        };
+        r::tombstones(&mut tx, "s-1", std::slice::from_ref(&stone), store.now())
+            .await
+            .unwrap();
+        let again = r::Tombstone {
+            outcome: "not-found".into(),
+            ..stone.clone()
+        };
+        r::tombstones(&mut tx, "s-1", &[again], store.now())
+            .await
+            .unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        assert_eq!(
+            r::tombstones_of(store.pool(), "s-1").await.unwrap(),
+            [stone]
+        );
+        let row = r::get(store.pool(), "s-1").await.unwrap();
+        assert_eq!(
+            (row.cursor, row.inflight.as_deref()),
+            (Some(cursor), Some("[]"))
+        );
+        assert_eq!(row.approved_by.as_deref(), Some("bob"));
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            r::finish(&mut tx, "s-1", "b", "done", "{}", None, store.now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !r::finish(&mut tx, "s-1", "b", "done", "{}", None, store.now())
+                .await
+                .unwrap()
+        );
+        oubli_store::commit(tx).await.unwrap();
+        assert_eq!(r::get(store.pool(), "s-1").await.unwrap().inflight, None);
+
+        // Holds.
+        let hold = r::HoldRow {
+            id: "h-1".into(),
+            system: "mail".into(),
+            category: None,
+            record_mac: Some("m2".into()),
+            reason: "case".into(),
+            created_by: "carol".into(),
+            created_at: store.now(),
+        };
+        let mut tx = store.write().await.unwrap();
+        r::add_hold(&mut tx, &hold).await.unwrap();
+        oubli_store::commit(tx).await.unwrap();
+        assert_eq!(
+            r::holds(store.pool(), Some("mail")).await.unwrap(),
+            std::slice::from_ref(&hold)
+        );
+        assert!(
+            r::holds(store.pool(), Some("crm"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let mut tx = store.write().await.unwrap();
+        assert!(
+            r::release_hold(&mut tx, "h-1", "carol", store.now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !r::release_hold(&mut tx, "h-1", "carol", store.now())
+                .await
+                .unwrap()
+        );
+        oubli_store::commit(tx).await.unwrap();
+        assert!(r::holds(store.pool(), None).await.unwrap().is_empty());
     }
 }

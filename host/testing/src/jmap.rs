@@ -130,16 +130,24 @@ impl Jmap {
 
     /// Import one raw message into `account`'s inbox; its email id.
     pub fn import(&self, account: &str, raw: &[u8]) -> String {
+        self.import_at(account, raw, None)
+    }
+
+    /// [`Jmap::import`], received at `received_at` (a UTCDate,
+    /// `2001-01-01T00:00:00Z`) instead of now.
+    pub fn import_at(&self, account: &str, raw: &[u8], received_at: Option<&str>) -> String {
         let upload = self.url("uploadUrl").replace("{accountId}", account);
         let (status, blob) =
             Self::request("POST", &upload, Some(("message/rfc822", raw.to_vec()))).unwrap();
         assert!((200..300).contains(&status), "upload: {status} {blob}");
         let inbox = self.inbox(account);
-        let r = self.call(
-            account,
-            "Email/import",
-            json!({"emails": {"m": {"blobId": blob["blobId"], "mailboxIds": {inbox: true}}}}),
-        );
+        let r = self.call(account, "Email/import", {
+            let mut m = json!({"blobId": blob["blobId"], "mailboxIds": {inbox: true}});
+            if let Some(at) = received_at {
+                m["receivedAt"] = json!(at);
+            }
+            json!({"emails": {"m": m}})
+        });
         r["created"]["m"]["id"]
             .as_str()
             .unwrap_or_else(|| panic!("import: {r}"))

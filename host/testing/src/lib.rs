@@ -9,14 +9,17 @@
 //!   alone.
 //! - [`people_directory`]: a stand-in of the REST API `example-rest` talks to.
 //!
-//! It depends on none of oubli's own crates, so any of them can use it
-//! without a dependency cycle.
+//! It depends on none of oubli's product crates (only the sandbox of
+//! stand-ins), so any of them can use it without a dependency cycle.
 
 #![warn(missing_docs)]
 
 pub mod jmap;
-pub mod people_directory;
 pub mod proxy;
+
+/// The stand-in of the REST API `example-rest` talks to (it lives in the
+/// sandbox crate, which `oubli sandbox` serves).
+pub use oubli_sandbox::directory as people_directory;
 
 /// Paths of the built plugin components, by crate name in `plugins/`.
 pub mod plugins {

@@ -22,7 +22,11 @@ pub fn start() -> (u16, Seen) {
             let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
             let mut line = String::new();
             let _ = BufReader::new(&conn).read_line(&mut line);
-            let target = line.split_whitespace().nth(1).unwrap_or("");
+            // A connection that asks nothing (a port probe from another
+            // test, a socket opened and dropped) is no request of a page.
+            let Some(target) = line.split_whitespace().nth(1) else {
+                continue;
+            };
             let host = target
                 .trim_start_matches("http://")
                 .trim_start_matches("https://")

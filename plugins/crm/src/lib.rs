@@ -174,6 +174,7 @@ impl Connector for Crm {
                 ConfigKey { name: "restriction_property".into(), description: "Contact property set to true while processing is restricted (default gdpr_restricted)".into(), required: false },
             ],
             secrets: vec!["token".into()],
+            retention: vec![],
         }
     }
 

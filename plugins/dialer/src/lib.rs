@@ -197,6 +197,7 @@ impl Connector for Dialer {
                 },
             ],
             secrets: vec!["token".into()],
+            retention: vec![],
         }
     }
 

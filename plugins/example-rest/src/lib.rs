@@ -83,6 +83,7 @@ impl Connector for PeopleDirectory {
                 required: true,
             }],
             secrets: vec!["token".into()],
+            retention: vec![],
         }
     }
 

@@ -438,6 +438,7 @@ impl Connector for GenesysCloud {
                 },
             ],
             secrets: vec!["token".into(), "client_id".into(), "client_secret".into()],
+            retention: vec![],
         }
     }
 

@@ -35,6 +35,14 @@
 //!   after a destroy (Cyrus's delayed expunge) the connector cannot see:
 //!   the integrator says it with `expunge_delay`, and the outcome is then
 //!   `retained` with that reason.
+//! - **sweep** (retention): category `correspondence` by `received`, in
+//!   every account searched: `Email/query` with `before` (the cutoff,
+//!   rounded up to the server's whole seconds) and `after` (the page's
+//!   start), sorted by `receivedAt` ascending, read by position; the
+//!   dates come from `Email/get`, and the page is cut exactly (date, then
+//!   `account/id`) by the SDK. Records with the same date as the page's
+//!   last are all read, so a page never splits a second's messages in an
+//!   order the server does not keep.
 //!
 //! Configuration: `session_url` (e.g. `https://mail.example.com/.well-known/jmap`),
 //! `auth` (`bearer`, the default, with the secret `token`; or `basic`, with
@@ -46,13 +54,14 @@
 
 use oubli_plugin::http::{Client, percent_encode, split_url};
 use oubli_plugin::prelude::*;
-use oubli_plugin::text::parse_iso8601;
+use oubli_plugin::text::{format_iso8601, parse_iso8601};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 const EMAIL: &str = "email";
+const CORRESPONDENCE: &str = "correspondence";
 const MESSAGE: &str = "message.eml";
 const CORE: &str = "urn:ietf:params:jmap:core";
 const MAIL: &str = "urn:ietf:params:jmap:mail";
@@ -336,6 +345,19 @@ fn expunge_delay() -> Option<String> {
 }
 
 impl Connector for JmapMail {
+    fn sweep(query: SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
+        query.check(&Self::manifest())?;
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let s = Session::open()?;
+        let mut found = Vec::new();
+        for account in &s.accounts {
+            found.extend(sweep_in(&s, account, &query)?);
+        }
+        Ok(query.page(found))
+    }
+
     fn manifest() -> Manifest {
         let key = |name: &str, description: &str, required: bool| ConfigKey {
             name: name.into(),
@@ -353,9 +375,10 @@ impl Connector for JmapMail {
                 Operation::Export,
                 Operation::ReadAttachment,
                 Operation::Erase,
+                Operation::Sweep,
             ],
             categories: vec![DataCategory {
-                name: "correspondence".into(),
+                name: CORRESPONDENCE.into(),
                 description: "Email messages sent by, to or copying the person, with their headers"
                     .into(),
                 purposes: vec!["customer service".into()],
@@ -395,6 +418,12 @@ impl Connector for JmapMail {
                 ),
             ],
             secrets: vec!["token".into(), "username".into(), "password".into()],
+            retention: vec![RetentionFacts::new(
+                CORRESPONDENCE,
+                EMAIL,
+                &["received"],
+                Deletion::Final,
+            )],
         }
     }
 
@@ -585,6 +614,58 @@ impl Connector for JmapMail {
             }
         }
         Ok(outcomes)
+    }
+}
+
+/// One account's messages dated before the query's cutoff and from its
+/// start on, oldest first: at least `query.limit` past its key when there
+/// are that many, and every message sharing the last one's date.
+fn sweep_in(s: &Session, account: &str, query: &SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
+    let mut filter = json!({"before": format_iso8601(query.cutoff, true)});
+    if let Some(after) = &query.after {
+        filter["after"] = json!(format_iso8601(after.at, false));
+    }
+    let mut found: Vec<Dated> = Vec::new();
+    let mut position = 0usize;
+    loop {
+        let r = s.call_ok(
+            account,
+            "Email/query",
+            json!({"filter": filter, "position": position, "limit": QUERY_PAGE,
+                   "sort": [{"property": "receivedAt", "isAscending": true}]}),
+        )?;
+        let ids: Vec<String> = r["ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        position += ids.len();
+        let (_, emails) = s.get(account, &ids, &["receivedAt", "size"])?;
+        for m in emails {
+            let (Some(id), Some(at)) = (
+                m["id"].as_str(),
+                m["receivedAt"].as_str().and_then(parse_iso8601),
+            ) else {
+                continue;
+            };
+            let kib = m["size"].as_u64().unwrap_or(0).div_ceil(1024);
+            let id = format!("{account}/{id}");
+            if at < query.cutoff && query.is_after(at, &id) {
+                found.push(Dated::new(
+                    RecordRef::new(EMAIL, id),
+                    at,
+                    format!("email, {kib} KiB"),
+                ));
+            }
+        }
+        // The query is sorted by date, so a later page starts past it.
+        if query.complete(&found) {
+            return Ok(found);
+        }
     }
 }
 

@@ -43,13 +43,22 @@
 //!   narrower one (`direct-marketing`) is answered `retained` with the
 //!   reason, never by disabling the whole account.
 //!
+//! - **sweep** (retention): tickets by `closed` (RT's `Resolved`, set when a
+//!   ticket is resolved or rejected; a ticket never closed is never due),
+//!   `modified` (`LastUpdated`) or `created` (`Created`): TicketSQL
+//!   `{column} < cutoff`, sorted by that column ascending. TicketSQL reads
+//!   dates in the RT server's time zone, which a connector does not know, so
+//!   the search is widened by a day on each side and cut exactly on the UTC
+//!   dates the REST API returns. Tickets whose status is `deleted` are not
+//!   returned by RT's searches, so a sweep cannot see them.
+//!
 //! Configuration: `base_url` (RT's web root, e.g. `https://rt.example.com`),
 //! `auth` (`token`, the default, with the secret `token` from RT's auth
 //! tokens; or `basic`, with the secrets `username` and `password`).
 
 use oubli_plugin::http::Client;
 use oubli_plugin::prelude::*;
-use oubli_plugin::text::{base64_decode, parse_iso8601};
+use oubli_plugin::text::{base64_decode, format_iso8601, parse_iso8601};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -298,6 +307,7 @@ impl Connector for RequestTracker {
                 Operation::Erase,
                 Operation::Detach,
                 Operation::Restrict,
+                Operation::Sweep,
             ],
             categories: vec![
                 category(
@@ -333,7 +343,86 @@ impl Connector for RequestTracker {
                 ),
             ],
             secrets: vec!["token".into(), "username".into(), "password".into()],
+            // Erasing a ticket is a manual task (RT's Shredder): once the
+            // administrator has run it, the ticket is gone for good.
+            retention: vec![RetentionFacts::new(
+                "correspondence",
+                TICKET,
+                &["closed", "modified", "created"],
+                Deletion::Final,
+            )],
         }
+    }
+
+    fn sweep(query: SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
+        query.check(&Self::manifest())?;
+        if query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let column = match query.trigger.as_str() {
+            "closed" => "Resolved",
+            "modified" => "LastUpdated",
+            _ => "Created",
+        };
+        const DAY: i64 = 86_400_000;
+        let sql_date = |ms: i64| {
+            let iso = format_iso8601(ms, false);
+            iso.trim_end_matches('Z').replace('T', " ")
+        };
+        // RT's placeholder for a date never set is the Unix epoch.
+        let mut sql = format!(
+            "{column} < '{}' AND {column} > '1970-01-02 00:00:00'",
+            sql_date(query.cutoff.saturating_add(DAY))
+        );
+        if let Some(after) = &query.after {
+            sql += &format!(" AND {column} > '{}'", sql_date(after.at - DAY));
+        }
+        let rt = api()?;
+        let mut found: Vec<Dated> = Vec::new();
+        for page in 1..=MAX_PAGES {
+            let answer: Value = rt
+                .get("/tickets")
+                .query("query", &sql)
+                .query("orderby", column)
+                .query("order", "ASC")
+                .query("fields", format!("{column},Status"))
+                .query("per_page", PAGE)
+                .query("page", page)
+                .json()?;
+            let items = answer["items"].as_array().cloned().unwrap_or_default();
+            let mut past_cutoff = false;
+            for t in &items {
+                let (Some(id), Some(at)) = (id_of(t), t[column].as_str().and_then(parse_iso8601))
+                else {
+                    continue;
+                };
+                if at >= query.cutoff {
+                    past_cutoff = true;
+                    break;
+                }
+                if at > 86_400_000 && query.is_after(at, &id) {
+                    let status = t["Status"].as_str().unwrap_or("unknown");
+                    let status: String = status
+                        .chars()
+                        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .take(20)
+                        .collect();
+                    found.push(Dated::new(
+                        RecordRef::new(TICKET, id),
+                        at,
+                        format!("ticket, {status}"),
+                    ));
+                }
+            }
+            let pages = answer["pages"].as_f64().unwrap_or(0.0) as usize;
+            if past_cutoff || query.complete(&found) || items.len() < PAGE || page >= pages {
+                return Ok(query.page(found));
+            }
+        }
+        Err(ConnectorError::Unavailable(format!(
+            "an RT search returned more than {} tickets",
+            PAGE * MAX_PAGES
+        )))
     }
 
     fn locate(subject: Subject) -> Result<Vec<Located>, ConnectorError> {

@@ -2,7 +2,8 @@
 
 use crate::bindings::exports::oubli::connector::connector::Guest;
 use crate::{
-    Change, ConnectorError, EraseMode, Exported, Located, Manifest, Outcome, RecordRef, Subject,
+    Change, ConnectorError, Dated, EraseMode, Exported, Located, Manifest, Outcome, RecordRef,
+    Subject, SweepQuery,
 };
 use std::marker::PhantomData;
 
@@ -76,6 +77,25 @@ pub trait Connector {
         let _ = ticket;
         Err(ConnectorError::not_supported("poll"))
     }
+
+    /// Page through the records of one category dated before the cutoff,
+    /// oldest first by (trigger date, id), strictly after `query.after`, at
+    /// most `query.limit` of them. Read-only. Declare the categories in
+    /// [`Manifest::retention`]; [`SweepQuery::check`] refuses the others.
+    fn sweep(query: SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
+        let _ = query;
+        Err(ConnectorError::not_supported("sweep"))
+    }
+}
+
+/// A call the system refused (`denied`) may have been refused for a token
+/// the host kept, revoked since: forget the tokens this call used, so that
+/// the next fetches new ones.
+fn refused<R>(result: Result<R, ConnectorError>) -> Result<R, ConnectorError> {
+    if let Err(ConnectorError::Denied(_)) = &result {
+        crate::http::forget_used_tokens();
+    }
+    result
 }
 
 /// Adapts a [`Connector`] to the generated bindings; used by
@@ -87,10 +107,10 @@ impl<T: Connector> Guest for Export<T> {
         T::manifest()
     }
     fn locate(subject: Subject) -> Result<Vec<Located>, ConnectorError> {
-        T::locate(subject)
+        refused(T::locate(subject))
     }
     fn export(refs: Vec<RecordRef>) -> Result<Vec<Exported>, ConnectorError> {
-        T::export(refs)
+        refused(T::export(refs))
     }
     fn read_attachment(
         reference: RecordRef,
@@ -98,25 +118,28 @@ impl<T: Connector> Guest for Export<T> {
         offset: u64,
         max_len: u32,
     ) -> Result<Vec<u8>, ConnectorError> {
-        T::read_attachment(reference, name, offset, max_len)
+        refused(T::read_attachment(reference, name, offset, max_len))
     }
     fn rectify(reference: RecordRef, changes: Vec<Change>) -> Result<Outcome, ConnectorError> {
-        T::rectify(reference, changes)
+        refused(T::rectify(reference, changes))
     }
     fn erase(refs: Vec<RecordRef>, mode: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {
-        T::erase(refs, mode)
+        refused(T::erase(refs, mode))
     }
     fn detach(subject: Subject, refs: Vec<RecordRef>) -> Result<Vec<Outcome>, ConnectorError> {
-        T::detach(subject, refs)
+        refused(T::detach(subject, refs))
     }
     fn restrict(
         subject: Subject,
         scope: Vec<String>,
         on: bool,
     ) -> Result<Vec<Outcome>, ConnectorError> {
-        T::restrict(subject, scope, on)
+        refused(T::restrict(subject, scope, on))
     }
     fn poll(ticket: String) -> Result<Vec<Outcome>, ConnectorError> {
-        T::poll(ticket)
+        refused(T::poll(ticket))
+    }
+    fn sweep(query: SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
+        refused(T::sweep(query))
     }
 }

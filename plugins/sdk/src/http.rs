@@ -661,7 +661,14 @@ impl Hop {
         request
             .set_path_with_query(Some(&self.path))
             .map_err(|_| internal("path"))?;
-        let outgoing_body = request.body().map_err(|_| internal("body"))?;
+        // A request without a body takes none: a body taken and finished
+        // empty still goes out chunked, and a server that does not read it
+        // (most, for a GET or a DELETE) closes the connection after its
+        // answer, so the next request on it could fail as a reset.
+        let outgoing_body = match &self.body {
+            Some(_) => Some(request.body().map_err(|_| internal("body"))?),
+            None => None,
+        };
         let future = outgoing_handler::handle(request, None)
             .map_err(|e| transport_error(method_name, &authority, &e))?;
         // A server may answer before it has read the body (a 429 or 401 from
@@ -669,9 +676,9 @@ impl Hop {
         // answer is what matters. So a failed write only counts when no
         // response comes.
         let mut sent = true;
-        {
-            let stream = outgoing_body.write().map_err(|_| internal("body stream"))?;
-            if let Some(body) = &self.body {
+        if let (Some(outgoing_body), Some(body)) = (outgoing_body, &self.body) {
+            {
+                let stream = outgoing_body.write().map_err(|_| internal("body stream"))?;
                 // `blocking-write-and-flush` takes at most 4096 bytes.
                 for chunk in body.chunks(4096) {
                     if stream.blocking_write_and_flush(chunk).is_err() {
@@ -680,10 +687,10 @@ impl Hop {
                     }
                 }
             }
-        }
-        let finished = OutgoingBody::finish(outgoing_body, None);
-        if sent && let Err(e) = &finished {
-            return Err(transport_error(method_name, &authority, e));
+            let finished = OutgoingBody::finish(outgoing_body, None);
+            if sent && let Err(e) = &finished {
+                return Err(transport_error(method_name, &authority, e));
+            }
         }
 
         future.subscribe().block();
@@ -858,9 +865,14 @@ fn content_range_start(value: &str) -> Option<u64> {
 
 /// An OAuth 2.0 access token by the client-credentials grant (RFC 6749
 /// §4.4): `POST token_url` with HTTP Basic client authentication and
-/// `grant_type=client_credentials`. Each operation runs in a fresh instance,
-/// so a connector using this fetches one token per operation; a vendor whose
-/// token endpoint is tightly rate-limited is better given a long-lived token.
+/// `grant_type=client_credentials`. The token is kept in the host's cache
+/// ([`crate::cache`]) until a minute before it expires (`expires_in`; five
+/// minutes when the server does not say), so that the calls of one request
+/// (every call runs in a fresh instance, one per 1 MiB of a recording)
+/// share one token instead of each asking the token endpoint, which real
+/// services rate-limit. A call that ends `denied` (the token was revoked
+/// before then) forgets the tokens it used, so the next call fetches a new
+/// one.
 ///
 /// ```ignore
 /// let token = oubli_plugin::http::client_credentials(
@@ -874,6 +886,17 @@ pub fn client_credentials(
     #[derive(serde::Deserialize)]
     struct Token {
         access_token: String,
+        expires_in: Option<u64>,
+    }
+    let key = token_key(token_url, client_id);
+    USED_TOKENS.with(|u| {
+        let mut u = u.borrow_mut();
+        if !u.contains(&key) {
+            u.push(key.clone());
+        }
+    });
+    if let Some(token) = crate::cache::get(&key).and_then(|t| String::from_utf8(t).ok()) {
+        return Ok(token);
     }
     let basic = base64(format!("{client_id}:{client_secret}").as_bytes());
     let token: Token = Client::new(token_url)?
@@ -884,7 +907,31 @@ pub fn client_credentials(
             b"grant_type=client_credentials".to_vec(),
         )
         .json()?;
+    let ttl = token.expires_in.map_or(300, |s| s.saturating_sub(60));
+    crate::cache::set(
+        &key,
+        token.access_token.as_bytes(),
+        u32::try_from(ttl).unwrap_or(u32::MAX),
+    );
     Ok(token.access_token)
+}
+
+thread_local! {
+    /// The cache keys of the tokens this call used.
+    static USED_TOKENS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Forget every token this call used (the system refused one).
+pub(crate) fn forget_used_tokens() {
+    USED_TOKENS.with(|u| {
+        for key in u.borrow_mut().drain(..) {
+            crate::cache::set(&key, b"", 0);
+        }
+    });
+}
+
+fn token_key(token_url: &str, client_id: &str) -> String {
+    format!("oubli.oauth-client-credentials {token_url} {client_id}")
 }
 
 /// Standard base64 with padding (RFC 4648 §4).

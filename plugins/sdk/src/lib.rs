@@ -58,9 +58,10 @@ mod connector;
 
 pub use bindings::oubli::connector::host::Level;
 pub use bindings::oubli::connector::types::{
-    Attachment, Change, ConfigKey, ConnectorError, DataCategory, EraseMode, Exported, ExternalId,
-    Field, Located, ManualTask, Operation, Outcome, PluginManifest as Manifest, RecordRef, Role,
-    Status, Subject, SystemKind, Timestamp,
+    Attachment, Change, ConfigKey, ConnectorError, DataCategory, Dated, Deletion, EraseMode,
+    Exported, ExternalId, Field, Located, ManualTask, Operation, Outcome,
+    PluginManifest as Manifest, RecordRef, RetentionFacts, Role, Status, Subject, SweepKey,
+    SweepQuery, SystemKind, Timestamp,
 };
 pub use connector::{Connector, Export};
 
@@ -71,10 +72,10 @@ pub const WIT_VERSION: &str = "0.2.0";
 /// Everything a connector usually needs, in one `use`.
 pub mod prelude {
     pub use crate::{
-        Attachment, Change, ConfigKey, Connector, ConnectorError, DataCategory, EraseMode,
-        Exported, ExternalId, Field, Located, Manifest, ManualTask, Operation, Outcome, RecordRef,
-        Role, Status, Subject, SystemKind, Timestamp, WIT_VERSION, config, log, now,
-        require_config, require_secret, secret,
+        Attachment, Change, ConfigKey, Connector, ConnectorError, DataCategory, Dated, Deletion,
+        EraseMode, Exported, ExternalId, Field, Located, Manifest, ManualTask, Operation, Outcome,
+        RecordRef, RetentionFacts, Role, Status, Subject, SweepKey, SweepQuery, SystemKind,
+        Timestamp, WIT_VERSION, config, log, now, require_config, require_secret, secret,
     };
 }
 
@@ -124,6 +125,25 @@ pub fn require_secret(key: &str) -> Result<String, ConnectorError> {
 /// The current time, in milliseconds since the Unix epoch.
 pub fn now() -> Timestamp {
     bindings::oubli::connector::host::now()
+}
+
+/// A small memory the host keeps for this system's connector between
+/// calls (every call runs in a fresh instance): an access token, so that
+/// each call does not fetch a new one. In the host's memory only, never
+/// on disk, never shared with another system, emptied when the host
+/// reloads its configuration. Keys up to 256 bytes, values up to 16 KiB,
+/// kept at most a day; a value may be gone before its time (evicted), so
+/// always be ready to fetch it again.
+pub mod cache {
+    /// The value kept under `key`, if it is still there.
+    pub fn get(key: &str) -> Option<Vec<u8>> {
+        crate::bindings::oubli::connector::host::cache_get(key)
+    }
+
+    /// Keep `value` under `key` for `ttl_seconds` (0 forgets it).
+    pub fn set(key: &str, value: &[u8], ttl_seconds: u32) {
+        crate::bindings::oubli::connector::host::cache_set(key, value, ttl_seconds)
+    }
 }
 
 /// Logging through the host, tagged with the plugin's id. Messages longer than

@@ -78,6 +78,42 @@ pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
     Some((days * 86_400 + h * 3600 + mi * 60 + sec - offset_secs) * 1000 + millis)
 }
 
+/// An ISO-8601 UTC date-time to the second (`2026-01-01T09:30:00Z`) of
+/// milliseconds since the epoch, rounded up to the next whole second when
+/// `up` (a cutoff given to a server that compares whole seconds, so that a
+/// record dated a fraction of a second before it is still asked for).
+///
+/// ```
+/// use oubli_plugin::text::format_iso8601;
+/// assert_eq!(format_iso8601(1_767_225_600_000, false), "2026-01-01T00:00:00Z");
+/// assert_eq!(format_iso8601(1_767_225_600_001, true), "2026-01-01T00:00:01Z");
+/// assert_eq!(format_iso8601(-1, false), "1969-12-31T23:59:59Z");
+/// ```
+pub fn format_iso8601(ms: Timestamp, up: bool) -> String {
+    let secs = if up {
+        ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) != 0)
+    } else {
+        ms.div_euclid(1000)
+    };
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 pub(crate) fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

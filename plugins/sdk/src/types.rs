@@ -2,8 +2,8 @@
 //! in one line each.
 
 use crate::{
-    Attachment, ConnectorError, Exported, Field, Located, ManualTask, Outcome, RecordRef, Role,
-    Status, Subject, Timestamp,
+    Attachment, ConnectorError, Dated, Deletion, Exported, Field, Located, Manifest, ManualTask,
+    Outcome, RecordRef, RetentionFacts, Role, Status, Subject, SweepKey, SweepQuery, Timestamp,
 };
 
 impl RecordRef {
@@ -218,5 +218,88 @@ impl ConnectorError {
     /// `not-supported` for an operation this connector does not offer.
     pub fn not_supported(operation: &str) -> Self {
         ConnectorError::NotSupported(format!("this connector does not offer `{operation}`"))
+    }
+}
+
+impl RetentionFacts {
+    /// A category `sweep` can page through, by the record kind it answers
+    /// and its trigger dates (the first is the default), whose records
+    /// `erase` deletes as `deletion` says, with no holds of the system's own.
+    pub fn new(category: &str, kind: &str, triggers: &[&str], deletion: Deletion) -> Self {
+        RetentionFacts {
+            category: category.into(),
+            kind: kind.into(),
+            triggers: triggers.iter().map(|t| t.to_string()).collect(),
+            deletion,
+            native_holds: false,
+        }
+    }
+}
+
+impl SweepQuery {
+    /// The category's facts from `manifest`, once the query's category and
+    /// trigger are ones it declares; `invalid` otherwise.
+    pub fn check(&self, manifest: &Manifest) -> Result<RetentionFacts, ConnectorError> {
+        manifest
+            .retention
+            .iter()
+            .find(|r| r.category == self.category && r.triggers.contains(&self.trigger))
+            .cloned()
+            .ok_or_else(|| {
+                ConnectorError::Invalid(format!(
+                    "no sweep over category `{}` by `{}`",
+                    self.category, self.trigger
+                ))
+            })
+    }
+
+    /// Whether `key` comes after the page's start (`after`), in the order
+    /// (trigger date, id).
+    pub fn is_after(&self, at: Timestamp, id: &str) -> bool {
+        match &self.after {
+            None => true,
+            Some(SweepKey { at: a, id: i }) => (at, id) > (*a, i.as_str()),
+        }
+    }
+
+    /// Whether `found` (candidates read so far from a search sorted by date)
+    /// holds the whole page: at least `limit` of them, and a date past the
+    /// `limit`-th one, so every record sharing that date was read and the
+    /// page cannot split them wrongly. Read on until it is, or the search
+    /// ends.
+    pub fn complete(&self, found: &[Dated]) -> bool {
+        let limit = self.limit as usize;
+        if limit == 0 {
+            return true;
+        }
+        if found.len() < limit {
+            return false;
+        }
+        let mut dates: Vec<Timestamp> = found.iter().map(|d| d.at).collect();
+        dates.sort_unstable();
+        dates.last() > dates.get(limit - 1)
+    }
+
+    /// `records` (any order, any length) as the page the host asked for:
+    /// those dated before the cutoff and after `after`, sorted by (trigger
+    /// date, id), at most `limit`.
+    pub fn page(&self, mut records: Vec<Dated>) -> Vec<Dated> {
+        records.retain(|d| d.at < self.cutoff && self.is_after(d.at, &d.reference.id));
+        records.sort_by(|a, b| (a.at, &a.reference.id).cmp(&(b.at, &b.reference.id)));
+        records.truncate(self.limit as usize);
+        records
+    }
+}
+
+impl Dated {
+    /// `reference`, dated `at`, with an operator-facing summary (no
+    /// personal data).
+    pub fn new(reference: RecordRef, at: Timestamp, summary: impl Into<String>) -> Self {
+        Dated {
+            reference,
+            at,
+            summary: summary.into(),
+            hold: None,
+        }
     }
 }

@@ -129,6 +129,8 @@ pub fn router(console: Console) -> Router {
         .route("/consent", post(pages::consent))
         .route("/systems", get(pages::systems))
         .route("/systems/{system}/{action}", post(pages::pause_or_resume))
+        .route("/retention/{id}", get(pages::retention_run))
+        .route("/retention/{id}/approve", post(pages::retention_approve))
         .route("/assets/{file}", get(asset))
         .layer(axum::middleware::from_fn(headers))
         .with_state(console)

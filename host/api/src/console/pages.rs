@@ -625,6 +625,16 @@ pub(super) async fn new_request(State(c): State<Console>, s: Signed) -> Page {
                 label for="scope" { (tr(l, "Scope (comma-separated: all, a category, a purpose)", "Portée (séparée par des virgules : all, une catégorie, une finalité)")) }
                 input id="scope" name="scope" autocomplete="off";
             }
+            fieldset {
+                legend { (tr(l, "Intake (a request made by phone, letter or email)", "Réception (une demande faite par téléphone, courrier ou courriel)")) }
+                label for="channel" { (tr(l, "Channel", "Canal")) }
+                select id="channel" name="channel" {
+                    option value="" { (tr(l, "(not recorded)", "(non indiqué)")) }
+                    @for ch in oubli_model::Channel::ALL { option value=(ch.as_str()) { (words::channel(l, *ch)) } }
+                }
+                label for="received_at" { (tr(l, "Received at, with its offset (2026-12-01T09:30:00+01:00): the deadline runs from then", "Reçue le, avec son décalage (2026-12-01T09:30:00+01:00) : le délai court à partir de là")) }
+                input id="received_at" name="received_at" autocomplete="off" placeholder="2026-12-01T09:30:00+01:00";
+            }
             label for="notes" { (tr(l, "Notes (kept sealed in the request's history; auditors do not see them)", "Notes (gardées scellées dans l’historique de la demande ; les auditeurs ne les voient pas)")) }
             textarea id="notes" name="notes" rows="2" autocomplete="off" {}
             fieldset {
@@ -672,6 +682,10 @@ pub(super) struct FileForm {
     evidence: String,
     #[serde(default)]
     notes: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    received_at: String,
 }
 
 fn lines(s: &str) -> Vec<String> {
@@ -774,6 +788,19 @@ pub(super) async fn file(State(c): State<Console>, s: Signed, Form(f): Form<File
             lifts: None,
         },
         attestation,
+        intake: engine(
+            &s,
+            crate::routes::intake(
+                match f.channel.trim() {
+                    "" => None,
+                    c => Some(
+                        oubli_model::Channel::parse(c)
+                            .ok_or_else(|| refuse(&s, Problem::unprocessable("not a channel")))?,
+                    ),
+                },
+                Some(f.received_at.trim()).filter(|t| !t.is_empty()),
+            ),
+        )?,
     };
     // A form sent twice (a double click, a reload) files one request.
     let notes = f.notes.trim();
@@ -850,7 +877,7 @@ fn request_body(c: &Console, s: &Signed, d: &RequestDetail, now: i64) -> Markup 
         dl.facts {
             dt { (tr(l, "Kind", "Type")) } dd { (words::kind(l, r.kind)) }
             dt { (tr(l, "Deadline", "Échéance")) } dd { (due_cell(l, now, r)) @if r.extended_months > 0 { " " small { (tr(l, "(extended by ", "(prolongée de ")) (r.extended_months) (tr(l, " months)", " mois)")) } } }
-            dt { (tr(l, "Received", "Reçue")) } dd { (when(r.received_at)) }
+            dt { (tr(l, "Received", "Reçue")) } dd { (when(r.received_at)) @if let Some(ch) = r.channel { " · " (words::channel(l, ch)) } }
             dt { (tr(l, "Filed by", "Déposée par")) } dd { (r.requested_by) }
             @if let Some(a) = &r.attested_by { dt { (tr(l, "Identity attested by", "Identité attestée par")) } dd { (a) } }
             @if let Some(a) = &r.approved_by { dt { (tr(l, "Approved by", "Approuvée par")) } dd { (a) } }
@@ -1396,6 +1423,7 @@ pub(super) async fn systems(State(c): State<Console>, s: Signed) -> Page {
     let health = engine(&s, e.system_health().await)?;
     let check = e.systems().check_systems();
     let rights = e.systems();
+    let policies = engine(&s, e.retention_policies().await)?;
     let body = html! {
         @for w in &check.warnings { p.warn { "⚠ " (w) } }
         @for sc in &rights.config().systems {
@@ -1427,6 +1455,39 @@ pub(super) async fn systems(State(c): State<Console>, s: Signed) -> Page {
                         " · " (tr(l, "calls since start: ", "appels depuis le démarrage : ")) (h.calls) ", " (h.failed_calls) (tr(l, " failed", " en échec"))
                         @if let Some(m) = h.mean_call_ms { ", " (tr(l, "mean ", "moyenne ")) (format!("{m:.0}")) " ms" }
                         @if let Some(m) = h.max_call_ms { ", " (tr(l, "longest ", "plus long ")) (format!("{m:.0}")) " ms" }
+                    }
+                }
+                @let mine: Vec<_> = policies.iter().filter(|p| p.policy.system == name).collect();
+                @if !mine.is_empty() {
+                    h3 { (tr(l, "Retention", "Conservation")) }
+                    table.retention {
+                        caption.sr-only { (tr(l, "Retention policies of ", "Règles de conservation de ")) (name) }
+                        thead { tr {
+                            th scope="col" { (tr(l, "Policy", "Règle")) }
+                            th scope="col" { (tr(l, "Category", "Catégorie")) }
+                            th scope="col" { (tr(l, "Kept", "Conservé")) }
+                            th scope="col" { (tr(l, "Then", "Ensuite")) }
+                            th scope="col" { (tr(l, "Next run", "Prochaine exécution")) }
+                            th scope="col" { (tr(l, "Last runs", "Dernières exécutions")) }
+                        } }
+                        tbody {
+                            @for p in &mine {
+                                tr {
+                                    th scope="row" { code { (p.policy.id) } }
+                                    td { (p.policy.category) }
+                                    td { (p.effective_period) " " (tr(l, "after ", "après ")) (p.trigger.as_deref().unwrap_or("—")) }
+                                    td { (oubli_model::wire_name(&p.policy.action)) " (" (oubli_model::wire_name(&p.policy.mode)) ")" }
+                                    td { (p.next_run.as_deref().unwrap_or("—")) }
+                                    td {
+                                        @if p.runs.is_empty() { "—" }
+                                        ul.runs { @for r in &p.runs {
+                                            li { a href={"/retention/" (r.id)} { (r.mode) " " (r.id) } " " span.state { (r.state) } " " (r.tally.due) (tr(l, " due", " dus"))
+                                                @if r.mode == "enforce" { ", " (r.tally.erased) (tr(l, " erased", " effacés")) } }
+                                        } }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 @if s.may(Role::Operator) {
@@ -1469,6 +1530,103 @@ pub(super) async fn pause_or_resume(
         _ => return Err(refuse(&s, Problem::not_found("no such action"))),
     }
     Ok(see("/systems"))
+}
+
+// -------------------------------------------------------------- retention
+
+/// One retention run: what it found and did, its certificate checked, and
+/// approval when it waits for it.
+pub(super) async fn retention_run(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+) -> Page {
+    engine(&s, valid_id(&id))?;
+    let e = &c.app.engine;
+    let v = engine(&s, e.retention_sweep(&id).await)?;
+    let l = s.lang();
+    let checked = if v.mode == "enforce" && matches!(v.state.as_str(), "done" | "failed" | "manual")
+    {
+        Some(engine(&s, e.retention_checked_certificate(&id).await)?)
+    } else {
+        None
+    };
+    let t = &v.tally;
+    let body = html! {
+        dl.facts {
+            dt { (tr(l, "Policy", "Règle")) } dd { code { (v.policy) } " " small { "SHA-256 " code.hash { (v.policy_digest) } } }
+            dt { (tr(l, "System", "Système")) } dd { (v.system) " / " (v.category) }
+            dt { (tr(l, "Run", "Exécution")) } dd { (v.mode) " " span.state { (v.state) } }
+            dt { (tr(l, "Due before", "Dus avant")) } dd { (v.cutoff) " (" (v.trigger) ")" }
+            dt { (tr(l, "Started", "Commencée")) } dd { (v.started_at) " " (tr(l, "by ", "par ")) (v.started_by) }
+            @if let Some(a) = &v.approved_by { dt { (tr(l, "Approved by", "Approuvée par")) } dd { (a) } }
+            @if let Some(f) = &v.finished_at { dt { (tr(l, "Ended", "Terminée")) } dd { (f) } }
+            @if let Some(c) = &v.connector { dt { (tr(l, "Connector", "Connecteur")) } dd { (c) " " code.hash { (v.component_sha256.as_deref().unwrap_or("")) } } }
+            dt { (tr(l, "Due", "Dus")) } dd { (t.due) " (" (t.oldest.as_deref().unwrap_or("—")) " → " (t.newest.as_deref().unwrap_or("—")) ")" }
+            @for (why, n) in &t.excluded { dt { (tr(l, "Excluded", "Exclus")) } dd { (n) ": " (why) } }
+            @if v.mode == "enforce" {
+                dt { (tr(l, "Erased", "Effacés")) } dd { (t.erased) }
+                dt { (tr(l, "Already gone", "Déjà absents")) } dd { (t.not_found) }
+                @for (why, n) in &t.retained { dt { (tr(l, "Kept by the system", "Gardés par le système")) } dd { (n) ": " (why) } }
+                @if t.failed > 0 { dt { (tr(l, "Failed", "En échec")) } dd { (t.failed) } }
+                @if let Some(u) = &t.restorable_until { dt { (tr(l, "Restorable until", "Restaurables jusqu’au")) } dd { (u) } }
+            }
+        }
+        @if let Some(note) = &v.note { p.warn { (note) } }
+        @if t.manual > 0 {
+            h2 { (tr(l, "Manual steps", "Étapes manuelles")) }
+            ol { @for step in &t.manual_steps { li { code { (step) } } } }
+        }
+        @if !t.sample.is_empty() {
+            h2 { (tr(l, "A sample of what is due", "Un échantillon de ce qui est dû")) }
+            ul { @for r in &t.sample { li { code { (r.kind) " " (r.id) } } } }
+        }
+        @if v.state == "awaiting-approval" && s.may(Role::Approver) {
+            form method="post" action={"/retention/" (v.id) "/approve"} {
+                (csrf_field(&s))
+                button type="submit" { (tr(l, "Approve this disposition", "Approuver cette élimination")) }
+            }
+        }
+        @if let Some((signed, check)) = &checked {
+            h2 { (tr(l, "Retention certificate", "Certificat de conservation")) }
+            @match check {
+                Ok(cert) => p.verified role="status" data-verified="true" {
+                    "✔ " (tr(l, "Verified: the signature is valid under this host's key, and the audit chain holds the event it names (", "Vérifié : la signature est valide sous la clé de cet hôte, et la chaîne d’audit contient l’événement qu’il nomme ("))
+                    (cert.audit_chain.seq) ")."
+                },
+                Err(why) => p.error role="alert" data-verified="false" { "✘ " (tr(l, "Does not verify: ", "Ne se vérifie pas : ")) (why) },
+            }
+            pre.doc { (signed.document) }
+            details {
+                summary { (tr(l, "Signature and public key", "Signature et clé publique")) }
+                pre.doc { (signed.signature) }
+                pre.doc { (signed.public_key) }
+            }
+        }
+        p { a href="/systems" { "← " (tr(l, "Systems", "Systèmes")) } }
+    };
+    ok(page(
+        l,
+        &format!(
+            "{} {id}",
+            tr(l, "Retention run", "Exécution de conservation")
+        ),
+        Some(&s),
+        body,
+    ))
+}
+
+pub(super) async fn retention_approve(
+    State(c): State<Console>,
+    s: Signed,
+    Path(id): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Page {
+    s.need(Role::Approver)?;
+    s.csrf(&f.csrf)?;
+    engine(&s, valid_id(&id))?;
+    engine(&s, c.app.engine.retention_approve(&id, s.name()).await)?;
+    Ok(see(&format!("/retention/{id}")))
 }
 
 // --------------------------------------------------- subjects and consent

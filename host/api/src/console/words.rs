@@ -117,6 +117,18 @@ pub(crate) fn action(l: Lang, a: &str) -> String {
     }
 }
 
+/// A channel's name.
+pub(super) fn channel(l: Lang, c: oubli_model::Channel) -> &'static str {
+    use oubli_model::Channel::*;
+    match c {
+        Call => tr(l, "phone call", "appel téléphonique"),
+        Ivr => tr(l, "voice server (IVR)", "serveur vocal (SVI)"),
+        Email => tr(l, "email", "courriel"),
+        Letter => tr(l, "letter", "courrier"),
+        Web => tr(l, "web form", "formulaire web"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

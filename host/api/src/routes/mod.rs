@@ -16,12 +16,14 @@ use utoipa_axum::router::OpenApiRouter;
 mod evidence;
 mod ops;
 mod requests;
+mod retention;
 mod subjects;
 mod systems;
 
 pub use evidence::*;
 pub use ops::*;
 pub use requests::*;
+pub use retention::*;
 pub use subjects::*;
 pub use systems::*;
 
@@ -33,6 +35,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(systems::router())
         .merge(evidence::router())
         .merge(ops::router())
+        .merge(retention::router())
 }
 
 const MAX_ITEMS: usize = 20;
@@ -312,6 +315,20 @@ string_schema!(
     |b| b
         .pattern(Some("^[A-Za-z0-9._-]{1,128}$"))
         .examples(["r-k3j2h5g7"])
+);
+
+string_schema!(
+    /// A retention policy's id.
+    PolicyId,
+    |b| b.pattern(Some("^[a-z0-9_-]{1,64}$")).examples(["mail-2y"])
+);
+
+string_schema!(
+    /// A retention run's id.
+    RunId,
+    |b| b
+        .pattern(Some("^[A-Za-z0-9._-]{1,128}$"))
+        .examples(["s-k3j2h5g7"])
 );
 
 string_schema!(

@@ -72,6 +72,14 @@ pub struct CreateRequest {
     #[serde(default)]
     #[serde(deserialize_with = "maybe_object")]
     pub attestation: Option<AttestationInput>,
+    /// How the request reached the controller (a contact center's intake).
+    #[serde(default)]
+    pub channel: Option<oubli_model::Channel>,
+    /// When it was actually received, RFC 3339 with its offset: the
+    /// deadline runs from then (needs `channel`; at most a year ago).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub received_at: Option<String>,
 }
 
 /// One correction.
@@ -101,6 +109,30 @@ pub struct AttestationInput {
     /// The evidence (kept sealed).
     #[schema(value_type = Text)]
     pub evidence: String,
+}
+
+/// The intake of a request from its channel and time received.
+pub(crate) fn intake(
+    channel: Option<oubli_model::Channel>,
+    received_at: Option<&str>,
+) -> Result<Option<oubli_core::rights::engine::Intake>, Problem> {
+    let received_at = received_at
+        .map(|t| {
+            oubli_core::rights::engine::parse_timestamp(t)
+                .map_err(|e| Problem::unprocessable(format!("received_at: {e}")))
+        })
+        .transpose()?;
+    match (channel, received_at) {
+        (None, Some(_)) => Err(Problem::unprocessable(
+            "received_at needs the channel the request came by",
+        )),
+        (None, None) => Ok(None),
+        (Some(channel), received_at) => Ok(Some(oubli_core::rights::engine::Intake {
+            channel,
+            received_at,
+            needs_attestation: false,
+        })),
+    }
 }
 
 impl AttestationInput {
@@ -164,6 +196,7 @@ pub async fn create_request(
             .attestation
             .map(AttestationInput::into_core)
             .transpose()?,
+        intake: intake(req.channel, req.received_at.as_deref())?,
     };
     let key = match headers.get("idempotency-key") {
         None => None,
@@ -656,7 +689,7 @@ pub(crate) fn bundle_response(
 /// otherwise. A failure after the first byte must never look like a clean
 /// end: the error makes hyper cut the connection instead of closing the
 /// chunked body, so a client sees a broken transfer, never a short file.
-fn streamed_body(
+pub(crate) fn streamed_body(
     reader: tokio::io::DuplexStream,
     outcome: tokio::sync::oneshot::Receiver<bool>,
 ) -> axum::body::Body {

@@ -186,6 +186,7 @@ impl Engine {
                         ..Params::default()
                     },
                     attestation: None,
+                    intake: None,
                 })
                 .await?;
             Some(filed.id)

@@ -30,9 +30,37 @@ pub fn timestamp(ms: i64) -> String {
     utc(ms).strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
+/// Read a time given with its offset (RFC 3339: `2026-12-01T09:30:00Z`,
+/// `2026-12-01T10:30:00+01:00`) as ms since the epoch. A time without an
+/// offset is refused: whose 09:30 would it be?
+pub fn parse_timestamp(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse::<Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            "give a time with its offset, as 2026-12-01T09:30:00+01:00 or 2026-12-01T08:30:00Z"
+                .to_string()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_need_their_offset() {
+        assert_eq!(
+            parse_timestamp("2026-12-02T05:30:45.123+01:00"),
+            Ok(1_796_185_845_123)
+        );
+        assert_eq!(
+            parse_timestamp("2026-12-02T04:30:45.123Z"),
+            Ok(1_796_185_845_123)
+        );
+        for bad in ["2026-12-02T04:30:45", "2026-12-02", "yesterday", ""] {
+            assert!(parse_timestamp(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -8,11 +8,11 @@
 //! [`Engine`], and none of them is imported here.
 
 use super::Systems;
-pub use super::deadline::{add_months, date};
+pub use super::deadline::{add_months, date, parse_timestamp};
 use super::policy::Policy;
 pub use super::request::{
-    Action, Attestation, Correction, Counts, ErrorKind, NewRequest, Params, PlanItem, RequestError,
-    SystemPlan, SystemResult,
+    Action, Attestation, Correction, Counts, ErrorKind, Intake, NewRequest, Params, PlanItem,
+    RequestError, SystemPlan, SystemResult,
 };
 use super::restriction::RestrictionIndex;
 pub use super::views::{
@@ -47,6 +47,8 @@ pub struct Engine {
     pub(crate) vault: Vault,
     pub(crate) restrictions: RestrictionIndex,
     pub(crate) tokens: super::token_cache::TokenCache,
+    /// Scheduled retention policies already warned about (once a process).
+    pub(crate) retention_warned: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Engine {
@@ -112,6 +114,16 @@ impl Engine {
         keyring: Arc<Keyring>,
     ) -> Result<Engine, RequestError> {
         let vault = Vault::new(store.clone(), keyring);
+        let retention = &systems.config().retention;
+        for (system, budget) in &retention.budgets {
+            if let Some(c) = systems.registry().get(system) {
+                c.set_meter(Arc::new(super::budget::StoreMeter {
+                    store: store.clone(),
+                    budget: *budget,
+                    sweep_share: retention.sweep_share,
+                }));
+            }
+        }
         let restrictions = RestrictionIndex::load(&store).await?;
         Ok(Engine {
             systems,
@@ -119,6 +131,7 @@ impl Engine {
             vault,
             restrictions,
             tokens: Default::default(),
+            retention_warned: Default::default(),
         })
     }
 
@@ -177,6 +190,26 @@ pub(crate) fn actor_key(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let folded: String = name.nfkc().flat_map(char::to_lowercase).collect();
     folded.nfkc().collect()
+}
+
+/// When a request was received: its intake's time, or `now`. A time in the
+/// future, or more than a year past, is refused: the deadline runs from it.
+pub(crate) fn received_at(
+    intake: Option<&super::request::Intake>,
+    now: i64,
+) -> Result<i64, RequestError> {
+    const YEAR_MS: i64 = 366 * 24 * 3_600_000;
+    match intake.and_then(|i| i.received_at) {
+        None => Ok(now),
+        // A minute's grace for clocks that disagree.
+        Some(t) if t > now + 60_000 => Err(RequestError::Invalid(
+            "the time it was received is in the future".into(),
+        )),
+        Some(t) if t < now - YEAR_MS => Err(RequestError::Invalid(
+            "the time it was received is more than a year ago: file it with the time it reaches you now, and say why in a note".into(),
+        )),
+        Some(t) => Ok(t.min(now)),
+    }
 }
 
 pub(crate) fn valid_actor(actor: &str) -> Result<(), RequestError> {

@@ -11,6 +11,7 @@
 //! module beside these with a method on [`Systems`].
 
 pub mod audit;
+mod budget;
 pub mod bundle;
 pub mod certificate;
 pub mod consent;
@@ -24,10 +25,12 @@ pub mod locate;
 mod metrics;
 mod operator;
 pub mod policy;
+pub mod privacy;
 mod progress;
 pub mod recipients;
 mod request;
 pub mod restriction;
+pub mod retention;
 pub mod retry;
 pub mod sessions;
 mod steps;
@@ -234,6 +237,11 @@ impl Systems {
                 gaps.len(),
                 gaps[0]
             ));
+        }
+        for p in &self.config.retention.policies {
+            if let Some(problem) = self.retention_problem(p) {
+                warnings.push(format!("retention policy {:?} cannot run: {problem}", p.id));
+            }
         }
         SystemsCheck { systems, warnings }
     }

@@ -12,7 +12,7 @@
 
 use super::Systems;
 use super::deadline::add_months;
-use super::engine::{Engine, same_actor, valid_actor};
+use super::engine::{Engine, received_at, same_actor, valid_actor};
 use super::lifecycle::queue_system_tasks;
 use super::request::{
     Action, Attestation, Counts, NewRequest, Params, RequestError, SystemPlan, SystemResult,
@@ -116,6 +116,7 @@ impl Engine {
                 method: "lift".into(),
                 evidence: format!("the subject of {id}; told: {told}"),
             }),
+            intake: None,
         };
         let note = format!("{reason}; the subject was told: {told}");
         self.file_subject(new, subject, Some((id, note))).await
@@ -124,7 +125,7 @@ impl Engine {
     /// File a request for a subject already normalised; `lifting`: the
     /// request whose restriction this lifts, and the note recorded on it,
     /// both in the same transaction as the filing.
-    async fn file_subject(
+    pub(super) async fn file_subject(
         &self,
         new: NewRequest,
         subject: Subject,
@@ -146,6 +147,7 @@ impl Engine {
             None => format!("r-{}", oubli_crypto::random_token(6)?),
         };
         let now = self.store.now();
+        let received_at = received_at(new.intake.as_ref(), now)?;
         let subject_sealed = self.vault.seal_json(&id, Sealed::Subject, &subject).await?;
         let params_sealed = if new.params == Params::default() {
             None
@@ -156,7 +158,8 @@ impl Engine {
                     .await?,
             )
         };
-        let verified = new.attestation.is_some() || !policy.attest_identity;
+        let verified = (new.attestation.is_some() || !policy.attest_identity)
+            && !new.intake.is_some_and(|i| i.needs_attestation);
         let attestation_sealed = match &new.attestation {
             Some(a) => Some(
                 self.vault
@@ -186,12 +189,13 @@ impl Engine {
             requested_by: new.actor.clone(),
             approved_by: None,
             attested_by: new.attestation.as_ref().map(|_| new.actor.clone()),
-            received_at: now,
-            due_at: add_months(now, 1),
+            received_at,
+            due_at: add_months(received_at, 1),
             extended_months: 0,
             updated_at: now,
             finalized_at: None,
             summary: None,
+            channel: new.intake.map(|i| i.channel.as_str().to_string()),
         };
         let indexes = subject_indexes(&self.vault, &subject);
         let mut tx = self.store.write_logged().await?;
@@ -273,6 +277,7 @@ impl Engine {
             approved_by: row.approved_by.clone(),
             attested_by: row.attested_by.clone(),
             received_at: row.received_at,
+            channel: row.channel.as_deref().and_then(oubli_model::Channel::parse),
             due_at: row.due_at,
             extended_months: row.extended_months,
             overdue: !row.state.is_final() && row.due_at < self.store.now(),
@@ -1191,7 +1196,11 @@ fn valid_request_id(id: &str) -> Result<(), RequestError> {
     }
 }
 
-fn check_params(kind: RequestKind, params: &Params, rights: &Systems) -> Result<(), RequestError> {
+pub(super) fn check_params(
+    kind: RequestKind,
+    params: &Params,
+    rights: &Systems,
+) -> Result<(), RequestError> {
     match kind {
         RequestKind::Rectification => {
             if params.changes.is_empty() {

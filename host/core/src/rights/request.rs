@@ -183,6 +183,22 @@ pub struct NewRequest {
     pub params: Params,
     /// The identity check, when already done.
     pub attestation: Option<Attestation>,
+    /// How and when it reached the controller, when recorded (a contact
+    /// center's intake): the deadline runs from when it was received.
+    pub intake: Option<Intake>,
+}
+
+/// How a request reached the controller: the channel, and when it was
+/// actually received there (the deadline runs from then, Art. 12(3)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Intake {
+    /// The channel (a call, a letter, …).
+    pub channel: oubli_model::Channel,
+    /// When it was received (ms since the epoch); `None`: now.
+    pub received_at: Option<i64>,
+    /// Whether it waits for an operator's attestation whatever the policy
+    /// says (an identifier nobody proved yet).
+    pub needs_attestation: bool,
 }
 
 /// What one system's plan holds.

@@ -24,8 +24,12 @@ pub struct RequestView {
     /// Who attested the identity.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attested_by: Option<String>,
-    /// When it was received (ms since the epoch).
+    /// When it was received (ms since the epoch): the deadline runs from
+    /// it.
     pub received_at: i64,
+    /// How it reached the controller, when an intake recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<oubli_model::Channel>,
     /// When it is due.
     pub due_at: i64,
     /// Months the deadline was extended by.

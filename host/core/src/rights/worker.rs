@@ -372,11 +372,17 @@ impl Worker {
         if now - *last_rescue > (self.options.lease.as_millis() as i64 / 2).max(1000) {
             self.rescue().await?;
             self.engine.remove_expired_answers().await?;
+            self.engine.shred_expired_requests().await?;
             *last_rescue = now;
         }
         let n = self.run_once().await?;
         if n > 0 {
             return Ok(Tick::Ran(n));
+        }
+        // Requests first: retention only when no task was ready, one page
+        // at a time.
+        if self.engine.retention_step().await? {
+            return Ok(Tick::Ran(0));
         }
         if until_idle && !tasks::any_active(self.engine.store.pool()).await? {
             return Ok(Tick::Done);

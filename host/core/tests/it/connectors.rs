@@ -312,6 +312,13 @@ async fn genesys_recording_of_300_mb_streams_within_a_32_mib_plugin() {
     )
     .await;
     let g = w.plugin(System::Acd).await;
+    let tokens = || {
+        w.sandbox
+            .genesys
+            .tokens_issued
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let before = tokens();
     let p = w.person(1);
     let found = g.locate(&subject(&[], &[&p.phone])).await.unwrap();
     let convs: Vec<RecordRef> = refs(&found)
@@ -358,6 +365,9 @@ async fn genesys_recording_of_300_mb_streams_within_a_32_mib_plugin() {
     .await
     .expect("the recording streams");
     assert_eq!(n, SIZE);
+    // One token for the whole request: every call (one per MiB) ran in a
+    // fresh instance, and found it in the host's cache.
+    assert_eq!(tokens() - before, 1, "token requests");
     assert_eq!(sink.1, SIZE);
     let mut expected = Sha256::new();
     let mut off = 0;

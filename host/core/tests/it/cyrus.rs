@@ -407,3 +407,169 @@ async fn a_message_copying_other_people_is_shared_not_the_persons_own() {
     let found = plain.locate(&subject(&person)).await.unwrap();
     assert_eq!(role_of(&found, &shared), Role::Owner, "no domain known");
 }
+
+/// Retention on a real server: `sweep` pages through the messages received
+/// before a cutoff, oldest first, in both accounts, in pages that never
+/// split a second's messages wrongly (two share one here), stopping short
+/// of a message received exactly at the cutoff; erased through `erase`,
+/// they are gone from the next sweep. The messages are dated in a window
+/// of the past unique to the run, which the sweep starts at.
+#[tokio::test(flavor = "multi_thread")]
+async fn sweeps_what_is_past_a_cutoff_on_a_real_server() {
+    use oubli_model::{SweepKey, SweepQuery};
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // 2001-01-01, plus ten seconds per second of the run's start.
+    let w = 978_307_200 + (now % 50_000_000) * 10;
+    let at = |s: i64| {
+        jiff::Timestamp::from_second(w + s)
+            .unwrap()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let n = unique();
+    let raw = |i: usize| {
+        message(
+            &format!("old.{n}.{i}@example.org"),
+            "support@example.com",
+            None,
+            "Old",
+            "x",
+        )
+    };
+    let imported = [
+        (USER, 0, jmap.import_at(USER, &raw(0), Some(&at(0)))),
+        (USER, 1, jmap.import_at(USER, &raw(1), Some(&at(1)))),
+        ("shared", 1, jmap.import_at("shared", &raw(2), Some(&at(1)))),
+        (USER, 2, jmap.import_at(USER, &raw(3), Some(&at(2)))),
+        (USER, 3, jmap.import_at(USER, &raw(4), Some(&at(3)))),
+    ];
+    let (_dir, m) = connector(&url, "").await;
+    assert!(m.offers(oubli_model::Operation::Sweep));
+    let facts = &m.manifest().retention[0];
+    assert_eq!(
+        (facts.category.as_str(), facts.triggers[0].as_str()),
+        ("correspondence", "received")
+    );
+    let query = |after: Option<SweepKey>| SweepQuery {
+        category: "correspondence".into(),
+        trigger: "received".into(),
+        cutoff: (w + 3) * 1000,
+        after,
+        limit: 2,
+    };
+    let mut after = Some(SweepKey {
+        at: (w - 1) * 1000,
+        id: String::new(),
+    });
+    let mut seen = Vec::new();
+    loop {
+        let page = m.sweep(&query(after.clone())).await.unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().map(|d| (d.at, d.reference.id.clone())));
+        match page.last() {
+            Some(d) if page.len() == 2 => {
+                after = Some(SweepKey {
+                    at: d.at,
+                    id: d.reference.id.clone(),
+                })
+            }
+            _ => break,
+        }
+    }
+    let mut expected: Vec<(i64, String)> = imported
+        .iter()
+        .filter(|(_, s, _)| *s < 3)
+        .map(|(account, s, id)| ((w + s) * 1000, format!("{account}/{id}")))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+
+    // Erased, they are gone from the sweep; the one at the cutoff stays.
+    let refs: Vec<RecordRef> = expected
+        .iter()
+        .map(|(_, id)| RecordRef {
+            kind: "email".into(),
+            id: id.clone(),
+        })
+        .collect();
+    let outcomes = m.erase(&refs, EraseMode::Delete).await.unwrap();
+    assert!(
+        outcomes.iter().all(|o| o.status == Status::Done),
+        "{outcomes:?}"
+    );
+    let first = SweepKey {
+        at: (w - 1) * 1000,
+        id: String::new(),
+    };
+    assert!(
+        m.sweep(&query(Some(first.clone())))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = SweepQuery {
+        cutoff: (w + 4) * 1000,
+        ..query(Some(first))
+    };
+    let left = m.sweep(&later).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].reference.id, format!("{USER}/{}", imported[4].2));
+    m.erase(&[left[0].reference.clone()], EraseMode::Delete)
+        .await
+        .unwrap();
+}
+
+/// The conformance kit, live on Cyrus: a person seeded for the run (mail
+/// in the agent's account and in the shared one), a decoy whose address
+/// contains hers; every case passes, the destructive ones included.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_conformance_kit_passes_live() {
+    let Some(url) = server() else { return };
+    let jmap = Jmap::open(&url);
+    let n = unique();
+    let person = format!("kit.{n}@example.org");
+    let decoy = format!("anne-{person}");
+    let mine = jmap.import(
+        USER,
+        &message(&person, "support@example.com", None, "Order", "Hello"),
+    );
+    let shared = jmap.import(
+        "shared",
+        &message("sales@example.com", &person, None, "Re: Quote", "Price."),
+    );
+    jmap.import(
+        USER,
+        &message(&decoy, "support@example.com", None, "Order", "Hello"),
+    );
+    jmap.indexed(USER, &person, 1);
+    jmap.indexed("shared", &person, 1);
+    jmap.indexed(USER, &decoy, 1);
+    let (dir, _) = connector(&url, "").await;
+    let api = jmap.session["apiUrl"].as_str().unwrap();
+    let api_path = format!("/{}", api.splitn(4, '/').nth(3).unwrap_or(""));
+    let fixture = format!(
+        "read_posts = [{api_path:?}]\n\
+         [subject]\nemails = [{person:?}]\n\
+         [[records]]\nkind = \"email\"\nid = \"{USER}/{mine}\"\n\
+         [[records]]\nkind = \"email\"\nid = \"shared/{shared}\"\n\
+         [[decoys]]\nemails = [{decoy:?}]\n"
+    );
+    super::live_kit::kit_passes(
+        dir.path(),
+        &fixture,
+        &[
+            "locate.decoys",
+            "export.attachments",
+            "erase.gone",
+            "erase.others-survive",
+            "faults.reset",
+            "log.clean",
+        ],
+    )
+    .await;
+}

@@ -122,6 +122,7 @@ fn request(kind: RequestKind, actor: &str, params: Params) -> NewRequest {
         actor: actor.into(),
         params,
         attestation: None,
+        intake: None,
     }
 }
 
@@ -997,5 +998,77 @@ async fn console_sessions_are_shared_by_every_engine_on_the_store() {
         assert!(a.session("nonsense", limits).await.unwrap().is_none());
         a.store().close().await;
         b.store().close().await;
+    }
+}
+
+/// oubli's own retention (`[retention] requests`): a request that ended
+/// longer ago than the period is crypto-shredded, by the engine's keeper and
+/// by a worker between its tasks; one that ended more recently, or is not
+/// over, is left alone. On both engines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_oubli_own_retention_are_shredded() {
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let clock = ManualClock::starting_now();
+        let mut config = w.config(&url, "four_eyes = false");
+        config.retention.requests = Some(oubli_core::retention::Period::parse("30 days").unwrap());
+        let engine = Arc::new(
+            Engine::open(
+                config,
+                &OpenOptions {
+                    connectors: true,
+                    clock: Some(clock.clone() as SharedClock),
+                    ..OpenOptions::default()
+                },
+            )
+            .await
+            .unwrap(),
+        );
+        let day = 86_400_000;
+        let old = engine
+            .file(request(RequestKind::Access, "alice", Params::default()))
+            .await
+            .unwrap();
+        run(&engine).await;
+        assert!(engine.show(&old.id).await.unwrap().request.state.is_final());
+        clock.advance(20 * day);
+        let recent = engine
+            .file(request(RequestKind::Access, "alice", Params::default()))
+            .await
+            .unwrap();
+        run(&engine).await;
+        clock.advance(11 * day);
+        let open = engine
+            .file(request(RequestKind::Access, "alice", Params::default()))
+            .await
+            .unwrap();
+        assert_eq!(
+            engine.shred_expired_requests().await.unwrap(),
+            1,
+            "{backend}"
+        );
+        let shredded = |id: String| {
+            let e = engine.clone();
+            async move { e.vault().is_shredded(&id).await.unwrap() }
+        };
+        assert!(shredded(old.id.clone()).await, "{backend}");
+        assert!(!shredded(recent.id.clone()).await);
+        assert!(!shredded(open.id.clone()).await);
+        assert_eq!(engine.shred_expired_requests().await.unwrap(), 0);
+        // Later, a worker does it by itself (and carries the open one).
+        clock.advance(31 * day);
+        run(&engine).await;
+        assert!(shredded(recent.id.clone()).await, "{backend}");
+        assert!(!shredded(open.id.clone()).await, "ended just now");
+        let events = oubli_store::requests::events(engine.store().pool(), &old.id)
+            .await
+            .unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.action == "shredded" && e.actor == "keeper")
+        );
+        engine.store().close().await;
     }
 }

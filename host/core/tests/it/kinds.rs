@@ -122,6 +122,7 @@ impl World {
                 actor: "alice".into(),
                 params,
                 attestation: None,
+                intake: None,
             })
             .await
             .unwrap()
@@ -2464,6 +2465,7 @@ async fn an_idempotency_key_from_before_keyed_hashes_still_matches() {
         actor: "alice".into(),
         params: Params::default(),
         attestation: None,
+        intake: None,
     };
     let (first, fresh) = w
         .engine

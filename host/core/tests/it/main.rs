@@ -7,5 +7,6 @@ mod connectors;
 mod cyrus;
 mod engine;
 mod kinds;
+mod live_kit;
 mod real_server;
 mod rt;

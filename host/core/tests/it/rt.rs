@@ -487,3 +487,166 @@ async fn anonymising_a_user_keeps_their_tickets_and_says_what_rt_keeps() {
         .unwrap();
     assert_eq!(out[0].status, Status::NotFound);
 }
+
+/// Retention on a real RT: `sweep` by `closed` pages through the tickets
+/// resolved before a cutoff, oldest first, in pages that never split a
+/// second's tickets wrongly (two share one here), stopping short of a
+/// ticket resolved exactly at the cutoff and never listing a ticket that
+/// is open; erasing them is RT's Shredder, whose commands the task carries,
+/// and once they are run the tickets are gone from the next sweep. The
+/// tickets are resolved in a window of the past unique to the run, which
+/// the sweep starts at.
+#[tokio::test(flavor = "multi_thread")]
+async fn sweeps_tickets_closed_before_a_cutoff_on_a_real_server() {
+    use oubli_model::{SweepKey, SweepQuery};
+    let Some(base) = server() else { return };
+    let rt = Rt { base: base.clone() };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    // 2001-01-01, plus ten seconds per second of the run's start.
+    let w = 978_307_200 + (now % 50_000_000) * 10;
+    let n = unique();
+    let requestor = format!("old.{n}@example.org");
+    let closed_at = |offset: i64| {
+        let id = rt.ticket(json!({"Subject": "Old", "Requestor": requestor, "Content": "x"}));
+        let (status, answer) = rt.call(
+            "PUT",
+            &format!("/ticket/{id}"),
+            Some(json!({"Status": "resolved"})),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let date = jiff::Timestamp::from_second(w + offset)
+            .unwrap()
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let (status, answer) = rt.call(
+            "PUT",
+            &format!("/ticket/{id}"),
+            Some(json!({"Resolved": date})),
+        );
+        assert_eq!(status, 200, "{answer}");
+        ((w + offset) * 1000, id)
+    };
+    let tickets = [
+        closed_at(0),
+        closed_at(1),
+        closed_at(1),
+        closed_at(2),
+        closed_at(3),
+    ];
+    let open = rt.ticket(json!({"Subject": "Open", "Requestor": requestor, "Content": "x"}));
+    let (_dir, c) = connector(&base).await;
+    let query = |after: SweepKey| SweepQuery {
+        category: "correspondence".into(),
+        trigger: "closed".into(),
+        cutoff: (w + 3) * 1000,
+        after: Some(after),
+        limit: 2,
+    };
+    let start = SweepKey {
+        at: (w - 1) * 1000,
+        id: String::new(),
+    };
+    let mut after = start.clone();
+    let mut seen = Vec::new();
+    loop {
+        let page = c.sweep(&query(after.clone())).await.unwrap();
+        seen.extend(page.iter().map(|d| (d.at, d.reference.id.clone())));
+        match page.last() {
+            Some(d) if page.len() == 2 => {
+                after = SweepKey {
+                    at: d.at,
+                    id: d.reference.id.clone(),
+                }
+            }
+            _ => break,
+        }
+    }
+    let mut expected: Vec<(i64, String)> = tickets[..4].to_vec();
+    expected.sort();
+    assert_eq!(seen, expected);
+    assert!(!seen.iter().any(|(_, id)| *id == open));
+
+    // Erasing is a manual task: RT's Shredder, run as an operator would.
+    let refs: Vec<RecordRef> = expected
+        .iter()
+        .map(|(_, id)| RecordRef {
+            kind: "ticket".into(),
+            id: id.clone(),
+        })
+        .collect();
+    let Err(CallError::Connector(ConnectorError::Manual(task))) =
+        c.erase(&refs, EraseMode::Delete).await
+    else {
+        panic!("erasing tickets is RT's Shredder");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    run_shredder(&task.steps, dir.path());
+    assert!(c.sweep(&query(start.clone())).await.unwrap().is_empty());
+    let later = SweepQuery {
+        cutoff: (w + 4) * 1000,
+        ..query(start)
+    };
+    let left = c.sweep(&later).await.unwrap();
+    assert_eq!(
+        left.iter()
+            .map(|d| d.reference.id.clone())
+            .collect::<Vec<_>>(),
+        [tickets[4].1.clone()]
+    );
+}
+
+/// The conformance kit, live on Request Tracker: a person seeded for the
+/// run (her user, a ticket she asked for with an attachment), a decoy
+/// whose address contains hers with a ticket of their own; every case
+/// passes. Erasing tickets is RT's Shredder, an operator's task: the kit
+/// says so and checks the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_conformance_kit_passes_live() {
+    use base64::Engine as _;
+    let Some(base) = server() else { return };
+    let rt = Rt { base: base.clone() };
+    let n = unique();
+    let person = format!("kit.{n}@example.org");
+    let decoy = format!("anne-kit.{n}@example.org");
+    rt.user(&person, "Kit Person");
+    rt.user(&decoy, "Anne Kit");
+    rt.ticket(json!({"Subject": "Theirs", "Requestor": decoy, "Content": "Hello"}));
+    let own = rt.ticket(json!({
+        "Subject": "Refund", "Requestor": person, "Content": "Where is my refund?",
+        "Attachments": [{"FileName": "notes.txt", "FileType": "text/plain",
+            "FileContent": base64::engine::general_purpose::STANDARD.encode("notes\n".repeat(50))}],
+    }));
+    let (dir, c) = connector(&base).await;
+    let user = c
+        .locate(&subject(&person))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.reference.kind == "user")
+        .expect("her user")
+        .reference
+        .id;
+    // RT's REST 2.0 searches are POSTs of a query to the collection.
+    let fixture = format!(
+        "read_posts = [\"/REST/2.0/users\", \"/REST/2.0/tickets\", \"/REST/2.0/attachments\"]\n\
+         [subject]\nemails = [{person:?}]\n\
+         [[records]]\nkind = \"user\"\nid = \"{user}\"\n\
+         [[records]]\nkind = \"ticket\"\nid = \"{own}\"\nrole = \"owner\"\n\
+         [[decoys]]\nemails = [{decoy:?}]\n"
+    );
+    super::live_kit::kit_passes(
+        dir.path(),
+        &fixture,
+        &[
+            "locate.decoys",
+            "export.attachments",
+            "erase.outcomes",
+            "faults.reset",
+            "log.clean",
+        ],
+    )
+    .await;
+}

@@ -62,10 +62,11 @@ impl CallLog {
         self
     }
 
-    /// Log one line from the connector.
-    pub fn log(&mut self, level: Level, message: &str) {
+    /// Log one line from the connector; the line as logged (masked, cut),
+    /// or `None` when the call's quota of lines is spent.
+    pub fn log(&mut self, level: Level, message: &str) -> Option<String> {
         if self.left == 0 {
-            return;
+            return None;
         }
         self.left -= 1;
         let plugin = &*self.plugin;
@@ -74,7 +75,7 @@ impl CallLog {
                 system = plugin,
                 "log limit of {MAX_LOGS_PER_CALL} messages per call reached; dropping the rest"
             );
-            return;
+            return None;
         }
         // Mask a bounded window (an identifier straddling the final cut is
         // masked whole), then cut to size on one line.
@@ -92,5 +93,6 @@ impl CallLog {
             Level::Warn => tracing::warn!(system = plugin, "{message}"),
             Level::Error => tracing::error!(system = plugin, "{message}"),
         }
+        Some(message)
     }
 }

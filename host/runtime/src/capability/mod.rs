@@ -19,6 +19,7 @@ pub mod clock;
 pub mod grants;
 pub mod log;
 pub mod mask;
+pub mod memo;
 pub mod outbound_http;
 pub mod settings;
 
@@ -67,6 +68,8 @@ pub(crate) struct Granted {
     pub(crate) http: Arc<<outbound_http::OutboundHttp as Capability>::Shared>,
     pub(crate) settings: Arc<<settings::Settings as Capability>::Shared>,
     pub(crate) log: Arc<<log::Log as Capability>::Shared>,
+    /// The connector's cache (`host.cache-*`), for every call of it.
+    pub(crate) memo: Arc<memo::Memo>,
     pub(crate) memory_limit: u64,
 }
 
@@ -86,6 +89,7 @@ impl Granted {
                 http: Arc::new(http),
                 settings: Arc::new(settings),
                 log: Arc::new(()),
+                memo: Arc::new(memo::Memo::default()),
                 memory_limit: spec.limits.memory,
             },
             warnings,
@@ -101,6 +105,7 @@ impl Granted {
             http: Arc::new(grants::EffectiveGrants::default()),
             settings: Arc::new(settings::Settings::without_secrets(spec)),
             log: Arc::new(()),
+            memo: Arc::new(memo::Memo::default()),
             memory_limit: spec.limits.memory,
         }
     }
@@ -115,6 +120,7 @@ pub(crate) struct PluginState {
     pub(crate) outbound: outbound_http::Hooks,
     pub(crate) settings: settings::CallSettings,
     pub(crate) log: log::CallLog,
+    pub(crate) memo: Arc<memo::Memo>,
     pub(crate) limiter: MemoryLimiter,
 }
 
@@ -140,6 +146,7 @@ impl PluginState {
             outbound: outbound_http::OutboundHttp::prepare(&granted.plugin, &granted.http),
             settings: settings::Settings::prepare(&granted.plugin, &granted.settings),
             log: log::Log::prepare(&granted.plugin, &granted.log).masking(mask),
+            memo: granted.memo.clone(),
             limiter: MemoryLimiter::new(granted.memory_limit),
         }
     }

@@ -69,6 +69,7 @@ impl Capability for OutboundHttp {
 
     fn prepare(plugin: &Arc<str>, shared: &Arc<EffectiveGrants>) -> Hooks {
         Hooks {
+            oversight: Oversight::default(),
             plugin: plugin.clone(),
             grants: shared.clone(),
             in_flight: Arc::new(AtomicUsize::new(0)),
@@ -77,8 +78,214 @@ impl Capability for OutboundHttp {
     }
 }
 
+/// Which work an outbound request is for, so that a shared budget can keep
+/// part of a system's rate for requests of data subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A subject's request (locate, export, erase, ...).
+    Request,
+    /// A retention sweep.
+    Sweep,
+}
+
+/// A budget that every outbound request of a system draws from before it
+/// is sent (the host's rate limit per system, shared by every process on a
+/// store). Denied requests draw nothing.
+pub trait Meter: Send + Sync {
+    /// Wait until `system` may send one more request for `lane`.
+    fn admit<'a>(
+        &'a self,
+        system: &'a str,
+        lane: Lane,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
+/// The host's own view of a connector's outbound requests, and a way to
+/// answer in the system's place: the conformance kit counts writes during
+/// reads with it and plays the system's failures (`oubli connector test`).
+/// Never set in service.
+pub trait Tap: Send + Sync {
+    /// Each request, after the grants allowed it and before it is sent,
+    /// with its method and its path and query. `Some` answers in the
+    /// system's place, and nothing is sent.
+    fn request(&self, method: &str, path: &str) -> Option<Fault>;
+
+    /// Each line the connector logged, as the host logged it (masked and
+    /// cut): the kit looks for personal data and secrets in it.
+    fn log(&self, line: &str) {
+        let _ = line;
+    }
+
+    /// Whether the tap wants the system's answers ([`Tap::response`]).
+    fn records(&self) -> bool {
+        false
+    }
+
+    /// The system's answer to a request the tap let through (never one
+    /// the tap gave), once the connector has read its body to the end or
+    /// dropped it: status, headers, and the body when it was read whole and is at
+    /// most [`RECORD_MAX`] bytes. Only when [`Tap::records`].
+    fn response(&self, exchange: Recorded) {
+        let _ = exchange;
+    }
+}
+
+/// The largest response body a recording tap is given.
+pub const RECORD_MAX: usize = 16 << 20;
+
+/// An exchange as the system answered it (see [`Tap::response`]).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The request's method.
+    pub method: String,
+    /// The request's path and query.
+    pub path: String,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's headers.
+    pub headers: Vec<(String, String)>,
+    /// The answer's body, when read whole and not over [`RECORD_MAX`].
+    pub body: Option<Vec<u8>>,
+}
+
+/// A response body that hands what passed through it to a recording tap
+/// when it ends (or is dropped).
+struct Tee {
+    inner: WasiBody,
+    seen: Vec<u8>,
+    whole: bool,
+    ended: bool,
+    exchange: Option<(Arc<dyn Tap>, Recorded)>,
+}
+
+impl Tee {
+    fn finish(&mut self) {
+        if let Some((tap, mut exchange)) = self.exchange.take() {
+            exchange.body = (self.whole && self.ended).then(|| std::mem::take(&mut self.seen));
+            tap.response(exchange);
+        }
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl http_body::Body for Tee {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if this.seen.len() + data.len() > RECORD_MAX {
+                        this.whole = false;
+                        this.seen = Vec::new();
+                    } else if this.whole {
+                        this.seen.extend_from_slice(data);
+                    }
+                }
+            }
+            std::task::Poll::Ready(None) => {
+                this.ended = true;
+                this.finish();
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `response` with its body passed through a [`Tee`] to `tap`.
+fn recorded(
+    tap: Arc<dyn Tap>,
+    method: String,
+    path: String,
+    response: http::Response<WasiBody>,
+) -> http::Response<WasiBody> {
+    use http_body_util::BodyExt;
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    response.map(|inner| {
+        Tee {
+            inner,
+            seen: Vec::new(),
+            whole: true,
+            ended: false,
+            exchange: Some((
+                tap,
+                Recorded {
+                    method,
+                    path,
+                    status,
+                    headers,
+                    body: None,
+                },
+            )),
+        }
+        .boxed_unsync()
+    })
+}
+
+/// What the host answers in a system's place (see [`Tap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// A response with this status, headers and body.
+    Respond {
+        /// HTTP status.
+        status: u16,
+        /// Headers, as sent.
+        headers: Vec<(String, String)>,
+        /// The body.
+        body: Vec<u8>,
+    },
+    /// The connection drops before an answer.
+    Reset,
+    /// No answer at all: the request waits until its first-byte timeout
+    /// (the connector's, else ten minutes), or the operation's deadline
+    /// ends the call first.
+    Stall,
+}
+
+/// What every outbound request of one call answers to: the budget it
+/// draws from (and for which work), and the kit's tap.
+#[derive(Clone, Default)]
+pub(crate) struct Oversight {
+    /// The budget to draw from, and for which work, this call.
+    pub(crate) meter: Option<(Arc<dyn Meter>, Lane)>,
+    /// The kit's tap, if one is set.
+    pub(crate) tap: Option<Arc<dyn Tap>>,
+}
+
 /// The `wasi:http` hooks of one connector instance.
 pub struct Hooks {
+    /// This call's budget and tap.
+    pub(crate) oversight: Oversight,
     plugin: Arc<str>,
     grants: Arc<EffectiveGrants>,
     /// Open connections.
@@ -113,12 +320,34 @@ impl WasiHttpHooks for Hooks {
         let grants = self.grants.clone();
         let in_flight = self.in_flight.clone();
         let idle = self.idle.clone();
+        let oversight = self.oversight.clone();
         Box::new(async move {
-            let (response, io) =
-                send_filtered(&plugin, &grants, &in_flight, &idle, request, options).await?;
-            Ok((response, io))
+            send_filtered(
+                &plugin, &grants, &in_flight, &idle, oversight, request, options,
+            )
+            .await
         })
     }
+}
+
+/// A response made by the host (a [`Fault`]).
+fn answer(
+    status: u16,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<http::Response<WasiBody>, HttpError> {
+    use http_body_util::BodyExt;
+    let mut response = http::Response::builder().status(status);
+    for (k, v) in headers {
+        response = response.header(k.as_str(), v.as_str());
+    }
+    response
+        .body(
+            http_body_util::Full::new(bytes::Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|_| HttpError::InternalError(Some("a fault that is not HTTP".into())))
 }
 
 /// Take an idle connection to `origin` that can carry a request now.
@@ -158,6 +387,7 @@ async fn send_filtered(
     grants: &EffectiveGrants,
     in_flight: &Arc<AtomicUsize>,
     idle: &Arc<Mutex<Idle>>,
+    Oversight { meter, tap }: Oversight,
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
@@ -179,6 +409,9 @@ async fn send_filtered(
         tracing::warn!(system = plugin, %origin, "outbound request refused: origin not granted");
         return Err(HttpError::HttpRequestDenied);
     }
+    if let Some((meter, lane)) = &meter {
+        meter.admit(plugin, *lane).await;
+    }
     let first_byte = options
         .and_then(|o| o.first_byte_timeout)
         .unwrap_or(Duration::from_secs(600));
@@ -188,13 +421,40 @@ async fn send_filtered(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
+    let mut record = None;
+    if let Some(tap) = &tap {
+        let method = request.method().as_str();
+        match tap.request(method, &path) {
+            None => {}
+            Some(Fault::Reset) => return Err(HttpError::ConnectionTerminated),
+            Some(Fault::Stall) => {
+                tokio::time::sleep(first_byte).await;
+                return Err(HttpError::ConnectionReadTimeout);
+            }
+            Some(Fault::Respond {
+                status,
+                headers,
+                body,
+            }) => return Ok((answer(status, &headers, body)?, Box::new(async { Ok(()) }))),
+        }
+        // Only the system's own answers are recorded, never the tap's.
+        if tap.records() {
+            record = Some((tap.clone(), method.to_string(), path.clone()));
+        }
+    }
     *request.uri_mut() = http::Uri::builder()
         .path_and_query(path)
         .build()
         .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+    let keep = |(response, io)| match record {
+        Some((tap, method, path)) => (recorded(tap, method, path, response), io),
+        None => (response, io),
+    };
     let key = origin.to_string();
     if let Some(sender) = reusable(idle, &key).await {
-        return exchange(sender, idle, key, request, first_byte).await;
+        return exchange(sender, idle, key, request, first_byte)
+            .await
+            .map(keep);
     }
     let slot = if in_flight.fetch_add(1, Ordering::SeqCst) < MAX_IN_FLIGHT {
         Slot(in_flight.clone())
@@ -259,7 +519,9 @@ async fn send_filtered(
     } else {
         connection(stream, slot).await?
     };
-    exchange(sender, idle, key, request, first_byte).await
+    exchange(sender, idle, key, request, first_byte)
+        .await
+        .map(keep)
 }
 
 /// An HTTP/1.1 connection on `stream`: its driver runs on its own until

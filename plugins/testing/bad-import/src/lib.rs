@@ -37,6 +37,7 @@ impl Guest for Bad {
             outbound_hosts: vec![],
             config_keys: vec![],
             secrets: vec![],
+            retention: vec![],
         }
     }
     fn locate(_: Subject) -> Result<Vec<Located>, ConnectorError> {
@@ -62,6 +63,9 @@ impl Guest for Bad {
         Err(ConnectorError::NotSupported(String::new()))
     }
     fn poll(_: String) -> Result<Vec<Outcome>, ConnectorError> {
+        Err(ConnectorError::NotSupported(String::new()))
+    }
+    fn sweep(_: SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
         Err(ConnectorError::NotSupported(String::new()))
     }
 }

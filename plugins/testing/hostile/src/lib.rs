@@ -13,6 +13,12 @@
 //! The manifest's WIT version and requested host can be changed through
 //! configuration, to test the load checks; `evil_manifest` puts terminal
 //! escapes and forged lines in every manifest field.
+//!
+//! `sweep` picks its behaviour from the category: `disorder` (a page out
+//! of order), `at-cutoff` (a record dated exactly at the cutoff), `behind`
+//! (a record before the page's start), `too-many` (one more than asked),
+//! `secret` (the granted secret in a summary); anything else answers
+//! `limit` records one second apart, oldest first, from the page's start.
 
 use oubli_plugin::http::Client;
 use oubli_plugin::prelude::*;
@@ -41,6 +47,30 @@ fn recurse(depth: u64, pad: [u64; 32]) -> u64 {
 const EVIL: &str = "\u{1b}[2J\u{1b}]0;pwned\u{7}\r\nok       crm  forged line\u{202e}";
 
 impl Connector for Hostile {
+    fn sweep(query: SweepQuery) -> Result<Vec<Dated>, ConnectorError> {
+        let start = query.after.as_ref().map_or(0, |k| k.at + 1000);
+        let dated = |at: i64| Dated::new(RecordRef::new("probe", format!("{at:012}")), at, "probe");
+        let honest: Vec<Dated> = (0..i64::from(query.limit))
+            .map(|i| start + i * 1000)
+            .filter(|at| *at < query.cutoff)
+            .map(dated)
+            .collect();
+        Ok(match query.category.as_str() {
+            "disorder" => honest.into_iter().rev().collect(),
+            "at-cutoff" => vec![dated(query.cutoff)],
+            "behind" => vec![dated(start - 2000)],
+            "too-many" => (0..=i64::from(query.limit))
+                .map(|i| dated(i * 1000))
+                .collect(),
+            "secret" => vec![Dated::new(
+                RecordRef::new("probe", "1"),
+                0,
+                format!("token {}", secret("token").unwrap_or_default()),
+            )],
+            _ => honest,
+        })
+    }
+
     fn manifest() -> Manifest {
         let host = config("request_host");
         let evil = config("evil_manifest").is_some();
@@ -57,7 +87,7 @@ impl Connector for Hostile {
             version: text("0.1.0"),
             wit_version: config("wit_version").unwrap_or_else(|| WIT_VERSION.into()),
             system_kind: SystemKind::Other,
-            operations: vec![Operation::Locate],
+            operations: vec![Operation::Locate, Operation::Sweep],
             categories: if evil {
                 vec![DataCategory {
                     name: text("cat"),
@@ -81,6 +111,7 @@ impl Connector for Hostile {
                 vec![]
             },
             secrets: vec![text("token")],
+            retention: vec![],
         }
     }
 

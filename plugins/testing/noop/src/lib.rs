@@ -25,6 +25,7 @@ impl Connector for Noop {
             outbound_hosts: vec![],
             config_keys: vec![],
             secrets: vec![],
+            retention: vec![],
         }
     }
 

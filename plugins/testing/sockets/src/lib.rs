@@ -19,6 +19,7 @@ impl Connector for Sockets {
             outbound_hosts: vec![],
             config_keys: vec![],
             secrets: vec![],
+            retention: vec![],
         }
     }
 

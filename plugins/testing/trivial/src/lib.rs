@@ -18,6 +18,7 @@ impl Connector for Trivial {
             outbound_hosts: vec![],
             config_keys: vec![],
             secrets: vec![],
+            retention: vec![],
         }
     }
 

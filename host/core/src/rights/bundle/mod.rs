@@ -747,6 +747,20 @@ impl Engine {
         ))
     }
 
+    /// Piece `seq` of the answer of `id` kept by `attempt`, unsealed.
+    async fn kept_piece(
+        &self,
+        id: &str,
+        attempt: &str,
+        seq: i64,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, RequestError> {
+        let sealed = answers::chunk(self.store.pool(), id, attempt, seq).await?;
+        Ok(self
+            .vault
+            .open(id, Sealed::Answer { attempt, seq }, &sealed)
+            .await?)
+    }
+
     /// Whether request `id` has an answer to hand out: refused (with why)
     /// when it is not an access or portability request, is not answered
     /// yet, was shredded, or its answer was removed; and, unless
@@ -811,18 +825,7 @@ impl Engine {
         let mut hash = Sha256::new();
         let mut len = 0u64;
         for seq in 0..answer.chunks {
-            let sealed = answers::chunk(self.store.pool(), id, &answer.attempt, seq).await?;
-            let plain = self
-                .vault
-                .open(
-                    id,
-                    Sealed::Answer {
-                        attempt: &answer.attempt,
-                        seq,
-                    },
-                    &sealed,
-                )
-                .await?;
+            let plain = self.kept_piece(id, &answer.attempt, seq).await?;
             hash.update(&plain);
             len += plain.len() as u64;
             body.write_all(&plain).map_err(io_err)?;
@@ -840,6 +843,41 @@ impl Engine {
         out.flush().await.map_err(io_err)?;
         tracing::info!(request = id, bytes = len, "answer handed out");
         Ok(report)
+    }
+
+    /// The kept answer of access or portability request `id` as the ZIP
+    /// itself, to `out` piece by piece (flat memory): what the privacy
+    /// center hands the subject over TLS. A stored answer that does not
+    /// match its SHA-256 ends in an error after its last piece, so the
+    /// face cuts the transfer instead of finishing it. Returns its length.
+    pub async fn write_answer<W: AsyncWrite + Unpin>(
+        &self,
+        id: &str,
+        mut out: W,
+    ) -> Result<u64, RequestError> {
+        let (answer, _) = self.ready_answer(id, false).await?;
+        let mut hash = Sha256::new();
+        let mut len = 0u64;
+        for seq in 0..answer.chunks {
+            let plain = self.kept_piece(id, &answer.attempt, seq).await?;
+            hash.update(&plain);
+            len += plain.len() as u64;
+            out.write_all(&plain).await.map_err(io_err)?;
+        }
+        if hex::encode(hash.finalize()) != answer.sha256 || len != answer.len as u64 {
+            return Err(RequestError::Internal(format!(
+                "request {id}'s kept answer does not match its SHA-256"
+            )));
+        }
+        out.flush().await.map_err(io_err)?;
+        tracing::info!(request = id, bytes = len, "answer handed to its subject");
+        Ok(len)
+    }
+
+    /// The kept answer's length and SHA-256, once it may be handed out.
+    pub async fn answer_size(&self, id: &str) -> Result<(u64, String), RequestError> {
+        let (answer, _) = self.ready_answer(id, false).await?;
+        Ok((answer.len as u64, answer.sha256))
     }
 
     /// Remove the kept answers older than `[policy] keep_answers` (their
@@ -877,5 +915,221 @@ fn page_name(i: usize, lang: Lang) -> String {
         "index.html".into()
     } else {
         format!("index.{}.html", lang.code())
+    }
+}
+
+/// The kept answer read back as a file, piece by piece (one piece held at
+/// a time), for the ZIP reader: what lets one file of the answer be read
+/// without the rest. Runs on a blocking thread; each piece is fetched on
+/// the runtime `handle`.
+struct KeptReader {
+    engine: std::sync::Arc<Engine>,
+    handle: tokio::runtime::Handle,
+    id: String,
+    attempt: String,
+    len: u64,
+    pos: u64,
+    piece: Option<(i64, zeroize::Zeroizing<Vec<u8>>)>,
+}
+
+impl KeptReader {
+    fn piece(&mut self, seq: i64) -> std::io::Result<&[u8]> {
+        if self.piece.as_ref().is_none_or(|(s, _)| *s != seq) {
+            let (engine, id, attempt) =
+                (self.engine.clone(), self.id.clone(), self.attempt.clone());
+            let plain = self
+                .handle
+                .block_on(async move { engine.kept_piece(&id, &attempt, seq).await })
+                .map_err(std::io::Error::other)?;
+            self.piece = Some((seq, plain));
+        }
+        Ok(&self.piece.as_ref().expect("just read").1)
+    }
+}
+
+impl std::io::Read for KeptReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let seq = (self.pos / PIECE as u64) as i64;
+        let at = (self.pos % PIECE as u64) as usize;
+        let piece = self.piece(seq)?;
+        let n = buf.len().min(piece.len().saturating_sub(at));
+        if n == 0 {
+            return Err(std::io::Error::other(
+                "the kept answer is shorter than said",
+            ));
+        }
+        buf[..n].copy_from_slice(&piece[at..at + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl std::io::Seek for KeptReader {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        let next = match to {
+            std::io::SeekFrom::Start(n) => n as i128,
+            std::io::SeekFrom::End(d) => self.len as i128 + d as i128,
+            std::io::SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if next < 0 {
+            return Err(std::io::Error::other("seek before the start"));
+        }
+        self.pos = next as u64;
+        Ok(self.pos)
+    }
+}
+
+/// One file of a kept answer, read for a person to see online.
+#[derive(Debug)]
+pub enum AnswerFile {
+    /// Its bytes.
+    Found(Vec<u8>),
+    /// No such file in the answer.
+    Missing,
+    /// Larger than may be read at once (its size): download the ZIP.
+    TooLarge(u64),
+}
+
+impl Engine {
+    /// The file `path` of the kept answer of `id` (the ZIP's index pages,
+    /// its records, an attachment), read without the rest of the answer;
+    /// files over `max` bytes are not read.
+    pub async fn answer_file(
+        self: &std::sync::Arc<Self>,
+        id: &str,
+        path: &str,
+        max: u64,
+    ) -> Result<AnswerFile, RequestError> {
+        use std::io::Read;
+        let (answer, _) = self.ready_answer(id, false).await?;
+        let reader = KeptReader {
+            engine: self.clone(),
+            handle: tokio::runtime::Handle::current(),
+            id: id.to_string(),
+            attempt: answer.attempt.clone(),
+            len: answer.len as u64,
+            pos: 0,
+            piece: None,
+        };
+        let path = path.to_string();
+        tokio::task::spawn_blocking(move || {
+            let bad = |e: zip::result::ZipError| {
+                RequestError::Internal(format!("the kept answer cannot be read as a ZIP: {e}"))
+            };
+            let mut zip = zip::ZipArchive::new(reader).map_err(bad)?;
+            let mut file = match zip.by_name(&path) {
+                Ok(f) => f,
+                Err(zip::result::ZipError::FileNotFound) => return Ok(AnswerFile::Missing),
+                Err(e) => return Err(bad(e)),
+            };
+            if file.is_dir() {
+                return Ok(AnswerFile::Missing);
+            }
+            if file.size() > max {
+                return Ok(AnswerFile::TooLarge(file.size()));
+            }
+            let mut out = Vec::with_capacity(file.size() as usize);
+            file.read_to_end(&mut out).map_err(|e| {
+                RequestError::Internal(format!("the kept answer cannot be read: {e}"))
+            })?;
+            Ok(AnswerFile::Found(out))
+        })
+        .await
+        .map_err(|e| RequestError::Internal(format!("reading the answer stopped: {e}")))?
+    }
+
+    /// The name of the answer's page in `lang` (`index.html` for the
+    /// register's first language).
+    pub fn answer_page_name(&self, lang: crate::lang::Lang) -> String {
+        let first = self
+            .systems
+            .config()
+            .register
+            .as_ref()
+            .and_then(|r| r.languages.first().copied())
+            .unwrap_or_default();
+        if lang == first {
+            "index.html".into()
+        } else {
+            format!("index.{}.html", lang.code())
+        }
+    }
+}
+
+impl Engine {
+    /// The kept answer of `id` in a ZIP of one entry, `answer.zip`,
+    /// encrypted with AES-256 under `password` (WinZip AE-2, which 7-Zip,
+    /// WinZip and most archive tools open), for a subject who asked for it
+    /// by email. Refused past `max` bytes (mail is no place for more).
+    pub async fn answer_with_password(
+        &self,
+        id: &str,
+        password: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RequestError> {
+        let plain = self.answer_in_memory(id, max).await?;
+        let mut out = std::io::Cursor::new(Vec::with_capacity(plain.len() + 1024));
+        {
+            let mut zip = zip::ZipWriter::new(&mut out);
+            zip.start_file(
+                "answer.zip",
+                SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Stored)
+                    .with_aes_encryption(zip::AesMode::Aes256, password),
+            )
+            .map_err(zip_err)?;
+            zip.write_all(&plain).map_err(io_err)?;
+            zip.finish().map_err(zip_err)?;
+        }
+        Ok(out.into_inner())
+    }
+
+    /// The kept answer of `id` encrypted for the RSA public key `pem`, in
+    /// oubli's file format (docs/FORMAT.md; `docs/decrypt.py` opens it).
+    /// Refused past `max` bytes.
+    pub async fn answer_for_key(
+        &self,
+        id: &str,
+        pem: &str,
+        max: u64,
+    ) -> Result<Vec<u8>, RequestError> {
+        let recipient = Recipient::from_pem(pem)
+            .map_err(|_| RequestError::Invalid("not an RSA public key in PEM".into()))?;
+        let (len, _) = self.answer_size(id).await?;
+        if len > max {
+            return Err(RequestError::Conflict(format!(
+                "the answer ({len} bytes) is too large to send by email: download it"
+            )));
+        }
+        let mut out = Vec::with_capacity(len as usize + 4096);
+        self.write_bundle(
+            id,
+            &BundleOptions {
+                recipients: vec![recipient],
+                allow_incomplete: false,
+            },
+            &mut out,
+        )
+        .await?;
+        Ok(out)
+    }
+
+    async fn answer_in_memory(
+        &self,
+        id: &str,
+        max: u64,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, RequestError> {
+        let (len, _) = self.answer_size(id).await?;
+        if len > max {
+            return Err(RequestError::Conflict(format!(
+                "the answer ({len} bytes) is too large to send by email: download it"
+            )));
+        }
+        let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(len as usize));
+        self.write_answer(id, &mut *plain).await?;
+        Ok(plain)
     }
 }

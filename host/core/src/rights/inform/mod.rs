@@ -124,6 +124,28 @@ pub struct Notice {
     pub text: String,
 }
 
+impl Notice {
+    /// `text` for `channel`, named `<name>-<lang>-[incomplete-]<12 hex of
+    /// its SHA-256>`.
+    fn versioned(name: &str, channel: &str, statement: &Statement, text: String) -> Notice {
+        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        let complete = statement.gaps.is_empty();
+        Notice {
+            version: format!(
+                "{name}-{}-{}{}",
+                statement.lang.code(),
+                if complete { "" } else { "incomplete-" },
+                &sha[..12]
+            ),
+            sha256: sha,
+            channel: channel.to_string(),
+            lang: statement.lang,
+            complete,
+            text,
+        }
+    }
+}
+
 /// One activity in the record of processing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RopaActivity {
@@ -484,21 +506,61 @@ impl Systems {
         ));
         let statement = Statement { lang, gaps, items };
         let text = format!("{}\n\n{}", w.title_notice, statement.text());
-        let sha = hex::encode(Sha256::digest(text.as_bytes()));
-        let complete = statement.gaps.is_empty();
-        Ok(Notice {
-            version: format!(
-                "{channel}-{}-{}{}",
-                lang.code(),
-                if complete { "" } else { "incomplete-" },
-                &sha[..12]
-            ),
-            sha256: sha,
-            channel: channel.to_string(),
-            lang,
-            complete,
+        Ok(Notice::versioned(channel, channel, &statement, text))
+    }
+
+    /// The rights in plain words (Art. 15 to 22, in the notice's order),
+    /// then consent withdrawal (Art. 7(3)), in `lang`.
+    pub fn right_texts(&self, lang: Lang) -> Vec<String> {
+        let w = Words::of(lang);
+        w.rights
+            .iter()
+            .chain(std::iter::once(&w.withdraw))
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// The script an agent follows to take a request on `channel` (a call,
+    /// the IVR, an email, a letter) in `lang`: when the deadline starts,
+    /// what to ask, how to check identity, what to read back; then the
+    /// rights and the controller's contacts, from the register. Its
+    /// version names it as the notice's does.
+    pub fn intake_script(
+        &self,
+        channel: &str,
+        lang: Lang,
+        allow_incomplete: bool,
+    ) -> Result<Notice, InformError> {
+        if !CHANNELS.contains(&channel) && channel != "letter" {
+            return Err(InformError::Channel);
+        }
+        let gaps = self.register_gaps();
+        if !gaps.is_empty() && !allow_incomplete {
+            return Err(InformError::Incomplete(gaps));
+        }
+        let w = Words::of(lang);
+        let register = self.register_or_empty();
+        let activities: Vec<&Activity> = register.activities.iter().collect();
+        let mut steps: Vec<String> = w.intake[..7].iter().map(|s| s.to_string()).collect();
+        if matches!(channel, "call" | "ivr") {
+            steps.insert(0, format!("0. {}", w.recorded));
+        }
+        let mut items = vec![item("12(2)", w.title_intake, steps)];
+        items.push(item(
+            "12(2)",
+            w.intake[7],
+            w.rights.iter().map(|s| s.to_string()).collect(),
+        ));
+        items.extend(self.controller_items(lang));
+        items.extend(self.rights_items(lang, &activities).into_iter().skip(1));
+        let statement = Statement { lang, gaps, items };
+        let text = statement.text();
+        Ok(Notice::versioned(
+            &format!("intake-{channel}"),
+            channel,
+            &statement,
             text,
-        })
+        ))
     }
 
     /// The record of processing activities in `lang`: Art. 30(1)(a)-(g)

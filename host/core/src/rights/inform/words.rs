@@ -59,6 +59,8 @@ pub(crate) struct Words {
     pub(crate) own_requirement: &'static str,
     pub(crate) security: [&'static str; 5],
     pub(crate) days: &'static str,
+    pub(crate) title_intake: &'static str,
+    pub(crate) intake: [&'static str; 8],
 }
 
 impl Words {
@@ -152,6 +154,17 @@ static EN: Words = Words {
         "a hash-chained audit log with signed heads; erasures approved by a second person",
     ],
     days: "days",
+    title_intake: "Taking a data protection request (script for agents)",
+    intake: [
+        "1. Note the date and time the request reaches you: the one-month deadline (Art. 12(3)) runs from then, not from when it is filed. File it with --channel and --received-at.",
+        "2. Ask which right the person exercises, in their words; read them the list below if they are unsure. A request needs no particular wording or form.",
+        "3. Take the identifiers we would find them by: the email address and phone number they gave us, a customer or account number. Never act on a name alone.",
+        "4. Check who they are before anything is disclosed or erased: call back on the number on file, or send a code to the email on file, or ask questions only the person can answer. A phone number alone is not proof: anyone can call from a spoofed number. Write down what you checked (the attestation); never write down the answers to the questions.",
+        "5. Read the reference back to the caller, with the deadline, and tell them how the answer will reach them.",
+        "6. If the caller asks for someone else, take a written authority (power of attorney, parental responsibility) before filing.",
+        "7. Do not promise an outcome: some data must be kept by law, and the answer will say what and why.",
+        "The rights the person may exercise",
+    ],
 };
 
 static FR: Words = Words {
@@ -235,6 +248,17 @@ static FR: Words = Words {
         "un journal d’audit chaîné par hachage, aux têtes signées\u{a0}; les effacements sont approuvés par une seconde personne",
     ],
     days: "jours",
+    title_intake: "Recevoir une demande relative aux données personnelles (script pour les conseillers)",
+    intake: [
+        "1. Notez la date et l’heure auxquelles la demande vous parvient\u{a0}: le délai d’un mois (art. 12(3)) court à partir de là, et non du dépôt. Déposez-la avec --channel et --received-at.",
+        "2. Demandez quel droit la personne exerce, avec ses mots\u{a0}; lisez-lui la liste ci-dessous si elle hésite. Une demande n’exige ni formule ni formulaire.",
+        "3. Relevez les identifiants qui permettent de la retrouver\u{a0}: l’adresse électronique et le numéro de téléphone qu’elle nous a donnés, un numéro de client ou de compte. N’agissez jamais sur un nom seul.",
+        "4. Vérifiez son identité avant toute communication ou tout effacement\u{a0}: rappelez le numéro connu, ou envoyez un code à l’adresse connue, ou posez des questions auxquelles seule la personne peut répondre. Un numéro de téléphone seul ne prouve rien\u{a0}: n’importe qui peut appeler depuis un numéro usurpé. Notez ce que vous avez vérifié (l’attestation), jamais les réponses aux questions.",
+        "5. Relisez la référence à l’appelant, avec le délai, et dites-lui comment la réponse lui parviendra.",
+        "6. Si l’appelant agit pour quelqu’un d’autre, obtenez un mandat écrit (procuration, autorité parentale) avant de déposer la demande.",
+        "7. Ne promettez pas de résultat\u{a0}: certaines données doivent être conservées par la loi, et la réponse dira lesquelles et pourquoi.",
+        "Les droits que la personne peut exercer",
+    ],
 };
 
 #[cfg(test)]

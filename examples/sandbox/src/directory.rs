@@ -1,5 +1,8 @@
 //! A stand-in of the REST "people directory" that `plugins/example-rest`
-//! talks to: search by email or phone, read, patch, delete (refused under
+//! (and every crate `oubli connector new` writes) talks to: search by
+//! exact email or phone, or a loose `q=` search by any part of a name,
+//! address or number (as many real APIs offer, and which a connector must
+//! not trust as an identification); read, patch, delete (refused under
 //! legal hold), anonymise; Bearer `dir-token`; and faults to switch on: a
 //! 429 with a chosen `Retry-After`, 503s, slowness, and a delete that
 //! answers 204 without deleting (a system that lies). It counts what it
@@ -122,6 +125,10 @@ async fn search(
         return r;
     }
     let people = d.people.lock().unwrap();
+    let loose = q
+        .get("q")
+        .map(|s| s.to_lowercase())
+        .filter(|s| !s.is_empty());
     let hits: Vec<Value> = people
         .iter()
         .filter(|p| {
@@ -129,6 +136,13 @@ async fn search(
                 .is_some_and(|e| p["email"].as_str() == Some(e.as_str()))
                 || q.get("phone")
                     .is_some_and(|ph| p["phone"].as_str() == Some(ph.as_str()))
+                || loose.as_ref().is_some_and(|l| {
+                    ["name", "email", "phone"].iter().any(|k| {
+                        p[*k]
+                            .as_str()
+                            .is_some_and(|v| !v.is_empty() && v.to_lowercase().contains(l.as_str()))
+                    })
+                })
         })
         .cloned()
         .collect();
@@ -212,9 +226,18 @@ async fn anonymise(State(d): State<Arc<Directory>>, UrlPath(id): UrlPath<String>
     }
 }
 
+/// The bearer token the directory accepts.
+pub const TOKEN: &str = "dir-token";
+
 /// Serve it on a loopback port: three people, `p1` and `p2` sharing a
 /// phone number, `p2` under legal hold. The token is `dir-token`.
 pub async fn serve() -> (SocketAddr, Arc<Directory>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener)
+}
+
+/// [`serve`] on a listener the caller bound.
+pub fn serve_on(listener: tokio::net::TcpListener) -> (SocketAddr, Arc<Directory>) {
     let d = Arc::new(Directory::default());
     *d.people.lock().unwrap() = vec![
         json!({"id": "p1", "name": "Ada Lovelace", "email": "ada+calls@example.com", "phone": "+33612345678",
@@ -229,8 +252,11 @@ pub async fn serve() -> (SocketAddr, Arc<Directory>) {
         .route("/api/people/{id}", get(one).patch(patch).delete(delete))
         .route("/api/people/{id}/anonymise", post(anonymise))
         .with_state(d.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
     (addr, d)
 }
