@@ -5,6 +5,7 @@
 //! a config, a keyring and the people-directory stand-in.
 
 mod api;
+mod audit;
 mod cli;
 mod console;
 mod kit;

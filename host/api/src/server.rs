@@ -305,6 +305,9 @@ impl Server {
                         "{}:serve{i}",
                         oubli_core::rights::worker::default_worker_id()
                     ),
+                    // The process's own sequencer loop (below) holds
+                    // that role for all of them.
+                    sequencer: false,
                     ..WorkerOptions::default()
                 },
             );
@@ -320,21 +323,16 @@ impl Server {
         }
         {
             let engine = engine.clone();
-            let mut rx = stop_rx.clone();
+            let rx = stop_rx.clone();
             let every = options.sign_every;
-            background.spawn(async move {
-                loop {
-                    if let Err(e) = engine.sign_audit_head().await {
-                        tracing::warn!(error = %e, "could not sign the audit head");
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(every) => {}
-                        _ = rx.wait_for(|s| *s) => break,
-                    }
-                }
-                // A last signature over what this run appended.
-                let _ = engine.sign_audit_head().await;
-            });
+            // The sequencer: places the audit log's events and signs tree
+            // heads (every `sign_audit_every` while the log grows) when
+            // this process holds its lease; any serve or worker can.
+            let holder = format!(
+                "{}:serve:sequencer",
+                oubli_core::rights::worker::default_worker_id()
+            );
+            background.spawn(engine.run_sequencer(holder, every, rx));
         }
         {
             let engine = engine.clone();

@@ -4,7 +4,7 @@
 
 use oubli_core::config::WebhookSettings;
 use oubli_core::rights::engine::Engine;
-use oubli_core::rights::webhooks::{SIGNATURE_HEADER, sign};
+use oubli_core::rights::webhooks::{Mark, SIGNATURE_HEADER, sign};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -59,7 +59,7 @@ async fn deliver_some(
         return Err(Duration::from_millis((cursor.next_at - now) as u64));
     }
     let mut delivered = false;
-    for (event_id, event) in events {
+    for (mark, event) in events {
         let body = serde_json::to_vec(&event).unwrap_or_default();
         let t = now / 1000;
         let header = sign(secret, t, &body);
@@ -75,7 +75,10 @@ async fn deliver_some(
         .await;
         match sent {
             Ok(Ok(status)) if (200..300).contains(&status) => {
-                cursor.last_event_id = event_id;
+                match mark {
+                    Mark::Event(n) => cursor.last_event_id = n,
+                    Mark::Head(size) => cursor.last_head = size,
+                }
                 cursor.failures = 0;
                 cursor.next_at = 0;
                 cursor.last_error = None;

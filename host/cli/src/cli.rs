@@ -227,22 +227,50 @@ enum AuditCommand {
     Verify {
         #[command(flatten)]
         engine: args::EngineArgs,
+        /// Signed tree heads a witness kept (JSON lines, as `audit heads`
+        /// prints them): each must hold against the log, so a tail cut
+        /// after any of them was published is caught.
+        #[arg(long, value_name = "FILE")]
+        heads: Option<PathBuf>,
     },
-    /// Write the log as JSON lines (events, then the signed heads); sealed
-    /// reasons stay sealed.
+    /// Write the log as JSON lines (events in the log's order, then the
+    /// signed heads); sealed reasons stay sealed.
     Export {
         #[command(flatten)]
         engine: args::EngineArgs,
-        /// Only events after this id.
+        /// Skip the log's first N events.
         #[arg(long, default_value_t = 0)]
         after: i64,
     },
-    /// Sign the chain's head now (`serve` does it every
-    /// `[api] sign_audit_every`): cutting events off the end is then
-    /// detected too.
+    /// Place waiting events and sign the tree head now (the sequencer of
+    /// `serve` or `worker` does it every `[api] sign_audit_every` while
+    /// the log grows).
     Sign {
         #[command(flatten)]
         engine: args::EngineArgs,
+    },
+    /// Print the inclusion proof (JSON) of a request's last event, or of
+    /// one event (`--event`), under a signed tree head: check it with
+    /// docs/verify-proof.py.
+    Prove {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        /// The request (or retention run).
+        #[arg(required_unless_present = "event")]
+        id: Option<String>,
+        /// One event, by id.
+        #[arg(long, conflicts_with = "id")]
+        event: Option<i64>,
+    },
+    /// Print the signed tree heads over more than SIZE events as JSON
+    /// lines, each with its consistency proof from the one before (from
+    /// SIZE for the first): what a witness fetches and keeps.
+    Heads {
+        #[command(flatten)]
+        engine: args::EngineArgs,
+        /// The size of the last head the witness holds.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
     },
 }
 
@@ -564,7 +592,15 @@ pub fn run() -> Result<ExitCode> {
         Command::Bulk(BulkCommand::Approve { engine, approve }) => {
             rt.block_on(bulk::approve(engine, approve))
         }
-        Command::Audit(AuditCommand::Verify { engine }) => rt.block_on(audit_verify(engine)),
+        Command::Audit(AuditCommand::Verify { engine, heads }) => {
+            rt.block_on(audit_verify(engine, heads))
+        }
+        Command::Audit(AuditCommand::Prove { engine, id, event }) => {
+            rt.block_on(service::audit_prove(engine, id, event))
+        }
+        Command::Audit(AuditCommand::Heads { engine, since }) => {
+            rt.block_on(service::audit_heads(engine, since))
+        }
         Command::Audit(AuditCommand::Export { engine, after }) => {
             rt.block_on(service::audit_export(engine, after))
         }
@@ -609,9 +645,13 @@ pub fn run() -> Result<ExitCode> {
     }
 }
 
-async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
+async fn audit_verify(args: args::EngineArgs, heads: Option<PathBuf>) -> Result<ExitCode> {
+    let witness = match &heads {
+        Some(f) => service::read_witness_heads(f)?,
+        None => Vec::new(),
+    };
     let engine = args.open(false).await?;
-    let report = engine.verify_audit().await?;
+    let report = engine.verify_audit_with(&witness).await?;
     let v = &report.chain;
     if args.json() {
         outln!("{}", serde_json::to_string_pretty(&report)?);
@@ -642,12 +682,35 @@ async fn audit_verify(args: args::EngineArgs) -> Result<ExitCode> {
         match (&report.broken_head, report.last_signed_seq) {
             (Some(b), _) => outln!("audit heads BROKEN: {}", b.reason),
             (None, Some(seq)) => outln!(
-                "signed heads hold: {} signed, the latest over {seq} events",
+                "signed chain heads (before the tree) hold: {} signed, the latest over {seq} events",
                 report.signed_heads
             ),
-            (None, None) => outln!(
-                "no signed head yet (`oubli audit sign`, or `oubli serve` signs periodically)"
+            (None, None) => {}
+        }
+        match (&report.broken_tree, report.last_tree_size) {
+            (Some(b), _) => match b.event {
+                Some(id) => outln!("audit tree BROKEN at event {id}: {}", b.reason),
+                None => outln!("audit tree BROKEN: {}", b.reason),
+            },
+            (None, Some(size)) => outln!(
+                "audit tree holds: {} signed tree heads, the latest over {size} events, each consistent with the one before",
+                report.tree_heads
             ),
+            (None, None) => outln!(
+                "no signed tree head yet (`oubli audit sign`; `serve` and `worker` sign as the log grows)"
+            ),
+        }
+        if heads.is_some() && report.broken_tree.is_none() {
+            outln!(
+                "witness heads hold: {} checked against the log",
+                report.witness_heads
+            );
+        }
+        if v.waiting > 0 {
+            outln!(
+                "{} events wait for the sequencer (another process holds its lease)",
+                v.waiting
+            );
         }
     }
     Ok(if report.ok() {

@@ -234,8 +234,14 @@ pub async fn certificate(engine_args: EngineArgs, cmd: CertificateCommand) -> Re
                 .with_context(|| format!("cannot write {}", out.display()))?;
             std::fs::write(sibling(&out, ".sig"), &sig)?;
             std::fs::write(sibling(&out, ".pub.pem"), cert.public_key.as_bytes())?;
+            if let Some(proof) = &cert.proof {
+                std::fs::write(
+                    sibling(&out, ".proof.json"),
+                    serde_json::to_string_pretty(proof)?,
+                )?;
+            }
             outln!(
-                "certificate of {request} written to {} (+ .sig, .pub.pem); check it with:\n  openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify {} -signature {} {}",
+                "certificate of {request} written to {} (+ .sig, .pub.pem, .proof.json: its place in the audit log, checked by docs/verify-proof.py); check it with:\n  openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -verify {} -signature {} {}",
                 out.display(),
                 sibling(&out, ".pub.pem").display(),
                 sibling(&out, ".sig").display(),
@@ -285,13 +291,19 @@ pub async fn audit_export(engine_args: EngineArgs, after: i64) -> Result<ExitCod
     loop {
         let events = engine.audit_events(after, 1000).await?;
         let Some(last) = events.last() else { break };
-        after = last.id;
+        after = last.leaf + 1;
         for e in &events {
             outln!(
                 "{}",
                 serde_json::to_string(&serde_json::json!({"event": e}))?
             );
         }
+    }
+    for h in engine.tree_heads().await? {
+        outln!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"tree_head": h}))?
+        );
     }
     for h in engine.signed_heads().await? {
         outln!(
@@ -302,18 +314,75 @@ pub async fn audit_export(engine_args: EngineArgs, after: i64) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// `oubli audit sign`: sign the chain's head now.
+/// `oubli audit sign`: place what waits and sign the tree head now.
 pub async fn audit_sign(engine_args: EngineArgs) -> Result<ExitCode> {
     let engine = engine_args.open(false).await?;
     match engine.sign_audit_head().await? {
         Some(h) => outln!(
-            "signed the audit head at {} events ({})",
-            h.seq,
-            &h.hash[..16]
+            "signed the tree head at {} events (root {})",
+            h.size,
+            &h.root[..16]
         ),
-        None => outln!("the audit head is already signed at this length"),
+        None => outln!("the tree head is already signed at this size"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `oubli audit prove`: an inclusion proof, as JSON.
+pub async fn audit_prove(
+    engine_args: EngineArgs,
+    id: Option<String>,
+    event: Option<i64>,
+) -> Result<ExitCode> {
+    let engine = engine_args.open(false).await?;
+    let proof = match (id, event) {
+        (_, Some(e)) => engine.prove_event(e).await?,
+        (Some(id), None) => engine.prove_request(&id).await?,
+        (None, None) => bail!("give a request id or --event"),
+    };
+    match proof {
+        Some(p) => {
+            outln!("{}", serde_json::to_string_pretty(&p)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            outln!("that event waits for the sequencer: no proof yet (try again in a moment)");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `oubli audit heads --since SIZE`: signed tree heads as JSON lines, each
+/// with its consistency proof.
+pub async fn audit_heads(engine_args: EngineArgs, since: i64) -> Result<ExitCode> {
+    let engine = engine_args.open(false).await?;
+    for (head, consistency) in engine.tree_heads_since(since).await? {
+        outln!(
+            "{}",
+            serde_json::to_string(&serde_json::json!({"head": head, "consistency": consistency}))?
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A witness's heads: JSON lines as `audit heads` prints them (a line may
+/// also be a bare head).
+pub fn read_witness_heads(file: &std::path::Path) -> Result<Vec<oubli_model::evidence::TreeHead>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not JSON", file.display(), n + 1))?;
+        let head = value.get("head").cloned().unwrap_or(value);
+        out.push(serde_json::from_value(head).with_context(|| {
+            format!("{} line {}: not a signed tree head", file.display(), n + 1)
+        })?);
+    }
+    Ok(out)
 }
 
 /// `oubli bundle …`.

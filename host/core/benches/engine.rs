@@ -11,6 +11,12 @@
 //!   number, HMAC it, look it up) against 10,000 restrictions.
 //! - memory: RSS while one worker drains 10,000 requests.
 //!
+//! - `processes`: the same on PostgreSQL with 1, 2 and 4 worker processes
+//!   (this binary run again as `--child`), with no-op connectors and with
+//!   connectors that wait 5 ms per call; the sequencer's lag (event
+//!   written → under a signed tree head) at p50 and p99; and what the
+//!   database's sessions were waiting on (`pg_stat_activity`, sampled).
+//!
 //! Run: `cargo bench -p oubli-core --bench engine` (optionally
 //! `-- --requests 200 --systems 5 --bulk 10000`).
 
@@ -34,13 +40,13 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn config(dir: &Path, url: &str, systems: usize) -> Config {
+fn config(dir: &Path, url: &str, systems: usize, wait_ms: u64) -> Config {
     let mut text = format!(
         "[store]\nurl = {url:?}\n[policy]\nfour_eyes = false\n[identifiers]\ndefault_region = \"FR\"\n"
     );
     for i in 0..systems {
         text.push_str(&format!(
-            "[systems.s{i}]\nconnector = {:?}\nlimits = {{ concurrency = 16 }}\n",
+            "[systems.s{i}]\nconnector = {:?}\nlimits = {{ concurrency = 16 }}\nconfig = {{ wait_ms = \"{wait_ms}\" }}\n",
             plugins::NOOP
         ));
     }
@@ -48,9 +54,13 @@ fn config(dir: &Path, url: &str, systems: usize) -> Config {
 }
 
 async fn engine(dir: &Path, url: &str, systems: usize) -> Arc<Engine> {
+    engine_waiting(dir, url, systems, 0).await
+}
+
+async fn engine_waiting(dir: &Path, url: &str, systems: usize, wait_ms: u64) -> Arc<Engine> {
     Arc::new(
         Engine::open(
-            config(dir, url, systems),
+            config(dir, url, systems, wait_ms),
             &OpenOptions {
                 connectors: true,
                 ..OpenOptions::default()
@@ -143,12 +153,141 @@ async fn throughput(backend: &str, url: &str, workers: usize, requests: usize, s
     }
 }
 
+/// `--child DIR URL SYSTEMS WAIT_MS`: one worker process. It opens its
+/// engine, says `ready`, waits for a line on stdin, drains the queue, and
+/// says how many tasks it ran.
+async fn child(args: &[String]) {
+    use std::io::BufRead;
+    let dir = Path::new(&args[0]);
+    let (url, systems, wait) = (&args[1], args[2].parse().unwrap(), args[3].parse().unwrap());
+    let e = engine_waiting(dir, url, systems, wait).await;
+    println!("ready");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).unwrap();
+    let w = Worker::new(
+        e.clone(),
+        WorkerOptions {
+            batch: 64,
+            idle: Duration::from_millis(5),
+            ..WorkerOptions::default()
+        },
+    );
+    let ran = w.run(true, std::future::pending()).await.unwrap();
+    println!("ran {ran}");
+    e.store().close().await;
+}
+
+/// Tasks/s with `procs` worker processes on one PostgreSQL database, the
+/// sequencer's lag (event written → under a signed tree head) at p50/p99,
+/// and what PostgreSQL sessions waited on, sampled every 20 ms.
+async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wait_ms: u64) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
+    let first = engine_waiting(dir.path(), url, systems, wait_ms).await;
+    file(&first, requests, RequestKind::Erasure).await;
+    let mut children = Vec::new();
+    for _ in 0..procs {
+        let mut c = Command::new(std::env::current_exe().unwrap())
+            .args(["--child", dir.path().to_str().unwrap(), url])
+            .arg(systems.to_string())
+            .arg(wait_ms.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(c.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        children.push((c, out));
+    }
+    let pool = first.store().pool().clone();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let (pool, sampling) = (pool.clone(), sampling.clone());
+        tokio::spawn(async move {
+            let mut seen: std::collections::BTreeMap<String, u64> = Default::default();
+            let mut samples = 0u64;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT COALESCE(wait_event_type || ':' || wait_event, 'running') , COUNT(*) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+                for (what, n) in rows {
+                    *seen.entry(what).or_default() += n as u64;
+                }
+                samples += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (samples, seen)
+        })
+    };
+    let started = Instant::now();
+    for (c, _) in &mut children {
+        c.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    }
+    let mut ran = 0usize;
+    for (mut c, mut out) in children {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        ran += line
+            .trim()
+            .trim_start_matches("ran ")
+            .parse::<usize>()
+            .unwrap();
+        assert!(c.wait().unwrap().success());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (samples, seen) = sampler.await.unwrap();
+    assert_eq!(ran, requests * (systems + 1), "every task ran once");
+    // Lag: from an event's time to the first signed head holding it.
+    let lags: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT e.at, (SELECT h.signed_at FROM tree_heads h WHERE h.size > e.leaf ORDER BY h.size LIMIT 1) \
+         FROM events e WHERE e.leaf >= 0",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut lag: Vec<i64> = lags
+        .iter()
+        .filter_map(|(at, s)| s.map(|s| s - at))
+        .collect();
+    lag.sort_unstable();
+    let pct = |p: f64| {
+        lag.get(((lag.len() as f64 * p) as usize).min(lag.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(-1)
+    };
+    let mut waits: Vec<(String, u64)> = seen.into_iter().collect();
+    waits.sort_by_key(|w| std::cmp::Reverse(w.1));
+    let waits: Vec<String> = waits
+        .iter()
+        .take(5)
+        .map(|(w, n)| format!("{w} {:.2}", *n as f64 / samples.max(1) as f64))
+        .collect();
+    println!(
+        "postgres   processes {procs}  wait {wait_ms} ms  {requests} requests x {systems} systems: {ran} tasks in {secs:.2} s = {:.0} tasks/s; lag p50 {} ms p99 {} ms ({} events); sessions per sample: {}",
+        ran as f64 / secs,
+        pct(0.5),
+        pct(0.99),
+        lag.len(),
+        waits.join(", ")
+    );
+    first.store().close().await;
+}
+
 async fn restriction_checks(n_restrictions: usize) {
     let dir = tempfile::tempdir().unwrap();
     Keyring::init(&dir.path().join("oubli-keys"), None).unwrap();
     let url = dir.path().join("oubli.db").display().to_string();
     let e = Arc::new(
-        Engine::open(config(dir.path(), &url, 0), &OpenOptions::default())
+        Engine::open(config(dir.path(), &url, 0, 0), &OpenOptions::default())
             .await
             .unwrap(),
     );
@@ -234,6 +373,11 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(i) = argv.iter().position(|a| a == "--child") {
+        rt.block_on(child(&argv[i + 1..]));
+        return;
+    }
     let requests = arg("--requests", 200);
     let systems = arg("--systems", 5);
     let bulk = arg("--bulk", 10_000);
@@ -247,13 +391,19 @@ fn main() {
                 .to_string();
             throughput("sqlite", &url, workers, requests, systems).await;
         }
-        if let Ok(base) = std::env::var("OUBLI_TEST_PG") {
+        if std::env::var("OUBLI_TEST_PG").is_ok() {
             for workers in [1, 2] {
                 let urls = oubli_testing::store_urls(dir.path()).await;
                 let pg = &urls.iter().find(|u| u.0 == "postgres").unwrap().1;
                 throughput("postgres", pg, workers, requests, systems).await;
             }
-            let _ = base;
+            for wait_ms in [0, 5] {
+                for procs in [1, 2, 4] {
+                    let urls = oubli_testing::store_urls(dir.path()).await;
+                    let pg = &urls.iter().find(|u| u.0 == "postgres").unwrap().1;
+                    processes(pg, procs, requests, systems, wait_ms).await;
+                }
+            }
         }
         restriction_checks(10_000).await;
         if bulk > 0 {

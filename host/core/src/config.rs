@@ -138,8 +138,9 @@ pub struct ApiSettings {
     pub allow_plain_http: bool,
     /// Workers run inside `oubli serve` (`workers`; default 1, 0 for none).
     pub workers: usize,
-    /// How often the audit chain's head is signed (`sign_audit_every`;
-    /// default 10 minutes).
+    /// How often, at most, a tree head of the audit log is signed while
+    /// the log grows (`sign_audit_every`; default 1 second: an event is
+    /// under a signed head within about that long).
     pub sign_audit_every: Duration,
     /// Largest request body accepted, in bytes (`max_body`; default 64 KiB).
     pub max_body: usize,
@@ -349,7 +350,7 @@ impl Default for ApiSettings {
             tls: None,
             allow_plain_http: false,
             workers: 1,
-            sign_audit_every: Duration::from_secs(600),
+            sign_audit_every: Duration::from_secs(1),
             max_body: 64 * 1024,
             header_timeout: Duration::from_secs(30),
             max_connections: 512,

@@ -42,13 +42,91 @@ pub struct SignedHead {
     pub signature: String,
 }
 
+/// A signed tree head: the audit log's Merkle tree (RFC 9162) at a size,
+/// signed by the host's signing key (RSA-PSS over
+/// `oubli-tree-head/1\n{size}\n{root}\n{signed_at}\n`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TreeHead {
+    /// Events in the log.
+    pub size: i64,
+    /// The tree's root hash, hex.
+    pub root: String,
+    /// When it was signed (ms since the epoch).
+    pub signed_at: i64,
+    /// The signing key's id.
+    pub key_id: String,
+    /// The signature, hex.
+    pub signature: String,
+}
+
+/// One event as a leaf of the log's tree: the fields its leaf hash covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LeafEvent {
+    /// The request (or retention run).
+    pub request_id: String,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// State before.
+    pub from: Option<String>,
+    /// State after.
+    pub to: Option<String>,
+    /// The system.
+    pub system: Option<String>,
+    /// SHA-256 of the sealed reason's ciphertext, hex.
+    pub reason_sha256: Option<String>,
+    /// SHA-256 of the document the event attests, hex.
+    pub digest: Option<String>,
+}
+
+/// That an event is in the log: its leaf, its place, the audit path and
+/// the signed tree head it leads to (docs/AUDIT.md; docs/verify-proof.py
+/// checks it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InclusionProof {
+    /// `oubli-inclusion-proof/1`.
+    pub format: String,
+    /// The event.
+    pub event: LeafEvent,
+    /// Its place in the log (from 0).
+    pub leaf_index: i64,
+    /// Its leaf hash, hex.
+    pub leaf_hash: String,
+    /// The audit path, nearest sibling first, hex.
+    pub path: Vec<String>,
+    /// The signed tree head the path leads to.
+    pub head: TreeHead,
+}
+
+/// That a smaller signed tree is a prefix of a larger one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsistencyProof {
+    /// The older tree's size.
+    pub from_size: i64,
+    /// The newer tree's size.
+    pub to_size: i64,
+    /// The proof's hashes, hex (RFC 9162 2.1.4).
+    pub path: Vec<String>,
+}
+
 /// One event of the log, as exported (sealed reasons stay sealed, as a
 /// SHA-256 of their ciphertext, which is what the chain covers).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogEvent {
-    /// Its id (order in the log).
+    /// Its id.
     pub id: i64,
+    /// Its place in the log (from 0), given by the sequencer.
+    pub leaf: i64,
+    /// SHA-256 (hex) of the document it attests (a certificate), if any.
+    pub digest: Option<String>,
     /// The request.
     pub request_id: String,
     /// When (ms since the epoch).
@@ -86,6 +164,8 @@ pub struct Verified {
     pub head: String,
     /// The first broken link: the event id (or `None` for the head) and why.
     pub broken: Option<Broken>,
+    /// Events written and not yet placed in the log by the sequencer.
+    pub waiting: u64,
 }
 
 /// A broken link.

@@ -2,10 +2,12 @@
 //! the one before it and its own, SHA-256 over the previous hash and the
 //! event's fields (length-prefixed, the sealed reason included as it is
 //! stored), so editing, removing or reordering an event breaks every link
-//! after it. The head (`audit_head`: count and last hash) moves in the same
-//! transaction as each append, so cutting off the newest events is caught
-//! too, as long as the head itself is not rewritten: signing heads, so that
-//! even that is caught, comes with the certificates.
+//! after it. The chain runs in the log's order (`leaf`, given by the
+//! sequencer in [`super::log`], which also links each event as it places
+//! it); the head (`audit_head`: count and last hash) moves with each
+//! batch, so cutting off the newest events is caught too, as long as the
+//! head itself is not rewritten: signed tree heads, published to a witness,
+//! catch even that.
 //!
 //! [`verify`] recomputes the chain and names the first broken link.
 
@@ -151,6 +153,7 @@ impl ChainCheck {
             unchained: self.unchained,
             head: self.prev,
             broken: self.broken,
+            waiting: 0,
         }
     }
 }
@@ -158,7 +161,7 @@ impl ChainCheck {
 /// Recompute the whole chain, oldest event first.
 pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, request_id, at, actor, action, from_state, to_state, system, reason_sealed, prev_hash, hash FROM events ORDER BY id",
+        "SELECT id, request_id, at, actor, action, from_state, to_state, system, reason_sealed, prev_hash, hash FROM events WHERE leaf IS NOT NULL ORDER BY leaf",
     )
     .fetch_all(pool)
     .await?;
@@ -197,5 +200,7 @@ pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
         sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(pool)
             .await?;
-    Ok(check.finish(seq, &head))
+    let mut verified = check.finish(seq, &head);
+    verified.waiting = super::log::waiting(pool).await? as u64;
+    Ok(verified)
 }

@@ -19,6 +19,8 @@ pub mod answers;
 pub mod audit;
 pub mod consent;
 pub mod keys;
+pub mod log;
+pub mod merkle;
 pub mod migrations;
 pub mod privacy;
 pub mod requests;
@@ -318,20 +320,12 @@ impl Store {
         })
     }
 
-    /// Begin a write transaction that will append to the audit chain: as
-    /// [`Store::write`], and on PostgreSQL the chain's head is locked first,
-    /// so that every such transaction takes its locks in the same order
-    /// (head, then rows) and two of them can never deadlock; they append
-    /// one after the other. Transactions that append no event (claims,
-    /// heartbeats, the rescuer) use [`Store::write`] and never wait on it.
+    /// Begin a write transaction that will append to the audit log. It is
+    /// [`Store::write`]: appending an event takes no shared lock any more
+    /// (the sequencer, [`log`], places events afterwards); the name stays
+    /// to mark the transactions that write evidence.
     pub async fn write_logged(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let mut tx = self.write().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE")
-                .fetch_one(&mut *tx)
-                .await?;
-        }
-        Ok(tx)
+        self.write().await
     }
 
     /// Close the pool, waiting for connections to be returned.

@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_retention.sql"),
         include_str!("../migrations/postgres/0011_retention.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_merkle_log.sql"),
+        include_str!("../migrations/postgres/0012_merkle_log.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -319,55 +319,46 @@ pub struct Event<'a> {
     pub reason_sealed: Option<&'a [u8]>,
 }
 
-/// Append an event.
+/// Append an event. It touches no shared row: the event waits, with no
+/// place in the audit log, for the sequencer ([`super::log`]), which gives
+/// it its place and links it into the chain and the tree. On SQLite the
+/// transaction already holds the file's one write lock, so the event is
+/// placed at once.
 pub async fn event(
     tx: &mut Transaction<'static, Any>,
     e: &Event<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let at = now;
-    let from = e.from.map(|s| s.as_str());
-    let to = e.to.map(|s| s.as_str());
-    // Take the chain's head: the UPDATE locks its row until this
-    // transaction ends (PostgreSQL; SQLite's write lock is already held),
-    // so appends are serialised and the chain never forks.
-    let (_, prev): (i64, String) =
-        sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut **tx)
-            .await?;
-    let hash = super::audit::link(
-        &prev,
-        &super::audit::Fields {
-            request_id: e.request_id,
-            at,
-            actor: e.actor,
-            action: e.action,
-            from,
-            to,
-            system: e.system,
-            reason_sealed: e.reason_sealed,
-        },
-    );
+    attest(tx, e, None, now).await
+}
+
+/// Append an event that attests a document (a certificate): `digest` is
+/// the document's SHA-256 (hex), which the event's leaf covers, so that an
+/// inclusion proof of the event proves the document.
+pub async fn attest(
+    tx: &mut Transaction<'static, Any>,
+    e: &Event<'_>,
+    digest: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO events (request_id, at, actor, action, from_state, to_state, system, reason_sealed, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO events (request_id, at, actor, action, from_state, to_state, system, reason_sealed, digest) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(e.request_id)
-    .bind(at)
+    .bind(now)
     .bind(e.actor)
     .bind(e.action)
-    .bind(from)
-    .bind(to)
+    .bind(e.from.map(|s| s.as_str()))
+    .bind(e.to.map(|s| s.as_str()))
     .bind(e.system)
     .bind(e.reason_sealed.map(<[u8]>::to_vec))
-    .bind(&prev)
-    .bind(&hash)
+    .bind(digest)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
+    if tx.backend_name() != "PostgreSQL" {
+        super::log::integrate(tx, i64::MAX).await?;
+    }
     Ok(())
 }
 

@@ -164,15 +164,16 @@ pub async fn head(pool: &AnyPool) -> Result<(i64, String), StoreError> {
     )
 }
 
-/// Up to `limit` events after `after`, oldest first.
+/// Up to `limit` events of the log from place `after` on (the first
+/// `after` events skipped), in the log's order.
 pub async fn events_after(
     pool: &AnyPool,
     after: i64,
     limit: i64,
 ) -> Result<Vec<LogEvent>, StoreError> {
     sqlx::query(
-        "SELECT id, request_id, at, actor, action, from_state, to_state, system, reason_sealed, prev_hash, hash \
-         FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        "SELECT id, leaf, request_id, at, actor, action, from_state, to_state, system, reason_sealed, digest, prev_hash, hash \
+         FROM events WHERE leaf >= $1 ORDER BY leaf LIMIT $2",
     )
     .bind(after)
     .bind(limit)
@@ -183,6 +184,8 @@ pub async fn events_after(
         let reason: Option<Vec<u8>> = r.try_get("reason_sealed")?;
         Ok(LogEvent {
             id: r.try_get("id")?,
+            leaf: r.try_get("leaf")?,
+            digest: r.try_get("digest")?,
             request_id: r.try_get("request_id")?,
             at: r.try_get("at")?,
             actor: r.try_get("actor")?,
@@ -236,12 +239,12 @@ pub async fn chain_hash_at(pool: &AnyPool, seq: i64) -> Result<Option<String>, S
     if seq < 1 {
         return Ok(None);
     }
-    Ok(sqlx::query_scalar(
-        "SELECT hash FROM events WHERE hash IS NOT NULL ORDER BY id LIMIT 1 OFFSET $1",
+    Ok(
+        sqlx::query_scalar("SELECT hash FROM events WHERE leaf = $1")
+            .bind(seq - 1)
+            .fetch_optional(pool)
+            .await?,
     )
-    .bind(seq - 1)
-    .fetch_optional(pool)
-    .await?)
 }
 
 /// Requests by state.
@@ -268,8 +271,11 @@ pub async fn overdue(pool: &AnyPool, now: i64) -> Result<i64, StoreError> {
 pub struct Cursor {
     /// The webhook's name.
     pub name: String,
-    /// The last event delivered (or skipped: not a state change).
+    /// Events of the log handled so far (delivered, or skipped: not a state
+    /// change): delivery goes on from this place.
     pub last_event_id: i64,
+    /// The size of the last signed tree head delivered.
+    pub last_head: i64,
     /// Failed deliveries in a row.
     pub failures: i64,
     /// When to try next (ms since the epoch).
@@ -281,39 +287,43 @@ pub struct Cursor {
 /// A webhook's cursor; a new webhook starts at the end of the log (it is
 /// told about what happens from now on, not the past).
 pub async fn cursor(pool: &AnyPool, name: &str, now: i64) -> Result<Cursor, StoreError> {
-    let row: Option<(i64, i64, i64, Option<String>)> = sqlx::query_as(
-        "SELECT last_event_id, failures, next_at, last_error FROM webhook_cursors WHERE name = $1",
+    let row: Option<(i64, i64, i64, Option<String>, i64)> = sqlx::query_as(
+        "SELECT last_event_id, failures, next_at, last_error, last_head FROM webhook_cursors WHERE name = $1",
     )
     .bind(name)
     .fetch_optional(pool)
     .await?;
-    if let Some((last_event_id, failures, next_at, last_error)) = row {
+    if let Some((last_event_id, failures, next_at, last_error, last_head)) = row {
         return Ok(Cursor {
             name: name.to_string(),
             last_event_id,
+            last_head,
             failures,
             next_at,
             last_error,
         });
     }
-    let end: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM events")
+    let (end, _) = super::log::size(pool).await?;
+    let last_head: Option<i64> = sqlx::query_scalar("SELECT MAX(size) FROM tree_heads")
         .fetch_one(pool)
         .await?;
     let cursor = Cursor {
         name: name.to_string(),
-        last_event_id: end.unwrap_or(0),
+        last_event_id: end,
+        last_head: last_head.unwrap_or(0),
         failures: 0,
         next_at: 0,
         last_error: None,
     };
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO webhook_cursors (name, last_event_id, failures, next_at, updated_at) VALUES ($1, $2, 0, 0, $3) \
+        "INSERT INTO webhook_cursors (name, last_event_id, failures, next_at, updated_at, last_head) VALUES ($1, $2, 0, 0, $3, $4) \
          ON CONFLICT (name) DO NOTHING",
     )
     .bind(name)
     .bind(cursor.last_event_id)
     .bind(now)
+    .bind(cursor.last_head)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -323,13 +333,14 @@ pub async fn cursor(pool: &AnyPool, name: &str, now: i64) -> Result<Cursor, Stor
 /// Move a webhook's cursor (after a delivery, or a failure).
 pub async fn set_cursor(pool: &AnyPool, c: &Cursor, now: i64) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE webhook_cursors SET last_event_id = $1, failures = $2, next_at = $3, last_error = $4, updated_at = $5 WHERE name = $6",
+        "UPDATE webhook_cursors SET last_event_id = $1, failures = $2, next_at = $3, last_error = $4, updated_at = $5, last_head = $6 WHERE name = $7",
     )
     .bind(c.last_event_id)
     .bind(c.failures)
     .bind(c.next_at)
     .bind(&c.last_error)
     .bind(now)
+    .bind(c.last_head)
     .bind(&c.name)
     .execute(pool)
     .await?;

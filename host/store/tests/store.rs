@@ -429,6 +429,7 @@ async fn the_audit_chain_names_the_first_edited_removed_or_cut_event() {
             .unwrap();
             oubli_store::commit(tx).await.unwrap();
         }
+        place_all(&store).await;
         let ok = audit::verify(store.pool()).await.unwrap();
         assert_eq!(ok.events, 8, "{backend}");
         assert_eq!(ok.broken, None, "{backend}");
@@ -1066,4 +1067,200 @@ async fn retention_budgets_leases_and_tombstones() {
         oubli_store::commit(tx).await.unwrap();
         assert!(r::holds(store.pool(), None).await.unwrap().is_empty());
     }
+}
+
+/// Append `n` events for request `id` as a worker would (each in its own
+/// transaction).
+async fn append(store: &Store, id: &str, n: usize, actor: &str) {
+    for i in 0..n {
+        let mut tx = store.write_logged().await.unwrap();
+        requests::event(
+            &mut tx,
+            &requests::Event {
+                request_id: id,
+                actor,
+                action: if i % 2 == 0 { "erase-done" } else { "approved" },
+                from: None,
+                to: None,
+                system: Some("crm"),
+                reason_sealed: (i % 3 == 0).then_some(&b"sealed"[..]),
+            },
+            1_700_000_000_000 + i as i64,
+        )
+        .await
+        .unwrap();
+        oubli_store::commit(tx).await.unwrap();
+    }
+}
+
+/// Be the sequencer once: place every waiting event (on PostgreSQL;
+/// SQLite placed them as they were written).
+async fn place_all(store: &Store) {
+    use oubli_store::log;
+    let token = log::take_lease(store, log::SEQUENCER, "test", 10_000)
+        .await
+        .unwrap()
+        .expect("the lease is free");
+    while let Some(done) = log::sequence(store, "test", token, 10_000, 1000)
+        .await
+        .unwrap()
+    {
+        if done.to == done.from {
+            break;
+        }
+    }
+    log::release_lease(store, log::SEQUENCER, "test", token)
+        .await
+        .unwrap();
+}
+
+/// Every event has one place, 0..n without a gap; the chain holds; every
+/// event's inclusion proof verifies against the tree's root.
+async fn log_holds(store: &Store, backend: &str) -> i64 {
+    use oubli_store::{audit, log, merkle};
+    let places: Vec<Option<i64>> = sqlx::query_scalar("SELECT leaf FROM events ORDER BY leaf")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let n = places.len() as i64;
+    assert_eq!(
+        places,
+        (0..n).map(Some).collect::<Vec<_>>(),
+        "{backend}: every event placed once, no gap"
+    );
+    let chain = audit::verify(store.pool()).await.unwrap();
+    assert!(chain.broken.is_none(), "{backend}: {chain:?}");
+    assert_eq!(chain.events as i64, n);
+    let root = log::root(store.pool(), n).await.unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM events ORDER BY leaf")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    for (place, id) in ids.iter().enumerate() {
+        let leaf = log::leaf_of(store.pool(), *id).await.unwrap().unwrap();
+        assert_eq!(leaf.leaf, Some(place as i64));
+        let path = log::inclusion(store.pool(), place as i64, n).await.unwrap();
+        let hash: merkle::Hash = hex::decode(&leaf.leaf_hash).unwrap().try_into().unwrap();
+        assert!(
+            merkle::verify_inclusion(place as u64, n as u64, &hash, &path, &root),
+            "{backend}: proof of {place}"
+        );
+    }
+    root.iter()
+        .fold(n, |a, b| a.wrapping_mul(31).wrapping_add(*b as i64))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequencer_that_dies_mid_batch_is_taken_over_and_nothing_is_lost_or_placed_twice() {
+    use oubli_store::log::{self, SEQUENCER};
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+        let (store, clock) = on_clock(&url).await;
+        request(&store, "r-1").await;
+        append(&store, "r-1", 25, "worker:a").await;
+        if store.backend() == oubli_store::Backend::Postgres {
+            // Workers only append: nothing is placed until a sequencer runs.
+            let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            assert!(all >= 25);
+            assert_eq!(log::waiting(store.pool()).await.unwrap(), all, "{backend}");
+        }
+        let a = log::take_lease(&store, SEQUENCER, "a", 10_000)
+            .await
+            .unwrap()
+            .expect("a takes the free lease");
+        assert_eq!(
+            log::take_lease(&store, SEQUENCER, "b", 10_000)
+                .await
+                .unwrap(),
+            None,
+            "{backend}: one holder at a time"
+        );
+        // A places a batch and dies before it commits: its transaction is
+        // rolled back, as the server does for a dead connection.
+        {
+            let mut tx = store.write().await.unwrap();
+            log::integrate(&mut tx, 10).await.unwrap();
+            drop(tx);
+        }
+        append(&store, "r-1", 5, "worker:b").await;
+        // B waits for A's lease to run out, then takes over with a new token.
+        assert_eq!(
+            log::take_lease(&store, SEQUENCER, "b", 10_000)
+                .await
+                .unwrap(),
+            None
+        );
+        clock.advance(10_001);
+        let b = log::take_lease(&store, SEQUENCER, "b", 10_000)
+            .await
+            .unwrap()
+            .expect("b takes the expired lease");
+        assert!(b > a, "{backend}: a new token fences the old holder");
+        while let Some(done) = log::sequence(&store, "b", b, 10_000, 7).await.unwrap() {
+            if done.to == done.from {
+                break;
+            }
+        }
+        // A comes back: its token no longer holds, it writes nothing.
+        assert_eq!(
+            log::sequence(&store, "a", a, 10_000, 100).await.unwrap(),
+            None,
+            "{backend}"
+        );
+        assert_eq!(log::waiting(store.pool()).await.unwrap(), 0, "{backend}");
+        log_holds(&store, backend).await;
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_databases_with_the_same_events_have_the_same_root() {
+    use oubli_store::log;
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut roots = Vec::new();
+    for (n, dir) in dirs.iter().enumerate() {
+        for (backend, url) in oubli_test_support::store_urls(dir.path()).await {
+            let store = Store::open(&url).await.unwrap();
+            // Different ids underneath: the second store wasted some.
+            if n == 1 {
+                append(&store, "r-x", 3, "noise").await;
+                sqlx::query("DELETE FROM events WHERE request_id = 'r-x'")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE audit_head SET seq = 0, hash = $1, built = 0, frontier = ''")
+                    .bind(oubli_store::audit::GENESIS)
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+                sqlx::query("DELETE FROM audit_nodes")
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+            }
+            append(&store, "r-1", 13, "worker:a").await;
+            let token = log::take_lease(&store, log::SEQUENCER, "s", 10_000)
+                .await
+                .unwrap()
+                .unwrap();
+            log::sequence(&store, "s", token, 10_000, 1000)
+                .await
+                .unwrap();
+            log_holds(&store, backend).await;
+            roots.push((
+                backend,
+                n,
+                hex::encode(log::root(store.pool(), 13).await.unwrap()),
+            ));
+            store.close().await;
+        }
+    }
+    assert!(roots.len() >= 2);
+    assert!(
+        roots.iter().all(|r| r.2 == roots[0].2),
+        "the same events give the same root: {roots:?}"
+    );
 }

@@ -10,7 +10,7 @@ use axum::extract::State;
 use oubli_core::rights::audit::AuditReport;
 use oubli_core::rights::certificate::SignedCertificate;
 use oubli_core::rights::tokens::Role;
-use oubli_model::evidence::{LogEvent, SignedHead};
+use oubli_model::evidence::{ConsistencyProof, LogEvent, TreeHead};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -59,7 +59,7 @@ pub async fn audit_verify(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// Events after this id (the `next_after` of the page before).
+    /// Skip the log's first `after` events (the `next_after` of the page before).
     #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Page size (1 to 1000; default 200).
@@ -95,19 +95,50 @@ pub async fn audit_events(
         ));
     }
     let events = state.engine.audit_events(after, limit).await?;
-    let next_after = events.last().map_or(after, |e| e.id);
+    let next_after = events.last().map_or(after, |e| e.leaf + 1);
     Ok(axum::Json(EventPage { events, next_after }))
 }
 
-/// `GET /v1/audit/heads`: the signed heads of the chain.
-#[utoipa::path(get, path = "/v1/audit/heads", tag = "evidence",
+/// Which signed tree heads to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HeadsQuery {
+    /// Only heads over more than this many events (the size of the last
+    /// head a witness holds); 0 for all.
+    #[param(minimum = 0)]
+    pub since: Option<i64>,
+}
+
+/// A signed tree head with the proof that the one before it is a prefix.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeadWithProof {
+    /// The head.
+    pub head: TreeHead,
+    /// From the head before it (or from `since`).
+    pub consistency: ConsistencyProof,
+}
+
+/// `GET /v1/audit/heads`: the signed tree heads of the audit log, each
+/// with its consistency proof, for a witness to check and keep.
+#[utoipa::path(get, path = "/v1/audit/heads", tag = "evidence", params(HeadsQuery),
     responses(
-        (status = 200, body = Vec<SignedHead>), ReadProblems),
+        (status = 200, body = Vec<HeadWithProof>), ReadProblems),
     security(("bearer" = [])))]
 pub async fn audit_heads(
     State(state): State<AppState>,
     auth: Auth,
-) -> ApiResult<axum::Json<Vec<SignedHead>>> {
+    Query(q): Query<HeadsQuery>,
+) -> ApiResult<axum::Json<Vec<HeadWithProof>>> {
     auth.require(Role::Auditor)?;
-    Ok(axum::Json(state.engine.signed_heads().await?))
+    let since = q.since.unwrap_or(0);
+    if since < 0 {
+        return Err(Problem::bad_request("since is 0 or more"));
+    }
+    let heads = state.engine.tree_heads_since(since).await?;
+    Ok(axum::Json(
+        heads
+            .into_iter()
+            .map(|(head, consistency)| HeadWithProof { head, consistency })
+            .collect(),
+    ))
 }

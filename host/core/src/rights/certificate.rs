@@ -120,6 +120,11 @@ pub struct SignedCertificate {
     pub signature: String,
     /// The public key that checks it (SubjectPublicKeyInfo PEM).
     pub public_key: String,
+    /// That the log holds the event attesting this document (its SHA-256
+    /// is the event's digest), under a signed tree head: docs/AUDIT.md.
+    /// Absent while the event waits for the sequencer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<oubli_model::evidence::InclusionProof>,
 }
 
 impl Engine {
@@ -128,12 +133,8 @@ impl Engine {
     /// is asked for, the same document every time after.
     pub async fn certificate(&self, id: &str) -> Result<SignedCertificate, RequestError> {
         let signer = self.vault.keyring().signer()?;
-        if let Some((document, signature)) = service::certificate(self.store.pool(), id).await? {
-            return Ok(SignedCertificate {
-                document,
-                signature: b64(&hex::decode(signature).unwrap_or_default()),
-                public_key: signer.public_pem().to_string(),
-            });
+        if let Some(stored) = self.stored_certificate(id).await? {
+            return Ok(stored);
         }
         let row = requests::get(self.store.pool(), id).await?;
         if row.kind != RequestKind::Erasure {
@@ -229,9 +230,10 @@ impl Engine {
         )
         .await?
         {
-            requests::event(
+            requests::attest(
                 &mut tx,
                 &event(id, "host", "certificate-issued", None),
+                Some(&digest_of(&document)),
                 self.store.now(),
             )
             .await?;
@@ -241,11 +243,35 @@ impl Engine {
             drop(tx);
             return Box::pin(self.certificate(id)).await;
         }
-        Ok(SignedCertificate {
+        let _ = signature;
+        Box::pin(self.certificate(id)).await
+    }
+
+    /// A certificate (erasure or retention) as kept, with the inclusion
+    /// proof of the event that attests it.
+    pub(crate) async fn stored_certificate(
+        &self,
+        id: &str,
+    ) -> Result<Option<SignedCertificate>, RequestError> {
+        let signer = self.vault.keyring().signer()?;
+        let Some((document, signature)) = service::certificate(self.store.pool(), id).await? else {
+            return Ok(None);
+        };
+        let mut proof = self.prove_document(id, &document).await?;
+        if proof.is_none() {
+            // Its event may wait for the sequencer: place it if this
+            // process can, and ask again.
+            let holder = format!("{}:certificate", super::worker::default_worker_id());
+            if self.drain_log(&holder).await? > 0 {
+                proof = self.prove_document(id, &document).await?;
+            }
+        }
+        Ok(Some(SignedCertificate {
             document,
-            signature: b64(&signature),
+            signature: b64(&hex::decode(signature).unwrap_or_default()),
             public_key: signer.public_pem().to_string(),
-        })
+            proof,
+        }))
     }
 
     /// The certificate of `id` (issued now if it was not yet), and what a
@@ -329,4 +355,10 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
     use base64::Engine as _;
     let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD.decode(clean).ok()
+}
+
+/// A document's SHA-256, hex: the digest its issue event carries.
+pub(crate) fn digest_of(document: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(document.as_bytes()))
 }

@@ -24,7 +24,7 @@
 //! a token bucket in the store shared by every worker; sweeps may use only
 //! `sweep_share` of it, so request work keeps the rest.
 
-use super::certificate::{ChainPlace, SignedCertificate, b64};
+use super::certificate::{ChainPlace, SignedCertificate};
 use super::deadline::timestamp;
 use super::engine::Engine;
 use super::request::{RequestError, SystemPlan, event};
@@ -975,12 +975,8 @@ impl Engine {
     /// it ends; the same document after).
     pub async fn retention_certificate(&self, id: &str) -> Result<SignedCertificate, RequestError> {
         let signer = self.vault.keyring().signer()?;
-        if let Some((document, signature)) = service::certificate(self.store.pool(), id).await? {
-            return Ok(SignedCertificate {
-                document,
-                signature: b64(&hex::decode(signature).unwrap_or_default()),
-                public_key: signer.public_pem().to_string(),
-            });
+        if let Some(stored) = self.stored_certificate(id).await? {
+            return Ok(stored);
         }
         let row = store::get(self.store.pool(), id).await?;
         if row.mode != "enforce" || !matches!(row.state.as_str(), "done" | "failed" | "manual") {
@@ -1023,17 +1019,18 @@ impl Engine {
         if service::insert_certificate(&mut tx, id, &document, &hex::encode(&signature), now)
             .await?
         {
-            requests::event(&mut tx, &event(id, "host", "certificate-issued", None), now).await?;
+            requests::attest(
+                &mut tx,
+                &event(id, "host", "certificate-issued", None),
+                Some(&super::certificate::digest_of(&document)),
+                now,
+            )
+            .await?;
         }
         oubli_store::commit(tx).await?;
-        let (document, signature) = service::certificate(self.store.pool(), id)
+        self.stored_certificate(id)
             .await?
-            .ok_or_else(|| RequestError::Internal("the certificate was not kept".into()))?;
-        Ok(SignedCertificate {
-            document,
-            signature: b64(&hex::decode(signature).unwrap_or_default()),
-            public_key: signer.public_pem().to_string(),
-        })
+            .ok_or_else(|| RequestError::Internal("the certificate was not kept".into()))
     }
 
     /// An enforcing run's certificate with what a check of it finds: its

@@ -28,17 +28,33 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 pub struct WebhookEvent {
     /// The event's id (the same on every retry: receivers drop repeats).
     pub id: String,
-    /// `request.state-changed`.
+    /// `request.state-changed`, or `audit.tree-head` (a new signed tree
+    /// head, for a witness to keep).
     #[serde(rename = "type")]
     pub kind: String,
-    /// The request.
+    /// The request (state changes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub request: String,
     /// Its state before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Its state now.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub to: String,
     /// When (RFC 3339).
     pub at: String,
+    /// The signed tree head (`audit.tree-head`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<oubli_model::evidence::TreeHead>,
+}
+
+/// How far a delivery moves a webhook's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Past this many events of the log.
+    Event(i64),
+    /// Past the signed tree head of this size.
+    Head(i64),
 }
 
 /// Why a delivery was refused by [`verify`].
@@ -114,7 +130,7 @@ impl Engine {
         &self,
         name: &str,
         limit: i64,
-    ) -> Result<(Cursor, Vec<(i64, WebhookEvent)>), RequestError> {
+    ) -> Result<(Cursor, Vec<(Mark, WebhookEvent)>), RequestError> {
         let mut cursor = service::cursor(self.store.pool(), name, self.store.now()).await?;
         let mut out = Vec::new();
         loop {
@@ -126,7 +142,7 @@ impl Engine {
                 match &e.to {
                     Some(to) if !e.request_id.contains(':') => {
                         out.push((
-                            e.id,
+                            Mark::Event(e.leaf + 1),
                             WebhookEvent {
                                 id: format!("evt-{}", e.id),
                                 kind: "request.state-changed".into(),
@@ -134,19 +150,39 @@ impl Engine {
                                 from: e.from,
                                 to: to.clone(),
                                 at: timestamp(e.at),
+                                head: None,
                             },
                         ));
                         if out.len() as i64 >= limit {
                             return Ok((cursor, out));
                         }
                     }
-                    _ if out.is_empty() => cursor.last_event_id = e.id,
+                    _ if out.is_empty() => cursor.last_event_id = e.leaf + 1,
                     _ => {}
                 }
             }
             if !out.is_empty() {
                 break;
             }
+        }
+        let room = (limit - out.len() as i64).max(0) as usize;
+        for h in oubli_store::log::tree_heads(self.store.pool(), cursor.last_head)
+            .await?
+            .into_iter()
+            .take(room)
+        {
+            out.push((
+                Mark::Head(h.size),
+                WebhookEvent {
+                    id: format!("head-{}", h.size),
+                    kind: "audit.tree-head".into(),
+                    request: String::new(),
+                    from: None,
+                    to: String::new(),
+                    at: timestamp(h.signed_at),
+                    head: Some(h),
+                },
+            ));
         }
         Ok((cursor, out))
     }

@@ -50,6 +50,10 @@ pub struct WorkerOptions {
     /// (and once when it stops), so that a deployment with no `serve` has
     /// signed heads too.
     pub sign_every: Duration,
+    /// Whether this worker also runs the sequencer's loop
+    /// ([`Engine::run_sequencer`]): one process at a time holds that role,
+    /// any worker can take it over.
+    pub sequencer: bool,
 }
 
 impl Default for WorkerOptions {
@@ -59,7 +63,8 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(60),
             batch: 32,
             idle: Duration::from_secs(2),
-            sign_every: Duration::from_secs(60),
+            sign_every: Duration::from_secs(1),
+            sequencer: true,
         }
     }
 }
@@ -268,6 +273,27 @@ impl Worker {
         until_idle: bool,
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<usize, RequestError> {
+        let (seq_stop, seq_rx) = tokio::sync::watch::channel(false);
+        let sequencer = self.options.sequencer.then(|| {
+            tokio::spawn(self.engine.clone().run_sequencer(
+                format!("{}:sequencer", self.options.id),
+                self.options.sign_every,
+                seq_rx,
+            ))
+        });
+        let result = self.run_tasks(until_idle, stop).await;
+        let _ = seq_stop.send(true);
+        if let Some(s) = sequencer {
+            let _ = s.await;
+        }
+        result
+    }
+
+    async fn run_tasks(
+        &self,
+        until_idle: bool,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<usize, RequestError> {
         tokio::pin!(stop);
         let mut total = 0;
         let mut last_rescue = 0;
@@ -282,7 +308,7 @@ impl Worker {
                 }
                 _ = std::future::ready(()) => {}
             }
-            if last_signed.elapsed() >= self.options.sign_every {
+            if !self.options.sequencer && last_signed.elapsed() >= self.options.sign_every {
                 self.sign().await;
                 last_signed = std::time::Instant::now();
             }

@@ -1,11 +1,21 @@
 //! A connector that does nothing, quickly: `locate` finds one record per
 //! email and phone, `erase`, `export` and `restrict` answer at once with no
 //! I/O. Used by the engine benchmark to measure orchestration (store,
-//! leases, sealing, verification), not systems.
+//! leases, sealing, verification), not systems. With `wait_ms` set, every
+//! operation first waits that long, as a system that takes its time to
+//! answer would (the bench's "slow system": the machine's cores are then
+//! not the limit).
 
 use oubli_plugin::prelude::*;
 
 struct Noop;
+
+/// Wait `wait_ms`, if set.
+fn wait() {
+    if let Some(ms) = oubli_plugin::config("wait_ms").and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
 
 impl Connector for Noop {
     fn manifest() -> Manifest {
@@ -23,13 +33,19 @@ impl Connector for Noop {
             ],
             categories: vec![],
             outbound_hosts: vec![],
-            config_keys: vec![],
+            config_keys: vec![ConfigKey {
+                name: "wait_ms".into(),
+                description: "Milliseconds every operation waits before it answers (0: none)"
+                    .into(),
+                required: false,
+            }],
             secrets: vec![],
             retention: vec![],
         }
     }
 
     fn locate(subject: Subject) -> Result<Vec<Located>, ConnectorError> {
+        wait();
         Ok(subject
             .emails
             .iter()
@@ -40,6 +56,7 @@ impl Connector for Noop {
     }
 
     fn export(refs: Vec<RecordRef>) -> Result<Vec<Exported>, ConnectorError> {
+        wait();
         Ok(refs
             .into_iter()
             .map(|r| Exported::new(r).field("id", "other", "x"))
@@ -47,6 +64,7 @@ impl Connector for Noop {
     }
 
     fn erase(refs: Vec<RecordRef>, _mode: EraseMode) -> Result<Vec<Outcome>, ConnectorError> {
+        wait();
         Ok(refs.into_iter().map(Outcome::done).collect())
     }
 
