@@ -153,13 +153,14 @@ async fn throughput(backend: &str, url: &str, workers: usize, requests: usize, s
     }
 }
 
-/// `--child DIR URL SYSTEMS WAIT_MS`: one worker process. It opens its
+/// `--child DIR URL SYSTEMS WAIT_MS BATCH`: one worker process. It opens its
 /// engine, says `ready`, waits for a line on stdin, drains the queue, and
 /// says how many tasks it ran.
 async fn child(args: &[String]) {
     use std::io::BufRead;
     let dir = Path::new(&args[0]);
     let (url, systems, wait) = (&args[1], args[2].parse().unwrap(), args[3].parse().unwrap());
+    let batch: usize = args[4].parse().unwrap();
     let e = engine_waiting(dir, url, systems, wait).await;
     println!("ready");
     let mut line = String::new();
@@ -167,7 +168,7 @@ async fn child(args: &[String]) {
     let w = Worker::new(
         e.clone(),
         WorkerOptions {
-            batch: 64,
+            batch,
             idle: Duration::from_millis(5),
             ..WorkerOptions::default()
         },
@@ -178,9 +179,17 @@ async fn child(args: &[String]) {
 }
 
 /// Tasks/s with `procs` worker processes on one PostgreSQL database, the
-/// sequencer's lag (event written → under a signed tree head) at p50/p99,
+/// sequencer's lag (event written while the workers run → under a signed
+/// tree head) at p50/p99,
 /// and what PostgreSQL sessions waited on, sampled every 20 ms.
-async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wait_ms: u64) {
+async fn processes(
+    url: &str,
+    procs: usize,
+    requests: usize,
+    systems: usize,
+    wait_ms: u64,
+    batch: usize,
+) {
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
@@ -193,6 +202,7 @@ async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wai
             .args(["--child", dir.path().to_str().unwrap(), url])
             .arg(systems.to_string())
             .arg(wait_ms.to_string())
+            .arg(batch.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -212,7 +222,8 @@ async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wai
             let mut samples = 0u64;
             while sampling.load(std::sync::atomic::Ordering::Relaxed) {
                 let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT COALESCE(wait_event_type || ':' || wait_event, 'running') , COUNT(*) FROM pg_stat_activity \
+                    "SELECT COALESCE(wait_event_type || ':' || wait_event, 'running') \
+                     || CASE WHEN wait_event_type = 'Lock' THEN ' (' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60) || ')' ELSE '' END, COUNT(*) FROM pg_stat_activity \
                      WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1",
                 )
                 .fetch_all(&pool)
@@ -228,6 +239,7 @@ async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wai
         })
     };
     let started = Instant::now();
+    let go_at = oubli_model::Clock::now_ms(&oubli_model::SystemClock);
     for (c, _) in &mut children {
         c.stdin.take().unwrap().write_all(b"go\n").unwrap();
     }
@@ -249,8 +261,9 @@ async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wai
     // Lag: from an event's time to the first signed head holding it.
     let lags: Vec<(i64, Option<i64>)> = sqlx::query_as(
         "SELECT e.at, (SELECT h.signed_at FROM tree_heads h WHERE h.size > e.leaf ORDER BY h.size LIMIT 1) \
-         FROM events e WHERE e.leaf >= 0",
+         FROM events e WHERE e.leaf >= 0 AND e.at >= $1",
     )
+    .bind(go_at)
     .fetch_all(&pool)
     .await
     .unwrap();
@@ -272,7 +285,7 @@ async fn processes(url: &str, procs: usize, requests: usize, systems: usize, wai
         .map(|(w, n)| format!("{w} {:.2}", *n as f64 / samples.max(1) as f64))
         .collect();
     println!(
-        "postgres   processes {procs}  wait {wait_ms} ms  {requests} requests x {systems} systems: {ran} tasks in {secs:.2} s = {:.0} tasks/s; lag p50 {} ms p99 {} ms ({} events); sessions per sample: {}",
+        "postgres   processes {procs}  wait {wait_ms} ms  batch {batch}  {requests} requests x {systems} systems: {ran} tasks in {secs:.2} s = {:.0} tasks/s; lag p50 {} ms p99 {} ms ({} events); sessions per sample: {}",
         ran as f64 / secs,
         pct(0.5),
         pct(0.99),
@@ -391,17 +404,36 @@ fn main() {
                 .to_string();
             throughput("sqlite", &url, workers, requests, systems).await;
         }
+        let only = arg("--procs", 0);
+        if only > 0 {
+            let urls = oubli_testing::store_urls(dir.path()).await;
+            let pg = &urls.iter().find(|u| u.0 == "postgres").unwrap().1;
+            processes(
+                pg,
+                only,
+                requests,
+                systems,
+                arg("--wait", 0) as u64,
+                arg("--batch", 64),
+            )
+            .await;
+            return;
+        }
         if std::env::var("OUBLI_TEST_PG").is_ok() {
             for workers in [1, 2] {
                 let urls = oubli_testing::store_urls(dir.path()).await;
                 let pg = &urls.iter().find(|u| u.0 == "postgres").unwrap().1;
                 throughput("postgres", pg, workers, requests, systems).await;
             }
-            for wait_ms in [0, 5] {
+            // No-op connectors, and connectors that wait 5 ms per call with
+            // each worker taking one task at a time (so that waiting, not
+            // this machine's two cores, is the limit).
+            for (wait_ms, batch, n) in [(0, 64, requests), (5, 64, requests), (5, 1, requests / 5)]
+            {
                 for procs in [1, 2, 4] {
                     let urls = oubli_testing::store_urls(dir.path()).await;
                     let pg = &urls.iter().find(|u| u.0 == "postgres").unwrap().1;
-                    processes(pg, procs, requests, systems, wait_ms).await;
+                    processes(pg, procs, n, systems, wait_ms, batch).await;
                 }
             }
         }

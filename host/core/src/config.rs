@@ -139,7 +139,7 @@ pub struct ApiSettings {
     /// Workers run inside `oubli serve` (`workers`; default 1, 0 for none).
     pub workers: usize,
     /// How often, at most, a tree head of the audit log is signed while
-    /// the log grows (`sign_audit_every`; default 1 second: an event is
+    /// the log grows (`sign_audit_every`; default 500 ms: an event is
     /// under a signed head within about that long).
     pub sign_audit_every: Duration,
     /// Largest request body accepted, in bytes (`max_body`; default 64 KiB).
@@ -350,7 +350,7 @@ impl Default for ApiSettings {
             tls: None,
             allow_plain_http: false,
             workers: 1,
-            sign_audit_every: Duration::from_secs(1),
+            sign_audit_every: Duration::from_millis(500),
             max_body: 64 * 1024,
             header_timeout: Duration::from_secs(30),
             max_connections: 512,

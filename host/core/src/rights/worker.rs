@@ -63,7 +63,7 @@ impl Default for WorkerOptions {
             lease: Duration::from_secs(60),
             batch: 32,
             idle: Duration::from_secs(2),
-            sign_every: Duration::from_secs(1),
+            sign_every: Duration::from_millis(500),
             sequencer: true,
         }
     }
