@@ -3,8 +3,7 @@
 //! event's fields (length-prefixed, the sealed reason included as it is
 //! stored), so editing, removing or reordering an event breaks every link
 //! after it. The chain runs in the log's order (`leaf`, given by the
-//! sequencer in [`super::log`], which also links each event as it places
-//! it); the head (`audit_head`: count and last hash) moves with each
+//! sequencer, which also links each event as it places it); the head (`audit_head`: count and last hash) moves with each
 //! batch, so cutting off the newest events is caught too, as long as the
 //! head itself is not rewritten: signed tree heads, published to a witness,
 //! catch even that.
@@ -158,6 +157,15 @@ impl ChainCheck {
     }
 }
 
+/// Events written and not yet given a place by the sequencer.
+pub async fn waiting(pool: &AnyPool) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE leaf IS NULL")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// Recompute the whole chain, oldest event first.
 pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
     let rows = sqlx::query(
@@ -201,6 +209,6 @@ pub async fn verify(pool: &AnyPool) -> Result<Verified, StoreError> {
             .fetch_one(pool)
             .await?;
     let mut verified = check.finish(seq, &head);
-    verified.waiting = super::log::waiting(pool).await? as u64;
+    verified.waiting = waiting(pool).await? as u64;
     Ok(verified)
 }

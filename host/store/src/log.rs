@@ -428,14 +428,7 @@ pub async fn behind(pool: &AnyPool) -> Result<bool, StoreError> {
     Ok(waiting.is_some())
 }
 
-/// Events written and not yet given a place.
-pub async fn waiting(pool: &AnyPool) -> Result<i64, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE leaf IS NULL")
-            .fetch_one(pool)
-            .await?,
-    )
-}
+pub use super::audit::waiting;
 
 /// The oldest waiting event's time (ms), if any: how far the sequencer
 /// lags.
