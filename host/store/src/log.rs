@@ -402,6 +402,25 @@ pub async fn sequence(
     Ok(Some(done))
 }
 
+/// [`sequence`] until nothing waits: the events placed, or `None` once
+/// the lease is lost.
+pub async fn sequence_all(
+    store: &Store,
+    holder: &str,
+    token: i64,
+    ttl_ms: i64,
+    batch: i64,
+) -> Result<Option<i64>, StoreError> {
+    let mut placed = 0;
+    loop {
+        match sequence(store, holder, token, ttl_ms, batch).await? {
+            None => return Ok(None),
+            Some(done) if done.to == done.from => return Ok(Some(placed)),
+            Some(done) => placed += done.to - done.from,
+        }
+    }
+}
+
 /// The log's size and the chain's last hash.
 pub async fn size(pool: &AnyPool) -> Result<(i64, String), StoreError> {
     Ok(
@@ -446,8 +465,8 @@ pub async fn oldest_waiting(pool: &AnyPool) -> Result<Option<i64>, StoreError> {
 struct Wanted(Vec<(u32, u64)>);
 
 impl Nodes for Wanted {
-    type Error = std::convert::Infallible;
-    fn node(&mut self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+    type Error = StoreError;
+    fn node(&mut self, level: u32, index: u64) -> Result<Hash, StoreError> {
         self.0.push((level, index));
         Ok([0; 32])
     }
@@ -487,62 +506,31 @@ async fn load(pool: &AnyPool, wanted: &[(u32, u64)]) -> Result<Loaded, StoreErro
     Ok(Loaded(map))
 }
 
-/// Run a tree computation against the stored subtrees.
+/// Run a tree computation against the stored subtrees: once over
+/// placeholders to learn which it reads, then over those, read at once.
 async fn with_nodes<T>(
     pool: &AnyPool,
-    f: impl Fn(&mut dyn NodesDyn) -> Result<T, StoreError>,
+    f: impl Fn(&mut dyn Nodes<Error = StoreError>) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let mut wanted = Wanted::default();
-    let _ = f(&mut wanted);
+    f(&mut wanted)?;
     let mut loaded = load(pool, &wanted.0).await?;
     f(&mut loaded)
 }
 
-/// [`Nodes`] behind a reference, whatever its error.
-trait NodesDyn {
-    fn get(&mut self, level: u32, index: u64) -> Result<Hash, StoreError>;
-}
-
-impl NodesDyn for Wanted {
-    fn get(&mut self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        Ok(self.node(level, index).unwrap_or([0; 32]))
-    }
-}
-
-impl NodesDyn for Loaded {
-    fn get(&mut self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        self.node(level, index)
-    }
-}
-
-struct Dyn<'a>(&'a mut dyn NodesDyn);
-
-impl Nodes for Dyn<'_> {
-    type Error = StoreError;
-    fn node(&mut self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        self.0.get(level, index)
-    }
-}
-
 /// The tree's root over its first `size` leaves.
 pub async fn root(pool: &AnyPool, size: i64) -> Result<Hash, StoreError> {
-    with_nodes(pool, |n| merkle::root(&mut Dyn(n), size as u64)).await
+    with_nodes(pool, |n| merkle::root(n, size as u64)).await
 }
 
 /// The inclusion proof of leaf `index` in the tree of `size` leaves.
 pub async fn inclusion(pool: &AnyPool, index: i64, size: i64) -> Result<Vec<Hash>, StoreError> {
-    with_nodes(pool, |n| {
-        merkle::inclusion(&mut Dyn(n), index as u64, size as u64)
-    })
-    .await
+    with_nodes(pool, |n| merkle::inclusion(n, index as u64, size as u64)).await
 }
 
 /// The consistency proof from the tree of `old` leaves to that of `new`.
 pub async fn consistency(pool: &AnyPool, old: i64, new: i64) -> Result<Vec<Hash>, StoreError> {
-    with_nodes(pool, |n| {
-        merkle::consistency(&mut Dyn(n), old as u64, new as u64)
-    })
-    .await
+    with_nodes(pool, |n| merkle::consistency(n, old as u64, new as u64)).await
 }
 
 /// One event as the log holds it: its place, its leaf's fields and hash.

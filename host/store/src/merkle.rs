@@ -54,7 +54,7 @@ fn split(n: u64) -> u64 {
 }
 
 /// The hash of leaves `lo..hi` (`lo < hi`), from complete subtrees.
-pub fn range_hash<N: Nodes>(nodes: &mut N, lo: u64, hi: u64) -> Result<Hash, N::Error> {
+pub fn range_hash<N: Nodes + ?Sized>(nodes: &mut N, lo: u64, hi: u64) -> Result<Hash, N::Error> {
     let n = hi - lo;
     if n.is_power_of_two() && lo.is_multiple_of(n) {
         return nodes.node(n.trailing_zeros(), lo / n);
@@ -66,7 +66,7 @@ pub fn range_hash<N: Nodes>(nodes: &mut N, lo: u64, hi: u64) -> Result<Hash, N::
 }
 
 /// The root of the first `size` leaves.
-pub fn root<N: Nodes>(nodes: &mut N, size: u64) -> Result<Hash, N::Error> {
+pub fn root<N: Nodes + ?Sized>(nodes: &mut N, size: u64) -> Result<Hash, N::Error> {
     if size == 0 {
         return Ok(empty_root());
     }
@@ -75,13 +75,17 @@ pub fn root<N: Nodes>(nodes: &mut N, size: u64) -> Result<Hash, N::Error> {
 
 /// The audit path of leaf `m` in the tree of the first `size` leaves
 /// (RFC 9162 2.1.3.1), nearest sibling first.
-pub fn inclusion<N: Nodes>(nodes: &mut N, m: u64, size: u64) -> Result<Vec<Hash>, N::Error> {
+pub fn inclusion<N: Nodes + ?Sized>(
+    nodes: &mut N,
+    m: u64,
+    size: u64,
+) -> Result<Vec<Hash>, N::Error> {
     let mut path = Vec::new();
     path_of(nodes, m, 0, size, &mut path)?;
     Ok(path)
 }
 
-fn path_of<N: Nodes>(
+fn path_of<N: Nodes + ?Sized>(
     nodes: &mut N,
     m: u64,
     lo: u64,
@@ -105,7 +109,11 @@ fn path_of<N: Nodes>(
 
 /// The proof that the tree of `old` leaves is a prefix of the tree of
 /// `new` leaves (RFC 9162 2.1.4.1); empty when `old` is 0 or equal.
-pub fn consistency<N: Nodes>(nodes: &mut N, old: u64, new: u64) -> Result<Vec<Hash>, N::Error> {
+pub fn consistency<N: Nodes + ?Sized>(
+    nodes: &mut N,
+    old: u64,
+    new: u64,
+) -> Result<Vec<Hash>, N::Error> {
     let mut out = Vec::new();
     if old == 0 || old >= new {
         return Ok(out);
@@ -114,7 +122,7 @@ pub fn consistency<N: Nodes>(nodes: &mut N, old: u64, new: u64) -> Result<Vec<Ha
     Ok(out)
 }
 
-fn subproof<N: Nodes>(
+fn subproof<N: Nodes + ?Sized>(
     nodes: &mut N,
     m: u64,
     lo: u64,

@@ -155,15 +155,6 @@ pub async fn signed_heads(pool: &AnyPool) -> Result<Vec<SignedHead>, StoreError>
     .collect())
 }
 
-/// The chain's head now: (events, last hash).
-pub async fn head(pool: &AnyPool) -> Result<(i64, String), StoreError> {
-    Ok(
-        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(pool)
-            .await?,
-    )
-}
-
 /// Up to `limit` events of the log from place `after` on (the first
 /// `after` events skipped), in the log's order.
 pub async fn events_after(

@@ -97,17 +97,9 @@ impl Engine {
         let Some(token) = log::take_lease(&self.store, SEQUENCER, holder, ttl).await? else {
             return Ok(0);
         };
-        let mut placed = 0;
-        while let Some(done) =
-            log::sequence(&self.store, holder, token, ttl, SEQUENCER_BATCH).await?
-        {
-            if done.to == done.from {
-                break;
-            }
-            placed += done.to - done.from;
-        }
+        let placed = log::sequence_all(&self.store, holder, token, ttl, SEQUENCER_BATCH).await?;
         log::release_lease(&self.store, SEQUENCER, holder, token).await?;
-        Ok(placed)
+        Ok(placed.unwrap_or(0))
     }
 
     /// Place what waits (when this process can), then sign the tree head
@@ -231,13 +223,7 @@ impl Engine {
         }
         if let Some(t) = token {
             // Place what is left, sign it, and hand the role on at once.
-            while let Ok(Some(done)) =
-                log::sequence(&self.store, &holder, t, ttl, SEQUENCER_BATCH).await
-            {
-                if done.to == done.from {
-                    break;
-                }
-            }
+            let _ = log::sequence_all(&self.store, &holder, t, ttl, SEQUENCER_BATCH).await;
             let _ = self.sign_tree_head().await;
             let _ = log::release_lease(&self.store, SEQUENCER, &holder, t).await;
         }
@@ -367,146 +353,8 @@ impl Engine {
         let whole = log::whole(self.store.pool()).await?;
         let heads = log::tree_heads(self.store.pool(), 0).await?;
         let last = heads.last().map(|h| h.size);
-        let mut tree = merkle::Memory::default();
-        for (id, place, hash) in &whole.leaves {
-            if *place != tree.levels.first().map_or(0, |l| l.len() as i64) {
-                return Ok((
-                    heads.len(),
-                    last,
-                    Some(Broken {
-                        event: Some(*id),
-                        reason: format!(
-                            "it holds place {place} of the log where place {} was due: an event was removed or placed twice",
-                            tree.levels.first().map_or(0, Vec::len)
-                        ),
-                    }),
-                ));
-            }
-            tree.push(*hash);
-        }
-        let size = whole.leaves.len() as i64;
-        let check = |h: &TreeHead, whose: &str, tree: &mut merkle::Memory| -> Option<String> {
-            if h.key_id != signer.id() {
-                return Some(format!(
-                    "{whose} head at {}: signed by key {}, not this host's signing key {}",
-                    h.size,
-                    h.key_id,
-                    signer.id()
-                ));
-            }
-            if oubli_crypto::signing::verify(
-                signer.public_pem(),
-                tree_head_message(h.size, &h.root, h.signed_at).as_bytes(),
-                &hex::decode(&h.signature).unwrap_or_default(),
-            )
-            .is_err()
-            {
-                return Some(format!(
-                    "{whose} head at {}: its signature does not verify",
-                    h.size
-                ));
-            }
-            if h.size > size {
-                return Some(format!(
-                    "{whose} head at {} was signed over {} events, the log now holds {size}: events were cut off the end",
-                    h.size, h.size
-                ));
-            }
-            let root = merkle::root(tree, h.size as u64).unwrap_or_else(|e| match e {});
-            if unhex(&h.root) != Some(root) {
-                return Some(format!(
-                    "{whose} head at {}: the log's first {} events no longer give its root (an event among them was edited, removed or reordered)",
-                    h.size, h.size
-                ));
-            }
-            None
-        };
-        let mut prev: Option<&TreeHead> = None;
-        for h in &heads {
-            if let Some(why) = check(h, "signed", &mut tree) {
-                return Ok((
-                    heads.len(),
-                    last,
-                    Some(Broken {
-                        event: None,
-                        reason: why,
-                    }),
-                ));
-            }
-            if let Some(p) = prev {
-                let proof = merkle::consistency(&mut tree, p.size as u64, h.size as u64)
-                    .unwrap_or_else(|e| match e {});
-                let (Some(old), Some(new)) = (unhex(&p.root), unhex(&h.root)) else {
-                    continue;
-                };
-                if !merkle::verify_consistency(p.size as u64, h.size as u64, &old, &new, &proof) {
-                    return Ok((
-                        heads.len(),
-                        last,
-                        Some(Broken {
-                            event: None,
-                            reason: format!(
-                                "signed heads at {} and {} are not consistent",
-                                p.size, h.size
-                            ),
-                        }),
-                    ));
-                }
-            }
-            prev = Some(h);
-        }
-        for h in witness {
-            if let Some(why) = check(h, "the witness's", &mut tree) {
-                return Ok((
-                    heads.len(),
-                    last,
-                    Some(Broken {
-                        event: None,
-                        reason: why,
-                    }),
-                ));
-            }
-        }
-        // The stored subtrees are what proofs are made of.
-        for ((level, index), stored) in &whole.stored {
-            let ours = tree
-                .levels
-                .get(*level as usize)
-                .and_then(|l| l.get(*index as usize));
-            let past = (*index + 1)
-                .checked_shl(*level)
-                .is_none_or(|end| end > size as u64);
-            if ours.is_none() && past {
-                return Ok((
-                    heads.len(),
-                    last,
-                    Some(Broken {
-                        event: None,
-                        reason: format!(
-                            "the tree holds subtree {level}/{index}, past the log's {size} events: events were cut off the end"
-                        ),
-                    }),
-                ));
-            }
-            if ours != Some(stored) {
-                let event = if *level == 0 {
-                    whole.leaves.get(*index as usize).map(|l| l.0)
-                } else {
-                    None
-                };
-                return Ok((
-                    heads.len(),
-                    last,
-                    Some(Broken {
-                        event,
-                        reason: format!(
-                            "the stored subtree {level}/{index} does not match the events (an event or the tree was edited)"
-                        ),
-                    }),
-                ));
-            }
-        }
-        Ok((heads.len(), last, None))
+        let broken = tree_break(signer, &whole, &heads, witness);
+        Ok((heads.len(), last, broken))
     }
 
     /// Recompute the chain and check every signed head against it: a head
@@ -597,4 +445,131 @@ impl Engine {
     pub async fn signed_heads(&self) -> Result<Vec<SignedHead>, RequestError> {
         Ok(service::signed_heads(self.store.pool()).await?)
     }
+}
+
+/// The first thing in the tree that does not hold against the events:
+/// its places, every signed head (signature, root, consistency with the
+/// one before), a witness's heads, then every stored subtree.
+fn tree_break(
+    signer: &oubli_crypto::signing::Signer,
+    whole: &log::Whole,
+    heads: &[TreeHead],
+    witness: &[TreeHead],
+) -> Option<Broken> {
+    let mut tree = merkle::Memory::default();
+    for (id, place, hash) in &whole.leaves {
+        if *place != tree.levels.first().map_or(0, |l| l.len() as i64) {
+            return Some(Broken {
+                event: Some(*id),
+                reason: format!(
+                    "it holds place {place} of the log where place {} was due: an event was removed or placed twice",
+                    tree.levels.first().map_or(0, Vec::len)
+                ),
+            });
+        }
+        tree.push(*hash);
+    }
+    let size = whole.leaves.len() as i64;
+    let check = |h: &TreeHead, whose: &str, tree: &mut merkle::Memory| -> Option<String> {
+        if h.key_id != signer.id() {
+            return Some(format!(
+                "{whose} head at {}: signed by key {}, not this host's signing key {}",
+                h.size,
+                h.key_id,
+                signer.id()
+            ));
+        }
+        if oubli_crypto::signing::verify(
+            signer.public_pem(),
+            tree_head_message(h.size, &h.root, h.signed_at).as_bytes(),
+            &hex::decode(&h.signature).unwrap_or_default(),
+        )
+        .is_err()
+        {
+            return Some(format!(
+                "{whose} head at {}: its signature does not verify",
+                h.size
+            ));
+        }
+        if h.size > size {
+            return Some(format!(
+                "{whose} head at {} was signed over {} events, the log now holds {size}: events were cut off the end",
+                h.size, h.size
+            ));
+        }
+        let root = merkle::root(tree, h.size as u64).unwrap_or_else(|e| match e {});
+        if unhex(&h.root) != Some(root) {
+            return Some(format!(
+                "{whose} head at {}: the log's first {} events no longer give its root (an event among them was edited, removed or reordered)",
+                h.size, h.size
+            ));
+        }
+        None
+    };
+    let mut prev: Option<&TreeHead> = None;
+    for h in heads {
+        if let Some(why) = check(h, "signed", &mut tree) {
+            return Some(Broken {
+                event: None,
+                reason: why,
+            });
+        }
+        if let Some(p) = prev {
+            let proof = merkle::consistency(&mut tree, p.size as u64, h.size as u64)
+                .unwrap_or_else(|e| match e {});
+            let (Some(old), Some(new)) = (unhex(&p.root), unhex(&h.root)) else {
+                continue;
+            };
+            if !merkle::verify_consistency(p.size as u64, h.size as u64, &old, &new, &proof) {
+                return Some(Broken {
+                    event: None,
+                    reason: format!(
+                        "signed heads at {} and {} are not consistent",
+                        p.size, h.size
+                    ),
+                });
+            }
+        }
+        prev = Some(h);
+    }
+    for h in witness {
+        if let Some(why) = check(h, "the witness's", &mut tree) {
+            return Some(Broken {
+                event: None,
+                reason: why,
+            });
+        }
+    }
+    // The stored subtrees are what proofs are made of.
+    for ((level, index), stored) in &whole.stored {
+        let ours = tree
+            .levels
+            .get(*level as usize)
+            .and_then(|l| l.get(*index as usize));
+        let past = (*index + 1)
+            .checked_shl(*level)
+            .is_none_or(|end| end > size as u64);
+        if ours.is_none() && past {
+            return Some(Broken {
+                event: None,
+                reason: format!(
+                    "the tree holds subtree {level}/{index}, past the log's {size} events: events were cut off the end"
+                ),
+            });
+        }
+        if ours != Some(stored) {
+            let event = if *level == 0 {
+                whole.leaves.get(*index as usize).map(|l| l.0)
+            } else {
+                None
+            };
+            return Some(Broken {
+                event,
+                reason: format!(
+                    "the stored subtree {level}/{index} does not match the events (an event or the tree was edited)"
+                ),
+            });
+        }
+    }
+    None
 }

@@ -200,7 +200,7 @@ impl Engine {
                 not_searched,
             });
         }
-        let (seq, hash) = service::head(self.store.pool()).await?;
+        let (seq, hash) = oubli_store::log::size(self.store.pool()).await?;
         let cert = Certificate {
             format: FORMAT.into(),
             request: id.to_string(),
@@ -237,14 +237,13 @@ impl Engine {
                 self.store.now(),
             )
             .await?;
-            oubli_store::commit(tx).await?;
-        } else {
-            // Another process issued it first: theirs stands.
-            drop(tx);
-            return Box::pin(self.certificate(id)).await;
         }
-        let _ = signature;
-        Box::pin(self.certificate(id)).await
+        // If another process issued it first, nothing was written: theirs
+        // stands, and both read back the one kept.
+        oubli_store::commit(tx).await?;
+        self.stored_certificate(id)
+            .await?
+            .ok_or_else(|| RequestError::Internal("the certificate was not kept".into()))
     }
 
     /// A certificate (erasure or retention) as kept, with the inclusion

@@ -985,7 +985,7 @@ impl Engine {
             )));
         }
         let tombstones = store::tombstone_count(self.store.pool(), id).await? as u64;
-        let (seq, hash) = service::head(self.store.pool()).await?;
+        let (seq, hash) = oubli_store::log::size(self.store.pool()).await?;
         let cert = RetentionCertificate {
             format: FORMAT.into(),
             sweep: row.id.clone(),
