@@ -500,7 +500,7 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
     let encoded = EMAIL.replace('+', "%2B").replace('@', "%40");
     for u in &history {
         assert!(
-            !u.contains("ada") && !u.contains(&encoded),
+            !u.contains("ada+") && !u.to_lowercase().contains(&encoded.to_lowercase()),
             "an identifier in a URL: {u}"
         );
     }
@@ -675,7 +675,9 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
     assert_eq!(status, 303);
     let location = header(&h, "location")[0].to_string();
     assert!(
-        location.starts_with("/requests/r-") && !location.contains("ada"),
+        location.starts_with("/requests/r-")
+            && !location.contains("ada+")
+            && !location.to_lowercase().contains("ada%2b"),
         "{location}"
     );
     // The same form sent twice files one request.
@@ -801,7 +803,7 @@ async fn console_sessions_are_guarded_revoked_and_locked_out_like_the_api() {
     );
     assert_eq!(status, 422);
     assert!(
-        !body.contains("<script>x") && !body.contains("ada"),
+        !body.contains("<script>x") && !body.contains("ada+calls"),
         "{body}"
     );
 
