@@ -1,6 +1,6 @@
 //! The audit log as a Merkle log, through the `oubli` binary: a
-//! certificate's inclusion proof checked by docs/verify-proof.py (and
-//! refused after any one-byte change), a witness's heads checked by the
+//! certificate's inclusion proof checked by docs/verify-proof.py and by
+//! `oubli certificate verify` (both refusing it after any one-byte change), a witness's heads checked by the
 //! same script, and `audit verify --heads` naming an edited event, a
 //! removed one, a reordered pair, and a tail cut after a published head.
 
@@ -93,6 +93,25 @@ async fn certificates_carry_proofs_a_witness_catches_a_cut_tail_and_python_check
         text(&checked.stdout),
         text(&checked.stderr)
     );
+    // oubli checks the same proof itself: with the store, and with the
+    // public key alone (no store), as a recipient of the files would.
+    let key = format!("{}.pub.pem", cert.display());
+    let offline = [
+        "certificate",
+        "verify",
+        cert.to_str().unwrap(),
+        "--key",
+        key.as_str(),
+    ];
+    for args in [&offline[..], &offline[..3]] {
+        let out = site.run(args).await;
+        assert!(
+            out.status.success() && text(&out.stdout).contains("inclusion proof holds: event "),
+            "{args:?}: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
 
     // Any one byte changed in the certificate, the proof or the head fails.
     let doc_len = std::fs::read(&cert).unwrap().len();
@@ -100,6 +119,8 @@ async fn certificates_carry_proofs_a_witness_catches_a_cut_tail_and_python_check
         let orig = flip(&cert, at);
         let out = python(&["certificate".as_ref(), cert.as_path()]);
         assert!(!ok(&out), "a change at byte {at} of the certificate passed");
+        let out = site.run(&offline).await;
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
         std::fs::write(&cert, orig).unwrap();
     }
     let proof_text = String::from_utf8(std::fs::read(&proof_file).unwrap()).unwrap();
@@ -126,9 +147,38 @@ async fn certificates_carry_proofs_a_witness_catches_a_cut_tail_and_python_check
             "a change at byte {at} of the proof passed:\n{}",
             String::from_utf8_lossy(&std::fs::read(&proof_file).unwrap())
         );
+        let out = site.run(&offline).await;
+        assert!(
+            out.status.code() == Some(1) && text(&out.stdout).contains("INVALID"),
+            "oubli passed a change at byte {at} of the proof: {}",
+            text(&out.stdout)
+        );
         std::fs::write(&proof_file, orig).unwrap();
     }
     assert!(ok(&python(&["certificate".as_ref(), cert.as_path()])));
+
+    // Another request's proof, sound in itself, does not vouch for this
+    // certificate.
+    let other = site.dir.path().join("other.json");
+    let fetched = site
+        .run(&[
+            "certificate",
+            "fetch",
+            &ids[1],
+            "--out",
+            other.to_str().unwrap(),
+        ])
+        .await;
+    assert!(fetched.status.success(), "{}", text(&fetched.stderr));
+    let other_proof = format!("{}.proof.json", other.display());
+    let out = site
+        .run(&[&offline[..], &["--proof", other_proof.as_str()]].concat())
+        .await;
+    assert!(
+        out.status.code() == Some(1) && text(&out.stdout).contains("attests another document"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // `audit prove` prints the same kind of proof for a request.
     let proved = site.json(&["audit", "prove", &ids[1]]).await;

@@ -459,6 +459,8 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
     b.shot("request-completed").await;
     b.click("a[href$='/certificate']").await;
     b.wait("[data-verified='true']").await;
+    // Its place in the audit log, checked by the page from the proof.
+    b.wait("[data-proof='true']").await;
     accessible(&b, axe.as_deref(), "certificate").await;
     b.goto(&format!("{base}/")).await;
     b.wait(".cards").await;
@@ -1273,6 +1275,7 @@ async fn retention_policies_runs_and_certificates_in_the_console() {
     b.goto(&format!("{base}/retention/{}", run["id"].as_str().unwrap()))
         .await;
     b.wait("[data-verified='true']").await;
+    b.wait("[data-proof='true']").await;
     accessible(&b, axe.as_deref(), "retention certificate").await;
     b.shot("retention-certificate").await;
     // No address of any message in any page's address.

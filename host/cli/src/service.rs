@@ -6,8 +6,10 @@ use crate::args::{ActorArgs, EngineArgs};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use oubli_api::server::{ServeOptions, Server};
+use oubli_core::rights::audit::check_inclusion;
 use oubli_core::rights::certificate::{check_certificate, unb64};
 use oubli_core::rights::tokens::Role;
+use oubli_model::evidence::InclusionProof;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,8 +69,10 @@ pub enum CertificateCommand {
         out: PathBuf,
     },
     /// Check a certificate's signature (with FILE.sig and a public key:
-    /// FILE.pub.pem, or this host's with --db/--config) and, against the
-    /// store, its place in the audit chain.
+    /// FILE.pub.pem, or this host's with --db/--config), its inclusion
+    /// proof (FILE.proof.json, when there is one: its place under a signed
+    /// tree head, which needs no store) and, against the store, its place
+    /// in the audit chain.
     Verify {
         /// The certificate document.
         file: PathBuf,
@@ -78,6 +82,9 @@ pub enum CertificateCommand {
         /// Check with this public key only, without the store.
         #[arg(long)]
         key: Option<PathBuf>,
+        /// The inclusion proof (default FILE.proof.json, if it exists).
+        #[arg(long)]
+        proof: Option<PathBuf>,
     },
 }
 
@@ -249,34 +256,85 @@ pub async fn certificate(engine_args: EngineArgs, cmd: CertificateCommand) -> Re
             );
             Ok(ExitCode::SUCCESS)
         }
-        CertificateCommand::Verify { file, sig, key } => {
+        CertificateCommand::Verify {
+            file,
+            sig,
+            key,
+            proof,
+        } => {
             let document =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let sig_path = sig.unwrap_or_else(|| sibling(&file, ".sig"));
             let signature = std::fs::read(&sig_path)
                 .with_context(|| format!("cannot read {}", sig_path.display()))?;
-            let result = match key {
+            // The proof named, or the one `certificate fetch` wrote beside it.
+            let proof_path = proof.or_else(|| {
+                let p = sibling(&file, ".proof.json");
+                p.exists().then_some(p)
+            });
+            let proof: Option<InclusionProof> = match &proof_path {
+                None => None,
+                Some(p) => {
+                    let text = std::fs::read_to_string(p)
+                        .with_context(|| format!("cannot read {}", p.display()))?;
+                    match serde_json::from_str(&text) {
+                        Ok(proof) => Some(proof),
+                        Err(_) => {
+                            outln!(
+                                "certificate INVALID: {} is not an inclusion proof",
+                                p.display()
+                            );
+                            return Ok(ExitCode::from(1));
+                        }
+                    }
+                }
+            };
+            let (result, pem) = match key {
                 Some(k) => {
                     let pem = std::fs::read_to_string(&k)
                         .with_context(|| format!("cannot read {}", k.display()))?;
-                    check_certificate(&pem, &document, &signature)
-                        .map(|c| (c, "signature valid (audit chain not checked: no store)"))
+                    let r = check_certificate(&pem, &document, &signature)
+                        .map(|c| (c, "signature valid (audit chain not checked: no store)"));
+                    (r, pem)
                 }
                 None => {
                     let engine = engine_args.open(false).await?;
-                    engine
+                    let r = engine
                         .verify_certificate(&document, &signature)
                         .await
-                        .map(|c| (c, "signature valid, and the audit chain holds its head"))
+                        .map(|c| (c, "signature valid, and the audit chain holds its head"));
+                    (
+                        r,
+                        engine.vault().keyring().signer()?.public_pem().to_string(),
+                    )
                 }
             };
-            match result {
-                Ok((c, how)) => {
+            let placed = match &proof {
+                None => Ok(None),
+                Some(p) => check_inclusion(p, &pem, Some(&document)).map(|()| Some(p)),
+            };
+            match (result, placed) {
+                (Ok((c, how)), Ok(placed)) => {
                     outln!("certificate of {} ({}): {how}", c.request, c.outcome);
+                    match placed {
+                        Some(p) => outln!(
+                            "inclusion proof holds: event {} of the log, under the tree head over {} events signed at {}",
+                            p.leaf_index,
+                            p.head.size,
+                            p.head.signed_at
+                        ),
+                        None => outln!(
+                            "no inclusion proof beside it: its place in the log was not checked (give --proof)"
+                        ),
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(e) => {
+                (Err(e), _) => {
                     outln!("certificate INVALID: {e}");
+                    Ok(ExitCode::from(1))
+                }
+                (Ok(_), Err(e)) => {
+                    outln!("certificate INVALID: its inclusion proof: {e}");
                     Ok(ExitCode::from(1))
                 }
             }

@@ -34,6 +34,17 @@ pub const SEQUENCER: &str = "sequencer";
 /// SHA-256 of its ciphertext, and the digest of the document the event
 /// attests. docs/AUDIT.md gives the same layout.
 pub fn leaf_bytes(f: &Fields<'_>, digest: Option<&str>) -> Vec<u8> {
+    let reason: Option<[u8; 32]> = f.reason_sealed.map(|r| Sha256::digest(r).into());
+    leaf_bytes_with(f, reason.as_ref().map(|r| r.as_slice()), digest)
+}
+
+/// [`leaf_bytes`] from an event as a proof carries it: the sealed reason
+/// already reduced to its SHA-256 (`reason_sealed` is ignored).
+pub fn leaf_bytes_with(
+    f: &Fields<'_>,
+    reason_sha256: Option<&[u8]>,
+    digest: Option<&str>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     out.extend_from_slice(b"oubli-audit-leaf/1");
     let mut field = |b: Option<&[u8]>| match b {
@@ -51,8 +62,7 @@ pub fn leaf_bytes(f: &Fields<'_>, digest: Option<&str>) -> Vec<u8> {
     field(f.from.map(str::as_bytes));
     field(f.to.map(str::as_bytes));
     field(f.system.map(str::as_bytes));
-    let reason: Option<[u8; 32]> = f.reason_sealed.map(|r| Sha256::digest(r).into());
-    field(reason.as_ref().map(|r| r.as_slice()));
+    field(reason_sha256);
     field(digest.map(str::as_bytes));
     out
 }

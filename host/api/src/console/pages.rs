@@ -7,6 +7,7 @@ use super::*;
 use crate::routes::{SubjectInput, for_role, region, text, valid_id};
 use axum::extract::{Form, Path, Query};
 use oubli_core::identifiers::Identifiers;
+use oubli_core::rights::certificate::SignedCertificate;
 use oubli_core::rights::dashboard::Dashboard;
 use oubli_core::rights::engine::{
     Action, Attestation, Correction, NewRequest, Params, RequestDetail, RequestView, SystemView,
@@ -1397,8 +1398,10 @@ pub(super) async fn certificate(
                 p.error role="alert" data-verified="false" { "✘ " (tr(l, "Does not verify: ", "Ne se vérifie pas : ")) (why) }
             }
         }
+        (proof_status(l, &signed))
         h2 { (tr(l, "The signed document", "Le document signé")) }
         pre.doc { (pretty) }
+        (proof_details(l, &signed))
         details {
             summary { (tr(l, "Signature and public key", "Signature et clé publique")) }
             pre.doc { (signed.signature) }
@@ -1412,6 +1415,46 @@ pub(super) async fn certificate(
         Some(&s),
         body,
     ))
+}
+
+/// Whether a certificate's inclusion proof holds (checked here, with the
+/// key's public half alone: docs/verify-proof.py does the same), and
+/// where it places the certificate in the audit log.
+fn proof_status(l: Lang, signed: &SignedCertificate) -> Markup {
+    html! {
+        @match &signed.proof {
+            Some(proof) => {
+                @match oubli_core::rights::audit::check_inclusion(proof, &signed.public_key, Some(signed.document.as_bytes())) {
+                    Ok(()) => {
+                        p.verified data-proof="true" {
+                            "✔ " (tr(l, "In the audit log: event ", "Dans le journal d’audit : événement "))
+                            (proof.leaf_index) (tr(l, " of a tree over ", " d’un arbre de "))
+                            (proof.head.size) (tr(l, " events, under a tree head signed ", " événements, sous une tête d’arbre signée le "))
+                            (when(proof.head.signed_at)) "."
+                        }
+                    }
+                    Err(why) => {
+                        p.error role="alert" data-proof="false" { "✘ " (tr(l, "Its inclusion proof does not hold: ", "Sa preuve d’inclusion ne tient pas : ")) (why) }
+                    }
+                }
+            }
+            None => {
+                p.muted data-proof="none" { (tr(l, "Its event waits for the audit log's sequencer: no inclusion proof yet.", "Son événement attend le séquenceur du journal d’audit : pas encore de preuve d’inclusion.")) }
+            }
+        }
+    }
+}
+
+/// A certificate's inclusion proof, to copy out.
+fn proof_details(l: Lang, signed: &SignedCertificate) -> Markup {
+    html! {
+        @if let Some(proof) = &signed.proof {
+            details {
+                summary { (tr(l, "Inclusion proof (docs/verify-proof.py checks it)", "Preuve d’inclusion (docs/verify-proof.py la vérifie)")) }
+                pre.doc { (serde_json::to_string_pretty(proof).unwrap_or_default()) }
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------- systems
@@ -1596,7 +1639,9 @@ pub(super) async fn retention_run(
                 },
                 Err(why) => p.error role="alert" data-verified="false" { "✘ " (tr(l, "Does not verify: ", "Ne se vérifie pas : ")) (why) },
             }
+            (proof_status(l, signed))
             pre.doc { (signed.document) }
+            (proof_details(l, signed))
             details {
                 summary { (tr(l, "Signature and public key", "Signature et clé publique")) }
                 pre.doc { (signed.signature) }

@@ -44,6 +44,78 @@ fn unhex(s: &str) -> Option<Hash> {
         .and_then(|b| Hash::try_from(b.as_slice()).ok())
 }
 
+/// Check an inclusion proof on its own, with nothing but the signing
+/// key's public half (what docs/verify-proof.py does): the event hashes
+/// to its leaf, the audit path leads from the leaf to the signed head's
+/// root, the head's signature holds, and, given the certificate's
+/// document, the event attests exactly that document. Names the first
+/// thing that does not hold.
+pub fn check_inclusion(
+    proof: &InclusionProof,
+    public_pem: &str,
+    document: Option<&[u8]>,
+) -> Result<(), String> {
+    use sha2::Digest;
+    if proof.format != PROOF_FORMAT {
+        return Err(format!("not an inclusion proof of format {PROOF_FORMAT}"));
+    }
+    let e = &proof.event;
+    let reason = match &e.reason_sha256 {
+        None => None,
+        Some(r) => Some(unhex(r).ok_or("its event's reason_sha256 is not a SHA-256 in hex")?),
+    };
+    let fields = audit::Fields {
+        request_id: &e.request_id,
+        at: e.at,
+        actor: &e.actor,
+        action: &e.action,
+        from: e.from.as_deref(),
+        to: e.to.as_deref(),
+        system: e.system.as_deref(),
+        reason_sealed: None,
+    };
+    let leaf = merkle::leaf_hash(&log::leaf_bytes_with(
+        &fields,
+        reason.as_ref().map(|r| r.as_slice()),
+        e.digest.as_deref(),
+    ));
+    if unhex(&proof.leaf_hash) != Some(leaf) {
+        return Err("its event does not hash to its leaf: the event was altered".into());
+    }
+    if let Some(document) = document {
+        let digest = hex::encode(sha2::Sha256::digest(document));
+        if e.digest.as_deref() != Some(digest.as_str()) {
+            return Err("its event attests another document than this certificate".into());
+        }
+    }
+    let path: Option<Vec<Hash>> = proof.path.iter().map(|h| unhex(h)).collect();
+    let (Some(path), Some(root)) = (path, unhex(&proof.head.root)) else {
+        return Err("its audit path or root is not SHA-256 hashes in hex".into());
+    };
+    let h = &proof.head;
+    if proof.leaf_index < 0
+        || proof.leaf_index >= h.size
+        || !merkle::verify_inclusion(proof.leaf_index as u64, h.size as u64, &leaf, &path, &root)
+    {
+        return Err(format!(
+            "its audit path does not lead from leaf {} to the root of the tree head over {} events",
+            proof.leaf_index, h.size
+        ));
+    }
+    let signature = hex::decode(&h.signature).unwrap_or_default();
+    oubli_crypto::signing::verify(
+        public_pem,
+        tree_head_message(h.size, &h.root, h.signed_at).as_bytes(),
+        &signature,
+    )
+    .map_err(|_| {
+        format!(
+            "the tree head over {} events is not signed by this key",
+            h.size
+        )
+    })
+}
+
 /// What a signed head's signature covers.
 pub fn head_message(seq: i64, hash: &str, signed_at: i64) -> String {
     format!("oubli-audit-head/1\n{seq}\n{hash}\n{signed_at}\n")
