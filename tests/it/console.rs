@@ -245,20 +245,11 @@ impl Browser {
     /// for: named exactly, so a page's font from another Google host would
     /// still show.
     pub(super) fn outside(&self) -> Vec<String> {
-        const BROWSERS_OWN: &[&str] = &[
-            "clients2.google.com",
-            "update.googleapis.com",
-            "accounts.google.com",
-            "content-autofill.googleapis.com",
-            "optimizationguide-pa.googleapis.com",
-            "start.duckduckgo.com",
-            "www.google.com",
-        ];
         self.seen
             .lock()
             .unwrap()
             .iter()
-            .filter(|h| !BROWSERS_OWN.contains(&h.as_str()))
+            .filter(|h| !oubli_testing::proxy::browsers_own(h))
             .cloned()
             .collect()
     }
@@ -461,6 +452,7 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
     b.wait("[data-verified='true']").await;
     // Its place in the audit log, checked by the page from the proof.
     b.wait("[data-proof='true']").await;
+    b.shot("certificate").await;
     accessible(&b, axe.as_deref(), "certificate").await;
     b.goto(&format!("{base}/")).await;
     b.wait(".cards").await;

@@ -39,3 +39,57 @@ pub fn start() -> (u16, Seen) {
     });
     (port, seen)
 }
+
+/// Hosts Chromium asks of its own accord, whatever page it shows: updates
+/// and component downloads, safe browsing, sign-in, autofill and
+/// optimisation hints, field trials, network-error beacons, its start
+/// page. No page of ours names them; a test leaves them out of what the
+/// pages asked. Named exactly (or as Google's update and beacon CDNs,
+/// `*.gvt1.com`, `*.gvt2.com`), so that a page's font or script from
+/// another Google host (`fonts.googleapis.com`, `www.gstatic.com`, …) still
+/// shows.
+pub fn browsers_own(host: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "accounts.google.com",
+        "android.clients.google.com",
+        "chromewebstore.googleapis.com",
+        "clients1.google.com",
+        "clients2.google.com",
+        "clients2.googleusercontent.com",
+        "clients4.google.com",
+        "clientservices.googleapis.com",
+        "content-autofill.googleapis.com",
+        "dl.google.com",
+        "optimizationguide-pa.googleapis.com",
+        "passwordsleakcheck-pa.googleapis.com",
+        "redirector.gvt1.com",
+        "safebrowsing.googleapis.com",
+        "safebrowsingohttpgateway.googleapis.com",
+        "start.duckduckgo.com",
+        "update.googleapis.com",
+        "www.google.com",
+        "www.googleapis.com",
+    ];
+    EXACT.contains(&host) || host.ends_with(".gvt1.com") || host.ends_with(".gvt2.com")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browsers_own;
+
+    #[test]
+    fn the_browsers_own_hosts_leave_a_pages_hosts_in_view() {
+        assert!(browsers_own("update.googleapis.com"));
+        assert!(browsers_own("r1---sn-abc.gvt1.com"));
+        for page in [
+            "fonts.googleapis.com",
+            "fonts.gstatic.com",
+            "www.gstatic.com",
+            "ajax.googleapis.com",
+            "cdn.example.com",
+            "gvt1.com.example.org",
+        ] {
+            assert!(!browsers_own(page), "{page}");
+        }
+    }
+}

@@ -1769,8 +1769,8 @@ fn browser() -> Option<std::path::PathBuf> {
 
 /// Open `page` in headless Chromium with every network request sent to a
 /// proxy that records it; wait for the page's media; return the page's DOM
-/// and the hosts it asked for (Chromium's own update and time checks to
-/// Google hosts are left out: they are the browser's, not the page's).
+/// and the hosts it asked for (Chromium's own services are left out:
+/// [`oubli_testing::proxy::browsers_own`]).
 fn render(chromium: &Path, page: &Path, width: u32) -> (String, Vec<String>) {
     let (port, seen) = oubli_testing::proxy::start();
     let profile = tempfile::tempdir().unwrap();
@@ -1818,12 +1818,7 @@ fn render(chromium: &Path, page: &Path, width: u32) -> (String, Vec<String>) {
         .lock()
         .unwrap()
         .iter()
-        .filter(|h| {
-            h.as_str() != SENTINEL
-                && !(h.ends_with("google.com")
-                    || h.ends_with("googleapis.com")
-                    || h.ends_with("gstatic.com"))
-        })
+        .filter(|h| h.as_str() != SENTINEL && !oubli_testing::proxy::browsers_own(h))
         .cloned()
         .collect();
     (String::from_utf8_lossy(&out.stdout).into_owned(), hosts)
