@@ -959,6 +959,80 @@ fn token_in(mail: &oubli_core::rights::privacy::Mail) -> String {
         .to_string()
 }
 
+/// Run `statements` on the app's store (SQLite): here, triggers that make
+/// one step of filing fail, as a crash at that point would.
+async fn on_store(p: &PrivacyApp, statements: &[&str]) {
+    for q in statements {
+        sqlx::query(q)
+            .execute(p.app.engine.store().pool())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_of_filing_loses_nothing_and_the_same_code_finishes_it() {
+    // Each step that can fail once the code is right: writing the request,
+    // then marking the code used with the status link.
+    let steps = [
+        "CREATE TRIGGER crash BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'crash'); END",
+        "CREATE TRIGGER crash BEFORE INSERT ON privacy_links BEGIN SELECT RAISE(ABORT, 'crash'); END",
+    ];
+    for step in steps {
+        let p = PrivacyApp::new("").await;
+        let verify = p.ask("erasure", "lang=en&email=ada%40example.com").await;
+        let code = code_in(&p.mails(1).await[0]);
+        on_store(&p, &[step]).await;
+        let (status, _, page) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+        // The page says nothing was lost: that must be true.
+        assert_eq!(status, 503, "{step}: {page}");
+        assert!(page.contains("Nothing was lost"), "{page}");
+        assert!(!page.contains("ada@"), "{page}");
+        on_store(&p, &["DROP TRIGGER crash"]).await;
+        // The same code, given again, files (or finds) the request, once.
+        let (status, location, page) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+        assert_eq!(status, 303, "{step}: {page}");
+        assert!(location.starts_with("/privacy/status/"), "{location}");
+        let filed = p.app.engine.list(&Default::default()).await.unwrap();
+        assert_eq!(filed.len(), 1, "{step}");
+        assert_eq!(filed[0].state, oubli_model::RequestState::Verified);
+        let mails = p.mails(2).await;
+        assert_eq!(mails.len(), 2, "{step}: one mail with the status link");
+        assert_eq!(format!("/privacy/status/{}", token_in(&mails[1])), location);
+        let (status, _, page) = p.call("GET", &location, None).await;
+        assert!(status == 200 && page.contains(&filed[0].id), "{page}");
+        // And then the code is spent.
+        let (status, _, _) = p.call("POST", &verify, Some(&format!("code={code}"))).await;
+        assert_eq!(status, 410, "{step}");
+        assert_eq!(
+            p.app.engine.list(&Default::default()).await.unwrap().len(),
+            1
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_code_given_four_times_at_once_files_one_request_with_one_link() {
+    let p = PrivacyApp::new("").await;
+    let verify = p.ask("access", "lang=en&email=ada%40example.com").await;
+    let body = format!("code={}", code_in(&p.mails(1).await[0]));
+    let (a, b, c, d) = tokio::join!(
+        p.call("POST", &verify, Some(&body)),
+        p.call("POST", &verify, Some(&body)),
+        p.call("POST", &verify, Some(&body)),
+        p.call("POST", &verify, Some(&body)),
+    );
+    let mut statuses: Vec<u16> = [a, b, c, d].iter().map(|r| r.0).collect();
+    statuses.sort();
+    assert_eq!(statuses, [303, 410, 410, 410]);
+    assert_eq!(
+        p.app.engine.list(&Default::default()).await.unwrap().len(),
+        1
+    );
+    let mails = p.mails(3).await;
+    assert_eq!(mails.len(), 2, "the code, and one status link");
+}
+
 #[tokio::test]
 async fn a_subject_files_by_proving_their_address_and_follows_the_request_by_its_link() {
     let p = PrivacyApp::new("").await;

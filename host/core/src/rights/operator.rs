@@ -268,7 +268,7 @@ impl Engine {
         Ok(self.view(&row))
     }
 
-    fn view(&self, row: &RequestRow) -> RequestView {
+    pub(super) fn view(&self, row: &RequestRow) -> RequestView {
         RequestView {
             id: row.id.clone(),
             kind: row.kind,

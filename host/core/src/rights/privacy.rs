@@ -564,18 +564,21 @@ impl Engine {
                 ));
             }
         }
-        let open_until = (c.purpose == "download").then_some(now + rules.download_ttl_ms);
-        if !privacy::used(&mut tx, &handle_hash, now, open_until).await? {
-            return Err(PrivacyError::Expired);
-        }
         if c.purpose == "download" {
+            let open_until = Some(now + rules.download_ttl_ms);
+            if !privacy::used(&mut tx, &handle_hash, now, open_until).await? {
+                return Err(PrivacyError::Expired);
+            }
             oubli_store::commit(tx).await?;
             return Ok(Verified::Opened);
         }
-        // The draft is read before the row forgets it; the request is
-        // filed after the code is marked used, so a code given twice at
-        // once files once.
-        oubli_store::commit(tx).await?;
+        // The request is filed before the code is marked used: a crash in
+        // between leaves the code good, and the same code given again finds
+        // the request filed under the challenge's id and finishes the job.
+        // The code is marked used, and the status link made, in one
+        // transaction: given twice at once, one wins, the other is told the
+        // code was used, and one request and one link exist.
+        drop(tx);
         let draft = self.draft_of(&c).await?;
         let lang = Lang::parse(&draft.lang).unwrap_or_default();
         let email = draft.subject.emails[0].clone();
@@ -611,9 +614,26 @@ impl Engine {
                 needs_attestation: needs_operator,
             }),
         };
-        let view = self.file_subject(new, draft.subject, None).await?;
+        let pool = self.store.pool();
+        let view = match requests::get(pool, &c.request_id).await {
+            Ok(row) => self.view(&row),
+            Err(oubli_store::StoreError::NotFound { .. }) => {
+                match self.file_subject(new, draft.subject, None).await {
+                    Ok(view) => view,
+                    // Filed meanwhile, by the same code given at once.
+                    Err(e) => match requests::get(pool, &c.request_id).await {
+                        Ok(row) => self.view(&row),
+                        Err(_) => return Err(e.into()),
+                    },
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
         let token = oubli_crypto::random_token(20)?;
         let mut tx = self.store.write().await?;
+        if !privacy::used(&mut tx, &handle_hash, now, None).await? {
+            return Err(PrivacyError::Expired);
+        }
         privacy::add_link(
             &mut tx,
             &LinkRow {
