@@ -696,7 +696,61 @@ pub async fn tree_heads(pool: &AnyPool, since: i64) -> Result<Vec<TreeHead>, Sto
 
 /// The smallest signed tree head that holds event place `leaf`.
 pub async fn head_holding(pool: &AnyPool, leaf: i64) -> Result<Option<TreeHead>, StoreError> {
-    Ok(tree_heads(pool, leaf).await?.into_iter().next())
+    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+        "SELECT size, root, signed_at, key_id, signature FROM tree_heads WHERE size > $1 ORDER BY size LIMIT 1",
+    )
+    .bind(leaf)
+    .fetch_optional(pool)
+    .await?
+    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
+        size,
+        root,
+        signed_at,
+        key_id,
+        signature,
+    }))
+}
+
+/// The largest signed tree head, if any.
+pub async fn last_tree_head(
+    tx: &mut Transaction<'static, Any>,
+) -> Result<Option<TreeHead>, StoreError> {
+    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+        "SELECT size, root, signed_at, key_id, signature FROM tree_heads ORDER BY size DESC LIMIT 1",
+    )
+    .fetch_optional(&mut **tx)
+    .await?
+    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
+        size,
+        root,
+        signed_at,
+        key_id,
+        signature,
+    }))
+}
+
+/// Thin the stored signed tree heads: of those signed before `before`
+/// (ms), keep the first of each `bucket_ms` period (by `signed_at`) and
+/// delete the rest; the largest head is always kept. Heads are evidence
+/// only of what they sign, and the tree's stored subtrees prove any size
+/// against any other, so a thinned head loses no proof: certificates
+/// carry their own head, and a witness keeps its own copies. Returns how
+/// many were deleted.
+pub async fn thin_tree_heads(
+    tx: &mut Transaction<'static, Any>,
+    before: i64,
+    bucket_ms: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM tree_heads WHERE signed_at < $1 \
+         AND size < (SELECT MAX(size) FROM tree_heads) \
+         AND size NOT IN (SELECT MIN(size) FROM tree_heads WHERE signed_at < $1 GROUP BY signed_at / $2)",
+    )
+    .bind(before)
+    .bind(bucket_ms.max(1))
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 #[cfg(test)]

@@ -26,6 +26,14 @@ pub const SEQUENCER_LEASE: Duration = Duration::from_secs(10);
 /// Events placed in one sequencer transaction at most.
 pub const SEQUENCER_BATCH: i64 = 2000;
 
+/// Signed tree heads younger than this are all kept; older ones are
+/// thinned to one per [`HEAD_BUCKET`].
+pub const HEADS_KEPT_WHOLE: Duration = Duration::from_secs(24 * 3600);
+
+/// Of heads older than [`HEADS_KEPT_WHOLE`], the first of each such period
+/// is kept.
+pub const HEAD_BUCKET: Duration = Duration::from_secs(3600);
+
 /// The format of an inclusion proof.
 pub const PROOF_FORMAT: &str = "oubli-inclusion-proof/1";
 
@@ -207,8 +215,20 @@ impl Engine {
             key_id: signer.id().to_string(),
             signature: hex::encode(signature),
         };
+        let bucket = HEAD_BUCKET.as_millis() as i64;
         let mut tx = self.store.write().await?;
+        let previous = log::last_tree_head(&mut tx).await?;
         let new = log::insert_tree_head(&mut tx, &head).await?;
+        // A head every half second while the log grows is ~170,000 a day:
+        // once per period, when a head opens a new one, those older than
+        // a day are thinned to one per period.
+        if new && previous.is_some_and(|p| p.signed_at / bucket != signed_at / bucket) {
+            let cutoff = signed_at - HEADS_KEPT_WHOLE.as_millis() as i64;
+            let thinned = log::thin_tree_heads(&mut tx, cutoff, bucket).await?;
+            if thinned > 0 {
+                tracing::info!(thinned, "old signed tree heads thinned to one an hour");
+            }
+        }
         oubli_store::commit(tx).await?;
         Ok(new.then_some(head))
     }

@@ -1072,3 +1072,86 @@ async fn requests_past_oubli_own_retention_are_shredded() {
         engine.store().close().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_heads_older_than_a_day_are_thinned_to_one_an_hour_and_every_proof_still_holds() {
+    use oubli_core::rights::audit::check_inclusion;
+    const HOUR: i64 = 3_600_000;
+    let w = World::new().await;
+    for (backend, url) in oubli_testing::store_urls(&w.dir).await {
+        let w = World::new().await;
+        let clock = ManualClock::starting_now();
+        let engine = w.engine_on(&url, "", Some(clock.clone())).await;
+        let pem = engine
+            .vault()
+            .keyring()
+            .signer()
+            .unwrap()
+            .public_pem()
+            .to_string();
+        // Three days of a log that grows, a head every 20 minutes.
+        let mut signed = Vec::new();
+        let mut first = None;
+        let mut early_proof = None;
+        for i in 0..216 {
+            let filed = engine
+                .file(request(RequestKind::Access, "alice", Params::default()))
+                .await
+                .unwrap();
+            let head = engine.sign_audit_head().await.unwrap().expect("a new head");
+            signed.push(head.signed_at);
+            if i == 0 {
+                early_proof = engine.prove_request(&filed.id).await.unwrap();
+                first = Some(filed.id);
+            }
+            clock.advance(20 * 60_000);
+        }
+        let heads = engine.tree_heads().await.unwrap();
+        let last = *signed.last().unwrap();
+        // Thinned: of the older heads, one per hour; the last day whole.
+        assert!(
+            heads.len() < 216 - 80,
+            "{backend}: {} heads kept",
+            heads.len()
+        );
+        let old: Vec<i64> = heads
+            .iter()
+            .map(|h| h.signed_at)
+            .filter(|t| *t < last - 25 * HOUR)
+            .collect();
+        let mut hours: Vec<i64> = old.iter().map(|t| t / HOUR).collect();
+        hours.dedup();
+        assert_eq!(
+            hours.len(),
+            old.len(),
+            "{backend}: two heads in one old hour"
+        );
+        assert!(
+            old.len() >= 40,
+            "{backend}: an hour lost its head: {}",
+            old.len()
+        );
+        for t in signed.iter().filter(|t| **t >= last - 23 * HOUR) {
+            assert!(
+                heads.iter().any(|h| h.signed_at == *t),
+                "{backend}: a head of the last day was thinned"
+            );
+        }
+        assert_eq!(heads.last().unwrap().signed_at, last, "{backend}");
+        // The log and what is left of its heads still check, and proofs
+        // made before, and after, the thinning hold.
+        let report = engine.verify_audit().await.unwrap();
+        assert!(report.ok(), "{backend}: {report:?}");
+        assert_eq!(report.tree_heads, heads.len());
+        let early = early_proof.expect("a proof of the first request");
+        check_inclusion(&early, &pem, None).unwrap();
+        let now = engine
+            .prove_request(first.as_deref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        check_inclusion(&now, &pem, None).unwrap();
+        assert!(heads.iter().any(|h| h.size == now.head.size), "{backend}");
+        engine.store().close().await;
+    }
+}
