@@ -1,8 +1,10 @@
 //! The audit log as a Merkle log, through the `oubli` binary: a
 //! certificate's inclusion proof checked by docs/verify-proof.py and by
-//! `oubli certificate verify` (both refusing it after any one-byte change), a witness's heads checked by the
-//! same script, and `audit verify --heads` naming an edited event, a
-//! removed one, a reordered pair, and a tail cut after a published head.
+//! `oubli certificate verify` (both refusing it after any one-byte
+//! change), a witness's heads checked by the same script, `audit verify
+//! --heads` naming an edited event, a removed one, a reordered pair, and a
+//! tail cut after a published head; and, on PostgreSQL, a worker process
+//! killed while it holds the sequencer's lease, taken over by another.
 
 use super::site::{Site, text};
 use std::path::{Path, PathBuf};
@@ -318,4 +320,111 @@ async fn certificates_carry_proofs_a_witness_catches_a_cut_tail_and_python_check
         "{}",
         text(&out.stdout)
     );
+}
+
+/// The sequencer's lease on PostgreSQL: (holder, token, expires_at).
+async fn sequencer_lease(store: &oubli_store::Store) -> Option<(String, i64, i64)> {
+    sqlx::query_as("SELECT holder, token, expires_at FROM leases WHERE name = 'sequencer'")
+        .fetch_optional(store.pool())
+        .await
+        .unwrap()
+}
+
+async fn until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ok().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequencer_process_killed_holding_the_lease_is_taken_over_by_another_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_, url)) = oubli_testing::store_urls(dir.path())
+        .await
+        .into_iter()
+        .find(|(k, _)| *k == "postgres")
+    else {
+        eprintln!("OUBLI_TEST_PG not set: the sequencer takeover on PostgreSQL skipped");
+        return;
+    };
+    let site = Site::new(Some(url), "four_eyes = false").await;
+    let file = async |n: usize| {
+        site.json(&[
+            "request",
+            "restrict",
+            "--email",
+            &format!("p{n}@example.com"),
+            "--scope",
+            "all",
+            "--as",
+            "alice",
+        ])
+        .await;
+    };
+    let store = site.store().await;
+    let mut first = site
+        .command(&["worker"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = first.id().unwrap();
+    for n in 0..3 {
+        file(n).await;
+    }
+    until("the first worker to place the log", async || {
+        sequencer_lease(&store)
+            .await
+            .is_some_and(|(h, _, _)| h.contains(&format!(":{pid}:")))
+            && oubli_store::log::waiting(store.pool()).await.unwrap() == 0
+    })
+    .await;
+    let (_, token, _) = sequencer_lease(&store).await.unwrap();
+    first.kill().await.unwrap(); // SIGKILL: no release, the lease stays held
+    first.wait().await.unwrap();
+    for n in 3..6 {
+        file(n).await;
+    }
+    // Filing appended; nobody places while the dead holder's lease runs.
+    assert!(oubli_store::log::waiting(store.pool()).await.unwrap() > 0);
+
+    let mut second = site
+        .command(&["worker"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid2 = second.id().unwrap();
+    until(
+        "the second worker to take the lease and place the rest",
+        async || {
+            sequencer_lease(&store)
+                .await
+                .is_some_and(|(h, t, _)| h.contains(&format!(":{pid2}:")) && t > token)
+                && oubli_store::log::waiting(store.pool()).await.unwrap() == 0
+        },
+    )
+    .await;
+    second.kill().await.unwrap();
+    second.wait().await.unwrap();
+    // Every event placed once, the tree and every signed head hold.
+    let report = site.json(&["audit", "verify"]).await;
+    assert_eq!(report["broken_tree"], serde_json::Value::Null, "{report:#}");
+    assert_eq!(report["broken"], serde_json::Value::Null, "{report:#}");
+    let placed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE leaf IS NOT NULL")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let distinct: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT leaf) FROM events")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(placed, distinct);
+    assert!(placed >= 6, "{placed}");
+    store.close().await;
 }
