@@ -360,6 +360,22 @@ async fn bad_input_gets_a_problem_never_a_500() {
     let mut arrayed = consent("crm".into());
     arrayed["evidence"] = json!([null, null]);
     assert_problem(&app.post("/v1/consent", Some(op), arrayed).await, 422);
+    // A cursor is what the document says it is, a request's id: 128
+    // characters of the id's alphabet pass, anything else is refused,
+    // whatever its length in bytes (the fuzzer once found a 44-character
+    // cursor the document allowed refused for its 176 bytes).
+    for (cursor, status) in [
+        ("r-abc".to_string(), 200),
+        ("a".repeat(128), 200),
+        ("a".repeat(129), 400),
+        ("%F0%9D%90%93%F0%9D%90%A1".to_string(), 400),
+        ("r%20abc".to_string(), 400),
+    ] {
+        let r = app
+            .get(&format!("/v1/requests?cursor={cursor}"), Some(op))
+            .await;
+        assert_eq!(r.status.as_u16(), status, "{cursor}: {}", r.raw);
+    }
     assert_problem(&app.get("/v1/requests?limit=0", Some(op)).await, 400);
     assert_problem(&app.get("/v1/requests?state=lost", Some(op)).await, 400);
     assert_problem(&app.get("/v1/requests/r-nope", Some(op)).await, 404);

@@ -243,8 +243,8 @@ pub struct ListQuery {
     /// Only requests with a task waiting for an operator (past its
     /// budget, a permanent error, a manual task), planning included.
     pub needs_attention: Option<bool>,
-    /// The `next_cursor` of the page before.
-    #[param(max_length = 128)]
+    /// The `next_cursor` of the page before (a request's id).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub cursor: Option<String>,
     /// Page size (1 to 500; default 50).
     #[param(minimum = 1, maximum = 500)]
@@ -277,7 +277,14 @@ pub async fn list_requests(
     if !(1..=500).contains(&limit) {
         return Err(Problem::bad_request("limit is between 1 and 500"));
     }
-    if q.cursor.as_ref().is_some_and(|c| c.len() > 128) {
+    // What the schema says, checked the same way (a length in bytes
+    // against a schema's length in characters once refused a valid one).
+    if q.cursor.as_ref().is_some_and(|c| {
+        !(1..=128).contains(&c.len())
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }) {
         return Err(Problem::bad_request("not a cursor"));
     }
     let due_before = match (q.overdue, q.due_before) {
