@@ -198,6 +198,23 @@ impl Engine {
             channel: new.intake.map(|i| i.channel.as_str().to_string()),
         };
         let indexes = subject_indexes(&self.vault, &subject);
+        // Sealed before the transaction, as everything else here (sealing
+        // may read a key through the pool).
+        let lifted_note = match &lifting {
+            Some((lifted, note)) => Some(
+                self.vault
+                    .seal(
+                        lifted,
+                        Sealed::Reason {
+                            action: "restriction-lifted",
+                            system: None,
+                        },
+                        note.as_bytes(),
+                    )
+                    .await?,
+            ),
+            None => None,
+        };
         let mut tx = self.store.write_logged().await?;
         requests::insert(&mut tx, &row, &indexes).await?;
         if let Some(sealed) = &attestation_sealed {
@@ -232,18 +249,7 @@ impl Engine {
             oubli_store::restrictions::add(&mut tx, &indexes, &scopes, &id, self.store.now())
                 .await?;
         }
-        if let Some((lifted, note)) = &lifting {
-            let sealed = self
-                .vault
-                .seal(
-                    lifted,
-                    Sealed::Reason {
-                        action: "restriction-lifted",
-                        system: None,
-                    },
-                    note.as_bytes(),
-                )
-                .await?;
+        if let (Some((lifted, _)), Some(sealed)) = (&lifting, &lifted_note) {
             oubli_store::restrictions::lift(&mut tx, lifted, self.store.now()).await?;
             requests::event(
                 &mut tx,
@@ -254,7 +260,7 @@ impl Engine {
                     from: None,
                     to: None,
                     system: None,
-                    reason_sealed: Some(&sealed),
+                    reason_sealed: Some(sealed),
                 },
                 self.store.now(),
             )

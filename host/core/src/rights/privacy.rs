@@ -819,8 +819,9 @@ impl Engine {
         let Some(email) = self.email_of(&row).await? else {
             return Err(PrivacyError::Expired);
         };
-        let mut tx = self.store.write_logged().await?;
-        privacy::downloaded(&mut tx, &id).await?;
+        // Sealed before the transaction: sealing may read the request's
+        // key through the pool, and a transaction waiting on a second
+        // connection can starve a full pool.
         let reason = self
             .vault
             .seal(
@@ -832,6 +833,8 @@ impl Engine {
                 method.as_bytes(),
             )
             .await?;
+        let mut tx = self.store.write_logged().await?;
+        privacy::downloaded(&mut tx, &id).await?;
         requests::event(
             &mut tx,
             &super::request::event(&id, "privacy-center", "answer-mailed", Some(&reason)),
