@@ -454,6 +454,12 @@ async fn operators_carry_an_erasure_from_filing_to_a_verified_certificate_in_a_b
     b.wait("[data-proof='true']").await;
     b.shot("certificate").await;
     accessible(&b, axe.as_deref(), "certificate").await;
+    // The audit log's page, checked on demand.
+    b.goto(&format!("{base}/audit")).await;
+    b.click("form[action='/audit/verify'] button").await;
+    b.wait("[data-audit='ok']").await;
+    accessible(&b, axe.as_deref(), "audit log").await;
+    b.shot("audit").await;
     b.goto(&format!("{base}/")).await;
     b.wait(".cards").await;
     b.shot("dashboard").await;
@@ -1273,4 +1279,59 @@ async fn retention_policies_runs_and_certificates_in_the_console() {
     // No address of any message in any page's address.
     let history = b.close().await;
     assert!(history.iter().all(|u| !u.contains('@')), "{history:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_shows_the_log_and_names_an_edited_event_when_checked() {
+    let site = Site::new(None, "four_eyes = false").await;
+    let auditor = site.token("auditor", "dora").await;
+    for n in 0..3 {
+        site.json(&[
+            "request",
+            "restrict",
+            "--email",
+            &format!("p{n}@example.com"),
+            "--scope",
+            "all",
+            "--as",
+            "alice",
+        ])
+        .await;
+    }
+    let signed = site.run(&["audit", "sign"]).await;
+    assert!(
+        signed.status.success(),
+        "{}",
+        super::site::text(&signed.stderr)
+    );
+    let server: Server = site.serve(&[]).await;
+    let base = server.base.clone();
+    let cookie = session(&base, &auditor);
+    let (status, _, page) = get(&base, "/audit", Some(&cookie));
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-size=\""), "{page}");
+    assert!(!page.contains("data-size=\"0\""), "{page}");
+    assert!(
+        page.contains("oubli-tree-head") || page.contains("&quot;root&quot;"),
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    // Checked: it holds.
+    let (status, _, page) = form(&base, "/audit/verify", Some(&cookie), &[("_csrf", &csrf)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-audit=\"ok\""), "{page}");
+    // Without the form's token, nothing runs.
+    let (status, _, _) = form(&base, "/audit/verify", Some(&cookie), &[("_csrf", "nope")]);
+    assert_eq!(status, 403);
+    // An event edited underneath is named.
+    let store = site.store().await;
+    sqlx::query("UPDATE events SET actor = 'mallory' WHERE id = (SELECT MIN(id) FROM events)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    store.close().await;
+    let (status, _, page) = form(&base, "/audit/verify", Some(&cookie), &[("_csrf", &csrf)]);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-audit=\"broken\""), "{page}");
+    assert!(!page.contains("data-audit=\"ok\""), "{page}");
 }

@@ -711,6 +711,25 @@ pub async fn head_holding(pool: &AnyPool, leaf: i64) -> Result<Option<TreeHead>,
     }))
 }
 
+/// The `n` largest signed tree heads, largest first.
+pub async fn latest_tree_heads(pool: &AnyPool, n: i64) -> Result<Vec<TreeHead>, StoreError> {
+    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+        "SELECT size, root, signed_at, key_id, signature FROM tree_heads ORDER BY size DESC LIMIT $1",
+    )
+    .bind(n)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
+        size,
+        root,
+        signed_at,
+        key_id,
+        signature,
+    })
+    .collect())
+}
+
 /// The largest signed tree head, if any.
 pub async fn last_tree_head(
     tx: &mut Transaction<'static, Any>,

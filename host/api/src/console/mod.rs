@@ -128,6 +128,8 @@ pub fn router(console: Console) -> Router {
         .route("/subjects", get(pages::subject_form).post(pages::subject))
         .route("/consent", post(pages::consent))
         .route("/systems", get(pages::systems))
+        .route("/audit", get(pages::audit_log))
+        .route("/audit/verify", post(pages::audit_verify))
         .route("/systems/{system}/{action}", post(pages::pause_or_resume))
         .route("/retention/{id}", get(pages::retention_run))
         .route("/retention/{id}/approve", post(pages::retention_approve))
@@ -355,6 +357,7 @@ fn page(lang: Lang, title: &str, who: Option<&Signed>, body: Markup) -> Markup {
                             }
                             a href="/subjects" { (tr(l, "Subjects", "Personnes")) }
                             a href="/systems" { (tr(l, "Systems", "Systèmes")) }
+                            a href="/audit" { (tr(l, "Audit log", "Journal d’audit")) }
                         }
                         div.who {
                             span { (s.name()) " · " (words::role(l, s.role())) }

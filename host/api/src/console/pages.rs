@@ -1457,6 +1457,120 @@ fn proof_details(l: Lang, signed: &SignedCertificate) -> Markup {
     }
 }
 
+// -------------------------------------------------------------- audit log
+
+/// How many signed heads the audit page lists.
+const HEADS_SHOWN: i64 = 20;
+
+/// `GET /audit`: the log at a glance (its size, what waits for the
+/// sequencer, the latest signed tree heads, the latest to keep as a
+/// witness's copy), and a button to check all of it.
+pub(super) async fn audit_log(State(c): State<Console>, s: Signed) -> Page {
+    audit_page(&c, &s, None).await
+}
+
+/// `POST /audit/verify`: check the whole log now (what `oubli audit
+/// verify` does) and show the verdict on the same page.
+pub(super) async fn audit_verify(
+    State(c): State<Console>,
+    s: Signed,
+    Form(f): Form<ActionForm>,
+) -> Page {
+    s.csrf(&f.csrf)?;
+    let report = engine(&s, c.app.engine.verify_audit().await)?;
+    audit_page(&c, &s, Some(report)).await
+}
+
+async fn audit_page(
+    c: &Console,
+    s: &Signed,
+    report: Option<oubli_core::rights::audit::AuditReport>,
+) -> Page {
+    let l = s.lang();
+    let sum = engine(s, c.app.engine.audit_summary(HEADS_SHOWN).await)?;
+    let latest = sum
+        .heads
+        .first()
+        .map(|h| serde_json::to_string_pretty(h).unwrap_or_default());
+    let body = html! {
+        @if let Some(r) = &report {
+            @if r.ok() {
+                p.verified role="status" data-audit="ok" {
+                    "✔ " (tr(l, "The log holds: ", "Le journal tient : "))
+                    (r.chain.events) (tr(l, " events recomputed, ", " événements recalculés, "))
+                    (r.tree_heads) (tr(l, " signed tree heads checked against them, each consistent with the one before; the consent log's ", " têtes d’arbre signées vérifiées, chacune cohérente avec la précédente ; les "))
+                    (r.consent.events) (tr(l, " entries hold too.", " entrées du journal des consentements tiennent aussi."))
+                }
+            } @else {
+                div.error role="alert" data-audit="broken" {
+                    p { "✘ " (tr(l, "The log does not hold:", "Le journal ne tient pas :")) }
+                    ul {
+                        @for b in [&r.chain.broken, &r.broken_head, &r.broken_tree, &r.consent.broken].into_iter().flatten() {
+                            li {
+                                @if let Some(e) = b.event { (tr(l, "event ", "événement ")) (e) ": " }
+                                (b.reason)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dl.facts {
+            dt { (tr(l, "Events in the log", "Événements dans le journal")) } dd data-size=(sum.size) { (sum.size) }
+            dt { (tr(l, "Waiting for the sequencer", "En attente du séquenceur")) } dd { (sum.waiting) }
+            @if let Some(h) = sum.heads.first() {
+                dt { (tr(l, "Latest signed tree head", "Dernière tête d’arbre signée")) }
+                dd { (h.size) (tr(l, " events, signed ", " événements, signée le ")) (when(h.signed_at)) }
+            }
+        }
+        form method="post" action="/audit/verify" {
+            (csrf_field(s))
+            button type="submit" { (tr(l, "Check the whole log now", "Vérifier tout le journal maintenant")) }
+            " "
+            small.muted { (tr(l, "Recomputes every event's hash, the Merkle tree and every signed head, as oubli audit verify does.", "Recalcule l’empreinte de chaque événement, l’arbre de Merkle et chaque tête signée, comme oubli audit verify."))}
+        }
+        h2 { (tr(l, "Signed tree heads", "Têtes d’arbre signées")) }
+        @if sum.heads.is_empty() {
+            p.muted { (tr(l, "None yet: the first is signed once the log holds an event.", "Aucune encore : la première est signée dès que le journal contient un événement.")) }
+        } @else {
+            div.scroll {
+                table {
+                    caption.sr-only { (tr(l, "The latest signed tree heads, largest first", "Les dernières têtes d’arbre signées, la plus grande d’abord")) }
+                    thead { tr {
+                        th scope="col" { (tr(l, "Events", "Événements")) }
+                        th scope="col" { (tr(l, "Signed", "Signée")) }
+                        th scope="col" { (tr(l, "Root (SHA-256)", "Racine (SHA-256)")) }
+                        th scope="col" { (tr(l, "Key", "Clé")) }
+                    } }
+                    tbody {
+                        @for h in &sum.heads {
+                            tr {
+                                td { (h.size) }
+                                td { (when(h.signed_at)) }
+                                td { code.hash { (h.root) } }
+                                td { code { (h.key_id) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(latest) = &latest {
+            details {
+                summary { (tr(l, "The latest head, to keep as a witness's copy", "La dernière tête, à garder comme copie de témoin")) }
+                pre.doc { (latest) }
+                p.muted { (tr(l, "A witness keeps heads elsewhere and checks each new one against the last it holds: oubli audit heads --since SIZE, or GET /v1/audit/heads, or the audit.tree-head webhook (docs/OPERATIONS.md).", "Un témoin garde les têtes ailleurs et vérifie chaque nouvelle contre la dernière qu’il détient : oubli audit heads --since TAILLE, GET /v1/audit/heads, ou le webhook audit.tree-head (docs/OPERATIONS.md).")) }
+            }
+        }
+    };
+    ok(page(
+        l,
+        tr(l, "Audit log", "Journal d’audit"),
+        Some(s),
+        body,
+    ))
+}
+
 // ---------------------------------------------------------------- systems
 
 pub(super) async fn systems(State(c): State<Console>, s: Signed) -> Page {

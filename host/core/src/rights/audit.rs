@@ -154,6 +154,17 @@ pub struct AuditReport {
     pub consent: Verified,
 }
 
+/// The log at a glance ([`Engine::audit_summary`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditSummary {
+    /// Events placed in the log.
+    pub size: i64,
+    /// Events written and not yet placed.
+    pub waiting: i64,
+    /// The latest signed tree heads, largest first.
+    pub heads: Vec<TreeHead>,
+}
+
 impl AuditReport {
     /// Whether everything holds.
     pub fn ok(&self) -> bool {
@@ -427,6 +438,19 @@ impl Engine {
             out.push((h, proof));
         }
         Ok(out)
+    }
+
+    /// The log at a glance, without checking it: events placed, events
+    /// waiting for the sequencer, and the `n` latest signed tree heads
+    /// (largest first). What the console's audit page shows.
+    pub async fn audit_summary(&self, n: i64) -> Result<AuditSummary, RequestError> {
+        let pool = self.store.pool();
+        let (size, _) = log::size(pool).await?;
+        Ok(AuditSummary {
+            size,
+            waiting: audit::waiting(pool).await?,
+            heads: log::latest_tree_heads(pool, n).await?,
+        })
     }
 
     /// The signed tree heads.
