@@ -675,58 +675,53 @@ pub async fn insert_tree_head(
     Ok(done.rows_affected() > 0)
 }
 
+/// A row of `tree_heads`: size, root, signed_at, key_id, signature.
+type HeadRow = (i64, String, i64, String, String);
+
+fn head_of((size, root, signed_at, key_id, signature): HeadRow) -> TreeHead {
+    TreeHead {
+        size,
+        root,
+        signed_at,
+        key_id,
+        signature,
+    }
+}
+
 /// The signed tree heads over more than `since` events, smallest first.
 pub async fn tree_heads(pool: &AnyPool, since: i64) -> Result<Vec<TreeHead>, StoreError> {
-    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+    Ok(sqlx::query_as::<_, HeadRow>(
         "SELECT size, root, signed_at, key_id, signature FROM tree_heads WHERE size > $1 ORDER BY size",
     )
     .bind(since)
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
-        size,
-        root,
-        signed_at,
-        key_id,
-        signature,
-    })
+    .map(head_of)
     .collect())
 }
 
 /// The smallest signed tree head that holds event place `leaf`.
 pub async fn head_holding(pool: &AnyPool, leaf: i64) -> Result<Option<TreeHead>, StoreError> {
-    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+    Ok(sqlx::query_as::<_, HeadRow>(
         "SELECT size, root, signed_at, key_id, signature FROM tree_heads WHERE size > $1 ORDER BY size LIMIT 1",
     )
     .bind(leaf)
     .fetch_optional(pool)
     .await?
-    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
-        size,
-        root,
-        signed_at,
-        key_id,
-        signature,
-    }))
+    .map(head_of))
 }
 
 /// The `n` largest signed tree heads, largest first.
 pub async fn latest_tree_heads(pool: &AnyPool, n: i64) -> Result<Vec<TreeHead>, StoreError> {
-    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+    Ok(sqlx::query_as::<_, HeadRow>(
         "SELECT size, root, signed_at, key_id, signature FROM tree_heads ORDER BY size DESC LIMIT $1",
     )
     .bind(n)
     .fetch_all(pool)
     .await?
     .into_iter()
-    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
-        size,
-        root,
-        signed_at,
-        key_id,
-        signature,
-    })
+    .map(head_of)
     .collect())
 }
 
@@ -734,18 +729,12 @@ pub async fn latest_tree_heads(pool: &AnyPool, n: i64) -> Result<Vec<TreeHead>, 
 pub async fn last_tree_head(
     tx: &mut Transaction<'static, Any>,
 ) -> Result<Option<TreeHead>, StoreError> {
-    Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(
+    Ok(sqlx::query_as::<_, HeadRow>(
         "SELECT size, root, signed_at, key_id, signature FROM tree_heads ORDER BY size DESC LIMIT 1",
     )
     .fetch_optional(&mut **tx)
     .await?
-    .map(|(size, root, signed_at, key_id, signature)| TreeHead {
-        size,
-        root,
-        signed_at,
-        key_id,
-        signature,
-    }))
+    .map(head_of))
 }
 
 /// Thin the stored signed tree heads: of those signed before `before`
