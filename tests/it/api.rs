@@ -1351,11 +1351,37 @@ async fn one_address_cannot_take_every_connection_and_oversized_heads_get_proble
     };
     let plain = || "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string();
     assert!(get(plain()).await.starts_with("HTTP/1.1 200"));
-    // Two idle connections hold the address's two slots.
-    let held = [
-        tokio::net::TcpStream::connect(&addr).await.unwrap(),
-        tokio::net::TcpStream::connect(&addr).await.unwrap(),
-    ];
+    // Two kept-alive connections hold the address's two slots. Each is
+    // known to hold one once it was served (a refused one is answered 429
+    // and closed): the first request's slot is given back a moment after
+    // its answer, so a connection made at once may still be refused, and
+    // is then made again.
+    let hold = || {
+        let addr = addr.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 512];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if head.starts_with(b"HTTP/1.1 200") {
+                    return c;
+                }
+                assert!(Instant::now() < deadline, "no slot was ever free");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let held = [hold().await, hold().await];
     let busy = get(plain()).await;
     assert!(busy.starts_with("HTTP/1.1 429"), "{busy}");
     assert!(busy.contains("application/problem+json"), "{busy}");

@@ -116,11 +116,16 @@ pub async fn drop_attempt(
     request_id: &str,
     attempt: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM answer_chunks WHERE request_id = $1 AND attempt = $2")
-        .bind(request_id)
-        .bind(attempt)
-        .execute(&mut **tx)
-        .await?;
+    // Never the kept answer's own pieces, whoever asks (a batch written
+    // again after a commit whose answer was lost finds its task finished).
+    sqlx::query(
+        "DELETE FROM answer_chunks WHERE request_id = $1 AND attempt = $2 \
+         AND NOT EXISTS (SELECT 1 FROM answers WHERE request_id = $1 AND attempt = $2)",
+    )
+    .bind(request_id)
+    .bind(attempt)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -1725,6 +1725,7 @@ pub(super) async fn retention_run(
                 dt { (tr(l, "Erased", "Effacés")) } dd { (t.erased) }
                 dt { (tr(l, "Already gone", "Déjà absents")) } dd { (t.not_found) }
                 @for (why, n) in &t.retained { dt { (tr(l, "Kept by the system", "Gardés par le système")) } dd { (n) ": " (why) } }
+                @if t.pending > 0 { dt { (tr(l, "Accepted for later, not verified", "Acceptés pour plus tard, non vérifiés")) } dd { (t.pending) } }
                 @if t.failed > 0 { dt { (tr(l, "Failed", "En échec")) } dd { (t.failed) } }
                 @if let Some(u) = &t.restorable_until { dt { (tr(l, "Restorable until", "Restaurables jusqu’au")) } dd { (u) } }
             }

@@ -859,10 +859,10 @@ impl Engine {
             } else {
                 "done"
             };
-            let note = tally
-                .capped
-                .then_some("stopped at the policy's max_per_run");
-            let v = self.end_sweep(&row, &token, state, &tally, note).await?;
+            let note = end_note(&tally);
+            let v = self
+                .end_sweep(&row, &token, state, &tally, note.as_deref())
+                .await?;
             self.retention_certificate(&row.id).await?;
             return Ok(v);
         }
@@ -1349,5 +1349,50 @@ fn view(r: SweepRow) -> SweepView {
         connector: r.connector,
         component_sha256: r.component_sha256,
         note: r.note,
+    }
+}
+
+/// What an enforced run's end says beyond its counts: that it stopped at
+/// the policy's cap, and that records the system only accepted to erase
+/// later were not verified by the run (they are never counted as erased).
+fn end_note(tally: &Tally) -> Option<String> {
+    let pending = (tally.pending > 0).then(|| {
+        format!(
+            "{} erasure(s) accepted by the system for later and not verified by this run: check them in the system",
+            tally.pending
+        )
+    });
+    match (tally.capped, pending) {
+        (true, Some(p)) => Some(format!("stopped at the policy's max_per_run; {p}")),
+        (true, None) => Some("stopped at the policy's max_per_run".to_string()),
+        (false, p) => p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_says_what_it_did_not_verify() {
+        let mut t = Tally::default();
+        assert_eq!(end_note(&t), None);
+        t.pending = 3;
+        let n = end_note(&t).unwrap();
+        assert!(
+            n.starts_with("3 erasure(s) accepted") && n.contains("not verified"),
+            "{n}"
+        );
+        t.capped = true;
+        let n = end_note(&t).unwrap();
+        assert!(
+            n.starts_with("stopped at the policy's max_per_run; 3 erasure(s)"),
+            "{n}"
+        );
+        t.pending = 0;
+        assert_eq!(
+            end_note(&t).as_deref(),
+            Some("stopped at the policy's max_per_run")
+        );
     }
 }

@@ -245,21 +245,50 @@ impl Worker {
             };
             writes.push(self.prepare(task, progress).await?);
         }
+        // Every batch locks the rows of its requests in one global order
+        // (request, then task): two workers finishing tasks of the same
+        // requests in opposite orders would otherwise deadlock, and
+        // PostgreSQL would abort one batch, leaving its tasks to wait out
+        // their leases and run again.
+        writes.sort_by(|a, b| {
+            let (a, b) = (a.task(), b.task());
+            (a.request_id.as_str(), a.id).cmp(&(b.request_id.as_str(), b.id))
+        });
+        // The outcomes are known (a vendor may have acted): a batch whose
+        // transaction fails (a lost connection, a conflict) is written
+        // again, not left to be rescued and redone.
+        let mut attempt = 0u32;
+        loop {
+            match self.write_batch(&writes, &token).await {
+                Ok(()) => break,
+                Err(e) if attempt < 2 => {
+                    attempt += 1;
+                    tracing::warn!(worker = %self.options.id, attempt, "writing a batch's outcomes failed, writing it again: {e}");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(claimed.len())
+    }
+
+    /// Write a batch's outcomes in one transaction.
+    async fn write_batch(&self, writes: &[Write], token: &str) -> Result<(), RequestError> {
         let mut tx = self.engine.store.write_logged().await?;
         let actor = format!("worker:{}", self.options.id);
-        for w in &writes {
+        for w in writes {
             apply(
                 &mut tx,
                 self.engine.store.backend(),
                 w,
-                &token,
+                token,
                 &actor,
                 self.engine.store.now(),
             )
             .await?;
         }
         oubli_store::commit(tx).await?;
-        Ok(claimed.len())
+        Ok(())
     }
 
     /// Run until `stop` resolves (checked between batches, so a batch in
@@ -649,6 +678,17 @@ enum Write {
         action: Option<String>,
         settle: bool,
     },
+}
+
+impl Write {
+    fn task(&self) -> &TaskRow {
+        match self {
+            Write::Gone { task }
+            | Write::Answered { task, .. }
+            | Write::Planned { task, .. }
+            | Write::System { task, .. } => task,
+        }
+    }
 }
 
 async fn apply(
