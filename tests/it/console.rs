@@ -1323,6 +1323,47 @@ async fn the_audit_page_shows_the_log_and_names_an_edited_event_when_checked() {
     // Without the form's token, nothing runs.
     let (status, _, _) = form(&base, "/audit/verify", Some(&cookie), &[("_csrf", "nope")]);
     assert_eq!(status, 403);
+    // A witness's copies of the heads, pasted: they hold; one forged head
+    // (another root) is named; lines that are no heads are refused by
+    // their number, without being echoed.
+    let heads = site.run(&["audit", "heads", "--since", "0"]).await;
+    assert!(
+        heads.status.success(),
+        "{}",
+        super::site::text(&heads.stderr)
+    );
+    let witness = super::site::text(&heads.stdout);
+    assert!(witness.lines().count() >= 1, "{witness}");
+    let (status, _, page) = form(
+        &base,
+        "/audit/verify",
+        Some(&cookie),
+        &[("_csrf", &csrf), ("heads", &witness)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-audit=\"ok\""), "{page}");
+    assert!(page.contains("heads a witness kept hold"), "{page}");
+    let first: serde_json::Value = serde_json::from_str(witness.lines().next().unwrap()).unwrap();
+    let root = first["head"]["root"].as_str().unwrap();
+    let forged = witness.replacen(root, &"0".repeat(root.len()), 1);
+    let (status, _, page) = form(
+        &base,
+        "/audit/verify",
+        Some(&cookie),
+        &[("_csrf", &csrf), ("heads", &forged)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-audit=\"broken\""), "{page}");
+    assert!(page.contains("witness"), "{page}");
+    let (status, _, page) = form(
+        &base,
+        "/audit/verify",
+        Some(&cookie),
+        &[("_csrf", &csrf), ("heads", "<b>ada@example.com</b>")],
+    );
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains("line 1: not JSON"), "{page}");
+    assert!(!page.contains("ada@"), "{page}");
     // An event edited underneath is named.
     let store = site.store().await;
     sqlx::query("UPDATE events SET actor = 'mallory' WHERE id = (SELECT MIN(id) FROM events)")

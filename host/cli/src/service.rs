@@ -428,19 +428,8 @@ pub async fn audit_heads(engine_args: EngineArgs, since: i64) -> Result<ExitCode
 pub fn read_witness_heads(file: &std::path::Path) -> Result<Vec<oubli_model::evidence::TreeHead>> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: serde_json::Value = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not JSON", file.display(), n + 1))?;
-        let head = value.get("head").cloned().unwrap_or(value);
-        out.push(serde_json::from_value(head).with_context(|| {
-            format!("{} line {}: not a signed tree head", file.display(), n + 1)
-        })?);
-    }
-    Ok(out)
+    oubli_core::rights::audit::parse_witness_heads(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 
 /// `oubli bundle …`.

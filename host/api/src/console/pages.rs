@@ -1469,15 +1469,31 @@ pub(super) async fn audit_log(State(c): State<Console>, s: Signed) -> Page {
     audit_page(&c, &s, None).await
 }
 
+#[derive(Deserialize)]
+pub(super) struct AuditForm {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+    /// A witness's copies of the heads, JSON lines (optional).
+    #[serde(default)]
+    heads: String,
+}
+
 /// `POST /audit/verify`: check the whole log now (what `oubli audit
-/// verify` does) and show the verdict on the same page.
+/// verify [--heads FILE]` does), against a witness's heads if some were
+/// pasted, and show the verdict on the same page.
 pub(super) async fn audit_verify(
     State(c): State<Console>,
     s: Signed,
-    Form(f): Form<ActionForm>,
+    Form(f): Form<AuditForm>,
 ) -> Page {
     s.csrf(&f.csrf)?;
-    let report = engine(&s, c.app.engine.verify_audit().await)?;
+    let witness = oubli_core::rights::audit::parse_witness_heads(&f.heads).map_err(|e| {
+        refuse(
+            &s,
+            Problem::unprocessable(format!("the witness's heads: {e}")),
+        )
+    })?;
+    let report = engine(&s, c.app.engine.verify_audit_with(&witness).await)?;
     audit_page(&c, &s, Some(report)).await
 }
 
@@ -1500,6 +1516,9 @@ async fn audit_page(
                     (r.chain.events) (tr(l, " events recomputed, ", " événements recalculés, "))
                     (r.tree_heads) (tr(l, " signed tree heads checked against them, each consistent with the one before; the consent log's ", " têtes d’arbre signées vérifiées, chacune cohérente avec la précédente ; les "))
                     (r.consent.events) (tr(l, " entries hold too.", " entrées du journal des consentements tiennent aussi."))
+                    @if r.witness_heads > 0 {
+                        " " (r.witness_heads) (tr(l, " heads a witness kept hold against the log.", " têtes gardées par un témoin tiennent face au journal."))
+                    }
                 }
             } @else {
                 div.error role="alert" data-audit="broken" {
@@ -1525,6 +1544,11 @@ async fn audit_page(
         }
         form method="post" action="/audit/verify" {
             (csrf_field(s))
+            details {
+                summary { (tr(l, "Check against a witness's heads (optional)", "Vérifier face aux têtes d’un témoin (facultatif)")) }
+                label for="heads" { (tr(l, "The heads a witness kept, as JSON lines (oubli audit heads prints them); a large file goes through oubli audit verify --heads", "Les têtes gardées par un témoin, en lignes JSON (comme oubli audit heads les écrit) ; un grand fichier passe par oubli audit verify --heads")) }
+                textarea id="heads" name="heads" rows="4" spellcheck="false" {}
+            }
             button type="submit" { (tr(l, "Check the whole log now", "Vérifier tout le journal maintenant")) }
             " "
             small.muted { (tr(l, "Recomputes every event's hash, the Merkle tree and every signed head, as oubli audit verify does.", "Recalcule l’empreinte de chaque événement, l’arbre de Merkle et chaque tête signée, comme oubli audit verify."))}

@@ -124,6 +124,27 @@ pub fn check_inclusion(
     })
 }
 
+/// A witness's copies of the signed tree heads, as JSON lines: each line a
+/// head, or a head with its consistency proof as `oubli audit heads`
+/// prints them (`{"head": …, "consistency": …}`); blank lines are skipped.
+/// The error names the line, never quotes it.
+pub fn parse_witness_heads(text: &str) -> Result<Vec<TreeHead>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(line).map_err(|_| format!("line {}: not JSON", n + 1))?;
+        let head = value.get("head").cloned().unwrap_or(value);
+        out.push(
+            serde_json::from_value(head)
+                .map_err(|_| format!("line {}: not a signed tree head", n + 1))?,
+        );
+    }
+    Ok(out)
+}
+
 /// What a signed head's signature covers.
 pub fn head_message(seq: i64, hash: &str, signed_at: i64) -> String {
     format!("oubli-audit-head/1\n{seq}\n{hash}\n{signed_at}\n")
