@@ -6,7 +6,7 @@
 //! tail cut after a published head; and, on PostgreSQL, a worker process
 //! killed while it holds the sequencer's lease, taken over by another.
 
-use super::site::{Site, text};
+use super::site::{Site, text, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -330,17 +330,6 @@ async fn sequencer_lease(store: &oubli_store::Store) -> Option<(String, i64, i64
         .unwrap()
 }
 
-async fn until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !ok().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sequencer_process_killed_holding_the_lease_is_taken_over_by_another_worker() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,7 +366,7 @@ async fn a_sequencer_process_killed_holding_the_lease_is_taken_over_by_another_w
     for n in 0..3 {
         file(n).await;
     }
-    until("the first worker to place the log", async || {
+    wait_for("the first worker to place the log", async || {
         sequencer_lease(&store)
             .await
             .is_some_and(|(h, _, _)| h.contains(&format!(":{pid}:")))
@@ -400,7 +389,7 @@ async fn a_sequencer_process_killed_holding_the_lease_is_taken_over_by_another_w
         .spawn()
         .unwrap();
     let pid2 = second.id().unwrap();
-    until(
+    wait_for(
         "the second worker to take the lease and place the rest",
         async || {
             sequencer_lease(&store)

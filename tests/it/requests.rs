@@ -3,7 +3,7 @@
 //! worst moments, then restarted: every request still ends, and the system
 //! was asked to erase each record exactly once.
 
-use super::site::{Site, text};
+use super::site::{Site, text, wait_for};
 use oubli_model::TaskState;
 use oubli_store::Store;
 use oubli_store::tasks;
@@ -227,14 +227,6 @@ async fn an_operator_files_lists_approves_and_a_worker_finishes() {
     }
     for needle in ["ada+calls", "612345678", "12 34 56 78", "Ada Lovelace"] {
         assert!(!hay.contains(needle), "{needle} in the clear");
-    }
-}
-
-async fn wait_for(what: &str, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ok().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 

@@ -20,7 +20,7 @@
 use super::audit::{Fields, link};
 use super::merkle::{self, Hash, Nodes};
 use super::{Store, StoreError};
-use oubli_model::evidence::TreeHead;
+use oubli_model::evidence::{LeafEvent, TreeHead};
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use std::collections::HashMap;
@@ -38,13 +38,34 @@ pub fn leaf_bytes(f: &Fields<'_>, digest: Option<&str>) -> Vec<u8> {
     leaf_bytes_with(f, reason.as_ref().map(|r| r.as_slice()), digest)
 }
 
-/// [`leaf_bytes`] from an event as a proof carries it: the sealed reason
-/// already reduced to its SHA-256 (`reason_sealed` is ignored).
-pub fn leaf_bytes_with(
-    f: &Fields<'_>,
-    reason_sha256: Option<&[u8]>,
-    digest: Option<&str>,
-) -> Vec<u8> {
+/// The leaf hash of an event as a proof carries it (its sealed reason
+/// already reduced to a SHA-256 in hex); `None` when that is not 32 bytes
+/// of hex.
+pub fn leaf_hash_of(e: &LeafEvent) -> Option<Hash> {
+    let reason: Option<Vec<u8>> = match &e.reason_sha256 {
+        None => None,
+        Some(r) => Some(hex::decode(r).ok().filter(|b| b.len() == 32)?),
+    };
+    let fields = Fields {
+        request_id: &e.request_id,
+        at: e.at,
+        actor: &e.actor,
+        action: &e.action,
+        from: e.from.as_deref(),
+        to: e.to.as_deref(),
+        system: e.system.as_deref(),
+        reason_sealed: None,
+    };
+    Some(merkle::leaf_hash(&leaf_bytes_with(
+        &fields,
+        reason.as_deref(),
+        e.digest.as_deref(),
+    )))
+}
+
+/// [`leaf_bytes`] with the sealed reason already reduced to its SHA-256
+/// (`reason_sealed` is ignored).
+fn leaf_bytes_with(f: &Fields<'_>, reason_sha256: Option<&[u8]>, digest: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(160);
     out.extend_from_slice(b"oubli-audit-leaf/1");
     let mut field = |b: Option<&[u8]>| match b {
@@ -550,24 +571,8 @@ pub struct Leaf {
     pub id: i64,
     /// Its place (`None`: waiting for the sequencer).
     pub leaf: Option<i64>,
-    /// The request.
-    pub request_id: String,
-    /// When (ms).
-    pub at: i64,
-    /// Who.
-    pub actor: String,
-    /// What.
-    pub action: String,
-    /// State before.
-    pub from: Option<String>,
-    /// State after.
-    pub to: Option<String>,
-    /// The system.
-    pub system: Option<String>,
-    /// SHA-256 of the sealed reason, hex.
-    pub reason_sha256: Option<String>,
-    /// SHA-256 of the document it attests, hex.
-    pub digest: Option<String>,
+    /// The fields its leaf hash covers.
+    pub event: LeafEvent,
     /// The leaf's hash (RFC 9162), hex.
     pub leaf_hash: String,
 }
@@ -594,17 +599,19 @@ async fn leaves_where(
             let leaf: Option<i64> = r.try_get("leaf")?;
             Ok(Leaf {
                 leaf_hash: hex::encode(e.leaf()),
-                reason_sha256: e.reason.as_deref().map(|b| hex::encode(Sha256::digest(b))),
                 id: e.id,
                 leaf: leaf.filter(|l| *l >= 0),
-                request_id: e.request_id,
-                at: e.at,
-                actor: e.actor,
-                action: e.action,
-                from: e.from,
-                to: e.to,
-                system: e.system,
-                digest: e.digest,
+                event: LeafEvent {
+                    reason_sha256: e.reason.as_deref().map(|b| hex::encode(Sha256::digest(b))),
+                    request_id: e.request_id,
+                    at: e.at,
+                    actor: e.actor,
+                    action: e.action,
+                    from: e.from,
+                    to: e.to,
+                    system: e.system,
+                    digest: e.digest,
+                },
             })
         })
         .collect()
@@ -723,18 +730,6 @@ pub async fn latest_tree_heads(pool: &AnyPool, n: i64) -> Result<Vec<TreeHead>, 
     .into_iter()
     .map(head_of)
     .collect())
-}
-
-/// The largest signed tree head, if any.
-pub async fn last_tree_head(
-    tx: &mut Transaction<'static, Any>,
-) -> Result<Option<TreeHead>, StoreError> {
-    Ok(sqlx::query_as::<_, HeadRow>(
-        "SELECT size, root, signed_at, key_id, signature FROM tree_heads ORDER BY size DESC LIMIT 1",
-    )
-    .fetch_optional(&mut **tx)
-    .await?
-    .map(head_of))
 }
 
 /// Thin the stored signed tree heads: of those signed before `before`

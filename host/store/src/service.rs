@@ -118,25 +118,6 @@ pub async fn remember_idempotent(
     Ok(())
 }
 
-/// Keep a signed head (once per length).
-pub async fn insert_signed_head(
-    tx: &mut Transaction<'static, Any>,
-    head: &SignedHead,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "INSERT INTO audit_signatures (seq, hash, signed_at, key_id, signature) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (seq) DO NOTHING",
-    )
-    .bind(head.seq)
-    .bind(&head.hash)
-    .bind(head.signed_at)
-    .bind(&head.key_id)
-    .bind(&head.signature)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() > 0)
-}
-
 /// Every signed head, shortest chain first.
 pub async fn signed_heads(pool: &AnyPool) -> Result<Vec<SignedHead>, StoreError> {
     Ok(sqlx::query_as::<_, (i64, String, i64, String, String)>(

@@ -8,9 +8,7 @@
 use super::engine::Engine;
 use super::request::RequestError;
 use oubli_model::evidence::{Broken, Verified};
-use oubli_model::evidence::{
-    ConsistencyProof, InclusionProof, LeafEvent, LogEvent, SignedHead, TreeHead,
-};
+use oubli_model::evidence::{ConsistencyProof, InclusionProof, LogEvent, SignedHead, TreeHead};
 use oubli_store::audit;
 use oubli_store::log::{self, SEQUENCER};
 use oubli_store::merkle::{self, Hash};
@@ -68,25 +66,7 @@ pub fn check_inclusion(
         return Err(format!("not an inclusion proof of format {PROOF_FORMAT}"));
     }
     let e = &proof.event;
-    let reason = match &e.reason_sha256 {
-        None => None,
-        Some(r) => Some(unhex(r).ok_or("its event's reason_sha256 is not a SHA-256 in hex")?),
-    };
-    let fields = audit::Fields {
-        request_id: &e.request_id,
-        at: e.at,
-        actor: &e.actor,
-        action: &e.action,
-        from: e.from.as_deref(),
-        to: e.to.as_deref(),
-        system: e.system.as_deref(),
-        reason_sealed: None,
-    };
-    let leaf = merkle::leaf_hash(&log::leaf_bytes_with(
-        &fields,
-        reason.as_ref().map(|r| r.as_slice()),
-        e.digest.as_deref(),
-    ));
+    let leaf = log::leaf_hash_of(e).ok_or("its event's reason_sha256 is not a SHA-256 in hex")?;
     if unhex(&proof.leaf_hash) != Some(leaf) {
         return Err("its event does not hash to its leaf: the event was altered".into());
     }
@@ -229,11 +209,8 @@ impl Engine {
         if size == 0 {
             return Ok(None);
         }
-        if log::tree_heads(self.store.pool(), size - 1)
-            .await?
-            .iter()
-            .any(|h| h.size == size)
-        {
+        let previous = log::latest_tree_heads(self.store.pool(), 1).await?.pop();
+        if previous.as_ref().is_some_and(|p| p.size == size) {
             return Ok(None);
         }
         let signer = self.vault.keyring().signer()?;
@@ -249,7 +226,6 @@ impl Engine {
         };
         let bucket = HEAD_BUCKET.as_millis() as i64;
         let mut tx = self.store.write().await?;
-        let previous = log::last_tree_head(&mut tx).await?;
         let new = log::insert_tree_head(&mut tx, &head).await?;
         // A head every half second while the log grows is ~170,000 a day:
         // once per period, when a head opens a new one, those older than
@@ -378,7 +354,7 @@ impl Engine {
         let leaves = log::leaves_of(self.store.pool(), id).await?;
         match leaves
             .into_iter()
-            .find(|l| l.digest.as_deref() == Some(digest.as_str()))
+            .find(|l| l.event.digest.as_deref() == Some(digest.as_str()))
         {
             Some(leaf) => self.prove_leaf(leaf).await,
             None => Ok(None),
@@ -420,17 +396,7 @@ impl Engine {
         let path = log::inclusion(pool, index, head.size).await?;
         Ok(Some(InclusionProof {
             format: PROOF_FORMAT.into(),
-            event: LeafEvent {
-                request_id: leaf.request_id,
-                at: leaf.at,
-                actor: leaf.actor,
-                action: leaf.action,
-                from: leaf.from,
-                to: leaf.to,
-                system: leaf.system,
-                reason_sha256: leaf.reason_sha256,
-                digest: leaf.digest,
-            },
+            event: leaf.event,
             leaf_index: index,
             leaf_hash: leaf.leaf_hash,
             path: path.iter().map(hash_hex).collect(),

@@ -614,20 +614,14 @@ impl Engine {
                 needs_attestation: needs_operator,
             }),
         };
-        let pool = self.store.pool();
-        let view = match requests::get(pool, &c.request_id).await {
-            Ok(row) => self.view(&row),
-            Err(oubli_store::StoreError::NotFound { .. }) => {
-                match self.file_subject(new, draft.subject, None).await {
-                    Ok(view) => view,
-                    // Filed meanwhile, by the same code given at once.
-                    Err(e) => match requests::get(pool, &c.request_id).await {
-                        Ok(row) => self.view(&row),
-                        Err(_) => return Err(e.into()),
-                    },
-                }
-            }
-            Err(e) => return Err(e.into()),
+        let view = match self.file_subject(new, draft.subject, None).await {
+            Ok(view) => view,
+            // Filed already: by this code before a failure, or by the
+            // same code given at once.
+            Err(e) => match requests::get(self.store.pool(), &c.request_id).await {
+                Ok(row) => self.view(&row),
+                Err(_) => return Err(e.into()),
+            },
         };
         let token = oubli_crypto::random_token(20)?;
         let mut tx = self.store.write().await?;
